@@ -1,0 +1,225 @@
+//! One typed configuration tree for every Strata process.
+//!
+//! Precedence, lowest first: the defaults written next to each field, a TOML file
+//! ([`StrataConfig::load`]), `STRATA_*` environment variables ([`StrataConfig::apply_env`]),
+//! then command-line flags, which the binary applies last. [`StrataConfig::validate`] checks
+//! every section and says which key is wrong and what would be accepted.
+
+use crate::size::ByteSize;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Why a configuration could not be loaded. Always the user's to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid config {origin}: {message}")]
+    Parse {
+        /// Where the text came from.
+        origin: String,
+        /// What the parser said.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid config value {key} = {value}: {hint}")]
+    Invalid {
+        /// The dotted key, e.g. `dataflow.threads`.
+        key: &'static str,
+        /// The offending value.
+        value: String,
+        /// What would be accepted.
+        hint: &'static str,
+    },
+}
+
+/// The whole configuration of a Strata process.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StrataConfig {
+    /// The batch dataflow engine (`[dataflow]`).
+    pub dataflow: DataflowConfig,
+}
+
+/// Settings of the dataflow engine's executor.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataflowConfig {
+    /// Worker threads that run tasks. Default: the number of CPU cores.
+    pub threads: usize,
+    /// Memory budget of the executor for shuffle buffers, aggregation tables, sort buffers and
+    /// cached partitions. Operators spill to disk rather than exceed it. Default: 1 GiB.
+    pub memory: ByteSize,
+    /// Share of `memory` that cached (persisted) partitions may hold; the rest is for
+    /// execution. Default: 0.5.
+    pub storage_fraction: f64,
+    /// Partitions for shuffles and sources when a job does not say. Default: 2 x threads.
+    pub default_partitions: usize,
+    /// Bytes per input split when reading files. Default: 32 MiB.
+    pub split_size: ByteSize,
+    /// Times a task is tried before its job fails. Default: 4.
+    pub task_max_attempts: u32,
+    /// Directory for shuffle, spill and cache files. Default: the system temp directory.
+    pub local_dir: Option<PathBuf>,
+}
+
+impl Default for DataflowConfig {
+    fn default() -> Self {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        DataflowConfig {
+            threads,
+            memory: ByteSize(1 << 30),
+            storage_fraction: 0.5,
+            default_partitions: 2 * threads,
+            split_size: ByteSize::mib(32),
+            task_max_attempts: 4,
+            local_dir: None,
+        }
+    }
+}
+
+impl StrataConfig {
+    /// Parses TOML text; unknown keys are an error so that typos do not pass silently.
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        let cfg: StrataConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: "text".into(),
+            message: e.to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Loads a TOML file, then applies `STRATA_*` environment variables.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut cfg = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_path_buf(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    origin: p.display().to_string(),
+                    message: e.to_string(),
+                })?
+            }
+            None => StrataConfig::default(),
+        };
+        cfg.apply_env(|k| std::env::var(k).ok())?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Applies `STRATA_THREADS`, `STRATA_MEMORY`, `STRATA_PARTITIONS` and `STRATA_LOCAL_DIR`.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let d = &mut self.dataflow;
+        if let Some(v) = get("STRATA_THREADS") {
+            d.threads = v.parse().map_err(|_| ConfigError::Invalid {
+                key: "STRATA_THREADS",
+                value: v.clone(),
+                hint: "a positive integer",
+            })?;
+        }
+        if let Some(v) = get("STRATA_MEMORY") {
+            d.memory = v.parse().map_err(|_| ConfigError::Invalid {
+                key: "STRATA_MEMORY",
+                value: v.clone(),
+                hint: "a size such as 512m or 2g",
+            })?;
+        }
+        if let Some(v) = get("STRATA_PARTITIONS") {
+            d.default_partitions = v.parse().map_err(|_| ConfigError::Invalid {
+                key: "STRATA_PARTITIONS",
+                value: v.clone(),
+                hint: "a positive integer",
+            })?;
+        }
+        if let Some(v) = get("STRATA_LOCAL_DIR") {
+            d.local_dir = Some(PathBuf::from(v));
+        }
+        Ok(())
+    }
+
+    /// Checks every value; the error names the key and what is accepted.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let d = &self.dataflow;
+        if d.threads == 0 || d.threads > 4096 {
+            return Err(ConfigError::Invalid {
+                key: "dataflow.threads",
+                value: d.threads.to_string(),
+                hint: "between 1 and 4096",
+            });
+        }
+        if d.memory.0 < (1 << 20) {
+            return Err(ConfigError::Invalid {
+                key: "dataflow.memory",
+                value: d.memory.to_string(),
+                hint: "at least 1m",
+            });
+        }
+        if !(0.0..=1.0).contains(&d.storage_fraction) {
+            return Err(ConfigError::Invalid {
+                key: "dataflow.storage_fraction",
+                value: d.storage_fraction.to_string(),
+                hint: "between 0 and 1",
+            });
+        }
+        if d.default_partitions == 0 {
+            return Err(ConfigError::Invalid {
+                key: "dataflow.default_partitions",
+                value: "0".into(),
+                hint: "at least 1",
+            });
+        }
+        if d.split_size.0 < 1024 {
+            return Err(ConfigError::Invalid {
+                key: "dataflow.split_size",
+                value: d.split_size.to_string(),
+                hint: "at least 1k",
+            });
+        }
+        if d.task_max_attempts == 0 {
+            return Err(ConfigError::Invalid {
+                key: "dataflow.task_max_attempts",
+                value: "0".into(),
+                hint: "at least 1",
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_env_then_validate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strata.toml");
+        std::fs::write(&path, "[dataflow]\nthreads = 3\nmemory = \"64m\"\n").unwrap();
+        let mut cfg = StrataConfig::load(Some(&path)).unwrap();
+        assert_eq!(cfg.dataflow.threads, 3);
+        cfg.apply_env(|k| (k == "STRATA_MEMORY").then(|| "128m".to_string()))
+            .unwrap();
+        assert_eq!(cfg.dataflow.memory.bytes(), 128 << 20);
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_named() {
+        let err = StrataConfig::from_toml_str("[dataflow]\nthread = 3").unwrap_err();
+        assert!(err.to_string().contains("thread"), "{err}");
+        let err = StrataConfig::from_toml_str("[dataflow]\nthreads = 0").unwrap_err();
+        assert!(err.to_string().contains("dataflow.threads"), "{err}");
+        let err = StrataConfig::load(Some(Path::new("/nonexistent/x.toml"))).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/x.toml"), "{err}");
+    }
+}

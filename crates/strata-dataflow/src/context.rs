@@ -1,0 +1,236 @@
+//! The entry point: a [`Context`] owns the executor (thread pool, memory, scratch space,
+//! cache) and creates datasets.
+
+use crate::accumulator::{Accumulator, Broadcast};
+use crate::cache::BlockManager;
+use crate::data::Data;
+use crate::dataset::Dataset;
+use crate::error::{Error, Result};
+use crate::io;
+use crate::memory::MemoryManager;
+use crate::metrics::{EngineMetrics, MetricsSnapshot};
+use crate::rdd::records::FixedRecords;
+use crate::rdd::source::ParallelCollection;
+use crate::rdd::text::{TextFile, TextFileWithOffsets};
+use crate::rdd::Rdd;
+use crate::scheduler::listener::JobListener;
+use crate::scheduler::pool::Pool;
+use crate::shuffle::ShuffleManager;
+use crate::task::FailurePolicy;
+use parking_lot::RwLock;
+use std::ops::AddAssign;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use strata_common::{DataflowConfig, StrataConfig};
+
+pub(crate) struct Inner {
+    pub config: DataflowConfig,
+    pub pool: Pool,
+    pub shuffle: Arc<ShuffleManager>,
+    pub memory: Arc<MemoryManager>,
+    pub blocks: Arc<BlockManager>,
+    pub metrics: Arc<EngineMetrics>,
+    pub failures: RwLock<FailurePolicy>,
+    pub listeners: RwLock<Vec<Arc<dyn JobListener>>>,
+    next_id: AtomicU64,
+}
+
+impl Inner {
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// A handle on the dataflow engine. Cheap to clone; all clones share one executor.
+///
+/// Embedded mode (the default) runs every task in this process on a pool of
+/// `dataflow.threads` threads, with the same scheduler, shuffle and cache code that a cluster
+/// uses.
+#[derive(Clone)]
+pub struct Context {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Context {
+    /// An embedded context with the default configuration plus `STRATA_*` environment
+    /// overrides.
+    pub fn local() -> Result<Self> {
+        Self::new(StrataConfig::load(None)?.dataflow)
+    }
+
+    /// The context a program should use: embedded unless launched by `strata submit` (the
+    /// cluster launcher arrives with the cluster layer; until then this is [`Context::local`]).
+    /// Reads the TOML file named by `STRATA_CONFIG`, if set.
+    pub fn from_env() -> Result<Self> {
+        let path = std::env::var_os("STRATA_CONFIG").map(std::path::PathBuf::from);
+        Self::new(StrataConfig::load(path.as_deref())?.dataflow)
+    }
+
+    /// An embedded context with this configuration.
+    pub fn new(config: DataflowConfig) -> Result<Self> {
+        StrataConfig {
+            dataflow: config.clone(),
+        }
+        .validate()?;
+        let memory = Arc::new(MemoryManager::new(
+            config.memory.bytes(),
+            config.storage_fraction,
+            config.threads,
+        ));
+        let shuffle = Arc::new(ShuffleManager::new(config.local_dir.as_deref())?);
+        Ok(Context {
+            inner: Arc::new(Inner {
+                pool: Pool::new(config.threads),
+                blocks: Arc::new(BlockManager::new(memory.clone())),
+                memory,
+                shuffle,
+                metrics: Arc::new(EngineMetrics::default()),
+                failures: RwLock::new(FailurePolicy::None),
+                listeners: RwLock::new(Vec::new()),
+                next_id: AtomicU64::new(0),
+                config,
+            }),
+        })
+    }
+
+    /// Whether this process is the driver (always true embedded). In cluster mode every
+    /// process runs the program; effects outside Strata's API (printing, writing local
+    /// files) should be guarded by this.
+    pub fn is_driver(&self) -> bool {
+        true
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &DataflowConfig {
+        &self.inner.config
+    }
+
+    /// Counters of what this context has done.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner.metrics.snapshot()
+    }
+
+    /// Registers a listener for scheduler events.
+    pub fn add_listener(&self, l: Arc<dyn JobListener>) {
+        self.inner.listeners.write().push(l);
+    }
+
+    /// Injects task failures (for testing recovery).
+    pub fn set_failure_policy(&self, policy: FailurePolicy) {
+        *self.inner.failures.write() = policy;
+    }
+
+    /// The scratch directory of shuffle, spill and cache files.
+    pub fn scratch_dir(&self) -> &std::path::Path {
+        self.inner.shuffle.root()
+    }
+
+    pub(crate) fn new_id(&self) -> u64 {
+        self.inner.next_id()
+    }
+
+    pub(crate) fn wrap<T: Data>(&self, rdd: Arc<dyn Rdd<T>>) -> Dataset<T> {
+        Dataset::from_rdd(self.clone(), rdd)
+    }
+
+    /// A dataset of an in-memory collection, in `default_partitions` partitions.
+    pub fn parallelize<T: Data>(&self, data: Vec<T>) -> Dataset<T> {
+        self.parallelize_with(data, self.inner.config.default_partitions)
+    }
+
+    /// A dataset of an in-memory collection, in `partitions` partitions.
+    pub fn parallelize_with<T: Data>(&self, data: Vec<T>, partitions: usize) -> Dataset<T> {
+        self.wrap(Arc::new(ParallelCollection::new(
+            self.new_id(),
+            data,
+            partitions,
+        )))
+    }
+
+    /// Lines of text files. Each input is a file, a directory (read recursively) or a glob;
+    /// large files are split into ranges of `split_size` bytes, and inputs are cut into at
+    /// least `default_partitions` partitions. Lines are UTF-8 with invalid bytes replaced by
+    /// U+FFFD, without their line terminator.
+    pub fn text_file<P: AsRef<str>>(&self, inputs: &[P]) -> Result<Dataset<String>> {
+        Ok(self.wrap(Arc::new(self.text_source(inputs, None)?)))
+    }
+
+    /// Like [`Context::text_file`] with at least `min_partitions` partitions.
+    pub fn text_file_with<P: AsRef<str>>(
+        &self,
+        inputs: &[P],
+        min_partitions: usize,
+    ) -> Result<Dataset<String>> {
+        Ok(self.wrap(Arc::new(self.text_source(inputs, Some(min_partitions))?)))
+    }
+
+    /// Lines with the byte offset at which each starts in its file (Hadoop's
+    /// `TextInputFormat`).
+    pub fn text_file_with_offsets<P: AsRef<str>>(
+        &self,
+        inputs: &[P],
+    ) -> Result<Dataset<(u64, String)>> {
+        Ok(self.wrap(Arc::new(TextFileWithOffsets(
+            self.text_source(inputs, None)?,
+        ))))
+    }
+
+    fn text_source<P: AsRef<str>>(&self, inputs: &[P], min: Option<usize>) -> Result<TextFile> {
+        let files = io::expand_inputs(inputs)?;
+        let min = min.unwrap_or(self.inner.config.default_partitions);
+        let splits = io::plan_splits(&files, self.inner.config.split_size.bytes(), min, 1);
+        Ok(TextFile {
+            id: self.new_id(),
+            files,
+            splits,
+        })
+    }
+
+    /// Fixed-length binary records (e.g. 100-byte TeraSort records). Every file's length must
+    /// be a multiple of `record_len`.
+    pub fn binary_records<P: AsRef<str>>(
+        &self,
+        inputs: &[P],
+        record_len: usize,
+    ) -> Result<Dataset<Vec<u8>>> {
+        if record_len == 0 {
+            return Err(Error::Input("record length must be at least 1 byte".into()));
+        }
+        let files = io::expand_inputs(inputs)?;
+        for f in &files {
+            if f.len % record_len as u64 != 0 {
+                return Err(Error::Input(format!(
+                    "{}: length {} is not a multiple of the {record_len}-byte record size; \
+                     is this the right input?",
+                    f.path.display(),
+                    f.len
+                )));
+            }
+        }
+        let splits = io::plan_splits(
+            &files,
+            self.inner.config.split_size.bytes(),
+            self.inner.config.default_partitions,
+            record_len as u64,
+        );
+        Ok(self.wrap(Arc::new(FixedRecords {
+            id: self.new_id(),
+            record_len,
+            files,
+            splits,
+        })))
+    }
+
+    /// A value every task can read.
+    pub fn broadcast<T: Send + Sync + 'static>(&self, value: T) -> Broadcast<T> {
+        Broadcast::new(value)
+    }
+
+    /// An accumulator starting at `initial`. Only successful task attempts' updates count.
+    pub fn accumulator<T: AddAssign + Default + Clone + Send + 'static>(
+        &self,
+        initial: T,
+    ) -> Accumulator<T> {
+        Accumulator::new(initial)
+    }
+}

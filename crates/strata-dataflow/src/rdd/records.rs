@@ -1,0 +1,68 @@
+//! Fixed-length binary records (e.g. 100-byte TeraSort records), split at record boundaries.
+
+use super::{BoxIter, Dependency, Rdd, RddBase, RddId};
+use crate::error::Error;
+use crate::io::InputFile;
+use crate::task::TaskContext;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::sync::Arc;
+
+pub(crate) struct FixedRecords {
+    pub id: RddId,
+    pub record_len: usize,
+    pub files: Vec<InputFile>,
+    pub splits: Vec<(usize, u64, u64)>,
+}
+
+impl RddBase for FixedRecords {
+    fn id(&self) -> RddId {
+        self.id
+    }
+    fn name(&self) -> String {
+        "binary_records".into()
+    }
+    fn num_partitions(&self) -> usize {
+        self.splits.len()
+    }
+    fn dependencies(&self) -> Vec<Dependency> {
+        Vec::new()
+    }
+}
+
+impl Rdd<Vec<u8>> for FixedRecords {
+    fn compute<'a>(&'a self, p: usize, tc: &'a TaskContext) -> BoxIter<'a, Vec<u8>> {
+        let (fi, start, end) = self.splits[p];
+        let path = &self.files[fi].path;
+        let mut reader = match File::open(path).and_then(|mut f| {
+            f.seek(SeekFrom::Start(start))?;
+            Ok(BufReader::with_capacity(1 << 20, f))
+        }) {
+            Ok(r) => r,
+            Err(e) => {
+                tc.fail(Error::io(path, e));
+                return Box::new(std::iter::empty());
+            }
+        };
+        let len = self.record_len;
+        let mut remaining = (end - start) / len as u64;
+        Box::new(std::iter::from_fn(move || {
+            if remaining == 0 {
+                return None;
+            }
+            remaining -= 1;
+            let mut rec = vec![0u8; len];
+            match reader.read_exact(&mut rec) {
+                Ok(()) => Some(rec),
+                Err(e) => {
+                    tc.fail(Error::io(path, e));
+                    remaining = 0;
+                    None
+                }
+            }
+        }))
+    }
+    fn as_base(self: Arc<Self>) -> Arc<dyn RddBase> {
+        self
+    }
+}

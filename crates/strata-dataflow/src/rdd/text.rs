@@ -1,0 +1,161 @@
+//! Lines of text files, one partition per byte range (Hadoop's `TextInputFormat`).
+//!
+//! A line belongs to the split in which it starts. A split that does not begin at byte 0
+//! first skips to just past the first newline at or after `start - 1`; it then reads lines
+//! while they start before `end`, so the last line may run past `end`. Lines are decoded as
+//! UTF-8 with invalid bytes replaced by U+FFFD; the `\n` (and a `\r` before it) is removed.
+
+use super::{BoxIter, Dependency, Rdd, RddBase, RddId};
+use crate::error::Error;
+use crate::io::InputFile;
+use crate::task::TaskContext;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::sync::Arc;
+
+pub(crate) struct TextFile {
+    pub id: RddId,
+    pub files: Vec<InputFile>,
+    pub splits: Vec<(usize, u64, u64)>,
+}
+
+/// A line with the byte offset where it starts in its file.
+pub(crate) struct LineReader<'a> {
+    tc: &'a TaskContext,
+    path: &'a std::path::Path,
+    reader: Option<BufReader<File>>,
+    pos: u64,
+    end: u64,
+    buf: Vec<u8>,
+}
+
+impl<'a> LineReader<'a> {
+    pub fn open(tc: &'a TaskContext, file: &'a InputFile, start: u64, end: u64) -> Self {
+        let mut lr = LineReader {
+            tc,
+            path: &file.path,
+            reader: None,
+            pos: start,
+            end,
+            buf: Vec::new(),
+        };
+        match File::open(&file.path) {
+            Ok(f) => {
+                let mut r = BufReader::with_capacity(256 << 10, f);
+                if start > 0 {
+                    if let Err(e) = r.seek(SeekFrom::Start(start - 1)) {
+                        tc.fail(Error::io(&file.path, e));
+                        return lr;
+                    }
+                    lr.pos = start - 1;
+                    let mut skip = Vec::new();
+                    match r.read_until(b'\n', &mut skip) {
+                        Ok(n) => lr.pos += n as u64,
+                        Err(e) => {
+                            tc.fail(Error::io(&file.path, e));
+                            return lr;
+                        }
+                    }
+                }
+                lr.reader = Some(r);
+            }
+            Err(e) => tc.fail(Error::io(&file.path, e)),
+        }
+        lr
+    }
+
+    /// The next line and its starting offset.
+    pub fn next_line(&mut self) -> Option<(u64, String)> {
+        let r = self.reader.as_mut()?;
+        if self.pos >= self.end {
+            return None;
+        }
+        self.buf.clear();
+        match r.read_until(b'\n', &mut self.buf) {
+            Ok(0) => None,
+            Ok(n) => {
+                let offset = self.pos;
+                self.pos += n as u64;
+                let mut bytes = &self.buf[..];
+                if bytes.last() == Some(&b'\n') {
+                    bytes = &bytes[..bytes.len() - 1];
+                    if bytes.last() == Some(&b'\r') {
+                        bytes = &bytes[..bytes.len() - 1];
+                    }
+                }
+                let line = match std::str::from_utf8(bytes) {
+                    Ok(s) => s.to_owned(),
+                    Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+                };
+                Some((offset, line))
+            }
+            Err(e) => {
+                self.tc.fail(Error::io(self.path, e));
+                self.reader = None;
+                None
+            }
+        }
+    }
+}
+
+impl TextFile {
+    pub fn split(&self, p: usize) -> (&InputFile, u64, u64) {
+        let (f, s, e) = self.splits[p];
+        (&self.files[f], s, e)
+    }
+}
+
+impl RddBase for TextFile {
+    fn id(&self) -> RddId {
+        self.id
+    }
+    fn name(&self) -> String {
+        "text_file".into()
+    }
+    fn num_partitions(&self) -> usize {
+        self.splits.len()
+    }
+    fn dependencies(&self) -> Vec<Dependency> {
+        Vec::new()
+    }
+}
+
+impl Rdd<String> for TextFile {
+    fn compute<'a>(&'a self, p: usize, tc: &'a TaskContext) -> BoxIter<'a, String> {
+        let (file, start, end) = self.split(p);
+        let mut lr = LineReader::open(tc, file, start, end);
+        Box::new(std::iter::from_fn(move || lr.next_line().map(|(_, l)| l)))
+    }
+    fn as_base(self: Arc<Self>) -> Arc<dyn RddBase> {
+        self
+    }
+}
+
+/// The same splits, yielding `(byte offset, line)` like Hadoop's `TextInputFormat`.
+pub(crate) struct TextFileWithOffsets(pub TextFile);
+
+impl RddBase for TextFileWithOffsets {
+    fn id(&self) -> RddId {
+        self.0.id
+    }
+    fn name(&self) -> String {
+        "text_file".into()
+    }
+    fn num_partitions(&self) -> usize {
+        self.0.splits.len()
+    }
+    fn dependencies(&self) -> Vec<Dependency> {
+        Vec::new()
+    }
+}
+
+impl Rdd<(u64, String)> for TextFileWithOffsets {
+    fn compute<'a>(&'a self, p: usize, tc: &'a TaskContext) -> BoxIter<'a, (u64, String)> {
+        let (file, start, end) = self.0.split(p);
+        let mut lr = LineReader::open(tc, file, start, end);
+        Box::new(std::iter::from_fn(move || lr.next_line()))
+    }
+    fn as_base(self: Arc<Self>) -> Arc<dyn RddBase> {
+        self
+    }
+}

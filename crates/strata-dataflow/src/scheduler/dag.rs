@@ -1,0 +1,299 @@
+//! Cutting a job into stages and running them (see the module docs of `scheduler`).
+
+use crate::accumulator::{self, TaskUpdates};
+use crate::context::Inner;
+use crate::data::Data;
+use crate::error::{Error, Result};
+use crate::metrics::TaskMetrics;
+use crate::rdd::{BoxIter, Dependency, Rdd, RddBase, RddId};
+use crate::shuffle::{ShuffleDependencyBase, ShuffleId};
+use crate::task::TaskContext;
+use rustc_hash::FxHashSet;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// Consecutive times a job may go back to re-run lost map outputs.
+pub const MAX_STAGE_RESUBMITS: u32 = 4;
+
+/// What one attempt of a task computes.
+pub(crate) type TaskFn<R> = Arc<dyn Fn(&TaskContext) -> Result<R> + Send + Sync>;
+
+/// The function an action applies to each partition of its final dataset.
+pub(crate) type ResultFn<T, R> =
+    Arc<dyn for<'a> Fn(&'a TaskContext, BoxIter<'a, T>) -> Result<R> + Send + Sync>;
+
+struct Outcome<R> {
+    partition: usize,
+    attempt: u32,
+    result: Result<R>,
+    updates: TaskUpdates,
+    metrics: TaskMetrics,
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
+
+/// Runs `parts` of one stage; returns the successes and, if the stage failed, why.
+fn run_stage<R: Send + 'static>(
+    inner: &Arc<Inner>,
+    job: u64,
+    desc: &str,
+    parts: &[usize],
+    task: TaskFn<R>,
+) -> (Vec<(usize, R)>, Option<Error>) {
+    let stage = inner.next_id();
+    let listeners = inner.listeners.read().clone();
+    for l in &listeners {
+        l.on_stage_start(job, stage, desc, parts.len());
+    }
+    tracing::debug!(job, stage, tasks = parts.len(), desc, "stage submitted");
+    let (tx, rx) = crossbeam_channel::unbounded::<Outcome<R>>();
+    let submit = |partition: usize, attempt: u32| {
+        let tx = tx.clone();
+        let task = task.clone();
+        let shuffle = inner.shuffle.clone();
+        let memory = inner.memory.clone();
+        let inject = inner.failures.read().should_fail(partition, attempt);
+        inner.pool.spawn(move || {
+            let mut tc = TaskContext::new(job, stage, partition, attempt, shuffle, memory);
+            tc.inject_failure = inject;
+            accumulator::begin_task();
+            let mut result = match catch_unwind(AssertUnwindSafe(|| task(&tc))) {
+                Ok(r) => r,
+                Err(p) => Err(Error::Panicked(panic_message(p))),
+            };
+            if let Some(e) = tc.take_error() {
+                result = Err(e);
+            }
+            if result.is_ok() && inject {
+                result = Err(Error::Injected(partition));
+            }
+            let updates = accumulator::end_task();
+            let _ = tx.send(Outcome {
+                partition,
+                attempt,
+                result,
+                updates,
+                metrics: tc.metrics,
+            });
+        });
+    };
+    for &p in parts {
+        submit(p, 0);
+    }
+    let max_attempts = inner.config.task_max_attempts;
+    let mut outstanding = parts.len();
+    let mut done = Vec::with_capacity(parts.len());
+    let mut failure: Option<Error> = None;
+    while outstanding > 0 {
+        let Ok(o) = rx.recv() else { break };
+        outstanding -= 1;
+        let ok = o.result.is_ok();
+        for l in &listeners {
+            l.on_task_end(stage, o.partition, o.attempt, ok);
+        }
+        match o.result {
+            Ok(r) => {
+                o.updates.commit();
+                inner.metrics.task_succeeded(&o.metrics);
+                done.push((o.partition, r));
+            }
+            Err(e) => {
+                inner.metrics.task_failed();
+                tracing::warn!(job, stage, partition = o.partition, attempt = o.attempt, error = %e, "task failed");
+                if failure.is_some() {
+                    continue;
+                }
+                if matches!(e, Error::FetchFailed { .. }) || !e.is_retryable() {
+                    failure = Some(e);
+                } else if o.attempt + 1 < max_attempts {
+                    submit(o.partition, o.attempt + 1);
+                    outstanding += 1;
+                } else {
+                    failure = Some(Error::TaskFailed {
+                        job,
+                        stage,
+                        stage_name: desc.to_string(),
+                        partition: o.partition,
+                        attempts: o.attempt + 1,
+                        cause: e.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    for l in &listeners {
+        l.on_stage_end(stage, failure.is_none());
+    }
+    (done, failure)
+}
+
+/// Shuffles upstream of `rdd` with missing map outputs, parents first.
+fn missing_shuffles(inner: &Inner, rdd: &Arc<dyn RddBase>) -> Vec<Arc<dyn ShuffleDependencyBase>> {
+    fn visit(
+        inner: &Inner,
+        rdd: &Arc<dyn RddBase>,
+        seen: &mut FxHashSet<RddId>,
+        seen_shuffles: &mut FxHashSet<ShuffleId>,
+        out: &mut Vec<Arc<dyn ShuffleDependencyBase>>,
+    ) {
+        if rdd.fully_cached() {
+            return;
+        }
+        for dep in rdd.dependencies() {
+            match dep {
+                Dependency::Narrow(parent) => {
+                    if seen.insert(parent.id()) {
+                        visit(inner, &parent, seen, seen_shuffles, out);
+                    }
+                }
+                Dependency::Shuffle(s) => {
+                    let id = s.shuffle_id();
+                    if seen_shuffles.insert(id) && !inner.shuffle.missing_maps(id).is_empty() {
+                        let parent = s.parent();
+                        if seen.insert(parent.id()) {
+                            visit(inner, &parent, seen, seen_shuffles, out);
+                        }
+                        out.push(s);
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    visit(
+        inner,
+        rdd,
+        &mut FxHashSet::default(),
+        &mut FxHashSet::default(),
+        &mut out,
+    );
+    out
+}
+
+fn run_map_stages(inner: &Arc<Inner>, job: u64, rdd: &Arc<dyn RddBase>) -> Result<()> {
+    for dep in missing_shuffles(inner, rdd) {
+        let id = dep.shuffle_id();
+        let missing = inner.shuffle.missing_maps(id);
+        if missing.is_empty() {
+            continue;
+        }
+        let desc = format!("shuffle {id} map side ({})", dep.parent().name());
+        let d = dep.clone();
+        let task: TaskFn<crate::shuffle::MapStatus> = Arc::new(move |tc: &TaskContext| {
+            let status = d.run_map_task(tc)?;
+            if tc.inject_failure {
+                let _ = std::fs::remove_file(&status.path);
+                return Err(Error::Injected(tc.partition));
+            }
+            Ok(status)
+        });
+        let (done, failure) = run_stage(inner, job, &desc, &missing, task);
+        inner
+            .metrics
+            .map_tasks_run
+            .fetch_add(done.len() as u64, Ordering::Relaxed);
+        for (map, status) in done {
+            inner.shuffle.register_map_output(id, map, status);
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// After a fetch failure, forgets every output of that shuffle whose file is gone.
+fn forget_lost_outputs(inner: &Inner, shuffle: ShuffleId, map: usize) {
+    inner.shuffle.unregister_map_output(shuffle, map);
+    for (m, status) in inner.shuffle.map_outputs(shuffle).iter().enumerate() {
+        if let Some(s) = status {
+            if !s.path.exists() {
+                inner.shuffle.unregister_map_output(shuffle, m);
+            }
+        }
+    }
+}
+
+/// Runs `func` on `partitions` of `rdd`, returning results in the order of `partitions`.
+pub(crate) fn run_job<T: Data, R: Send + 'static>(
+    inner: &Arc<Inner>,
+    rdd: Arc<dyn Rdd<T>>,
+    partitions: Vec<usize>,
+    description: &str,
+    func: ResultFn<T, R>,
+) -> Result<Vec<R>> {
+    let job = inner.next_id();
+    let listeners = inner.listeners.read().clone();
+    for l in &listeners {
+        l.on_job_start(job, description);
+    }
+    let base = rdd.clone().as_base();
+    let mut results: Vec<Option<R>> = partitions.iter().map(|_| None).collect();
+    let mut resubmits = 0;
+    let desc = format!("{description} ({})", base.name());
+    let outcome = loop {
+        let failure = match run_map_stages(inner, job, &base) {
+            Err(e) => Some(e),
+            Ok(()) => {
+                let todo: Vec<usize> = partitions
+                    .iter()
+                    .zip(&results)
+                    .filter(|(_, r)| r.is_none())
+                    .map(|(p, _)| *p)
+                    .collect();
+                if todo.is_empty() {
+                    break Ok(());
+                }
+                let rdd = rdd.clone();
+                let func = func.clone();
+                let task: TaskFn<R> = Arc::new(move |tc: &TaskContext| {
+                    let it = rdd.compute(tc.partition, tc);
+                    func(tc, it)
+                });
+                let (done, failure) = run_stage(inner, job, &desc, &todo, task);
+                for (p, r) in done {
+                    for (i, q) in partitions.iter().enumerate() {
+                        if *q == p && results[i].is_none() {
+                            results[i] = Some(r);
+                            break;
+                        }
+                    }
+                }
+                failure
+            }
+        };
+        match failure {
+            None => break Ok(()),
+            Some(Error::FetchFailed { shuffle, map, reason }) => {
+                resubmits += 1;
+                tracing::warn!(job, shuffle, map, reason = %reason, "lost shuffle output; re-running its map task");
+                if resubmits > MAX_STAGE_RESUBMITS {
+                    break Err(Error::FetchFailed {
+                        shuffle,
+                        map,
+                        reason: format!("{reason} (gave up after {MAX_STAGE_RESUBMITS} re-runs)"),
+                    });
+                }
+                forget_lost_outputs(inner, shuffle, map);
+            }
+            Some(e) => break Err(e),
+        }
+    };
+    for l in &listeners {
+        l.on_job_end(job, outcome.is_ok());
+    }
+    outcome?;
+    results
+        .into_iter()
+        .map(|r| r.ok_or_else(|| Error::Internal("job finished without a result".into())))
+        .collect()
+}
