@@ -9,10 +9,10 @@ use crate::error::{Error, Result};
 use crate::io;
 use crate::memory::MemoryManager;
 use crate::metrics::{EngineMetrics, MetricsSnapshot};
+use crate::rdd::Rdd;
 use crate::rdd::records::FixedRecords;
 use crate::rdd::source::ParallelCollection;
-use crate::rdd::text::{TextFile, TextFileWithOffsets};
-use crate::rdd::Rdd;
+use crate::rdd::text::{Line, TextFile, TextFileLines, TextFileWithOffsets};
 use crate::scheduler::listener::JobListener;
 use crate::scheduler::pool::Pool;
 use crate::shuffle::ShuffleManager;
@@ -173,6 +173,12 @@ impl Context {
         Ok(self.wrap(Arc::new(TextFileWithOffsets(
             self.text_source(inputs, None)?,
         ))))
+    }
+
+    /// Lines with their file and byte offset, for jobs whose errors must name the file and
+    /// line ([`Line::line_number`]).
+    pub fn text_file_lines<P: AsRef<str>>(&self, inputs: &[P]) -> Result<Dataset<Line>> {
+        Ok(self.wrap(Arc::new(TextFileLines(self.text_source(inputs, None)?))))
     }
 
     fn text_source<P: AsRef<str>>(&self, inputs: &[P], min: Option<usize>) -> Result<TextFile> {

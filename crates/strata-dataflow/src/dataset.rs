@@ -91,6 +91,32 @@ impl<T: Data> Dataset<T> {
         )
     }
 
+    /// Like [`Dataset::flat_map`], but `f` may fail. The first error fails the task; an
+    /// [`Error::Input`] fails the job at once with that message (no retries).
+    pub fn try_flat_map<U: Data, I, F>(&self, f: F) -> Dataset<U>
+    where
+        I: IntoIterator<Item = U> + 'static,
+        F: Fn(T) -> Result<I> + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        self.with_fn(
+            "try_flat_map",
+            partition_fn(move |_, tc, it: BoxIter<'_, T>| {
+                let f = f.clone();
+                Box::new(
+                    it.map_while(move |x| match f(x) {
+                        Ok(i) => Some(i),
+                        Err(e) => {
+                            tc.fail(e);
+                            None
+                        }
+                    })
+                    .flatten(),
+                )
+            }),
+        )
+    }
+
     /// Keeps the elements for which `f` is true.
     pub fn filter<F: Fn(&T) -> bool + Send + Sync + 'static>(&self, f: F) -> Dataset<T> {
         let f = Arc::new(f);
@@ -112,10 +138,7 @@ impl<T: Data> Dataset<T> {
     }
 
     /// Pairs every element with a key computed from it.
-    pub fn key_by<K: Data, F: Fn(&T) -> K + Send + Sync + 'static>(
-        &self,
-        f: F,
-    ) -> Dataset<(K, T)> {
+    pub fn key_by<K: Data, F: Fn(&T) -> K + Send + Sync + 'static>(&self, f: F) -> Dataset<(K, T)> {
         self.map(move |x| (f(&x), x))
     }
 
@@ -157,7 +180,8 @@ impl<T: Data> Dataset<T> {
         self.with_fn(
             "sample",
             partition_fn(move |p, _, it: BoxIter<'_, T>| {
-                let mut rng = SmallRng::seed_from_u64(seed ^ (p as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                let mut rng =
+                    SmallRng::seed_from_u64(seed ^ (p as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
                 if with_replacement {
                     let limit = (-fraction).exp();
                     Box::new(it.flat_map(move |x| {
@@ -295,7 +319,9 @@ impl<T: Data> Dataset<T> {
             let parts: Vec<usize> = (next..(next + batch).min(total)).collect();
             next += parts.len();
             let want = n - out.len();
-            let got = self.run_on("take", parts, move |_, it| Ok(it.take(want).collect::<Vec<T>>()))?;
+            let got = self.run_on("take", parts, move |_, it| {
+                Ok(it.take(want).collect::<Vec<T>>())
+            })?;
             for part in got {
                 let room = n - out.len();
                 out.extend(part.into_iter().take(room));
@@ -324,7 +350,10 @@ impl<T: Data> Dataset<T> {
     /// and is not empty.
     pub fn save_partitions<F>(&self, dir: impl AsRef<Path>, write: F) -> Result<()>
     where
-        F: for<'a> Fn(&mut dyn Write, BoxIter<'a, T>) -> std::io::Result<()> + Send + Sync + 'static,
+        F: for<'a> Fn(&mut dyn Write, BoxIter<'a, T>) -> std::io::Result<()>
+            + Send
+            + Sync
+            + 'static,
     {
         let dir = dir.as_ref().to_path_buf();
         io::prepare_output(&dir)?;

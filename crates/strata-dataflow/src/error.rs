@@ -28,7 +28,9 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A task failed (user code panicked or returned an error) more times than allowed.
-    #[error("job {job} failed: task {partition} of stage {stage} ({stage_name}) failed {attempts} times; last error: {cause}")]
+    #[error(
+        "job {job} failed: task {partition} of stage {stage} ({stage_name}) failed {attempts} times; last error: {cause}"
+    )]
     TaskFailed {
         /// The job.
         job: u64,
@@ -71,7 +73,10 @@ impl Error {
     /// Whether retrying the task could help. Bad input or an unwritable output fails the job
     /// at once with the error itself.
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, Error::Input(_) | Error::Output { .. } | Error::Config(_))
+        !matches!(
+            self,
+            Error::Input(_) | Error::Output { .. } | Error::Config(_)
+        )
     }
 
     /// An I/O error on `path`.

@@ -171,9 +171,18 @@ mod tests {
     #[test]
     fn splits_cover_files_exactly() {
         let files = vec![
-            InputFile { path: "a".into(), len: 1000 },
-            InputFile { path: "b".into(), len: 0 },
-            InputFile { path: "c".into(), len: 250 },
+            InputFile {
+                path: "a".into(),
+                len: 1000,
+            },
+            InputFile {
+                path: "b".into(),
+                len: 0,
+            },
+            InputFile {
+                path: "c".into(),
+                len: 250,
+            },
         ];
         let splits = plan_splits(&files, 300, 1, 1);
         let covered: u64 = splits.iter().map(|s| s.2 - s.1).sum();
@@ -186,7 +195,10 @@ mod tests {
     #[test]
     fn missing_input_is_named() {
         let err = expand_inputs(&["/no/such/file"]).unwrap_err().to_string();
-        assert!(err.contains("/no/such/file") && err.contains("does not exist"), "{err}");
+        assert!(
+            err.contains("/no/such/file") && err.contains("does not exist"),
+            "{err}"
+        );
         let err = expand_inputs(&["/no/such/*.txt"]).unwrap_err().to_string();
         assert!(err.contains("matches no files"), "{err}");
     }

@@ -80,6 +80,7 @@ pub use dataset::Dataset;
 pub use error::{Error, Result};
 pub use metrics::MetricsSnapshot;
 pub use pair::Side;
+pub use rdd::text::Line;
 pub use scheduler::listener::JobListener;
 pub use shuffle::{HashPartitioner, Partitioner, RangePartitioner};
 pub use strata_common::{DataflowConfig, StrataConfig};

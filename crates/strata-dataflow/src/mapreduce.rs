@@ -86,11 +86,13 @@ impl<K: Key + Ord, V: Data, O: Data + Display> MapReduceJob<K, V, O> {
     /// The reducer output as a dataset, without writing it.
     pub fn plan<P: AsRef<str>>(&self, ctx: &Context, inputs: &[P]) -> Result<Dataset<O>> {
         let mapper = self.mapper.clone();
-        let mapped: Dataset<(K, V)> = ctx.text_file_with_offsets(inputs)?.flat_map(move |(off, line)| {
-            let mut out = Vec::new();
-            mapper(off, &line, &mut out);
-            out
-        });
+        let mapped: Dataset<(K, V)> =
+            ctx.text_file_with_offsets(inputs)?
+                .flat_map(move |(off, line)| {
+                    let mut out = Vec::new();
+                    mapper(off, &line, &mut out);
+                    out
+                });
         let mapped = match &self.combiner {
             Some(c) => {
                 let (c1, c2) = (c.clone(), c.clone());
@@ -116,17 +118,24 @@ impl<K: Key + Ord, V: Data, O: Data + Display> MapReduceJob<K, V, O> {
             "reduce",
             partition_fn(move |_, tc, it| {
                 let reducer = reducer.clone();
-                Box::new(group_sorted(external_sort(tc, it, false)).flat_map(move |(k, vs)| {
-                    let mut out = Vec::new();
-                    reducer(&k, vs, &mut out);
-                    out
-                }))
+                Box::new(
+                    group_sorted(external_sort(tc, it, false)).flat_map(move |(k, vs)| {
+                        let mut out = Vec::new();
+                        reducer(&k, vs, &mut out);
+                        out
+                    }),
+                )
             }),
         ))
     }
 
     /// Runs the job, writing reducer output lines to `out/part-NNNNN`.
-    pub fn run<P: AsRef<str>>(&self, ctx: &Context, inputs: &[P], out: impl AsRef<Path>) -> Result<()> {
+    pub fn run<P: AsRef<str>>(
+        &self,
+        ctx: &Context,
+        inputs: &[P],
+        out: impl AsRef<Path>,
+    ) -> Result<()> {
         self.plan(ctx, inputs)?.save_as_text_file(out)
     }
 }

@@ -5,9 +5,9 @@
 //! registry of `strata-common`.
 
 use std::cell::Cell;
-use strata_common::metrics::Counter;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use strata_common::metrics::Counter;
 
 /// Per-attempt counters (single-threaded; a task runs on one thread).
 #[derive(Default, Debug)]
@@ -77,12 +77,14 @@ struct Global {
     spilled: Counter,
 }
 
-
 fn global() -> &'static Global {
     static G: OnceLock<Global> = OnceLock::new();
     G.get_or_init(|| Global {
         tasks: strata_common::metrics::counter("dataflow_tasks", "Task attempts that succeeded"),
-        failed: strata_common::metrics::counter("dataflow_task_failures", "Task attempts that failed"),
+        failed: strata_common::metrics::counter(
+            "dataflow_task_failures",
+            "Task attempts that failed",
+        ),
         shuffle_written: strata_common::metrics::counter(
             "dataflow_shuffle_written_bytes",
             "Bytes written to shuffle files",

@@ -166,7 +166,10 @@ impl<K: Key, V: Data> Dataset<(K, V)> {
     }
 
     /// Applies `f` to each value, keeping keys (and partitioning).
-    pub fn map_values<U: Data>(&self, f: impl Fn(V) -> U + Send + Sync + 'static) -> Dataset<(K, U)> {
+    pub fn map_values<U: Data>(
+        &self,
+        f: impl Fn(V) -> U + Send + Sync + 'static,
+    ) -> Dataset<(K, U)> {
         self.map(move |(k, v)| (k, f(v)))
     }
 
@@ -221,7 +224,10 @@ impl<K: Key, V: Data> Dataset<(K, V)> {
     }
 
     /// Left outer join: every left record, with each matching right value or `None`.
-    pub fn left_outer_join<W: Data>(&self, other: &Dataset<(K, W)>) -> Dataset<(K, (V, Option<W>))> {
+    pub fn left_outer_join<W: Data>(
+        &self,
+        other: &Dataset<(K, W)>,
+    ) -> Dataset<(K, (V, Option<W>))> {
         self.cogroup(other).flat_map(|(k, (vs, ws))| {
             let mut out = Vec::with_capacity(vs.len() * ws.len().max(1));
             for v in &vs {
@@ -251,7 +257,11 @@ impl<K: Key + Ord, V: Data> Dataset<(K, V)> {
 
     /// Split points for `partitions` ranges of roughly equal size, from a reservoir sample of
     /// each partition weighted by the partition's size (as Spark does).
-    pub fn range_partitioner(&self, ascending: bool, partitions: usize) -> Result<RangePartitioner<K>> {
+    pub fn range_partitioner(
+        &self,
+        ascending: bool,
+        partitions: usize,
+    ) -> Result<RangePartitioner<K>> {
         let per_part = (60 * partitions / self.num_partitions().max(1)).clamp(20, 10_000);
         let samples = self.run("sample keys for range partitioning", move |tc, it| {
             let mut rng = SmallRng::seed_from_u64(tc.partition as u64);
@@ -268,7 +278,11 @@ impl<K: Key + Ord, V: Data> Dataset<(K, V)> {
                     }
                 }
             }
-            let weight = if reservoir.is_empty() { 0.0 } else { n as f64 / reservoir.len() as f64 };
+            let weight = if reservoir.is_empty() {
+                0.0
+            } else {
+                n as f64 / reservoir.len() as f64
+            };
             Ok((reservoir, weight))
         })?;
         let mut weighted: Vec<(K, f64)> = samples
@@ -297,9 +311,7 @@ impl<K: Key + Ord, V: Data> Dataset<(K, V)> {
 impl<T: Key> Dataset<T> {
     /// The distinct elements.
     pub fn distinct(&self) -> Dataset<T> {
-        self.map(|x| (x, ()))
-            .reduce_by_key(|_, _| ())
-            .keys()
+        self.map(|x| (x, ())).reduce_by_key(|_, _| ()).keys()
     }
 }
 

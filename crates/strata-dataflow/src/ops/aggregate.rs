@@ -239,7 +239,10 @@ impl<'a, K: Key, V: Data, C: Data> External<'a, K, V, C> {
                         .map(|rec| rec.map_err(|e| Error::io(&path, e))),
                     Err(e) => {
                         failed = true;
-                        Some(Err(Error::io(&path, std::io::Error::new(e.kind(), e.to_string()))))
+                        Some(Err(Error::io(
+                            &path,
+                            std::io::Error::new(e.kind(), e.to_string()),
+                        )))
                     }
                 }
             })

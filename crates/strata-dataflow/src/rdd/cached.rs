@@ -45,10 +45,10 @@ impl<T: Data> Cached<T> {
 
     fn store(&self, p: usize, data: &Arc<Vec<T>>, est: &SizeEstimator) -> Result<(), Error> {
         let bytes = est.bytes();
-        if self.level != StorageLevel::DiskOnly && self.blocks.memory().try_reserve_storage(bytes)
-        {
+        if self.level != StorageLevel::DiskOnly && self.blocks.memory().try_reserve_storage(bytes) {
             let any: Arc<dyn std::any::Any + Send + Sync> = data.clone();
-            self.blocks.put(self.id, p, Block::Memory { data: any, bytes });
+            self.blocks
+                .put(self.id, p, Block::Memory { data: any, bytes });
             return Ok(());
         }
         if self.level == StorageLevel::MemoryOnly {
@@ -102,11 +102,7 @@ impl<T: Data> Rdd<T> for Cached<T> {
         }
         self.metrics.cache_misses.fetch_add(1, Ordering::Relaxed);
         let mut est = SizeEstimator::new(std::mem::size_of::<T>());
-        let data: Vec<T> = self
-            .parent
-            .compute(p, tc)
-            .inspect(|x| est.add(x))
-            .collect();
+        let data: Vec<T> = self.parent.compute(p, tc).inspect(|x| est.add(x)).collect();
         let data = Arc::new(data);
         if !tc.failed() {
             if let Err(e) = self.store(p, &data, &est) {

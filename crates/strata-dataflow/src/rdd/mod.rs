@@ -10,7 +10,7 @@ pub(crate) mod narrow;
 pub(crate) mod records;
 pub(crate) mod shuffled;
 pub(crate) mod source;
-pub(crate) mod text;
+pub mod text;
 
 use crate::shuffle::ShuffleDependencyBase;
 use crate::task::TaskContext;

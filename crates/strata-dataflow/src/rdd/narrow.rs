@@ -13,10 +13,7 @@ pub type PartitionFn<T, U> =
 /// Builds a [`PartitionFn`], letting closures infer the higher-ranked signature.
 pub fn partition_fn<T, U, F>(f: F) -> PartitionFn<T, U>
 where
-    F: for<'a> Fn(usize, &'a TaskContext, BoxIter<'a, T>) -> BoxIter<'a, U>
-        + Send
-        + Sync
-        + 'static,
+    F: for<'a> Fn(usize, &'a TaskContext, BoxIter<'a, T>) -> BoxIter<'a, U> + Send + Sync + 'static,
 {
     Arc::new(f)
 }
@@ -106,9 +103,7 @@ pub(crate) struct ZipPartitions<A, B, U> {
     pub left: Arc<dyn Rdd<A>>,
     pub right: Arc<dyn Rdd<B>>,
     #[allow(clippy::type_complexity)]
-    pub f: Arc<
-        dyn for<'a> Fn(BoxIter<'a, A>, BoxIter<'a, B>) -> BoxIter<'a, U> + Send + Sync,
-    >,
+    pub f: Arc<dyn for<'a> Fn(BoxIter<'a, A>, BoxIter<'a, B>) -> BoxIter<'a, U> + Send + Sync>,
 }
 
 impl<A: Data, B: Data, U: Data> RddBase for ZipPartitions<A, B, U> {

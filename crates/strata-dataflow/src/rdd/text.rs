@@ -159,3 +159,69 @@ impl Rdd<(u64, String)> for TextFileWithOffsets {
         self
     }
 }
+
+/// A line of text with where it came from.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Line {
+    /// The file.
+    pub path: Arc<str>,
+    /// Byte offset of the line's first byte in the file.
+    pub offset: u64,
+    /// The line, without its terminator.
+    pub text: String,
+}
+
+impl Line {
+    /// The 1-based line number (reads the file up to the line; meant for error messages).
+    pub fn line_number(&self) -> u64 {
+        use std::io::Read;
+        let Ok(f) = File::open(&*self.path) else {
+            return 0;
+        };
+        let mut r = BufReader::new(f).take(self.offset);
+        let mut buf = vec![0u8; 64 << 10];
+        let mut newlines = 0;
+        while let Ok(n) = r.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            newlines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        }
+        newlines + 1
+    }
+}
+
+pub(crate) struct TextFileLines(pub TextFile);
+
+impl RddBase for TextFileLines {
+    fn id(&self) -> RddId {
+        self.0.id
+    }
+    fn name(&self) -> String {
+        "text_file".into()
+    }
+    fn num_partitions(&self) -> usize {
+        self.0.splits.len()
+    }
+    fn dependencies(&self) -> Vec<Dependency> {
+        Vec::new()
+    }
+}
+
+impl Rdd<Line> for TextFileLines {
+    fn compute<'a>(&'a self, p: usize, tc: &'a TaskContext) -> BoxIter<'a, Line> {
+        let (file, start, end) = self.0.split(p);
+        let path: Arc<str> = Arc::from(file.path.to_string_lossy().as_ref());
+        let mut lr = LineReader::open(tc, file, start, end);
+        Box::new(std::iter::from_fn(move || {
+            lr.next_line().map(|(offset, text)| Line {
+                path: path.clone(),
+                offset,
+                text,
+            })
+        }))
+    }
+    fn as_base(self: Arc<Self>) -> Arc<dyn RddBase> {
+        self
+    }
+}

@@ -273,7 +273,11 @@ pub(crate) fn run_job<T: Data, R: Send + 'static>(
         };
         match failure {
             None => break Ok(()),
-            Some(Error::FetchFailed { shuffle, map, reason }) => {
+            Some(Error::FetchFailed {
+                shuffle,
+                map,
+                reason,
+            }) => {
                 resubmits += 1;
                 tracing::warn!(job, shuffle, map, reason = %reason, "lost shuffle output; re-running its map task");
                 if resubmits > MAX_STAGE_RESUBMITS {

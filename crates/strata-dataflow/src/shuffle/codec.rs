@@ -82,10 +82,12 @@ impl<R: Read, T: DeserializeOwned> RecordReader<R, T> {
             return None;
         }
         self.remaining -= 1;
-        Some(bincode::deserialize_from(&mut self.reader).map_err(|e| match *e {
-            bincode::ErrorKind::Io(io) => io,
-            other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
-        }))
+        Some(
+            bincode::deserialize_from(&mut self.reader).map_err(|e| match *e {
+                bincode::ErrorKind::Io(io) => io,
+                other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
+            }),
+        )
     }
 }
 

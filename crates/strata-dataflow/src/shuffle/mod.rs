@@ -14,8 +14,8 @@
 //! map output missing or corrupt reports [`crate::Error::FetchFailed`]; the scheduler then
 //! re-runs exactly that map task.
 
-pub(crate) mod partitioner;
 pub(crate) mod codec;
+pub(crate) mod partitioner;
 mod writer;
 
 use crate::data::{Data, Key};
@@ -81,7 +81,9 @@ impl ShuffleManager {
                 std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
                 b.tempdir_in(d).map_err(|e| Error::io(d, e))?
             }
-            None => b.tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?,
+            None => b
+                .tempdir()
+                .map_err(|e| Error::io(std::env::temp_dir(), e))?,
         };
         Ok(ShuffleManager {
             root,
@@ -167,7 +169,11 @@ impl ShuffleManager {
 
     /// Every registered output of a shuffle (for tests and tools).
     pub fn map_outputs(&self, shuffle: ShuffleId) -> Vec<Option<MapStatus>> {
-        self.outputs.lock().get(&shuffle).cloned().unwrap_or_default()
+        self.outputs
+            .lock()
+            .get(&shuffle)
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn remove_shuffle(&self, shuffle: ShuffleId) {

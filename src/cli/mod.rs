@@ -1,0 +1,230 @@
+//! Command-line definitions and dispatch.
+
+mod demo;
+mod progress;
+
+use anyhow::{Context as _, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use strata::common::{ByteSize, StrataConfig};
+use strata::jobs::{pagerank, terasort, wordcount};
+
+/// Strata: a big-data systems stack in one binary.
+///
+/// Jobs run embedded by default: in this process, on a pool of threads, with no daemon.
+#[derive(Parser, Debug)]
+#[command(name = "strata", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    engine: EngineArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Engine settings shared by every command (flags override the config file and env).
+#[derive(Args, Debug, Clone)]
+struct EngineArgs {
+    /// TOML config file (see ARCHITECTURE.md, "Configuration").
+    #[arg(long, global = true, env = "STRATA_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Worker threads that run tasks [default: number of cores].
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<usize>,
+    /// Executor memory budget; operators spill to disk beyond it, e.g. 512m, 2g [default: 1g].
+    #[arg(long, global = true, value_name = "SIZE")]
+    memory: Option<ByteSize>,
+    /// Directory for shuffle, spill and cache files [default: system temp dir].
+    #[arg(long, global = true, value_name = "DIR")]
+    local_dir: Option<PathBuf>,
+    /// Hide progress bars.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run word count and PageRank on bundled real data (Shakespeare, WordNet) and print the
+    /// top results.
+    Demo {
+        /// Directory holding shakespeare/ and wordnet/ [default: the repository's data/].
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+    },
+    /// Run a built-in batch job.
+    #[command(subcommand)]
+    Run(Job),
+    /// Generate input data.
+    #[command(subcommand)]
+    Gen(Generator),
+}
+
+#[derive(Subcommand, Debug)]
+enum Job {
+    /// Count words: maximal runs of alphanumeric characters, lowercased. Writes lines
+    /// `word<TAB>count` to part files in DIR.
+    Wordcount {
+        /// Input files, directories (read recursively) or globs.
+        #[arg(required = true, value_name = "INPUT")]
+        inputs: Vec<String>,
+        #[command(flatten)]
+        out: OutArgs,
+    },
+    /// Rank nodes of a graph. Each input line is `src dst` (unsigned 64-bit ids); blank and
+    /// `#` lines are skipped; duplicate edges count once. Writes `node<TAB>rank` lines.
+    Pagerank {
+        /// Edge list files, directories or globs.
+        #[arg(required = true, value_name = "EDGES")]
+        inputs: Vec<String>,
+        /// Number of power iterations.
+        #[arg(long, default_value_t = 20)]
+        iterations: u32,
+        /// Damping factor d.
+        #[arg(long, default_value_t = 0.85)]
+        damping: f64,
+        #[command(flatten)]
+        out: OutArgs,
+    },
+    /// Sort 100-byte records by their 10-byte key (TeraSort). Part files in DIR are
+    /// globally ordered: part-00000 before part-00001.
+    Sort {
+        /// Files, directories or globs of 100-byte records (as from `strata gen terasort`).
+        #[arg(required = true, value_name = "INPUT")]
+        inputs: Vec<String>,
+        #[command(flatten)]
+        out: OutArgs,
+    },
+}
+
+#[derive(Args, Debug)]
+struct OutArgs {
+    /// Output directory (must not exist, or be empty).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Replace the output directory if it exists.
+    #[arg(long)]
+    overwrite: bool,
+    /// Number of partitions (reduce tasks) [default: 2 x threads].
+    #[arg(long, value_name = "N")]
+    partitions: Option<usize>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Generator {
+    /// TeraSort input: 100-byte records in `gensort -a` layout (10-byte printable key).
+    Terasort {
+        /// Number of records.
+        #[arg(long)]
+        records: u64,
+        /// Output directory.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Number of files [default: one per 1 M records, at least 1].
+        #[arg(long)]
+        files: Option<usize>,
+        /// Seed of the key generator.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Replace the output directory if it exists.
+        #[arg(long)]
+        overwrite: bool,
+    },
+}
+
+fn context(args: &EngineArgs, partitions: Option<usize>) -> Result<strata::Context> {
+    let mut cfg = StrataConfig::load(args.config.as_deref())?;
+    let d = &mut cfg.dataflow;
+    if let Some(t) = args.threads {
+        d.threads = t;
+        d.default_partitions = 2 * t;
+    }
+    if let Some(m) = args.memory {
+        d.memory = m;
+    }
+    if let Some(p) = partitions {
+        d.default_partitions = p;
+    }
+    if let Some(dir) = &args.local_dir {
+        d.local_dir = Some(dir.clone());
+    }
+    cfg.validate()?;
+    let ctx = strata::Context::new(cfg.dataflow)?;
+    if !args.quiet {
+        ctx.add_listener(Arc::new(progress::Progress::new()));
+    }
+    Ok(ctx)
+}
+
+fn prepare_out(out: &OutArgs) -> Result<()> {
+    prepare_dir(&out.out, out.overwrite)
+}
+
+fn prepare_dir(dir: &Path, overwrite: bool) -> Result<()> {
+    if overwrite && dir.exists() {
+        std::fs::remove_dir_all(dir)
+            .with_context(|| format!("cannot remove old output {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let start = Instant::now();
+    match cli.command {
+        Command::Demo { data } => demo::run(&context(&cli.engine, None)?, data),
+        Command::Run(Job::Wordcount { inputs, out }) => {
+            prepare_out(&out)?;
+            let ctx = context(&cli.engine, out.partitions)?;
+            wordcount::run(&ctx, &inputs, &out.out, out.partitions)?;
+            report(&ctx, "wordcount", &out.out, start);
+            Ok(())
+        }
+        Command::Run(Job::Pagerank {
+            inputs,
+            iterations,
+            damping,
+            out,
+        }) => {
+            prepare_out(&out)?;
+            let ctx = context(&cli.engine, out.partitions)?;
+            let r = pagerank::run(&ctx, &inputs, iterations, damping, &out.out, out.partitions)?;
+            eprintln!("pagerank: {} nodes, {iterations} iterations", r.nodes);
+            report(&ctx, "pagerank", &out.out, start);
+            Ok(())
+        }
+        Command::Run(Job::Sort { inputs, out }) => {
+            prepare_out(&out)?;
+            let ctx = context(&cli.engine, None)?;
+            terasort::sort(&ctx, &inputs, &out.out, out.partitions)?;
+            report(&ctx, "sort", &out.out, start);
+            Ok(())
+        }
+        Command::Gen(Generator::Terasort {
+            records,
+            out,
+            files,
+            seed,
+            overwrite,
+        }) => {
+            prepare_dir(&out, overwrite)?;
+            let ctx = context(&cli.engine, None)?;
+            let files = files.unwrap_or(records.div_ceil(1_000_000).max(1) as usize);
+            terasort::generate(&ctx, records, files, seed, &out)?;
+            report(&ctx, "gen terasort", &out, start);
+            Ok(())
+        }
+    }
+}
+
+fn report(ctx: &strata::Context, what: &str, out: &Path, start: Instant) {
+    let m = ctx.metrics();
+    eprintln!(
+        "{what}: done in {:.2}s -> {} ({} tasks, {} shuffled, {} spilled)",
+        start.elapsed().as_secs_f64(),
+        out.display(),
+        m.tasks_succeeded,
+        ByteSize(m.shuffle_bytes_written),
+        ByteSize(m.spilled_bytes),
+    );
+}
