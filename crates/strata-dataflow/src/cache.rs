@@ -34,6 +34,7 @@ pub(crate) enum Block {
     Disk {
         file: ScratchFile,
         count: u64,
+        bytes: u64,
     },
 }
 

@@ -225,7 +225,7 @@ impl<'a, K: Key, V: Data, C: Data> External<'a, K, V, C> {
                 f.seek(SeekFrom::Start(seg.offset))?;
                 Ok(f)
             });
-            let mut reader = opened.map(|f| RecordReader::<_, (K, C)>::new(f, seg.count));
+            let mut reader = opened.map(|f| RecordReader::<_, (K, C)>::new(f, seg.count, seg.len));
             let path = file.path.clone();
             let mut failed = false;
             std::iter::from_fn(move || {

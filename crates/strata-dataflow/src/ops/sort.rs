@@ -64,7 +64,7 @@ pub fn external_sort<'a, K: Data + Ord, V: Data>(
     let budget = tc.memory_budget() / 2;
     let mut est = SizeEstimator::new(std::mem::size_of::<(K, V)>());
     let mut buf: Vec<(K, V)> = Vec::new();
-    let mut runs: Vec<(ScratchFile, u64)> = Vec::new();
+    let mut runs: Vec<(ScratchFile, u64, u64)> = Vec::new();
     for rec in input {
         est.add(&rec);
         buf.push(rec);
@@ -79,17 +79,18 @@ pub fn external_sort<'a, K: Data + Ord, V: Data>(
                 w.flush()?;
                 Ok(w.pos)
             });
-            match written {
+            let bytes = match written {
                 Ok(bytes) => {
                     TaskMetrics::add(&tc.metrics.spilled_bytes, bytes);
                     TaskMetrics::add(&tc.metrics.spills, 1);
+                    bytes
                 }
                 Err(e) => {
                     tc.fail(Error::io(&file.path, e));
                     return Box::new(std::iter::empty());
                 }
-            }
-            runs.push((file, buf.len() as u64));
+            };
+            runs.push((file, buf.len() as u64, bytes));
             buf.clear();
             est.reset();
         }
@@ -99,9 +100,9 @@ pub fn external_sort<'a, K: Data + Ord, V: Data>(
         return Box::new(buf.into_iter());
     }
     let mut readers = Vec::with_capacity(runs.len());
-    for (file, count) in &runs {
+    for (file, count, bytes) in &runs {
         match std::fs::File::open(&file.path) {
-            Ok(f) => readers.push(RecordReader::<_, (K, V)>::new(f, *count)),
+            Ok(f) => readers.push(RecordReader::<_, (K, V)>::new(f, *count, *bytes)),
             Err(e) => {
                 tc.fail(Error::io(&file.path, e));
                 return Box::new(std::iter::empty());

@@ -31,9 +31,9 @@ impl<T: Data> Cached<T> {
     fn read_block(&self, block: &Block) -> Option<Arc<Vec<T>>> {
         match block {
             Block::Memory { data, .. } => data.clone().downcast::<Vec<T>>().ok(),
-            Block::Disk { file, count } => {
+            Block::Disk { file, count, bytes } => {
                 let f = std::fs::File::open(&file.path).ok()?;
-                let mut r: RecordReader<_, T> = RecordReader::new(f, *count);
+                let mut r: RecordReader<_, T> = RecordReader::new(f, *count, *bytes);
                 let mut v = Vec::with_capacity(*count as usize);
                 while let Some(rec) = r.next_record() {
                     v.push(rec.ok()?);
@@ -62,7 +62,9 @@ impl<T: Data> Cached<T> {
         }
         w.flush().map_err(|e| Error::io(&file.path, e))?;
         let count = data.len() as u64;
-        self.blocks.put(self.id, p, Block::Disk { file, count });
+        let bytes = w.pos;
+        self.blocks
+            .put(self.id, p, Block::Disk { file, count, bytes });
         Ok(())
     }
 }

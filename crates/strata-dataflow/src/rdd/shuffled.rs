@@ -78,7 +78,7 @@ impl<K: Key, V: Data> Rdd<(K, V)> for Shuffled<K, V> {
                 match opened {
                     Ok(f) => {
                         TaskMetrics::add(&tc.metrics.shuffle_bytes_read, seg.len);
-                        current = Some(RecordReader::new(f, seg.count));
+                        current = Some(RecordReader::new(f, seg.count, seg.len));
                     }
                     Err(e) => {
                         tc.fail(Error::FetchFailed {

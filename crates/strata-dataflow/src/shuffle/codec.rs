@@ -1,6 +1,9 @@
-//! Record streams on disk: records encoded back to back with `bincode`, counted by the
-//! writer, so a segment is `(offset, length, count)` and needs no per-record framing.
+//! Record streams on disk: records encoded back to back with `bincode` (variable-length
+//! integers), counted by the writer, so a segment is `(offset, length, count)` and needs no
+//! per-record framing. The reader never trusts a length prefix beyond the bytes left in its
+//! segment, so a corrupt file is an error, never a huge allocation.
 
+use bincode::Options;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -46,10 +49,12 @@ impl<W: Write> Write for CountingWriter<W> {
 /// Appends one record.
 #[inline]
 pub fn write_record<W: Write, T: Serialize>(w: &mut W, rec: &T) -> io::Result<()> {
-    bincode::serialize_into(w, rec).map_err(|e| match *e {
-        bincode::ErrorKind::Io(io) => io,
-        other => io::Error::other(other.to_string()),
-    })
+    bincode::DefaultOptions::new()
+        .serialize_into(w, rec)
+        .map_err(|e| match *e {
+            bincode::ErrorKind::Io(io) => io,
+            other => io::Error::other(other.to_string()),
+        })
 }
 
 /// A file writer with a large buffer, counting bytes from 0.
@@ -57,19 +62,45 @@ pub fn file_writer(file: std::fs::File) -> CountingWriter<BufWriter<std::fs::Fil
     CountingWriter::new(BufWriter::with_capacity(1 << 20, file), 0)
 }
 
-/// Reads `count` records of type `T` from `reader`.
+/// A reader that counts bytes.
+pub struct CountingReader<R> {
+    inner: R,
+    pos: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    #[inline]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+    #[inline]
+    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        self.inner.read_exact(buf)?;
+        self.pos += buf.len() as u64;
+        Ok(())
+    }
+}
+
+/// Reads `count` records of type `T`, `bytes` long in all, from a reader.
 pub struct RecordReader<R, T> {
-    reader: R,
+    reader: CountingReader<R>,
     remaining: u64,
+    bytes: u64,
     _t: PhantomData<fn() -> T>,
 }
 
 impl<R: Read, T: DeserializeOwned> RecordReader<BufReader<R>, T> {
-    /// Reads `count` records from `inner` (buffered here).
-    pub fn new(inner: R, count: u64) -> Self {
+    /// Reads `count` records spanning `bytes` bytes from `inner` (buffered here).
+    pub fn new(inner: R, count: u64, bytes: u64) -> Self {
         RecordReader {
-            reader: BufReader::with_capacity(256 << 10, inner),
+            reader: CountingReader {
+                inner: BufReader::with_capacity(256 << 10, inner),
+                pos: 0,
+            },
             remaining: count,
+            bytes,
             _t: PhantomData,
         }
     }
@@ -82,11 +113,14 @@ impl<R: Read, T: DeserializeOwned> RecordReader<R, T> {
             return None;
         }
         self.remaining -= 1;
+        let left = self.bytes.saturating_sub(self.reader.pos);
+        let opts = bincode::DefaultOptions::new().with_limit(left);
         Some(
-            bincode::deserialize_from(&mut self.reader).map_err(|e| match *e {
-                bincode::ErrorKind::Io(io) => io,
-                other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
-            }),
+            opts.deserialize_from(&mut self.reader)
+                .map_err(|e| match *e {
+                    bincode::ErrorKind::Io(io) => io,
+                    other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
+                }),
         )
     }
 }
@@ -103,14 +137,21 @@ mod tests {
         }
         assert_eq!(w.pos as usize, w.inner.len());
         let bytes = w.into_inner();
-        let mut r: RecordReader<_, (String, u64)> = RecordReader::new(&bytes[..], 100);
+        let mut r: RecordReader<_, (String, u64)> =
+            RecordReader::new(&bytes[..], 100, bytes.len() as u64);
         let mut n = 0;
         while let Some(rec) = r.next_record() {
             assert_eq!(rec.unwrap().1, n);
             n += 1;
         }
         assert_eq!(n, 100);
-        let mut truncated: RecordReader<_, (String, u64)> = RecordReader::new(&bytes[..5], 2);
+        let mut truncated: RecordReader<_, (String, u64)> = RecordReader::new(&bytes[..3], 2, 3);
         assert!(truncated.next_record().unwrap().is_err());
+        // A corrupt length prefix is an error, not a giant allocation.
+        let mut w = CountingWriter::new(Vec::new(), 0);
+        write_record(&mut w, &u64::MAX).unwrap();
+        let junk = w.inner;
+        let mut r: RecordReader<_, String> = RecordReader::new(&junk[..], 1, junk.len() as u64);
+        assert!(r.next_record().unwrap().is_err());
     }
 }
