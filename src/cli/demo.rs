@@ -59,8 +59,7 @@ pub fn run(ctx: &strata::Context, data: Option<PathBuf>) -> Result<()> {
         "  {:<12} {:>8}     {:<14} {:>6}",
         "top words", "count", "top 6+ letters", "count"
     );
-    for i in 0..10 {
-        let (w, c) = &top[i];
+    for (i, (w, c)) in top.iter().take(10).enumerate() {
         let (lw, lc) = long.get(i).map(|x| (x.0.as_str(), x.1)).unwrap_or(("", 0));
         println!("  {w:<12} {c:>8}     {lw:<14} {lc:>6}");
     }

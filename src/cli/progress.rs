@@ -38,10 +38,8 @@ impl JobListener for Progress {
         self.bars.0.lock().expect("bars").insert(stage, bar);
     }
     fn on_task_end(&self, stage: u64, _partition: usize, _attempt: u32, ok: bool) {
-        if ok {
-            if let Some(b) = self.bars.0.lock().expect("bars").get(&stage) {
-                b.inc(1);
-            }
+        if ok && let Some(b) = self.bars.0.lock().expect("bars").get(&stage) {
+            b.inc(1);
         }
     }
     fn on_stage_end(&self, stage: u64, _ok: bool) {

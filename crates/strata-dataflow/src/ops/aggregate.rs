@@ -92,7 +92,7 @@ pub fn partial_combine<'a, K: Key, V: Data, C: Data>(
                             }
                         }
                         n += 1;
-                        if n % 4096 == 0 && est.bytes() > budget {
+                        if n.is_multiple_of(4096) && est.bytes() > budget {
                             break;
                         }
                     }
@@ -191,7 +191,7 @@ impl<'a, K: Key, V: Data, C: Data> External<'a, K, V, C> {
                 }
             }
             n += 1;
-            if n % 4096 == 0 && est.bytes() > self.budget && level <= MAX_LEVEL {
+            if n.is_multiple_of(4096) && est.bytes() > self.budget && level <= MAX_LEVEL {
                 spills.push(spill_table(self.tc, std::mem::take(&mut map), level)?);
                 est.reset();
             }

@@ -68,7 +68,7 @@ pub fn external_sort<'a, K: Data + Ord, V: Data>(
     for rec in input {
         est.add(&rec);
         buf.push(rec);
-        if buf.len() % 1024 == 0 && est.bytes() > budget {
+        if buf.len().is_multiple_of(1024) && est.bytes() > budget {
             sort_buffer(&mut buf, descending);
             let file = tc.shuffle.scratch_file("sort-run");
             let written = std::fs::File::create(&file.path).and_then(|f| {

@@ -106,10 +106,10 @@ impl<T: Data> Rdd<T> for Cached<T> {
         let mut est = SizeEstimator::new(std::mem::size_of::<T>());
         let data: Vec<T> = self.parent.compute(p, tc).inspect(|x| est.add(x)).collect();
         let data = Arc::new(data);
-        if !tc.failed() {
-            if let Err(e) = self.store(p, &data, &est) {
-                tc.fail(e);
-            }
+        if !tc.failed()
+            && let Err(e) = self.store(p, &data, &est)
+        {
+            tc.fail(e);
         }
         iter_shared(data)
     }

@@ -215,10 +215,10 @@ fn run_map_stages(inner: &Arc<Inner>, job: u64, rdd: &Arc<dyn RddBase>) -> Resul
 fn forget_lost_outputs(inner: &Inner, shuffle: ShuffleId, map: usize) {
     inner.shuffle.unregister_map_output(shuffle, map);
     for (m, status) in inner.shuffle.map_outputs(shuffle).iter().enumerate() {
-        if let Some(s) = status {
-            if !s.path.exists() {
-                inner.shuffle.unregister_map_output(shuffle, m);
-            }
+        if let Some(s) = status
+            && !s.path.exists()
+        {
+            inner.shuffle.unregister_map_output(shuffle, m);
         }
     }
 }

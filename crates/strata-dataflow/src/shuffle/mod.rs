@@ -147,10 +147,10 @@ impl ShuffleManager {
 
     /// Forgets (and deletes) one map output, e.g. after a reducer could not read it.
     pub fn unregister_map_output(&self, shuffle: ShuffleId, map: usize) {
-        if let Some(v) = self.outputs.lock().get_mut(&shuffle) {
-            if let Some(old) = v.get_mut(map).and_then(Option::take) {
-                let _ = std::fs::remove_file(old.path);
-            }
+        if let Some(v) = self.outputs.lock().get_mut(&shuffle)
+            && let Some(old) = v.get_mut(map).and_then(Option::take)
+        {
+            let _ = std::fs::remove_file(old.path);
         }
     }
 

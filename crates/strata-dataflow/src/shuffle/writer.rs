@@ -52,7 +52,7 @@ pub(super) fn write_map_output<K: Key, V: Data>(
         est.add(&rec);
         let r = partitioner.partition(&rec.0);
         buckets[r].push(rec);
-        if est.count() % 1024 == 0 && est.bytes() > budget {
+        if est.count().is_multiple_of(1024) && est.bytes() > budget {
             let file = tc.shuffle.scratch_file("spill");
             let f = File::create(&file.path).map_err(|e| Error::io(&file.path, e))?;
             let mut w = file_writer(f);

@@ -1,0 +1,225 @@
+//! The `strata` command line, run as a real process: the contract later layers rely on.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn strata(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .args(["--threads", "2", "--quiet"])
+        .output()
+        .expect("run strata")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn read_parts(dir: &Path) -> Vec<String> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("part-"))
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .flat_map(|n| {
+            std::fs::read_to_string(dir.join(n))
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn wordcount_writes_word_tab_count_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(input.join("nested")).unwrap();
+    std::fs::write(input.join("a.txt"), "Hello, hello WORLD!\n").unwrap();
+    std::fs::write(input.join("nested/b.txt"), b"world \xff caf\xc3\xa9\n").unwrap();
+    let out = dir.path().join("out");
+    let o = strata(&[
+        "run",
+        "wordcount",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--partitions",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut lines = read_parts(&out);
+    lines.sort();
+    assert_eq!(lines, vec!["café\t1", "hello\t2", "world\t2"]);
+    assert!(out.join("_SUCCESS").exists());
+
+    // Running again into the same directory is refused, --overwrite replaces it.
+    let again = [
+        "run",
+        "wordcount",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let o = strata(&again);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    let mut with_overwrite = again.to_vec();
+    with_overwrite.push("--overwrite");
+    assert!(strata(&with_overwrite).status.success());
+}
+
+#[test]
+fn errors_are_clear_and_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = strata(&[
+        "run",
+        "wordcount",
+        "/no/such/input",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("/no/such/input") && e.contains("does not exist"),
+        "{e}"
+    );
+    assert!(!e.contains("panicked"), "{e}");
+
+    let edges = dir.path().join("edges.txt");
+    std::fs::write(&edges, "1 2\n2 3\n3 x\n").unwrap();
+    let o = strata(&[
+        "run",
+        "pagerank",
+        edges.to_str().unwrap(),
+        "--iterations",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("edges.txt:3"), "{e}");
+
+    std::fs::write(dir.path().join("file"), "x").unwrap();
+    let bad_out = dir.path().join("file/out");
+    let o = strata(&[
+        "run",
+        "wordcount",
+        edges.to_str().unwrap(),
+        "--out",
+        bad_out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("cannot write output"), "{}", stderr(&o));
+
+    let o = strata(&["run", "wordcount", "x", "--out", "y", "--memory", "lots"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("invalid size"), "{}", stderr(&o));
+}
+
+#[test]
+fn pagerank_writes_ranks_with_enough_digits() {
+    let dir = tempfile::tempdir().unwrap();
+    let edges = dir.path().join("edges.txt");
+    // 1 -> 2 -> 3 -> 1, and 4 -> 1; 5 only receives (dangling).
+    std::fs::write(&edges, "# test graph\n1 2\n2 3\n3 1\n4 1\n4 5\n4 1\n").unwrap();
+    let out = dir.path().join("ranks");
+    let o = strata(&[
+        "run",
+        "pagerank",
+        edges.to_str().unwrap(),
+        "--iterations",
+        "30",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = read_parts(&out);
+    assert_eq!(lines.len(), 5);
+    let mut total = 0.0;
+    for l in &lines {
+        let (node, rank) = l.split_once('\t').unwrap();
+        node.parse::<u64>().unwrap();
+        let digits = rank
+            .split(['e', 'E'])
+            .next()
+            .unwrap()
+            .chars()
+            .filter(|c| c.is_ascii_digit())
+            .count();
+        assert!(digits >= 12, "{l}");
+        total += rank.parse::<f64>().unwrap();
+    }
+    assert!((total - 1.0).abs() < 1e-9, "ranks sum to {total}");
+}
+
+#[test]
+fn gen_terasort_then_sort_gives_globally_ordered_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    let o = strata(&[
+        "gen",
+        "terasort",
+        "--records",
+        "20000",
+        "--files",
+        "3",
+        "--out",
+        input.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.path().join("sorted");
+    let o = strata(&[
+        "run",
+        "sort",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--partitions",
+        "4",
+        "--memory",
+        "2m",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut bytes = Vec::new();
+    for p in 0..4 {
+        bytes.extend(std::fs::read(out.join(format!("part-{p:05}"))).unwrap());
+    }
+    assert_eq!(bytes.len(), 20000 * 100);
+    let keys: Vec<&[u8]> = bytes.chunks(100).map(|r| &r[..10]).collect();
+    assert!(keys.windows(2).all(|w| w[0] <= w[1]));
+}
+
+#[test]
+fn demo_runs_on_the_bundled_data() {
+    let o = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["demo", "--quiet", "--threads", "2"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("the "), "{stdout}");
+    assert!(stdout.contains("entity"), "{stdout}");
+    assert!(stdout.contains("ranks sum to 1.000000000"), "{stdout}");
+}
+
+#[test]
+fn help_text_explains_the_commands() {
+    let o = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["run", "pagerank", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("--iterations") && text.contains("--damping"),
+        "{text}"
+    );
+}
