@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 use strata::common::{ByteSize, StrataConfig};
-use strata::jobs::{pagerank, terasort, wordcount};
+use strata::jobs::{pagerank, rmat, terasort, wordcount};
 
 /// Strata: a big-data systems stack in one binary.
 ///
@@ -112,6 +112,28 @@ struct OutArgs {
 
 #[derive(Subcommand, Debug)]
 enum Generator {
+    /// A synthetic power-law graph (R-MAT, Graph500 parameters): lines `src dst` over
+    /// 2^scale node ids, for `strata run pagerank`.
+    Rmat {
+        /// log2 of the number of node ids.
+        #[arg(long, default_value_t = 20)]
+        scale: u32,
+        /// Number of edges.
+        #[arg(long)]
+        edges: u64,
+        /// Output directory.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Number of files [default: one per 2 M edges, at least 1].
+        #[arg(long)]
+        files: Option<usize>,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Replace the output directory if it exists.
+        #[arg(long)]
+        overwrite: bool,
+    },
     /// TeraSort input: 100-byte records in `gensort -a` layout (10-byte printable key).
     Terasort {
         /// Number of records.
@@ -212,6 +234,21 @@ pub fn run(cli: Cli) -> Result<()> {
             let files = files.unwrap_or(records.div_ceil(1_000_000).max(1) as usize);
             terasort::generate(&ctx, records, files, seed, &out)?;
             report(&ctx, "gen terasort", &out, start);
+            Ok(())
+        }
+        Command::Gen(Generator::Rmat {
+            scale,
+            edges,
+            out,
+            files,
+            seed,
+            overwrite,
+        }) => {
+            prepare_dir(&out, overwrite)?;
+            let ctx = context(&cli.engine, None)?;
+            let files = files.unwrap_or(edges.div_ceil(2_000_000).max(1) as usize);
+            rmat::generate(&ctx, scale, edges, files, seed, &out)?;
+            report(&ctx, "gen rmat", &out, start);
             Ok(())
         }
     }

@@ -9,5 +9,6 @@
 #![deny(missing_docs)]
 
 pub mod pagerank;
+pub mod rmat;
 pub mod terasort;
 pub mod wordcount;
