@@ -29,7 +29,10 @@ fn main() {
             let mut v: Vec<_> = std::fs::read_dir(f)
                 .expect("dir")
                 .map(|e| e.expect("entry").path())
-                .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("part-")))
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("part-"))
+                })
                 .collect();
             v.sort();
             v

@@ -82,6 +82,6 @@ pub use metrics::MetricsSnapshot;
 pub use pair::Side;
 pub use rdd::text::Line;
 pub use scheduler::listener::JobListener;
-pub use shuffle::{HashPartitioner, Partitioner, RangePartitioner};
+pub use shuffle::{DirectPartitioner, HashPartitioner, Partitioner, RangePartitioner};
 pub use strata_common::{DataflowConfig, StrataConfig};
 pub use task::{FailurePolicy, TaskContext};

@@ -6,18 +6,24 @@
 //! `r'(v) = (1-d)/N + d * (sum over u->v of r(u)/outdeg(u) + D/N)`, where `D` is the total
 //! rank of nodes without out-edges (their rank is spread evenly, so ranks keep summing to 1).
 //!
-//! Layout: the graph is hash-partitioned by node into blocks (one `AdjBlock` per partition,
-//! CSR-style, cached), and the ranks of a partition travel as one vector aligned with its
-//! block, so an iteration is a single job: each block sends `r(u)/outdeg(u)` along its edges
-//! (combined per destination inside the map task), the shuffle brings each node's sum to the
-//! partition that owns the node, and the new rank vector is computed against the same block.
-//! The rank vectors come back to the driver after each iteration, which also truncates the
-//! lineage (as Spark's checkpointing would).
+//! Layout (the GraphX / PowerGraph approach, on the generic dataflow API):
+//! - The graph is hash-partitioned by source node into blocks, one CSR [`AdjBlock`] per
+//!   partition, cached. Block `q` owns the nodes that hash to `q`, in a fixed order.
+//! - Once, a *routing table* turns every edge target into its slot `(q, index in block q)`,
+//!   flattened to one `u32` per edge (the driver builds the node → slot map from the blocks'
+//!   node lists and broadcasts it).
+//! - An iteration is one job. Each block scatters `r(u)/outdeg(u)` along its edges into a
+//!   dense vector per destination block (no hashing, no per-edge records) and sends block
+//!   `q` its vector through the shuffle (keyed by `q`, [`DirectPartitioner`]). Partition `q`
+//!   sums the vectors it receives and computes its new ranks, aligned with its block. Shuffle
+//!   volume per iteration is `blocks x nodes x 8` bytes, independent of the number of edges.
+//! - The rank vectors come back to the driver after each iteration (N x 8 bytes), which
+//!   also truncates the lineage, as Spark's checkpointing would.
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use strata_dataflow::{Context, Dataset, Error, Line, Result, StorageLevel};
+use strata_dataflow::{Context, Dataset, DirectPartitioner, Error, Line, Result, StorageLevel};
 
 /// One partition of the graph: nodes and their out-edges in CSR form.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -26,13 +32,18 @@ pub struct AdjBlock {
     pub nodes: Vec<u64>,
     /// `targets[offsets[i]..offsets[i+1]]` are the out-neighbours of `nodes[i]`.
     pub offsets: Vec<usize>,
-    /// Concatenated out-neighbour lists.
+    /// Concatenated out-neighbour lists (node ids).
     pub targets: Vec<u64>,
+    /// Filled by routing: each target's slot in the concatenation of all blocks' nodes.
+    pub slots: Vec<u32>,
+    /// Filled by routing: block `q`'s nodes occupy slots `bases[q]..bases[q+1]`.
+    pub bases: Vec<u32>,
 }
 
 impl AdjBlock {
-    fn out(&self, i: usize) -> &[u64] {
-        &self.targets[self.offsets[i]..self.offsets[i + 1]]
+    /// Out-degree of `nodes[i]`.
+    pub fn out_degree(&self, i: usize) -> usize {
+        self.offsets[i + 1] - self.offsets[i]
     }
 }
 
@@ -105,7 +116,8 @@ pub fn pagerank<P: AsRef<str>>(
             "damping must be between 0 and 1, got {damping}"
         )));
     }
-    let parts = partitions.unwrap_or(ctx.config().default_partitions).max(1);
+    // Shuffle volume per iteration grows with blocks x nodes: one block per thread is best.
+    let parts = partitions.unwrap_or(ctx.config().threads).max(1);
     let edges = ctx
         .text_file_lines(inputs)?
         .try_flat_map(|l| parse_edge(&l));
@@ -138,16 +150,47 @@ pub fn pagerank<P: AsRef<str>>(
             Box::new(std::iter::once(Arc::new(b)))
         })
         .persist(StorageLevel::MemoryAndDisk);
-    let stats = blocks
+
+    // The routing table: node -> slot in the concatenation of the blocks' node lists.
+    let node_lists = blocks.map(|b| b.nodes.clone()).collect()?;
+    let n: u64 = node_lists.iter().map(|l| l.len() as u64).sum();
+    if n > u32::MAX as u64 {
+        return Err(Error::Input(format!(
+            "graph has {n} nodes; this PageRank supports up to {}",
+            u32::MAX
+        )));
+    }
+    let mut bases = vec![0u32];
+    let mut slot_of: FxHashMap<u64, u32> = FxHashMap::default();
+    slot_of.reserve(n as usize);
+    for list in &node_lists {
+        for &v in list {
+            slot_of.insert(v, slot_of.len() as u32);
+        }
+        bases.push(slot_of.len() as u32);
+    }
+    drop(node_lists);
+    let routing = ctx.broadcast((slot_of, bases));
+    let graph = blocks
+        .map(move |b| {
+            let (slot_of, bases) = routing.value();
+            let mut routed = (*b).clone();
+            routed.slots = b.targets.iter().map(|t| slot_of[t]).collect();
+            routed.targets = Vec::new();
+            routed.bases = bases.clone();
+            Arc::new(routed)
+        })
+        .persist(StorageLevel::MemoryAndDisk);
+    let stats = graph
         .map(|b| {
-            let dangling = (0..b.nodes.len()).filter(|&i| b.out(i).is_empty()).count();
+            let dangling = (0..b.nodes.len()).filter(|&i| b.out_degree(i) == 0).count();
             (b.nodes.len() as u64, dangling as u64)
         })
         .collect()?;
-    let n: u64 = stats.iter().map(|s| s.0).sum();
+    blocks.unpersist();
     if n == 0 {
         return Ok(Ranks {
-            blocks,
+            blocks: graph,
             ranks: Vec::new(),
             nodes: 0,
         });
@@ -160,42 +203,54 @@ pub fn pagerank<P: AsRef<str>>(
     let mut dangling: f64 = stats.iter().map(|s| s.1 as f64 / nf).sum();
     for _ in 0..iterations {
         let rank_ds = ctx.parallelize_with(ranks.clone(), parts);
-        let contribs = blocks.zip_partitions(&rank_ds, |mut b, mut r| {
+        // Scatter shares into one dense vector per destination block.
+        let messages = graph.zip_partitions(&rank_ds, |mut b, mut r| {
             let (Some(b), Some(r)) = (b.next(), r.next()) else {
                 return Box::new(std::iter::empty());
             };
-            Box::new((0..b.nodes.len()).flat_map(move |i| {
+            let mut acc = vec![0.0f64; *b.bases.last().unwrap_or(&0) as usize];
+            for (i, rank) in r.iter().enumerate() {
                 let (s, e) = (b.offsets[i], b.offsets[i + 1]);
-                let share = if e > s { r[i] / (e - s) as f64 } else { 0.0 };
-                let b = b.clone();
-                (s..e).map(move |j| (b.targets[j], share))
+                if e > s {
+                    let share = rank / (e - s) as f64;
+                    for &slot in &b.slots[s..e] {
+                        acc[slot as usize] += share;
+                    }
+                }
+            }
+            let bases = b.bases.clone();
+            Box::new((0..bases.len() - 1).map(move |q| {
+                let part = acc[bases[q] as usize..bases[q + 1] as usize].to_vec();
+                (q as u32, part)
             }))
         })?;
-        let sums = contribs.reduce_by_key_with(parts, |a, b| a + b);
+        let delivered = messages.partition_by(Arc::new(DirectPartitioner::new(parts)));
         let base = (1.0 - damping) / nf + damping * dangling / nf;
-        let next = blocks.zip_partitions(&sums, move |mut b, s| {
+        let next = graph.zip_partitions(&delivered, move |mut b, msgs| {
             let Some(b) = b.next() else {
                 return Box::new(std::iter::empty());
             };
-            let sums: FxHashMap<u64, f64> = s.collect();
+            let mut sums = vec![0.0f64; b.nodes.len()];
+            for (_, part) in msgs {
+                for (s, x) in sums.iter_mut().zip(part) {
+                    *s += x;
+                }
+            }
             let mut dangling = 0.0;
-            let ranks: Vec<f64> = (0..b.nodes.len())
-                .map(|i| {
-                    let r = base + damping * sums.get(&b.nodes[i]).copied().unwrap_or(0.0);
-                    if b.out(i).is_empty() {
-                        dangling += r;
-                    }
-                    r
-                })
-                .collect();
-            Box::new(std::iter::once((Arc::new(ranks), dangling)))
+            for (i, s) in sums.iter_mut().enumerate() {
+                *s = base + damping * *s;
+                if b.out_degree(i) == 0 {
+                    dangling += *s;
+                }
+            }
+            Box::new(std::iter::once((Arc::new(sums), dangling)))
         })?;
         let out = next.collect()?;
         dangling = out.iter().map(|x| x.1).sum();
         ranks = out.into_iter().map(|x| x.0).collect();
     }
     Ok(Ranks {
-        blocks,
+        blocks: graph,
         ranks,
         nodes: n,
     })

@@ -4,9 +4,11 @@
 //! sort can be measured on the same bytes: a 10-byte key of printable characters, 2 spaces,
 //! the 32-digit hex row number, 2 spaces, 52 filler bytes, `\r\n`. The key of row `i` comes
 //! from a hash of `i` and a seed, so the data does not depend on how many files it is
-//! written to. Sorting orders records by key (bytewise) and writes `part-NNNNN` files whose
-//! concatenation in name order is globally sorted.
+//! written to. Sorting orders records by key (bytewise; equal keys by the rest of the record)
+//! and writes `part-NNNNN` files whose concatenation in name order is globally sorted.
 
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::path::Path;
 use strata_dataflow::{Context, Result};
 
@@ -14,6 +16,36 @@ use strata_dataflow::{Context, Result};
 pub const RECORD_LEN: usize = 100;
 /// Bytes of the key.
 pub const KEY_LEN: usize = 10;
+
+/// One record, ordered bytewise: by key, ties broken by the rest (as GNU sort orders the
+/// same lines). Serialized as 100 raw bytes, with no per-record allocation.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TeraRecord(pub [u8; RECORD_LEN]);
+
+impl Serialize for TeraRecord {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for TeraRecord {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = TeraRecord;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(f, "{RECORD_LEN} bytes")
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> std::result::Result<TeraRecord, E> {
+                let arr: [u8; RECORD_LEN] = v
+                    .try_into()
+                    .map_err(|_| E::invalid_length(v.len(), &self))?;
+                Ok(TeraRecord(arr))
+            }
+        }
+        d.deserialize_bytes(V)
+    }
+}
 
 fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -71,15 +103,15 @@ pub fn sort<P: AsRef<str>>(
     let records = ctx.binary_records(inputs, RECORD_LEN)?;
     let partitions = partitions.unwrap_or(records.num_partitions()).max(1);
     let keyed = records.map(|r| {
-        let mut k = [0u8; KEY_LEN];
-        k.copy_from_slice(&r[..KEY_LEN]);
-        (k, r)
+        let mut rec = [0u8; RECORD_LEN];
+        rec.copy_from_slice(&r);
+        (TeraRecord(rec), ())
     });
     keyed
         .sort_by_key(true, partitions)?
         .save_partitions(out, |w, it| {
-            for (_, rec) in it {
-                w.write_all(&rec)?;
+            for (rec, ()) in it {
+                w.write_all(&rec.0)?;
             }
             Ok(())
         })

@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::rdd::{Rdd, RddBase};
 use crate::task::TaskContext;
 use parking_lot::Mutex;
-pub use partitioner::{HashPartitioner, Partitioner, RangePartitioner};
+pub use partitioner::{DirectPartitioner, HashPartitioner, Partitioner, RangePartitioner};
 use rustc_hash::FxHashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

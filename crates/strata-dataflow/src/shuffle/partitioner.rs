@@ -52,6 +52,31 @@ impl<K: Hash> Partitioner<K> for HashPartitioner {
     }
 }
 
+/// The key is the partition number (Spark's `PartitionIdPassthrough`): for data already
+/// keyed by its destination partition.
+#[derive(Clone, Debug)]
+pub struct DirectPartitioner {
+    partitions: usize,
+}
+
+impl DirectPartitioner {
+    /// Keys must be below `partitions`; larger keys wrap around.
+    pub fn new(partitions: usize) -> Self {
+        DirectPartitioner {
+            partitions: partitions.max(1),
+        }
+    }
+}
+
+impl Partitioner<u32> for DirectPartitioner {
+    fn num_partitions(&self) -> usize {
+        self.partitions
+    }
+    fn partition(&self, key: &u32) -> usize {
+        *key as usize % self.partitions
+    }
+}
+
 /// Partitions an ordered key space into ranges, from sorted split points (`bounds`):
 /// partition `i` holds keys in `(bounds[i-1], bounds[i]]`. Built by `sort_by_key` from a
 /// sample of the data so that partitions come out about equal in size.
