@@ -43,7 +43,7 @@ for f in sys.stdin.read().split("\n"):
 }
 
 wordcount() {
-  cd "$BENCH"; echo "== word count: $(du -sh wcdata | cut -f1) of text"
+  cd "$BENCH"; echo "== word count: $(du -shL wcdata | cut -f1) of text"
   rm -rf out-wc out-wc-spark
   echo "  strata (embedded, 2 threads)"; T "$strata" run wordcount wcdata --out out-wc --threads 2 --quiet
   echo "  pyspark local[2]"; T "$PY" "$here/bench/spark_wordcount.py" wcdata out-wc-spark 2>&1 | grep -v WARN

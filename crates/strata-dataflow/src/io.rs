@@ -83,13 +83,49 @@ fn collect(path: &Path, out: &mut Vec<InputFile>) -> Result<()> {
     Ok(())
 }
 
-/// Byte ranges of files, cut at `split_size` (and at least `min_splits` in all).
+/// A byte range `(file index, start, end)` of an input file.
+pub type Chunk = (usize, u64, u64);
+
+/// Input splits: each is a list of chunks read one after the other. Large files are cut
+/// into pieces of `split_size` (smaller if needed to make at least `min_splits` splits, and
+/// a multiple of `align`); consecutive small files are packed together into one split, as
+/// Hadoop's `CombineFileInputFormat` does, so that many small files do not mean many tiny
+/// tasks. File order is preserved.
 pub fn plan_splits(
     files: &[InputFile],
     split_size: u64,
     min_splits: usize,
     align: u64,
-) -> Vec<(usize, u64, u64)> {
+) -> Vec<Vec<Chunk>> {
+    let pieces = plan_pieces(files, split_size, min_splits, align);
+    let size = pieces.iter().map(|p| p.2 - p.1).max().unwrap_or(0);
+    let mut splits = Vec::new();
+    let mut pack: Vec<Chunk> = Vec::new();
+    let mut pack_bytes = 0;
+    for piece in pieces {
+        let len = piece.2 - piece.1;
+        if len * 2 >= size {
+            if !pack.is_empty() {
+                splits.push(std::mem::take(&mut pack));
+                pack_bytes = 0;
+            }
+            splits.push(vec![piece]);
+        } else {
+            pack.push(piece);
+            pack_bytes += len;
+            if pack_bytes >= size {
+                splits.push(std::mem::take(&mut pack));
+                pack_bytes = 0;
+            }
+        }
+    }
+    if !pack.is_empty() {
+        splits.push(pack);
+    }
+    splits
+}
+
+fn plan_pieces(files: &[InputFile], split_size: u64, min_splits: usize, align: u64) -> Vec<Chunk> {
     let total: u64 = files.iter().map(|f| f.len).sum();
     let goal = if min_splits > 0 {
         total.div_ceil(min_splits as u64)
@@ -185,11 +221,35 @@ mod tests {
             },
         ];
         let splits = plan_splits(&files, 300, 1, 1);
-        let covered: u64 = splits.iter().map(|s| s.2 - s.1).sum();
+        let chunks: Vec<Chunk> = splits.iter().flatten().copied().collect();
+        let covered: u64 = chunks.iter().map(|s| s.2 - s.1).sum();
         assert_eq!(covered, 1250);
-        assert!(splits.iter().all(|s| s.0 != 1));
+        assert!(chunks.iter().all(|s| s.0 != 1));
         let aligned = plan_splits(&files[..1], 330, 4, 100);
-        assert!(aligned.iter().all(|s| s.1 % 100 == 0));
+        assert!(aligned.iter().flatten().all(|s| s.1 % 100 == 0));
+    }
+
+    #[test]
+    fn small_files_are_packed_in_order() {
+        let mut files: Vec<InputFile> = (0..100)
+            .map(|i| InputFile {
+                path: format!("small{i:03}").into(),
+                len: 10,
+            })
+            .collect();
+        files.push(InputFile {
+            path: "big".into(),
+            len: 10_000,
+        });
+        let splits = plan_splits(&files, 1000, 1, 1);
+        // 1,000 bytes of small files fill about one split; the big file is cut in ten.
+        assert!(splits.len() <= 13, "{}", splits.len());
+        let order: Vec<usize> = splits.iter().flatten().map(|c| c.0).collect();
+        assert!(order.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(
+            splits.iter().flatten().map(|c| c.2 - c.1).sum::<u64>(),
+            11_000
+        );
     }
 
     #[test]

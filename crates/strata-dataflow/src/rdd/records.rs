@@ -12,7 +12,7 @@ pub(crate) struct FixedRecords {
     pub id: RddId,
     pub record_len: usize,
     pub files: Vec<InputFile>,
-    pub splits: Vec<(usize, u64, u64)>,
+    pub splits: Vec<Vec<crate::io::Chunk>>,
 }
 
 impl RddBase for FixedRecords {
@@ -32,7 +32,25 @@ impl RddBase for FixedRecords {
 
 impl Rdd<Vec<u8>> for FixedRecords {
     fn compute<'a>(&'a self, p: usize, tc: &'a TaskContext) -> BoxIter<'a, Vec<u8>> {
-        let (fi, start, end) = self.splits[p];
+        Box::new(
+            self.splits[p]
+                .iter()
+                .flat_map(move |&(fi, start, end)| self.chunk(fi, start, end, tc)),
+        )
+    }
+    fn as_base(self: Arc<Self>) -> Arc<dyn RddBase> {
+        self
+    }
+}
+
+impl FixedRecords {
+    fn chunk<'a>(
+        &'a self,
+        fi: usize,
+        start: u64,
+        end: u64,
+        tc: &'a TaskContext,
+    ) -> BoxIter<'a, Vec<u8>> {
         let path = &self.files[fi].path;
         let mut reader = match File::open(path).and_then(|mut f| {
             f.seek(SeekFrom::Start(start))?;
@@ -61,8 +79,5 @@ impl Rdd<Vec<u8>> for FixedRecords {
                 }
             }
         }))
-    }
-    fn as_base(self: Arc<Self>) -> Arc<dyn RddBase> {
-        self
     }
 }

@@ -7,7 +7,7 @@
 
 use super::{BoxIter, Dependency, Rdd, RddBase, RddId};
 use crate::error::Error;
-use crate::io::InputFile;
+use crate::io::{Chunk, InputFile};
 use crate::task::TaskContext;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
@@ -16,7 +16,7 @@ use std::sync::Arc;
 pub(crate) struct TextFile {
     pub id: RddId,
     pub files: Vec<InputFile>,
-    pub splits: Vec<(usize, u64, u64)>,
+    pub splits: Vec<Vec<Chunk>>,
 }
 
 /// A line with the byte offset where it starts in its file.
@@ -99,9 +99,16 @@ impl<'a> LineReader<'a> {
 }
 
 impl TextFile {
-    pub fn split(&self, p: usize) -> (&InputFile, u64, u64) {
-        let (f, s, e) = self.splits[p];
-        (&self.files[f], s, e)
+    /// The lines of split `p` with their offsets, chunk after chunk.
+    fn lines<'a>(
+        &'a self,
+        p: usize,
+        tc: &'a TaskContext,
+    ) -> impl Iterator<Item = (usize, u64, String)> + 'a {
+        self.splits[p].iter().flat_map(move |&(f, start, end)| {
+            let mut lr = LineReader::open(tc, &self.files[f], start, end);
+            std::iter::from_fn(move || lr.next_line().map(|(o, l)| (f, o, l)))
+        })
     }
 }
 
@@ -122,9 +129,7 @@ impl RddBase for TextFile {
 
 impl Rdd<String> for TextFile {
     fn compute<'a>(&'a self, p: usize, tc: &'a TaskContext) -> BoxIter<'a, String> {
-        let (file, start, end) = self.split(p);
-        let mut lr = LineReader::open(tc, file, start, end);
-        Box::new(std::iter::from_fn(move || lr.next_line().map(|(_, l)| l)))
+        Box::new(self.lines(p, tc).map(|(_, _, l)| l))
     }
     fn as_base(self: Arc<Self>) -> Arc<dyn RddBase> {
         self
@@ -151,9 +156,7 @@ impl RddBase for TextFileWithOffsets {
 
 impl Rdd<(u64, String)> for TextFileWithOffsets {
     fn compute<'a>(&'a self, p: usize, tc: &'a TaskContext) -> BoxIter<'a, (u64, String)> {
-        let (file, start, end) = self.0.split(p);
-        let mut lr = LineReader::open(tc, file, start, end);
-        Box::new(std::iter::from_fn(move || lr.next_line()))
+        Box::new(self.0.lines(p, tc).map(|(_, o, l)| (o, l)))
     }
     fn as_base(self: Arc<Self>) -> Arc<dyn RddBase> {
         self
@@ -210,15 +213,17 @@ impl RddBase for TextFileLines {
 
 impl Rdd<Line> for TextFileLines {
     fn compute<'a>(&'a self, p: usize, tc: &'a TaskContext) -> BoxIter<'a, Line> {
-        let (file, start, end) = self.0.split(p);
-        let path: Arc<str> = Arc::from(file.path.to_string_lossy().as_ref());
-        let mut lr = LineReader::open(tc, file, start, end);
-        Box::new(std::iter::from_fn(move || {
-            lr.next_line().map(|(offset, text)| Line {
-                path: path.clone(),
-                offset,
-                text,
-            })
+        let mut current: Option<(usize, Arc<str>)> = None;
+        Box::new(self.0.lines(p, tc).map(move |(f, offset, text)| {
+            let path = match &current {
+                Some((g, path)) if *g == f => path.clone(),
+                _ => {
+                    let path: Arc<str> = Arc::from(self.0.files[f].path.to_string_lossy().as_ref());
+                    current = Some((f, path.clone()));
+                    path
+                }
+            };
+            Line { path, offset, text }
         }))
     }
     fn as_base(self: Arc<Self>) -> Arc<dyn RddBase> {
