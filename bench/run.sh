@@ -38,7 +38,7 @@ for f in sys.stdin.read().split("\n"):
     rm -rf x
   fi
   [ -d tera ] || "$strata" gen terasort --records 10000000 --files 10 --out tera --quiet
-  [ -d rmat ] || "$strata" gen rmat --scale 22 --edges 10000000 --files 8 --out rmat --quiet
+  [ -d rmat ] || "$strata" gen rmat --scale 22 --edges 10100000 --files 8 --out rmat --quiet
   du -sh wcdata tera rmat
 }
 
@@ -64,7 +64,7 @@ sort_() {
 }
 
 pagerank() {
-  cd "$BENCH"; echo "== PageRank: R-MAT scale 22, 10 M edges, 20 iterations"
+  cd "$BENCH"; echo "== PageRank: R-MAT scale 22, 10.1 M edges, 20 iterations"
   rm -rf out-pr
   echo "  strata (embedded, 2 threads)"; T "$strata" run pagerank rmat --iterations 20 --out out-pr --threads 2 --quiet
   echo "  strata (embedded, 1 thread)"; rm -rf out-pr; T "$strata" run pagerank rmat --iterations 20 --out out-pr --threads 1 --quiet
