@@ -1,6 +1,8 @@
 //! Command-line definitions and dispatch.
 
+mod cluster;
 mod demo;
+mod dfs;
 mod progress;
 
 use anyhow::{Context as _, Result};
@@ -58,6 +60,54 @@ enum Command {
     /// Generate input data.
     #[command(subcommand)]
     Gen(Generator),
+    /// Run the DFS master: the namespace, op log and chunk placement.
+    Master {
+        /// Directory for the op log and checkpoints.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// gRPC address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7070", value_name = "HOST:PORT")]
+        listen: String,
+    },
+    /// Run a worker (node agent): today, a DFS chunkserver.
+    Worker {
+        /// The master's address.
+        #[arg(long, env = "STRATA_MASTER", value_name = "HOST:PORT")]
+        master: String,
+        /// Directory for chunks.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// Data-protocol address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:0", value_name = "HOST:PORT")]
+        listen: String,
+    },
+    /// Start a master and N workers as child processes on loopback; Ctrl-C stops them all.
+    LocalCluster {
+        /// Number of workers.
+        #[arg(short = 'n', long, default_value_t = 3)]
+        workers: usize,
+        /// Directory for every process's data (master/, worker-0/, ...).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The master's port.
+        #[arg(long, default_value_t = 7070)]
+        port: u16,
+    },
+    /// Use the distributed file system (put, get, cat, ls, rm, mv, mkdir, stat, snapshot,
+    /// append, report).
+    Dfs {
+        /// The master's address.
+        #[arg(
+            long,
+            env = "STRATA_MASTER",
+            default_value = "127.0.0.1:7070",
+            value_name = "HOST:PORT",
+            global = true
+        )]
+        master: String,
+        #[command(subcommand)]
+        cmd: dfs::DfsCmd,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -190,10 +240,31 @@ fn prepare_dir(dir: &Path, overwrite: bool) -> Result<()> {
     Ok(())
 }
 
+fn full_config(args: &EngineArgs) -> Result<StrataConfig> {
+    let cfg = StrataConfig::load(args.config.as_deref())?;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let start = Instant::now();
     match cli.command {
+        Command::Master { dir, listen } => {
+            cluster::master(full_config(&cli.engine)?, &dir, &listen)
+        }
+        Command::Worker {
+            master,
+            dir,
+            listen,
+        } => cluster::worker(full_config(&cli.engine)?, &master, &dir, &listen),
+        Command::LocalCluster { workers, dir, port } => {
+            cluster::local_cluster(cli.engine.config.as_deref(), workers, &dir, port)
+        }
+        Command::Dfs { master, cmd } => {
+            let cfg = full_config(&cli.engine)?;
+            dfs::run(&master, &cfg.cluster.secret, cli.engine.quiet, cmd)
+        }
         Command::Demo { data } => demo::run(&context(&cli.engine, None)?, data),
         Command::Run(Job::Wordcount { inputs, out }) => {
             prepare_out(&out)?;

@@ -46,6 +46,58 @@ pub enum ConfigError {
 pub struct StrataConfig {
     /// The batch dataflow engine (`[dataflow]`).
     pub dataflow: DataflowConfig,
+    /// Cluster-wide settings every node shares (`[cluster]`).
+    pub cluster: ClusterConfig,
+    /// The distributed file system (`[dfs]`).
+    pub dfs: DfsConfig,
+}
+
+/// Settings every node of a cluster must agree on.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Shared secret that nodes and clients present on every request; requests without it
+    /// are refused. Empty (the default) disables the check: set one on any shared network.
+    /// Also `STRATA_SECRET`.
+    pub secret: String,
+}
+
+/// Settings of the DFS master and chunkservers.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DfsConfig {
+    /// Size of a chunk. Default: 64 MiB.
+    pub chunk_size: ByteSize,
+    /// Replicas of each chunk for files created without an explicit factor. Default: 3.
+    pub replication: u32,
+    /// How often chunkservers report to the master, in milliseconds. Default: 1000.
+    pub heartbeat_interval_ms: u64,
+    /// A chunkserver silent this long is declared dead and its chunks re-replicated.
+    /// Default: 10000.
+    pub node_timeout_ms: u64,
+    /// Re-replications a chunkserver may be sending at once (throttle). Default: 2.
+    pub replication_streams: u32,
+    /// The master checkpoints its namespace after this many logged operations.
+    /// Default: 100000.
+    pub checkpoint_ops: u64,
+    /// fsync chunk data before acknowledging a write. Off by default: an acknowledged write
+    /// is on every replica (in the page cache), which survives the death of processes and of
+    /// any one machine; turn it on to survive a simultaneous power loss of all replicas.
+    pub fsync_data: bool,
+}
+
+impl Default for DfsConfig {
+    fn default() -> Self {
+        DfsConfig {
+            chunk_size: ByteSize::mib(64),
+            replication: 3,
+            heartbeat_interval_ms: 1000,
+            node_timeout_ms: 10_000,
+            replication_streams: 2,
+            checkpoint_ops: 100_000,
+            fsync_data: false,
+        }
+    }
 }
 
 /// Settings of the dataflow engine's executor.
@@ -145,11 +197,39 @@ impl StrataConfig {
         if let Some(v) = get("STRATA_LOCAL_DIR") {
             d.local_dir = Some(PathBuf::from(v));
         }
+        if let Some(v) = get("STRATA_SECRET") {
+            self.cluster.secret = v;
+        }
         Ok(())
     }
 
     /// Checks every value; the error names the key and what is accepted.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let f = &self.dfs;
+        if f.chunk_size.0 < 4096
+            || !f.chunk_size.0.is_multiple_of(4096)
+            || f.chunk_size.0 > (1 << 32)
+        {
+            return Err(ConfigError::Invalid {
+                key: "dfs.chunk_size",
+                value: f.chunk_size.to_string(),
+                hint: "a multiple of 4k between 4k and 4g",
+            });
+        }
+        if f.replication == 0 || f.replication > 16 {
+            return Err(ConfigError::Invalid {
+                key: "dfs.replication",
+                value: f.replication.to_string(),
+                hint: "between 1 and 16",
+            });
+        }
+        if f.heartbeat_interval_ms == 0 || f.node_timeout_ms < 2 * f.heartbeat_interval_ms {
+            return Err(ConfigError::Invalid {
+                key: "dfs.node_timeout_ms",
+                value: f.node_timeout_ms.to_string(),
+                hint: "at least twice dfs.heartbeat_interval_ms (which must be positive)",
+            });
+        }
         let d = &self.dataflow;
         if d.threads == 0 || d.threads > 4096 {
             return Err(ConfigError::Invalid {

@@ -26,5 +26,5 @@ pub mod logging;
 pub mod metrics;
 pub mod size;
 
-pub use config::{ConfigError, DataflowConfig, StrataConfig};
+pub use config::{ClusterConfig, ConfigError, DataflowConfig, DfsConfig, StrataConfig};
 pub use size::ByteSize;

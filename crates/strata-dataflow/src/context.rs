@@ -70,6 +70,7 @@ impl Context {
     pub fn new(config: DataflowConfig) -> Result<Self> {
         StrataConfig {
             dataflow: config.clone(),
+            ..StrataConfig::default()
         }
         .validate()?;
         let memory = Arc::new(MemoryManager::new(

@@ -7,6 +7,7 @@
 //! - [`dataflow`] (also re-exported at the root): typed datasets with lineage, the DAG
 //!   scheduler, shuffle, caching, the MapReduce API.
 //! - [`jobs`]: the built-in jobs (word count, PageRank, TeraSort) the `strata` binary runs.
+//! - [`dfs`]: the GFS-style distributed file system (master, chunkservers, client).
 //! - [`common`]: configuration, logging and metrics shared by every layer.
 //!
 //! ```
@@ -21,4 +22,5 @@
 pub use strata_common as common;
 pub use strata_dataflow as dataflow;
 pub use strata_dataflow::*;
+pub use strata_dfs as dfs;
 pub use strata_jobs as jobs;

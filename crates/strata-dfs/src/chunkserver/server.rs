@@ -1,0 +1,296 @@
+//! The chunkserver's data-protocol server: a thread per connection, blocking I/O.
+
+use super::store::ChunkStore;
+use crate::data::{Conn, PIECE, Request, Response};
+use crate::error::{DfsError, Result};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+use strata_net::auth::secrets_match;
+use strata_net::frame::{read_header, write_header};
+
+/// What request handlers share.
+pub struct ServerCtx {
+    /// The chunks.
+    pub store: Arc<ChunkStore>,
+    /// The cluster secret.
+    pub secret: String,
+    /// Handles of replicas found corrupt, for the heartbeat loop to report.
+    pub corrupt: Sender<u64>,
+}
+
+/// Accepts connections until the listener fails.
+pub fn serve(listener: TcpListener, ctx: Arc<ServerCtx>) {
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let ctx = ctx.clone();
+        std::thread::spawn(move || {
+            if let Err(e) = handle(stream, &ctx) {
+                tracing::debug!(error = %e, "data connection ended");
+            }
+        });
+    }
+}
+
+fn handle(stream: TcpStream, ctx: &ServerCtx) -> std::io::Result<()> {
+    stream.set_nodelay(true).ok();
+    let mut r = BufReader::with_capacity(PIECE, stream.try_clone()?);
+    let mut w = BufWriter::with_capacity(64 << 10, stream);
+    while let Some(req) = read_header::<_, Request>(&mut r)? {
+        let resp = dispatch(req, &mut r, &mut w, ctx);
+        match resp {
+            Ok(None) => {}
+            Ok(Some(resp)) => write_header(&mut w, &resp)?,
+            Err(e) => {
+                if let DfsError::Corrupt(_) = e {
+                    tracing::warn!(error = %e, "corrupt replica");
+                }
+                write_header(&mut w, &Response::from_error(&e))?
+            }
+        }
+        w.flush()?;
+    }
+    Ok(())
+}
+
+fn auth(ctx: &ServerCtx, secret: &str) -> Result<()> {
+    if ctx.secret.is_empty() || secrets_match(&ctx.secret, secret) {
+        Ok(())
+    } else {
+        Err(DfsError::Unauthenticated(
+            "missing or wrong cluster secret on a data request".into(),
+        ))
+    }
+}
+
+/// Reads and discards `len` payload bytes (keeps the stream in step after an error).
+fn drain(r: &mut impl Read, len: u64) -> std::io::Result<()> {
+    std::io::copy(&mut r.take(len), &mut std::io::sink()).map(|_| ())
+}
+
+fn dispatch(
+    req: Request,
+    r: &mut BufReader<TcpStream>,
+    w: &mut BufWriter<TcpStream>,
+    ctx: &ServerCtx,
+) -> Result<Option<Response>> {
+    let io = |e: std::io::Error| DfsError::Node("upstream".into(), e.to_string());
+    match req {
+        Request::Write {
+            secret,
+            handle,
+            version,
+            offset,
+            len,
+            crc,
+            chain,
+        } => {
+            if let Err(e) = auth(ctx, &secret) {
+                drain(r, len).map_err(io)?;
+                return Err(e);
+            }
+            let chunk = ctx.store.get_or_create(handle, version)?;
+            let _g = chunk.write_lock.lock();
+            let length =
+                pipelined_write(ctx, r, handle, version, offset, len, crc, &secret, &chain)?;
+            Ok(Some(Response::Ok { offset, length }))
+        }
+        Request::Append {
+            secret,
+            handle,
+            version,
+            len,
+            crc,
+            chain,
+            chunk_size,
+        } => {
+            if let Err(e) = auth(ctx, &secret) {
+                drain(r, len).map_err(io)?;
+                return Err(e);
+            }
+            let chunk = ctx.store.get_or_create(handle, version)?;
+            let guard = chunk.write_lock.lock();
+            let offset = chunk.meta().length;
+            if offset + len > chunk_size {
+                drop(guard);
+                drain(r, len).map_err(io)?;
+                ctx.store.pad(handle, version, chunk_size)?;
+                forward_pad(&secret, handle, version, chunk_size, &chain)?;
+                return Ok(Some(Response::ChunkFull));
+            }
+            let length =
+                pipelined_write(ctx, r, handle, version, offset, len, crc, &secret, &chain)?;
+            Ok(Some(Response::Ok { offset, length }))
+        }
+        Request::Pad {
+            secret,
+            handle,
+            version,
+            to,
+            chain,
+        } => {
+            auth(ctx, &secret)?;
+            ctx.store.pad(handle, version, to)?;
+            forward_pad(&secret, handle, version, to, &chain)?;
+            Ok(Some(Response::Ok {
+                offset: 0,
+                length: to,
+            }))
+        }
+        Request::Read {
+            secret,
+            handle,
+            offset,
+            len,
+        } => {
+            auth(ctx, &secret)?;
+            match ctx.store.read(handle, offset, len) {
+                Ok(data) => {
+                    write_header(
+                        w,
+                        &Response::Data {
+                            len: data.len() as u64,
+                        },
+                    )
+                    .map_err(io)?;
+                    w.write_all(&data).map_err(io)?;
+                    Ok(None)
+                }
+                Err(e @ DfsError::Corrupt(_)) => {
+                    let _ = ctx.corrupt.send(handle);
+                    Err(e)
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Request::SetVersion {
+            secret,
+            handle,
+            version,
+        } => {
+            auth(ctx, &secret)?;
+            ctx.store.set_version(handle, version)?;
+            Ok(Some(Response::Ok {
+                offset: 0,
+                length: 0,
+            }))
+        }
+        Request::Clone {
+            secret,
+            from,
+            to,
+            version,
+        } => {
+            auth(ctx, &secret)?;
+            ctx.store.clone_chunk(from, to, version)?;
+            Ok(Some(Response::Ok {
+                offset: 0,
+                length: 0,
+            }))
+        }
+    }
+}
+
+fn forward_pad(secret: &str, handle: u64, version: u64, to: u64, chain: &[String]) -> Result<()> {
+    if let Some((next, rest)) = chain.split_first() {
+        let mut c = Conn::open(next, Duration::from_secs(60))?;
+        c.call(&Request::Pad {
+            secret: secret.to_string(),
+            handle,
+            version,
+            to,
+            chain: rest.to_vec(),
+        })?;
+    }
+    Ok(())
+}
+
+/// Writes the payload locally while streaming it to the next replica; returns the new
+/// length once every replica downstream has acknowledged.
+#[allow(clippy::too_many_arguments)]
+fn pipelined_write(
+    ctx: &ServerCtx,
+    r: &mut BufReader<TcpStream>,
+    handle: u64,
+    version: u64,
+    offset: u64,
+    len: u64,
+    crc: u32,
+    secret: &str,
+    chain: &[String],
+) -> Result<u64> {
+    let mut writer = match ctx.store.begin_write(handle, version, offset) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            drain(r, len).map_err(|e| DfsError::Node("upstream".into(), e.to_string()))?;
+            return Err(e);
+        }
+    };
+    let mut down: Option<Conn> = None;
+    let mut down_err: Option<DfsError> = None;
+    if let Some((next, rest)) = chain.split_first() {
+        match Conn::open(next, Duration::from_secs(60)).and_then(|mut c| {
+            c.send(
+                &Request::Write {
+                    secret: secret.to_string(),
+                    handle,
+                    version,
+                    offset,
+                    len,
+                    crc,
+                    chain: rest.to_vec(),
+                },
+                true,
+            )?;
+            Ok(c)
+        }) {
+            Ok(c) => down = Some(c),
+            Err(e) => down_err = Some(e),
+        }
+    }
+    let mut local_err: Option<DfsError> = None;
+    let mut buf = vec![0u8; PIECE];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(PIECE as u64) as usize;
+        r.read_exact(&mut buf[..n])
+            .map_err(|e| DfsError::Node("upstream".into(), format!("payload cut short: {e}")))?;
+        left -= n as u64;
+        if let Some(w) = writer.as_mut()
+            && let Err(e) = w.write(&buf[..n])
+        {
+            local_err = Some(e);
+            writer = None;
+        }
+        if let Some(c) = down.as_mut()
+            && let Err(e) = c.send_payload(&buf[..n])
+        {
+            down_err = Some(e);
+            down = None;
+        }
+    }
+    let length = match (writer, local_err) {
+        (_, Some(e)) => return Err(e),
+        (Some(w), None) => w.finish(crc)?,
+        (None, None) => unreachable!("writer present without error"),
+    };
+    if let Some(mut c) = down {
+        match c.flush().and_then(|_| c.recv()) {
+            Ok(Response::Ok { .. }) => {}
+            Ok(Response::Err { kind, message }) => {
+                down_err = Some(crate::data::response_error(&c.addr, kind, message))
+            }
+            Ok(other) => down_err = Some(DfsError::Internal(format!("unexpected {other:?}"))),
+            Err(e) => down_err = Some(e),
+        }
+    }
+    match down_err {
+        Some(e) => Err(DfsError::Node(
+            chain.first().cloned().unwrap_or_default(),
+            format!("replica failed: {e}"),
+        )),
+        None => Ok(length),
+    }
+}

@@ -1,0 +1,445 @@
+//! The DFS client library: namespace calls to the master, bytes to and from chunkservers.
+//!
+//! Writes (`put`) go chunk by chunk: ask the master for a new chunk and its replicas, stream
+//! the chunk through the replica pipeline (primary first), and commit its length to the
+//! master once every replica has acknowledged it. If a replica fails mid-chunk, the chunk is
+//! abandoned and written again to a fresh set of replicas, excluding the failed one; what was
+//! committed before is never touched. Reads pick a replica per chunk and fall back to the
+//! others on any error, including a checksum failure (which the chunkserver reports to the
+//! master so the bad replica is replaced).
+//!
+//! Record append (`append_record`) frames each record (`magic, length, crc32c, bytes`) and
+//! asks the chunk's primary to place it; at-least-once: after a failure the record is
+//! retried and may appear twice, or partially in a region readers skip
+//! ([`DfsClient::read_records`] returns only whole, checksummed records).
+
+use crate::data::{Conn, PIECE, Request, Response, response_error};
+use crate::error::{DfsError, Result};
+use crate::proto::{self, master_client::MasterClient};
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+use strata_net::auth::Attach;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+/// Largest record `append_record` accepts, as a fraction of the chunk size (GFS: 1/4).
+pub const MAX_RECORD_FRACTION: u64 = 4;
+const RECORD_MAGIC: u32 = 0x5354_5241; // "STRA"
+const READ_PIECE: u64 = 8 << 20;
+
+/// A connection to a DFS cluster.
+pub struct DfsClient {
+    master_addr: String,
+    secret: String,
+    rt: tokio::runtime::Runtime,
+    master: MasterClient<InterceptedService<Channel, Attach>>,
+}
+
+impl DfsClient {
+    /// Connects to the master at `host:port`.
+    pub fn connect(master: &str, secret: &str) -> Result<DfsClient> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| DfsError::Io("tokio runtime".into(), e))?;
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{master}"))
+            .map_err(|e| DfsError::MasterUnreachable(master.into(), e.to_string()))?
+            .connect_timeout(Duration::from_secs(3));
+        let channel = rt
+            .block_on(endpoint.connect())
+            .map_err(|e| DfsError::MasterUnreachable(master.into(), e.to_string()))?;
+        let attach =
+            Attach::new(secret).map_err(|s| DfsError::Unauthenticated(s.message().into()))?;
+        Ok(DfsClient {
+            master_addr: master.to_string(),
+            secret: secret.to_string(),
+            rt,
+            master: MasterClient::with_interceptor(channel, attach)
+                .max_decoding_message_size(64 << 20),
+        })
+    }
+
+    fn call<T, F>(
+        &mut self,
+        f: impl FnOnce(MasterClient<InterceptedService<Channel, Attach>>) -> F,
+    ) -> Result<T>
+    where
+        F: std::future::Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let m = self.master.clone();
+        self.rt
+            .block_on(f(m))
+            .map(|r| r.into_inner())
+            .map_err(|s| DfsError::from_status(&self.master_addr, s))
+    }
+
+    /// Creates a directory (with `parents`, missing ancestors too, and no error if it exists).
+    pub fn mkdir(&mut self, path: &str, parents: bool) -> Result<()> {
+        let req = proto::MkdirRequest {
+            path: path.into(),
+            parents,
+        };
+        self.call(|mut m| async move { m.mkdir(req).await })
+            .map(|_| ())
+    }
+
+    /// Creates an empty file (`replication` 0: the cluster default).
+    pub fn create(
+        &mut self,
+        path: &str,
+        replication: u32,
+        overwrite: bool,
+    ) -> Result<proto::FileInfo> {
+        let req = proto::CreateRequest {
+            path: path.into(),
+            replication,
+            overwrite,
+        };
+        self.call(|mut m| async move { m.create(req).await })
+    }
+
+    /// Deletes a file, or a directory (non-empty only with `recursive`).
+    pub fn delete(&mut self, path: &str, recursive: bool) -> Result<()> {
+        let req = proto::DeleteRequest {
+            path: path.into(),
+            recursive,
+        };
+        self.call(|mut m| async move { m.delete(req).await })
+            .map(|_| ())
+    }
+
+    /// Renames (into `to` if it is a directory).
+    pub fn rename(&mut self, from: &str, to: &str) -> Result<()> {
+        let req = proto::RenameRequest {
+            from: from.into(),
+            to: to.into(),
+        };
+        self.call(|mut m| async move { m.rename(req).await })
+            .map(|_| ())
+    }
+
+    /// Entries of a directory (or the file itself).
+    pub fn list(&mut self, path: &str, recursive: bool) -> Result<Vec<proto::FileInfo>> {
+        let req = proto::ListRequest {
+            path: path.into(),
+            recursive,
+        };
+        self.call(|mut m| async move { m.list(req).await })
+            .map(|r| r.entries)
+    }
+
+    /// A file's or directory's metadata.
+    pub fn stat(&mut self, path: &str) -> Result<proto::FileInfo> {
+        let req = proto::StatRequest { path: path.into() };
+        self.call(|mut m| async move { m.stat(req).await })
+    }
+
+    /// Copy-on-write snapshot of a file or directory.
+    pub fn snapshot(&mut self, from: &str, to: &str) -> Result<()> {
+        let req = proto::SnapshotRequest {
+            from: from.into(),
+            to: to.into(),
+        };
+        self.call(|mut m| async move { m.snapshot(req).await })
+            .map(|_| ())
+    }
+
+    /// Nodes, capacity and chunk health.
+    pub fn report(&mut self) -> Result<proto::ClusterReport> {
+        self.call(|mut m| async move { m.report(proto::Empty {}).await })
+    }
+
+    /// Chunk locations of a file.
+    pub fn chunks(&mut self, path: &str) -> Result<proto::ChunkList> {
+        let req = proto::GetChunksRequest { path: path.into() };
+        self.call(|mut m| async move { m.get_chunks(req).await })
+    }
+
+    fn add_chunk(
+        &mut self,
+        path: &str,
+        previous: u64,
+        exclude: Vec<String>,
+    ) -> Result<proto::ChunkLease> {
+        let req = proto::AddChunkRequest {
+            path: path.into(),
+            previous_handle: previous,
+            exclude,
+        };
+        self.call(|mut m| async move { m.add_chunk(req).await })
+    }
+
+    fn lease(&mut self, path: &str) -> Result<proto::ChunkLease> {
+        let req = proto::LeaseRequest { path: path.into() };
+        self.call(|mut m| async move { m.get_lease(req).await })
+    }
+
+    fn commit(&mut self, path: &str, handle: u64, length: u64, release: bool) -> Result<()> {
+        let req = proto::CommitRequest {
+            path: path.into(),
+            handle,
+            length,
+            release,
+        };
+        self.call(|mut m| async move { m.commit(req).await })
+            .map(|_| ())
+    }
+
+    /// Streams `data` to the lease's pipeline at `offset`; Ok once every replica has it.
+    fn write_pipeline(&self, lease: &proto::ChunkLease, offset: u64, data: &[u8]) -> Result<u64> {
+        let mut c = Conn::open(&lease.primary, Duration::from_secs(60))?;
+        c.send(
+            &Request::Write {
+                secret: self.secret.clone(),
+                handle: lease.handle,
+                version: lease.version,
+                offset,
+                len: data.len() as u64,
+                crc: crc32c::crc32c(data),
+                chain: lease.secondaries.clone(),
+            },
+            true,
+        )?;
+        for piece in data.chunks(PIECE) {
+            c.send_payload(piece)?;
+        }
+        c.flush()?;
+        match c.recv()? {
+            Response::Ok { length, .. } => Ok(length),
+            Response::Err { kind, message } => Err(response_error(&lease.primary, kind, message)),
+            other => Err(DfsError::Internal(format!("unexpected {other:?}"))),
+        }
+    }
+
+    /// Writes a new file from `reader` (replication 0: the cluster default). `progress` is
+    /// called with the bytes written so far. Returns the file's length.
+    pub fn put(
+        &mut self,
+        reader: &mut dyn Read,
+        path: &str,
+        replication: u32,
+        overwrite: bool,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<u64> {
+        let info = self.create(path, replication, overwrite)?;
+        let path = info.path.clone();
+        let chunk_size = info.chunk_size as usize;
+        let mut buf = vec![0u8; chunk_size];
+        let mut total = 0u64;
+        let mut previous = 0u64;
+        loop {
+            let mut n = 0;
+            while n < chunk_size {
+                match reader.read(&mut buf[n..]) {
+                    Ok(0) => break,
+                    Ok(k) => n += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(DfsError::Io("input".into(), e)),
+                }
+            }
+            if n == 0 {
+                break;
+            }
+            let mut exclude: Vec<String> = Vec::new();
+            let mut attempt = 0;
+            loop {
+                let lease = self.add_chunk(&path, previous, exclude.clone())?;
+                previous = lease.handle;
+                match self.write_pipeline(&lease, 0, &buf[..n]) {
+                    Ok(_) => {
+                        self.commit(&path, lease.handle, n as u64, true)?;
+                        break;
+                    }
+                    Err(e) => {
+                        attempt += 1;
+                        tracing::warn!(chunk = lease.handle, error = %e, attempt, "chunk write failed; rewriting it elsewhere");
+                        if attempt >= 4 {
+                            return Err(e);
+                        }
+                        if let DfsError::Node(node, _) = &e
+                            && !node.is_empty()
+                        {
+                            exclude.push(node.clone());
+                        }
+                        if exclude.is_empty()
+                            || matches!(e, DfsError::Node(..))
+                                && !exclude.contains(&lease.primary)
+                                && !e.to_string().contains("replica failed")
+                        {
+                            exclude.push(lease.primary.clone());
+                        }
+                    }
+                }
+            }
+            total += n as u64;
+            progress(total);
+            if n < chunk_size {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Reads a whole file into `out`; `progress` gets the bytes read so far.
+    pub fn get(
+        &mut self,
+        path: &str,
+        out: &mut dyn Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<u64> {
+        let list = self.chunks(path)?;
+        let mut total = 0;
+        for c in &list.chunks {
+            let mut pos = 0;
+            while pos < c.length {
+                let want = (c.length - pos).min(READ_PIECE);
+                let data = self.read_chunk(c, pos, want)?;
+                out.write_all(&data)
+                    .map_err(|e| DfsError::Io("output".into(), e))?;
+                pos += want;
+                total += want;
+                progress(total);
+            }
+        }
+        Ok(total)
+    }
+
+    /// A whole file in memory.
+    pub fn read_all(&mut self, path: &str) -> Result<Vec<u8>> {
+        let mut v = Vec::new();
+        self.get(path, &mut v, &mut |_| {})?;
+        Ok(v)
+    }
+
+    /// Reads `[pos, pos+len)` of a chunk from the first replica that can serve it whole.
+    pub fn read_chunk(&self, c: &proto::ChunkLocation, pos: u64, len: u64) -> Result<Vec<u8>> {
+        let mut last_err = DfsError::Node(
+            "-".into(),
+            format!(
+                "chunk {} has no live replica (all its chunkservers are down)",
+                c.handle
+            ),
+        );
+        for addr in &c.replicas {
+            let r = Conn::open(addr, Duration::from_secs(60))
+                .and_then(|mut conn| conn.read(&self.secret, c.handle, pos, len));
+            match r {
+                Ok(data) if data.len() as u64 == len => return Ok(data),
+                Ok(data) => {
+                    last_err = DfsError::Node(
+                        addr.clone(),
+                        format!(
+                            "chunk {} replica is short: {} of {len} bytes",
+                            c.handle,
+                            data.len()
+                        ),
+                    )
+                }
+                Err(e) => last_err = e,
+            }
+        }
+        Err(last_err)
+    }
+
+    /// Appends one record atomically (at least once); returns its offset in the file.
+    pub fn append_record(&mut self, path: &str, record: &[u8]) -> Result<u64> {
+        let mut framed = Vec::with_capacity(record.len() + 12);
+        framed.extend_from_slice(&RECORD_MAGIC.to_le_bytes());
+        framed.extend_from_slice(&(record.len() as u32).to_le_bytes());
+        framed.extend_from_slice(&crc32c::crc32c(record).to_le_bytes());
+        framed.extend_from_slice(record);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match self.try_append(path, &framed) {
+                Ok(offset) => return Ok(offset),
+                Err(
+                    e @ (DfsError::NotFound(_)
+                    | DfsError::WrongKind(_)
+                    | DfsError::Unauthenticated(_)
+                    | DfsError::InvalidPath(..)
+                    | DfsError::NotEnoughNodes { .. }),
+                ) => return Err(e),
+                Err(e) if Instant::now() > deadline => return Err(e),
+                Err(e) => {
+                    tracing::debug!(error = %e, "append failed; retrying");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+
+    fn try_append(&mut self, path: &str, framed: &[u8]) -> Result<u64> {
+        let mut lease = self.lease(path)?;
+        if framed.len() as u64 > lease.chunk_size / MAX_RECORD_FRACTION {
+            return Err(DfsError::WrongKind(format!(
+                "record of {} bytes is larger than 1/{MAX_RECORD_FRACTION} of the chunk size",
+                framed.len()
+            )));
+        }
+        for _ in 0..3 {
+            let mut c = Conn::open(&lease.primary, Duration::from_secs(30))?;
+            c.send(
+                &Request::Append {
+                    secret: self.secret.clone(),
+                    handle: lease.handle,
+                    version: lease.version,
+                    len: framed.len() as u64,
+                    crc: crc32c::crc32c(framed),
+                    chain: lease.secondaries.clone(),
+                    chunk_size: lease.chunk_size,
+                },
+                true,
+            )?;
+            c.send_payload(framed)?;
+            c.flush()?;
+            match c.recv()? {
+                Response::Ok { offset, length } => {
+                    self.commit(path, lease.handle, length, false)?;
+                    return Ok(lease.offset + offset);
+                }
+                Response::ChunkFull => {
+                    self.commit(path, lease.handle, lease.chunk_size, true)?;
+                    lease = self.add_chunk(path, lease.handle, Vec::new())?;
+                }
+                Response::Err { kind, message } => {
+                    return Err(response_error(&lease.primary, kind, message));
+                }
+                Response::Data { .. } => return Err(DfsError::Internal("unexpected data".into())),
+            }
+        }
+        Err(DfsError::Internal(
+            "append: too many full chunks in a row".into(),
+        ))
+    }
+
+    /// Every whole record of a file written by `append_record`, skipping padding and the
+    /// debris of failed attempts.
+    pub fn read_records(&mut self, path: &str) -> Result<Vec<Vec<u8>>> {
+        let bytes = self.read_all(path)?;
+        Ok(parse_records(&bytes))
+    }
+}
+
+/// Whole, checksummed records in `bytes`.
+pub fn parse_records(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos + 12 <= bytes.len() {
+        let magic = u32::from_le_bytes(bytes[pos..pos + 4].try_into().expect("4"));
+        if magic == RECORD_MAGIC {
+            let len = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().expect("4")) as usize;
+            let crc = u32::from_le_bytes(bytes[pos + 8..pos + 12].try_into().expect("4"));
+            if let Some(body) = bytes.get(pos + 12..pos + 12 + len)
+                && crc32c::crc32c(body) == crc
+            {
+                out.push(body.to_vec());
+                pos += 12 + len;
+                continue;
+            }
+        }
+        pos += 1;
+    }
+    out
+}

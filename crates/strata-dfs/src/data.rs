@@ -1,0 +1,266 @@
+//! The chunk data protocol: frames over TCP between clients, chunkservers and the master.
+//!
+//! Each request is a bincode header ([`Request`]) followed, for writes, by `len` raw payload
+//! bytes; each response is a header ([`Response`]) followed, for reads, by the data. Writes
+//! flow along a pipeline: the receiver streams the payload to the next replica in `chain`
+//! while writing it locally, then waits for the downstream acknowledgement before
+//! acknowledging upstream, so an `Ok` means every replica in the chain has the bytes. The
+//! payload carries an end-to-end CRC32C that each hop checks before committing.
+
+use crate::error::{DfsError, Result};
+use serde::{Deserialize, Serialize};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+use strata_net::frame::{read_header, write_header};
+
+/// Payload pieces are moved in buffers of this size.
+pub const PIECE: usize = 1 << 20;
+
+/// A request to a chunkserver.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Request {
+    /// Write `len` bytes (which follow) at `offset`, then forward along `chain`.
+    Write {
+        /// Cluster secret.
+        secret: String,
+        /// Chunk.
+        handle: u64,
+        /// Lease version.
+        version: u64,
+        /// Where in the chunk.
+        offset: u64,
+        /// Payload bytes that follow.
+        len: u64,
+        /// CRC32C of the payload.
+        crc: u32,
+        /// Replicas after this one.
+        chain: Vec<String>,
+    },
+    /// Record append (to the primary): the primary picks the offset.
+    Append {
+        /// Cluster secret.
+        secret: String,
+        /// Chunk.
+        handle: u64,
+        /// Lease version.
+        version: u64,
+        /// Payload bytes that follow.
+        len: u64,
+        /// CRC32C of the payload.
+        crc: u32,
+        /// The secondaries.
+        chain: Vec<String>,
+        /// Chunk size: a record that does not fit pads the chunk instead.
+        chunk_size: u64,
+    },
+    /// Zero-fill the chunk up to `to` bytes, then forward along `chain`.
+    Pad {
+        /// Cluster secret.
+        secret: String,
+        /// Chunk.
+        handle: u64,
+        /// Lease version.
+        version: u64,
+        /// New length.
+        to: u64,
+        /// Replicas after this one.
+        chain: Vec<String>,
+    },
+    /// Read up to `len` bytes at `offset`.
+    Read {
+        /// Cluster secret.
+        secret: String,
+        /// Chunk.
+        handle: u64,
+        /// Where.
+        offset: u64,
+        /// How much.
+        len: u64,
+    },
+    /// Raise a chunk's version (the master, granting a lease).
+    SetVersion {
+        /// Cluster secret.
+        secret: String,
+        /// Chunk.
+        handle: u64,
+        /// New version.
+        version: u64,
+    },
+    /// Copy chunk `from` to a new chunk `to` locally (copy-on-write after a snapshot).
+    Clone {
+        /// Cluster secret.
+        secret: String,
+        /// Source chunk.
+        from: u64,
+        /// New chunk.
+        to: u64,
+        /// Version of the new chunk.
+        version: u64,
+    },
+}
+
+/// A chunkserver's answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Response {
+    /// Done; `offset` is where an append landed, `length` the chunk's new length.
+    Ok {
+        /// Where the data went.
+        offset: u64,
+        /// Chunk length after the operation.
+        length: u64,
+    },
+    /// `len` bytes of data follow.
+    Data {
+        /// Bytes that follow.
+        len: u64,
+    },
+    /// The record does not fit: the chunk was padded; append to a new chunk.
+    ChunkFull,
+    /// Failed.
+    Err {
+        /// Which kind of failure.
+        kind: ErrKind,
+        /// What happened, and where.
+        message: String,
+    },
+}
+
+/// Kinds of data-protocol failure.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum ErrKind {
+    /// Wrong or missing secret.
+    Unauthenticated,
+    /// No such chunk.
+    NotFound,
+    /// Checksum failure.
+    Corrupt,
+    /// Disk full.
+    DiskFull,
+    /// Anything else (I/O, a downstream replica failed).
+    Failed,
+}
+
+impl Response {
+    /// The response for an error.
+    pub fn from_error(e: &DfsError) -> Response {
+        let kind = match e {
+            DfsError::Unauthenticated(_) => ErrKind::Unauthenticated,
+            DfsError::NotFound(_) => ErrKind::NotFound,
+            DfsError::Corrupt(_) => ErrKind::Corrupt,
+            DfsError::DiskFull(_) => ErrKind::DiskFull,
+            _ => ErrKind::Failed,
+        };
+        Response::Err {
+            kind,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Turns an error response from `node` into an error.
+pub fn response_error(node: &str, kind: ErrKind, message: String) -> DfsError {
+    match kind {
+        ErrKind::Unauthenticated => DfsError::Unauthenticated(format!("{node}: {message}")),
+        ErrKind::NotFound => DfsError::NotFound(format!("{node}: {message}")),
+        ErrKind::Corrupt => DfsError::Corrupt(format!("{node}: {message}")),
+        ErrKind::DiskFull => DfsError::DiskFull(node.to_string()),
+        ErrKind::Failed => DfsError::Node(node.to_string(), message),
+    }
+}
+
+/// A connection to a chunkserver.
+pub struct Conn {
+    /// The address.
+    pub addr: String,
+    r: BufReader<TcpStream>,
+    w: BufWriter<TcpStream>,
+}
+
+impl Conn {
+    /// Connects with a timeout; I/O on the connection times out after `io_timeout`.
+    pub fn open(addr: &str, io_timeout: Duration) -> Result<Conn> {
+        let fail =
+            |e: std::io::Error| DfsError::Node(addr.to_string(), format!("cannot connect: {e}"));
+        let sa = addr
+            .to_socket_addrs()
+            .map_err(fail)?
+            .next()
+            .ok_or_else(|| DfsError::Node(addr.into(), "address resolves to nothing".into()))?;
+        let s = TcpStream::connect_timeout(&sa, Duration::from_secs(5)).map_err(fail)?;
+        s.set_nodelay(true).ok();
+        s.set_read_timeout(Some(io_timeout)).ok();
+        s.set_write_timeout(Some(io_timeout)).ok();
+        let r = BufReader::with_capacity(PIECE, s.try_clone().map_err(fail)?);
+        Ok(Conn {
+            addr: addr.to_string(),
+            r,
+            w: BufWriter::with_capacity(PIECE, s),
+        })
+    }
+
+    fn io(&self, e: std::io::Error) -> DfsError {
+        DfsError::Node(self.addr.clone(), e.to_string())
+    }
+
+    /// Sends a request header (flushing it unless payload follows).
+    pub fn send(&mut self, req: &Request, payload_follows: bool) -> Result<()> {
+        write_header(&mut self.w, req).map_err(|e| self.io(e))?;
+        if !payload_follows {
+            self.w.flush().map_err(|e| self.io(e))?;
+        }
+        Ok(())
+    }
+
+    /// Sends payload bytes.
+    pub fn send_payload(&mut self, data: &[u8]) -> Result<()> {
+        self.w.write_all(data).map_err(|e| self.io(e))
+    }
+
+    /// Flushes what was sent.
+    pub fn flush(&mut self) -> Result<()> {
+        self.w.flush().map_err(|e| self.io(e))
+    }
+
+    /// Reads a response header.
+    pub fn recv(&mut self) -> Result<Response> {
+        read_header(&mut self.r)
+            .map_err(|e| self.io(e))?
+            .ok_or_else(|| DfsError::Node(self.addr.clone(), "connection closed".into()))
+    }
+
+    /// Reads `len` data bytes after a `Data` response.
+    pub fn recv_data(&mut self, len: u64) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; len as usize];
+        self.r.read_exact(&mut buf).map_err(|e| self.io(e))?;
+        Ok(buf)
+    }
+
+    /// Sends a request without payload and returns an `Ok` response's `(offset, length)`.
+    pub fn call(&mut self, req: &Request) -> Result<(u64, u64)> {
+        self.send(req, false)?;
+        match self.recv()? {
+            Response::Ok { offset, length } => Ok((offset, length)),
+            Response::Err { kind, message } => Err(response_error(&self.addr, kind, message)),
+            other => Err(DfsError::Internal(format!("unexpected response {other:?}"))),
+        }
+    }
+
+    /// Reads `[offset, offset+len)` of a chunk.
+    pub fn read(&mut self, secret: &str, handle: u64, offset: u64, len: u64) -> Result<Vec<u8>> {
+        self.send(
+            &Request::Read {
+                secret: secret.to_string(),
+                handle,
+                offset,
+                len,
+            },
+            false,
+        )?;
+        match self.recv()? {
+            Response::Data { len } => self.recv_data(len),
+            Response::Err { kind, message } => Err(response_error(&self.addr, kind, message)),
+            other => Err(DfsError::Internal(format!("unexpected response {other:?}"))),
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! What the master knows about chunkservers (not persisted): liveness, which chunks each
+//! holds (from their reports), leases, corrupt replicas, and re-replication in flight.
+
+use super::namespace::Namespace;
+use crate::proto::{ChunkReport, ReplicateCommand};
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+/// A chunkserver as the master sees it.
+#[derive(Debug)]
+pub struct Node {
+    /// Data-protocol address.
+    pub addr: String,
+    /// Host part of the address (replicas are spread over hosts).
+    pub host: String,
+    /// Disk capacity.
+    pub capacity: u64,
+    /// Bytes stored.
+    pub used: u64,
+    /// Last report.
+    pub last_heartbeat: Instant,
+    /// Reporting in time.
+    pub alive: bool,
+    /// Chunks to tell it to delete.
+    pub pending_delete: Vec<u64>,
+    /// Copies to tell it to make.
+    pub pending_replicate: Vec<ReplicateCommand>,
+}
+
+/// A lease: the primary that orders mutations of a chunk until `expires`.
+#[derive(Clone, Debug)]
+pub struct Lease {
+    /// Node id of the primary.
+    pub primary: String,
+    /// Version the lease was granted at.
+    pub version: u64,
+    /// End of the lease.
+    pub expires: Instant,
+}
+
+/// The master's soft state.
+#[derive(Default)]
+pub struct Cluster {
+    /// Chunkservers by id.
+    pub nodes: HashMap<String, Node>,
+    /// Chunk handle -> ids of nodes holding a current replica.
+    pub locations: HashMap<u64, HashSet<String>>,
+    /// Leases by chunk.
+    pub leases: HashMap<u64, Lease>,
+    /// Replicas known to be corrupt: never counted, deleted on the node's next heartbeat.
+    pub corrupt: HashSet<(u64, String)>,
+    /// Re-replications under way: (chunk, target) -> (source, started).
+    pub inflight: HashMap<(u64, String), (String, Instant)>,
+}
+
+fn host_of(addr: &str) -> String {
+    addr.rsplit_once(':')
+        .map(|(h, _)| h.to_string())
+        .unwrap_or_default()
+}
+
+impl Cluster {
+    /// Adds or refreshes a node.
+    pub fn register(&mut self, id: &str, addr: &str, capacity: u64, used: u64) {
+        let n = self.nodes.entry(id.to_string()).or_insert_with(|| Node {
+            addr: addr.to_string(),
+            host: host_of(addr),
+            capacity,
+            used,
+            last_heartbeat: Instant::now(),
+            alive: true,
+            pending_delete: Vec::new(),
+            pending_replicate: Vec::new(),
+        });
+        n.addr = addr.to_string();
+        n.host = host_of(addr);
+        n.capacity = capacity;
+        n.used = used;
+        n.last_heartbeat = Instant::now();
+        n.alive = true;
+    }
+
+    /// Applies a node's full chunk report: records current replicas, and queues deletion
+    /// of chunks the namespace no longer has, stale versions and known-corrupt replicas.
+    pub fn apply_report(&mut self, id: &str, chunks: &[ChunkReport], ns: &Namespace) {
+        let mut held = HashSet::new();
+        let mut delete = Vec::new();
+        for c in chunks {
+            let keep = match ns.chunks.get(&c.handle) {
+                None => false,
+                Some(info) if c.version < info.version => false,
+                Some(_) => !self.corrupt.contains(&(c.handle, id.to_string())),
+            };
+            if keep {
+                held.insert(c.handle);
+                self.locations
+                    .entry(c.handle)
+                    .or_default()
+                    .insert(id.to_string());
+                self.inflight.remove(&(c.handle, id.to_string()));
+            } else {
+                delete.push(c.handle);
+            }
+        }
+        // Forget replicas the node no longer reports (deleted, or lost with its disk), except
+        // chunks under an active lease, whose first bytes may not have arrived yet.
+        let now = Instant::now();
+        let reported: HashSet<u64> = chunks.iter().map(|c| c.handle).collect();
+        for (h, locs) in self.locations.iter_mut() {
+            let leased = self.leases.get(h).is_some_and(|l| l.expires > now);
+            if locs.contains(id) && !held.contains(h) && !leased {
+                locs.remove(id);
+            }
+        }
+        self.locations.retain(|_, l| !l.is_empty());
+        self.corrupt
+            .retain(|(h, n)| n != id || reported.contains(h));
+        if let Some(n) = self.nodes.get_mut(id) {
+            n.pending_delete.extend(delete);
+        }
+    }
+
+    /// Marks nodes silent for longer than `timeout` dead and forgets their replicas.
+    pub fn check_liveness(&mut self, timeout: Duration) -> Vec<String> {
+        let now = Instant::now();
+        let mut died = Vec::new();
+        for (id, n) in self.nodes.iter_mut() {
+            if n.alive && now.duration_since(n.last_heartbeat) > timeout {
+                n.alive = false;
+                died.push(id.clone());
+            }
+        }
+        for id in &died {
+            tracing::warn!(node = %id, "chunkserver missed its heartbeats: declared dead");
+            for locs in self.locations.values_mut() {
+                locs.remove(id);
+            }
+            self.leases.retain(|_, l| &l.primary != id);
+        }
+        died
+    }
+
+    /// Live nodes.
+    pub fn live(&self) -> usize {
+        self.nodes.values().filter(|n| n.alive).count()
+    }
+
+    /// Live replicas of a chunk.
+    pub fn live_replicas(&self, handle: u64) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .locations
+            .get(&handle)
+            .map(|s| {
+                s.iter()
+                    .filter(|id| self.nodes.get(*id).is_some_and(|n| n.alive))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// Chooses `n` live nodes, not in `exclude`, spread over hosts, least used first.
+    pub fn place(&self, n: usize, exclude: &[String]) -> Vec<String> {
+        let mut cands: Vec<(&String, &Node)> = self
+            .nodes
+            .iter()
+            .filter(|(id, node)| node.alive && !exclude.contains(id))
+            .collect();
+        cands.sort_by(|a, b| {
+            let ua = a.1.used as f64 / a.1.capacity.max(1) as f64;
+            let ub = b.1.used as f64 / b.1.capacity.max(1) as f64;
+            ua.total_cmp(&ub).then_with(|| a.0.cmp(b.0))
+        });
+        let excluded_hosts: HashSet<&str> = exclude
+            .iter()
+            .filter_map(|id| self.nodes.get(id).map(|n| n.host.as_str()))
+            .collect();
+        let mut chosen: Vec<String> = Vec::new();
+        let mut hosts: HashSet<&str> = excluded_hosts.clone();
+        // First pass: one per host not yet used; second pass: fill up.
+        for (id, node) in &cands {
+            if chosen.len() < n && hosts.insert(node.host.as_str()) {
+                chosen.push((*id).clone());
+            }
+        }
+        for (id, _) in &cands {
+            if chosen.len() < n && !chosen.contains(id) {
+                chosen.push((*id).clone());
+            }
+        }
+        chosen
+    }
+
+    /// Address of a node.
+    pub fn addr(&self, id: &str) -> Option<String> {
+        self.nodes.get(id).map(|n| n.addr.clone())
+    }
+
+    /// Chunks with fewer live replicas than their target, fewest first.
+    pub fn under_replicated(&self, ns: &Namespace) -> Vec<(u64, usize, u32)> {
+        let mut v: Vec<(u64, usize, u32)> = ns
+            .chunks
+            .iter()
+            // A chunk being written is copied once its lease ends, never half-way.
+            .filter(|(h, _)| {
+                self.leases
+                    .get(h)
+                    .is_none_or(|l| l.expires <= Instant::now())
+            })
+            .map(|(h, c)| (*h, self.live_replicas(*h).len(), c.replication))
+            .filter(|(_, live, target)| *live < *target as usize)
+            .collect();
+        v.sort_by_key(|&(h, live, _)| (live, h));
+        v
+    }
+
+    /// Queues copies for under-replicated chunks, at most `streams` per source node in
+    /// flight (the throttle), fewest replicas first.
+    pub fn plan_replication(&mut self, ns: &Namespace, streams: u32) {
+        let now = Instant::now();
+        self.inflight
+            .retain(|_, (_, started)| now.duration_since(*started) < Duration::from_secs(60));
+        let mut busy: HashMap<String, u32> = HashMap::new();
+        for (src, _) in self.inflight.values() {
+            *busy.entry(src.clone()).or_default() += 1;
+        }
+        for (handle, live, target) in self.under_replicated(ns) {
+            if live == 0 {
+                continue; // nothing to copy from (reported as lost)
+            }
+            let pending = self.inflight.keys().filter(|(h, _)| *h == handle).count();
+            let holders = self.live_replicas(handle);
+            let needed = target as usize - live - pending.min(target as usize - live);
+            if needed == 0 {
+                continue;
+            }
+            let mut exclude = holders.clone();
+            exclude.extend(
+                self.inflight
+                    .keys()
+                    .filter(|(h, _)| *h == handle)
+                    .map(|(_, t)| t.clone()),
+            );
+            let targets = self.place(needed, &exclude);
+            let version = ns.chunks.get(&handle).map(|c| c.version).unwrap_or(0);
+            for t in targets {
+                let Some(src) = holders
+                    .iter()
+                    .find(|s| busy.get(*s).copied().unwrap_or(0) < streams)
+                    .cloned()
+                else {
+                    break;
+                };
+                let Some(taddr) = self.addr(&t) else { continue };
+                *busy.entry(src.clone()).or_default() += 1;
+                self.inflight
+                    .insert((handle, t.clone()), (src.clone(), now));
+                if let Some(n) = self.nodes.get_mut(&src) {
+                    n.pending_replicate.push(ReplicateCommand {
+                        handle,
+                        version,
+                        target: taddr,
+                    });
+                }
+                tracing::info!(chunk = handle, from = %src, to = %t, "re-replicating");
+            }
+        }
+    }
+}

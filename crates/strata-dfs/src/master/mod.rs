@@ -1,0 +1,139 @@
+//! The DFS master: namespace, op log, chunk placement, leases, re-replication, GC.
+//!
+//! One process holds the whole namespace in memory ([`namespace::Namespace`]), made durable
+//! by the op log and checkpoints ([`oplog`]). Chunk locations are soft state
+//! ([`cluster::Cluster`]) rebuilt from chunkserver reports. A background task checks
+//! heartbeats, declares silent chunkservers dead, and schedules re-replication of chunks
+//! with too few replicas (fewest first, throttled per source). Deleted files' chunks are
+//! garbage-collected lazily: a chunkserver reporting a chunk the namespace no longer has
+//! is told to delete it in the heartbeat response.
+
+pub mod cluster;
+pub mod namespace;
+pub mod oplog;
+mod service;
+
+use crate::error::{DfsError, Result};
+use crate::proto::master_server::MasterServer;
+use cluster::Cluster;
+use namespace::{Namespace, Op};
+use oplog::OpLog;
+use parking_lot::Mutex;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use strata_common::StrataConfig;
+
+/// State shared by the gRPC handlers and background tasks.
+pub struct MasterState {
+    pub(crate) inner: Mutex<Inner>,
+    pub(crate) log: OpLog,
+    pub(crate) cfg: StrataConfig,
+}
+
+pub(crate) struct Inner {
+    pub ns: Namespace,
+    pub seq: u64,
+    pub ops_since_checkpoint: u64,
+    pub cluster: Cluster,
+}
+
+impl MasterState {
+    /// Applies `op` and waits until it is durable in the log.
+    pub(crate) async fn mutate(&self, op: Op) -> Result<()> {
+        let done = {
+            let mut g = self.inner.lock();
+            self.apply_locked(&mut g, op)?
+        };
+        self.wait_durable(done).await
+    }
+
+    pub(crate) fn apply_locked(
+        &self,
+        g: &mut Inner,
+        op: Op,
+    ) -> Result<tokio::sync::oneshot::Receiver<std::io::Result<()>>> {
+        g.ns.apply(&op)?;
+        g.seq += 1;
+        let done = self.log.append(oplog::encode(g.seq, &op));
+        g.ops_since_checkpoint += 1;
+        if g.ops_since_checkpoint >= self.cfg.dfs.checkpoint_ops {
+            g.ops_since_checkpoint = 0;
+            self.log.checkpoint(g.ns.clone(), g.seq);
+        }
+        Ok(done)
+    }
+
+    pub(crate) async fn wait_durable(
+        &self,
+        done: tokio::sync::oneshot::Receiver<std::io::Result<()>>,
+    ) -> Result<()> {
+        match done.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(DfsError::Io("op log".into(), e)),
+            Err(_) => Err(DfsError::Internal("op log writer stopped".into())),
+        }
+    }
+}
+
+/// A running master.
+pub struct Master {
+    /// The gRPC address it listens on.
+    pub addr: SocketAddr,
+    /// Its state (for tests and tools).
+    pub state: Arc<MasterState>,
+}
+
+/// Recovers the namespace from `dir` and serves gRPC on `listener` until `shutdown`
+/// resolves.
+pub async fn serve(
+    dir: &Path,
+    listener: tokio::net::TcpListener,
+    cfg: StrataConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let r = oplog::recover(dir)?;
+    tracing::info!(
+        files = r.namespace.files(),
+        chunks = r.namespace.chunks.len(),
+        replayed = r.replayed,
+        "namespace recovered"
+    );
+    let log = OpLog::start(dir, r.next_seq)?;
+    let state = Arc::new(MasterState {
+        inner: Mutex::new(Inner {
+            ns: r.namespace,
+            seq: r.next_seq - 1,
+            ops_since_checkpoint: 0,
+            cluster: Cluster::default(),
+        }),
+        log,
+        cfg: cfg.clone(),
+    });
+    let bg = state.clone();
+    tokio::spawn(async move {
+        let every = Duration::from_millis(bg.cfg.dfs.heartbeat_interval_ms);
+        let timeout = Duration::from_millis(bg.cfg.dfs.node_timeout_ms);
+        loop {
+            tokio::time::sleep(every).await;
+            let mut g = bg.inner.lock();
+            let Inner { ns, cluster, .. } = &mut *g;
+            cluster.check_liveness(timeout);
+            cluster.plan_replication(ns, bg.cfg.dfs.replication_streams);
+        }
+    });
+    let server = MasterServer::new(service::MasterService { state })
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20);
+    let svc = tonic::service::interceptor::InterceptedService::new(
+        server,
+        strata_net::auth::check(cfg.cluster.secret.clone()),
+    );
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    tonic::transport::Server::builder()
+        .add_service(svc)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+        .map_err(|e| DfsError::Internal(format!("gRPC server failed: {e}")))
+}

@@ -1,0 +1,147 @@
+//! `strata master`, `strata worker`, `strata local-cluster`: the daemons.
+
+use anyhow::{Context as _, Result, bail};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use strata::common::StrataConfig;
+use strata::dfs::chunkserver::{Chunkserver, Options};
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("install SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}
+
+pub fn master(cfg: StrataConfig, dir: &Path, listen: &str) -> Result<()> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        println!("master listening on {addr}");
+        std::io::stdout().flush().ok();
+        strata::dfs::master::serve(dir, listener, cfg, shutdown_signal()).await?;
+        eprintln!("master: shut down");
+        Ok(())
+    })
+}
+
+pub fn worker(cfg: StrataConfig, master: &str, dir: &Path, listen: &str) -> Result<()> {
+    let cs = Chunkserver::start(Options {
+        master: master.to_string(),
+        dir: dir.to_path_buf(),
+        listen: listen.to_string(),
+        cfg,
+    })?;
+    println!("worker {} serving data on {}", cs.id, cs.addr);
+    std::io::stdout().flush().ok();
+    let rt = runtime()?;
+    rt.block_on(async {
+        tokio::select! {
+            r = cs.run() => r.map_err(anyhow::Error::from),
+            _ = shutdown_signal() => { eprintln!("worker: shut down"); Ok(()) }
+        }
+    })
+}
+
+struct Children(Vec<Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            // SIGTERM first, for a graceful stop; then make sure.
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+        }
+        for c in &mut self.0 {
+            let _ = c.wait();
+        }
+    }
+}
+
+fn spawn(args: &[String]) -> Result<(Child, String)> {
+    let exe = std::env::current_exe().context("cannot find the strata executable")?;
+    let mut child = Command::new(exe)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("cannot start a child process")?;
+    let mut line = String::new();
+    let mut out = BufReader::new(child.stdout.take().expect("piped"));
+    out.read_line(&mut line)
+        .context("child did not report its address")?;
+    // Keep draining the child's stdout so that it never writes to a closed pipe.
+    std::thread::spawn(move || {
+        for l in out.lines().map_while(Result::ok) {
+            println!("{l}");
+        }
+    });
+    if line.is_empty() {
+        let _ = child.wait();
+        bail!(
+            "`strata {}` exited during start-up (see its error above)",
+            args.join(" ")
+        );
+    }
+    Ok((child, line.trim().to_string()))
+}
+
+pub fn local_cluster(config: Option<&Path>, n: usize, dir: &Path, port: u16) -> Result<()> {
+    if n == 0 {
+        bail!("-n must be at least 1");
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut common: Vec<String> = Vec::new();
+    if let Some(c) = config {
+        common.extend(["--config".into(), c.display().to_string()]);
+    }
+    let mut children = Children(Vec::new());
+    let mdir: PathBuf = dir.join("master");
+    let mut args = vec![
+        "master".to_string(),
+        "--dir".into(),
+        mdir.display().to_string(),
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+    ];
+    args.extend(common.clone());
+    let (child, line) = spawn(&args)?;
+    children.0.push(child);
+    let maddr = line.rsplit(' ').next().unwrap_or_default().to_string();
+    println!("{line}");
+    for i in 0..n {
+        let wdir = dir.join(format!("worker-{i}"));
+        let mut args = vec![
+            "worker".to_string(),
+            "--master".into(),
+            maddr.clone(),
+            "--dir".into(),
+            wdir.display().to_string(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+        ];
+        args.extend(common.clone());
+        let (child, line) = spawn(&args)?;
+        children.0.push(child);
+        println!("{line}");
+    }
+    println!("local cluster up: export STRATA_MASTER={maddr}   (Ctrl-C stops every process)");
+    std::io::stdout().flush().ok();
+    let rt = runtime()?;
+    rt.block_on(shutdown_signal());
+    eprintln!("stopping {} processes", children.0.len());
+    Ok(())
+}
