@@ -227,6 +227,9 @@ impl DfsClient {
         let mut buf = vec![0u8; chunk_size];
         let mut total = 0u64;
         let mut previous = 0u64;
+        // Replicas found unreachable during this write; the master learns of dead nodes
+        // only when their heartbeats time out.
+        let mut exclude: Vec<String> = Vec::new();
         loop {
             let mut n = 0;
             while n < chunk_size {
@@ -240,7 +243,6 @@ impl DfsClient {
             if n == 0 {
                 break;
             }
-            let mut exclude: Vec<String> = Vec::new();
             let mut attempt = 0;
             loop {
                 let lease = self.add_chunk(&path, previous, exclude.clone())?;
@@ -253,20 +255,25 @@ impl DfsClient {
                     Err(e) => {
                         attempt += 1;
                         tracing::warn!(chunk = lease.handle, error = %e, attempt, "chunk write failed; rewriting it elsewhere");
-                        if attempt >= 4 {
+                        if attempt >= 4
+                            || !matches!(
+                                e,
+                                DfsError::Node(..) | DfsError::DiskFull(_) | DfsError::Corrupt(_)
+                            )
+                        {
                             return Err(e);
                         }
-                        if let DfsError::Node(node, _) = &e
-                            && !node.is_empty()
-                        {
-                            exclude.push(node.clone());
+                        // Leave out the replicas that cannot be reached now; the master
+                        // learns about dead nodes only after their heartbeats time out.
+                        for addr in std::iter::once(&lease.primary).chain(&lease.secondaries) {
+                            if Conn::open(addr, Duration::from_secs(2)).is_err()
+                                && !exclude.contains(addr)
+                            {
+                                exclude.push(addr.clone());
+                            }
                         }
-                        if exclude.is_empty()
-                            || matches!(e, DfsError::Node(..))
-                                && !exclude.contains(&lease.primary)
-                                && !e.to_string().contains("replica failed")
-                        {
-                            exclude.push(lease.primary.clone());
+                        if let DfsError::DiskFull(node) = &e {
+                            exclude.push(node.clone());
                         }
                     }
                 }

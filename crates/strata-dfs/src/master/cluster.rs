@@ -136,6 +136,9 @@ impl Cluster {
                 locs.remove(id);
             }
             self.leases.retain(|_, l| &l.primary != id);
+            // Copies from or to it will not finish.
+            self.inflight
+                .retain(|(_, target), (src, _)| target != id && src != id);
         }
         died
     }
@@ -218,10 +221,11 @@ impl Cluster {
 
     /// Queues copies for under-replicated chunks, at most `streams` per source node in
     /// flight (the throttle), fewest replicas first.
-    pub fn plan_replication(&mut self, ns: &Namespace, streams: u32) {
+    pub fn plan_replication(&mut self, ns: &Namespace, streams: u32, heartbeat: Duration) {
         let now = Instant::now();
+        let patience = (heartbeat * 30).max(Duration::from_secs(3));
         self.inflight
-            .retain(|_, (_, started)| now.duration_since(*started) < Duration::from_secs(60));
+            .retain(|_, (_, started)| now.duration_since(*started) < patience);
         let mut busy: HashMap<String, u32> = HashMap::new();
         for (src, _) in self.inflight.values() {
             *busy.entry(src.clone()).or_default() += 1;
@@ -242,6 +246,13 @@ impl Cluster {
                     .keys()
                     .filter(|(h, _)| *h == handle)
                     .map(|(_, t)| t.clone()),
+            );
+            // Not onto a node still holding a corrupt copy (it must delete it first).
+            exclude.extend(
+                self.corrupt
+                    .iter()
+                    .filter(|(h, _)| *h == handle)
+                    .map(|(_, n)| n.clone()),
             );
             let targets = self.place(needed, &exclude);
             let version = ns.chunks.get(&handle).map(|c| c.version).unwrap_or(0);

@@ -120,7 +120,7 @@ pub async fn serve(
             let mut g = bg.inner.lock();
             let Inner { ns, cluster, .. } = &mut *g;
             cluster.check_liveness(timeout);
-            cluster.plan_replication(ns, bg.cfg.dfs.replication_streams);
+            cluster.plan_replication(ns, bg.cfg.dfs.replication_streams, every);
         }
     });
     let server = MasterServer::new(service::MasterService { state })

@@ -86,6 +86,8 @@ pub enum Op {
         path: String,
         /// The new chunk.
         handle: u64,
+        /// A last chunk to drop first: a write to it failed and it holds no committed bytes.
+        abandon: Option<u64>,
     },
     /// Raise a chunk's version (a new lease).
     SetVersion {
@@ -302,7 +304,11 @@ impl Namespace {
                 }
                 Ok(())
             }
-            Op::AddChunk { path, handle } => {
+            Op::AddChunk {
+                path,
+                handle,
+                abandon,
+            } => {
                 let Some(Entry::File {
                     replication,
                     chunks,
@@ -311,6 +317,13 @@ impl Namespace {
                 else {
                     return Err(not_found(path));
                 };
+                let mut dropped = None;
+                if let Some(a) = abandon
+                    && chunks.last() == Some(a)
+                    && self.chunks.get(a).is_some_and(|c| c.length == 0)
+                {
+                    dropped = chunks.pop();
+                }
                 chunks.push(*handle);
                 let replication = *replication;
                 self.chunks.insert(
@@ -323,6 +336,9 @@ impl Namespace {
                     },
                 );
                 self.next_handle = self.next_handle.max(handle + 1);
+                if let Some(d) = dropped {
+                    self.release_chunks(&[d]);
+                }
                 Ok(())
             }
             Op::SetVersion { handle, version } => {
@@ -457,6 +473,7 @@ mod tests {
             Op::AddChunk {
                 path: "/a/b/f".into(),
                 handle: 5,
+                abandon: None,
             },
         );
         ok(

@@ -144,6 +144,7 @@ impl MasterService {
                 Op::AddChunk {
                     path: path.to_string(),
                     handle,
+                    abandon: (previous != 0).then_some(previous),
                 },
             )?;
             g.cluster
