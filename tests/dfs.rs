@@ -419,3 +419,72 @@ fn snapshots_are_copy_on_write() {
     let b = cl.chunks("/snap/log").unwrap().chunks[0].handle;
     assert_ne!(a, b, "the written chunk was copied");
 }
+
+#[test]
+fn wordcount_reads_and_writes_the_dfs() {
+    let c = Cluster::start(3);
+    let mut cl = c.client();
+    let shakespeare = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/shakespeare");
+    let mut names: Vec<_> = std::fs::read_dir(&shakespeare)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    for p in names.iter().take(4) {
+        let mut f = std::fs::File::open(p).unwrap();
+        let dest = format!("/in/{}", p.file_name().unwrap().to_str().unwrap());
+        cl.mkdir("/in", true).unwrap();
+        cl.put(&mut f, &dest, 2, false, &mut |_| {}).unwrap();
+    }
+    let local_out = c.root.path().join("local-out");
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(args)
+            .args(["--threads", "2", "--quiet", "--config"])
+            .arg(&c.config)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let dfs_in = format!("dfs://{}/in", c.master_addr);
+    let dfs_out = format!("dfs://{}/out", c.master_addr);
+    run(&["run", "wordcount", &dfs_in, "--out", &dfs_out]);
+    let local_inputs: Vec<String> = names
+        .iter()
+        .take(4)
+        .map(|p| p.display().to_string())
+        .collect();
+    let mut args = vec!["run", "wordcount"];
+    args.extend(local_inputs.iter().map(String::as_str));
+    args.extend(["--out", local_out.to_str().unwrap()]);
+    run(&args);
+    let mut from_dfs: Vec<String> = Vec::new();
+    for e in cl.list("/out", false).unwrap() {
+        if e.path.contains("/part-") {
+            let text = String::from_utf8(cl.read_all(&e.path).unwrap()).unwrap();
+            from_dfs.extend(text.lines().map(str::to_string));
+        }
+    }
+    assert!(cl.stat("/out/_SUCCESS").is_ok());
+    let mut local: Vec<String> = Vec::new();
+    for e in std::fs::read_dir(&local_out).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("part-")
+        {
+            local.extend(
+                std::fs::read_to_string(p)
+                    .unwrap()
+                    .lines()
+                    .map(str::to_string),
+            );
+        }
+    }
+    from_dfs.sort();
+    local.sort();
+    assert!(from_dfs.len() > 5000);
+    assert!(from_dfs == local, "DFS and local word counts differ");
+}

@@ -221,7 +221,7 @@ fn context(args: &EngineArgs, partitions: Option<usize>) -> Result<strata::Conte
         d.local_dir = Some(dir.clone());
     }
     cfg.validate()?;
-    let ctx = strata::Context::new(cfg.dataflow)?;
+    let ctx = strata::Context::with_config(cfg)?;
     if !args.quiet {
         ctx.add_listener(Arc::new(progress::Progress::new()));
     }
@@ -233,6 +233,20 @@ fn prepare_out(out: &OutArgs) -> Result<()> {
 }
 
 fn prepare_dir(dir: &Path, overwrite: bool) -> Result<()> {
+    let cluster = StrataConfig::load(None)?.cluster;
+    if let Some((master, path)) = dir
+        .to_str()
+        .and_then(|d| strata::dataflow::io::parse_dfs_url(d, &cluster.master))
+    {
+        if overwrite {
+            let mut c = strata::dfs::DfsClient::connect(&master, &cluster.secret)?;
+            match c.delete(&path, true) {
+                Ok(()) | Err(strata::dfs::DfsError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        return Ok(());
+    }
     if overwrite && dir.exists() {
         std::fs::remove_dir_all(dir)
             .with_context(|| format!("cannot remove old output {}", dir.display()))?;

@@ -53,13 +53,25 @@ pub struct StrataConfig {
 }
 
 /// Settings every node of a cluster must agree on.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterConfig {
+    /// The master's address (`host:port`), used for `dfs:///path` URLs without a host.
+    /// Also `STRATA_MASTER`. Default: `127.0.0.1:7070`.
+    pub master: String,
     /// Shared secret that nodes and clients present on every request; requests without it
     /// are refused. Empty (the default) disables the check: set one on any shared network.
     /// Also `STRATA_SECRET`.
     pub secret: String,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            master: "127.0.0.1:7070".into(),
+            secret: String::new(),
+        }
+    }
 }
 
 /// Settings of the DFS master and chunkservers.
@@ -199,6 +211,9 @@ impl StrataConfig {
         }
         if let Some(v) = get("STRATA_SECRET") {
             self.cluster.secret = v;
+        }
+        if let Some(v) = get("STRATA_MASTER") {
+            self.cluster.master = v;
         }
         Ok(())
     }

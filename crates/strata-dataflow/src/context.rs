@@ -21,10 +21,11 @@ use parking_lot::RwLock;
 use std::ops::AddAssign;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use strata_common::{DataflowConfig, StrataConfig};
+use strata_common::{ClusterConfig, DataflowConfig, StrataConfig};
 
 pub(crate) struct Inner {
     pub config: DataflowConfig,
+    pub cluster: ClusterConfig,
     pub pool: Pool,
     pub shuffle: Arc<ShuffleManager>,
     pub memory: Arc<MemoryManager>,
@@ -55,7 +56,7 @@ impl Context {
     /// An embedded context with the default configuration plus `STRATA_*` environment
     /// overrides.
     pub fn local() -> Result<Self> {
-        Self::new(StrataConfig::load(None)?.dataflow)
+        Self::with_config(StrataConfig::load(None)?)
     }
 
     /// The context a program should use: embedded unless launched by `strata submit` (the
@@ -63,16 +64,22 @@ impl Context {
     /// Reads the TOML file named by `STRATA_CONFIG`, if set.
     pub fn from_env() -> Result<Self> {
         let path = std::env::var_os("STRATA_CONFIG").map(std::path::PathBuf::from);
-        Self::new(StrataConfig::load(path.as_deref())?.dataflow)
+        Self::with_config(StrataConfig::load(path.as_deref())?)
     }
 
-    /// An embedded context with this configuration.
+    /// An embedded context with this engine configuration (and default cluster settings).
     pub fn new(config: DataflowConfig) -> Result<Self> {
-        StrataConfig {
-            dataflow: config.clone(),
+        Self::with_config(StrataConfig {
+            dataflow: config,
             ..StrataConfig::default()
-        }
-        .validate()?;
+        })
+    }
+
+    /// An embedded context with a whole configuration (the cluster section gives the DFS
+    /// master and secret for `dfs://` paths).
+    pub fn with_config(full: StrataConfig) -> Result<Self> {
+        full.validate()?;
+        let config = full.dataflow;
         let memory = Arc::new(MemoryManager::new(
             config.memory.bytes(),
             config.storage_fraction,
@@ -89,6 +96,7 @@ impl Context {
                 failures: RwLock::new(FailurePolicy::None),
                 listeners: RwLock::new(Vec::new()),
                 next_id: AtomicU64::new(0),
+                cluster: full.cluster,
                 config,
             }),
         })
@@ -119,6 +127,11 @@ impl Context {
     /// Injects task failures (for testing recovery).
     pub fn set_failure_policy(&self, policy: FailurePolicy) {
         *self.inner.failures.write() = policy;
+    }
+
+    /// The cluster settings (DFS master, secret).
+    pub fn cluster(&self) -> &ClusterConfig {
+        &self.inner.cluster
     }
 
     /// The scratch directory of shuffle, spill and cache files.
@@ -183,7 +196,7 @@ impl Context {
     }
 
     fn text_source<P: AsRef<str>>(&self, inputs: &[P], min: Option<usize>) -> Result<TextFile> {
-        let files = io::expand_inputs(inputs)?;
+        let files = io::expand_inputs_with(inputs, &self.inner.cluster)?;
         let min = min.unwrap_or(self.inner.config.default_partitions);
         let splits = io::plan_splits(&files, self.inner.config.split_size.bytes(), min, 1);
         Ok(TextFile {
@@ -203,7 +216,7 @@ impl Context {
         if record_len == 0 {
             return Err(Error::Input("record length must be at least 1 byte".into()));
         }
-        let files = io::expand_inputs(inputs)?;
+        let files = io::expand_inputs_with(inputs, &self.inner.cluster)?;
         for f in &files {
             if f.len % record_len as u64 != 0 {
                 return Err(Error::Input(format!(

@@ -15,7 +15,7 @@ use crate::scheduler::dag::{ResultFn, run_job};
 use crate::task::TaskContext;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -355,23 +355,21 @@ impl<T: Data> Dataset<T> {
             + Sync
             + 'static,
     {
-        let dir = dir.as_ref().to_path_buf();
-        io::prepare_output(&dir)?;
-        let d = dir.clone();
+        let out = io::OutputDir::new(dir.as_ref(), &self.ctx.inner.cluster);
+        out.prepare()?;
+        let o = out.clone();
         let files = self.run("save", move |tc, it| {
-            let path = io::attempt_path(&d, tc.partition, tc.attempt);
-            let f = std::fs::File::create(&path).map_err(|e| io::output_err(&path, e))?;
-            let mut w = BufWriter::with_capacity(1 << 20, f);
-            write(&mut w, it).map_err(|e| io::output_err(&path, e))?;
-            w.flush().map_err(|e| io::output_err(&path, e))?;
-            Ok(path)
+            let (mut w, name) = o.create_attempt(tc.partition, tc.attempt)?;
+            let fail = |e: std::io::Error| io::output_err(std::path::Path::new(&name), e);
+            write(&mut w, it).map_err(fail)?;
+            w.flush().map_err(fail)?;
+            Ok(name)
         })?;
         // The driver commits: only the successful attempt of each partition is renamed.
-        for (p, tmp) in files.into_iter().enumerate() {
-            let part = io::part_path(&dir, p);
-            std::fs::rename(&tmp, &part).map_err(|e| io::output_err(&part, e))?;
+        for (p, name) in files.into_iter().enumerate() {
+            out.commit(&name, p)?;
         }
-        io::finish_output(&dir)
+        out.finish()
     }
 }
 

@@ -1,27 +1,140 @@
 //! Finding input files and committing output files.
 //!
 //! Inputs: each argument is a file, a directory (read recursively, skipping hidden files and
-//! files whose name starts with `_` such as `_SUCCESS`), or a glob. Files are listed in sorted
-//! order so that partition numbering is deterministic on every process.
+//! files whose name starts with `_` such as `_SUCCESS`), or a glob; or the same on the DFS as
+//! `dfs://HOST:PORT/path` or `dfs:///path` (the cluster's master). Files are listed in sorted
+//! order so that partition numbering is deterministic on every process. A DFS file is split
+//! at its chunk boundaries, and each split records the chunkservers holding its chunk, for
+//! locality-aware scheduling.
 //!
-//! Outputs: each task writes `DIR/_temporary/part-NNNNN.attempt-A` and renames it to
-//! `DIR/part-NNNNN` when the attempt succeeds (a rename is atomic), so a failed or retried
-//! attempt never leaves a partial part file. The job writes `DIR/_SUCCESS` at the end.
+//! Outputs: each task writes `DIR/_temporary/part-NNNNN.attempt-A` and the driver renames it
+//! to `DIR/part-NNNNN` when the attempt succeeds (a rename is atomic, locally and on the DFS
+//! master), so a failed or retried attempt never leaves a partial part file. The job writes
+//! `DIR/_SUCCESS` at the end. DFS outputs work the same way through the DFS client.
 
 use crate::error::{Error, Result};
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use strata_common::ClusterConfig;
+use strata_dfs::DfsClient;
+use strata_dfs::client::{FileReader, FileWriter};
 
 /// One input file and its length.
 #[derive(Clone, Debug)]
 pub struct InputFile {
-    /// Path.
+    /// Path (for a DFS file, its `dfs://master/path` URL).
     pub path: PathBuf,
     /// Length in bytes.
     pub len: u64,
+    /// Where the file lives on the DFS, if it does.
+    pub dfs: Option<DfsInput>,
+}
+
+/// A DFS input file.
+#[derive(Clone, Debug)]
+pub struct DfsInput {
+    /// Master address.
+    pub master: String,
+    /// Cluster secret.
+    pub secret: String,
+    /// Path in the DFS namespace.
+    pub path: String,
+    /// `(offset, length, replica addresses)` of each chunk.
+    pub chunks: Vec<(u64, u64, Vec<String>)>,
+}
+
+/// `(master, path)` of a `dfs://` URL, or `None` for a local path.
+pub fn parse_dfs_url(url: &str, default_master: &str) -> Option<(String, String)> {
+    let rest = url.strip_prefix("dfs://")?;
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let master = if host.is_empty() {
+        default_master
+    } else {
+        host
+    };
+    Some((master.to_string(), path.to_string()))
+}
+
+fn dfs_client(master: &str, secret: &str) -> Result<DfsClient> {
+    DfsClient::connect(master, secret).map_err(|e| Error::Input(e.to_string()))
+}
+
+fn dfs_err(e: strata_dfs::DfsError) -> Error {
+    Error::Input(e.to_string())
+}
+
+fn expand_dfs(url: &str, cluster: &ClusterConfig, out: &mut Vec<InputFile>) -> Result<()> {
+    let (master, path) = parse_dfs_url(url, &cluster.master).expect("a dfs url");
+    if path.contains(['*', '?', '[']) {
+        return Err(Error::Input(format!(
+            "{url}: globs are not supported on the DFS yet; name a file or a directory"
+        )));
+    }
+    let mut client = dfs_client(&master, &cluster.secret)?;
+    let mut files: Vec<String> = client
+        .list(&path, true)
+        .map_err(dfs_err)?
+        .into_iter()
+        .filter(|e| !e.is_dir)
+        .filter(|e| {
+            let rel = e.path.strip_prefix(&path).unwrap_or(&e.path);
+            !rel.split('/')
+                .any(|c| c.starts_with('.') || c.starts_with('_'))
+        })
+        .map(|e| e.path)
+        .collect();
+    files.sort();
+    for f in files {
+        let list = client.chunks(&f).map_err(dfs_err)?;
+        let chunks: Vec<(u64, u64, Vec<String>)> = list
+            .chunks
+            .iter()
+            .map(|c| (c.offset, c.length, c.replicas.clone()))
+            .collect();
+        out.push(InputFile {
+            path: PathBuf::from(format!("dfs://{master}{f}")),
+            len: chunks.iter().map(|c| c.1).sum(),
+            dfs: Some(DfsInput {
+                master: master.clone(),
+                secret: cluster.secret.clone(),
+                path: f,
+                chunks,
+            }),
+        });
+    }
+    Ok(())
+}
+
+/// A readable, seekable input stream.
+pub trait InputStream: Read + Seek + Send {}
+impl<T: Read + Seek + Send> InputStream for T {}
+
+/// Opens an input file, local or on the DFS.
+pub fn open_input(file: &InputFile) -> std::io::Result<Box<dyn InputStream>> {
+    match &file.dfs {
+        None => Ok(Box::new(std::fs::File::open(&file.path)?)),
+        Some(d) => {
+            let client = DfsClient::connect(&d.master, &d.secret).map_err(std::io::Error::other)?;
+            Ok(Box::new(
+                FileReader::open(client, &d.path).map_err(std::io::Error::other)?,
+            ))
+        }
+    }
 }
 
 /// Expands inputs to the sorted list of files they name.
 pub fn expand_inputs<P: AsRef<str>>(inputs: &[P]) -> Result<Vec<InputFile>> {
+    expand_inputs_with(inputs, &ClusterConfig::default())
+}
+
+/// Expands inputs, resolving `dfs:///` URLs against `cluster`.
+pub fn expand_inputs_with<P: AsRef<str>>(
+    inputs: &[P],
+    cluster: &ClusterConfig,
+) -> Result<Vec<InputFile>> {
     if inputs.is_empty() {
         return Err(Error::Input("no input paths given".into()));
     }
@@ -29,7 +142,9 @@ pub fn expand_inputs<P: AsRef<str>>(inputs: &[P]) -> Result<Vec<InputFile>> {
     for input in inputs {
         let input = input.as_ref();
         let path = Path::new(input);
-        if path.exists() {
+        if input.starts_with("dfs://") {
+            expand_dfs(input, cluster, &mut files)?;
+        } else if path.exists() {
             collect(path, &mut files)?;
         } else if input.contains(['*', '?', '[']) {
             let matches = glob::glob(input)
@@ -78,6 +193,7 @@ fn collect(path: &Path, out: &mut Vec<InputFile>) -> Result<()> {
         out.push(InputFile {
             path: path.to_path_buf(),
             len: meta.len(),
+            dfs: None,
         });
     }
     Ok(())
@@ -139,6 +255,15 @@ fn plan_pieces(files: &[InputFile], split_size: u64, min_splits: usize, align: u
         if f.len == 0 {
             continue;
         }
+        if let Some(d) = &f.dfs {
+            // One split per chunk: it is what one chunkserver holds.
+            for &(off, len, _) in &d.chunks {
+                if len > 0 {
+                    splits.push((i, off, off + len));
+                }
+            }
+            continue;
+        }
         let mut start = 0;
         while start < f.len {
             // Avoid a tiny last split: absorb anything under 10% of a split.
@@ -151,6 +276,162 @@ fn plan_pieces(files: &[InputFile], split_size: u64, min_splits: usize, align: u
         }
     }
     splits
+}
+
+/// Where a job's output goes: a local directory or a DFS directory.
+#[derive(Clone, Debug)]
+pub enum OutputDir {
+    /// A local directory.
+    Local(PathBuf),
+    /// A DFS directory.
+    Dfs {
+        /// Master address.
+        master: String,
+        /// Cluster secret.
+        secret: String,
+        /// Directory path in the DFS.
+        path: String,
+    },
+}
+
+impl OutputDir {
+    /// Resolves `dir` (a local path or a `dfs://` URL).
+    pub fn new(dir: &Path, cluster: &ClusterConfig) -> OutputDir {
+        match dir.to_str().and_then(|s| parse_dfs_url(s, &cluster.master)) {
+            Some((master, path)) => OutputDir::Dfs {
+                master,
+                secret: cluster.secret.clone(),
+                path,
+            },
+            None => OutputDir::Local(dir.to_path_buf()),
+        }
+    }
+
+    fn name(&self) -> PathBuf {
+        match self {
+            OutputDir::Local(p) => p.clone(),
+            OutputDir::Dfs { master, path, .. } => PathBuf::from(format!("dfs://{master}{path}")),
+        }
+    }
+
+    fn dfs_error(&self, e: strata_dfs::DfsError) -> Error {
+        Error::Output {
+            path: self.name(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// Creates the directory; it must not hold a previous result.
+    pub fn prepare(&self) -> Result<()> {
+        match self {
+            OutputDir::Local(dir) => prepare_output(dir),
+            OutputDir::Dfs {
+                master,
+                secret,
+                path,
+            } => {
+                let mut c = dfs_client(master, secret)?;
+                if let Ok(entries) = c.list(path, false)
+                    && !entries.is_empty()
+                {
+                    return Err(Error::Output {
+                        path: self.name(),
+                        reason: "the directory already exists and is not empty; remove it or choose another output".into(),
+                    });
+                }
+                c.mkdir(&format!("{path}/_temporary"), true)
+                    .map_err(|e| self.dfs_error(e))
+            }
+        }
+    }
+
+    /// A writer for one task attempt's output, and the name to commit later.
+    pub fn create_attempt(
+        &self,
+        partition: usize,
+        attempt: u32,
+    ) -> Result<(Box<dyn Write>, String)> {
+        match self {
+            OutputDir::Local(dir) => {
+                let path = attempt_path(dir, partition, attempt);
+                let f = std::fs::File::create(&path).map_err(|e| output_err(&path, e))?;
+                Ok((
+                    Box::new(std::io::BufWriter::with_capacity(1 << 20, f)),
+                    path.display().to_string(),
+                ))
+            }
+            OutputDir::Dfs {
+                master,
+                secret,
+                path,
+            } => {
+                let name = format!("{path}/_temporary/part-{partition:05}.attempt-{attempt}");
+                let c = dfs_client(master, secret)?;
+                let w = FileWriter::create(c, &name, 0, true).map_err(|e| self.dfs_error(e))?;
+                Ok((Box::new(DfsOut(Some(w))), name))
+            }
+        }
+    }
+
+    /// Renames a successful attempt's output to its part name.
+    pub fn commit(&self, attempt_name: &str, partition: usize) -> Result<()> {
+        match self {
+            OutputDir::Local(dir) => {
+                let part = part_path(dir, partition);
+                std::fs::rename(attempt_name, &part).map_err(|e| output_err(&part, e))
+            }
+            OutputDir::Dfs {
+                master,
+                secret,
+                path,
+            } => dfs_client(master, secret)?
+                .rename(attempt_name, &format!("{path}/part-{partition:05}"))
+                .map_err(|e| self.dfs_error(e)),
+        }
+    }
+
+    /// Marks the output complete and removes the scratch directory.
+    pub fn finish(&self) -> Result<()> {
+        match self {
+            OutputDir::Local(dir) => finish_output(dir),
+            OutputDir::Dfs {
+                master,
+                secret,
+                path,
+            } => {
+                let mut c = dfs_client(master, secret)?;
+                let _ = c.delete(&format!("{path}/_temporary"), true);
+                c.put(
+                    &mut &b""[..],
+                    &format!("{path}/_SUCCESS"),
+                    0,
+                    true,
+                    &mut |_| {},
+                )
+                .map(|_| ())
+                .map_err(|e| self.dfs_error(e))
+            }
+        }
+    }
+}
+
+/// A DFS file writer whose last chunk is written on `flush` (a task flushes once, at the
+/// end).
+struct DfsOut(Option<FileWriter<DfsClient>>);
+
+impl Write for DfsOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.0 {
+            Some(w) => w.write(buf),
+            None => Err(std::io::Error::other("DFS output already closed")),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.0.take() {
+            Some(w) => w.close().map(|_| ()).map_err(std::io::Error::other),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Prepares an output directory: it must not hold a previous result.
@@ -210,14 +491,17 @@ mod tests {
             InputFile {
                 path: "a".into(),
                 len: 1000,
+                dfs: None,
             },
             InputFile {
                 path: "b".into(),
                 len: 0,
+                dfs: None,
             },
             InputFile {
                 path: "c".into(),
                 len: 250,
+                dfs: None,
             },
         ];
         let splits = plan_splits(&files, 300, 1, 1);
@@ -235,11 +519,13 @@ mod tests {
             .map(|i| InputFile {
                 path: format!("small{i:03}").into(),
                 len: 10,
+                dfs: None,
             })
             .collect();
         files.push(InputFile {
             path: "big".into(),
             len: 10_000,
+            dfs: None,
         });
         let splits = plan_splits(&files, 1000, 1, 1);
         // 1,000 bytes of small files fill about one split; the big file is cut in ten.

@@ -221,70 +221,19 @@ impl DfsClient {
         overwrite: bool,
         progress: &mut dyn FnMut(u64),
     ) -> Result<u64> {
-        let info = self.create(path, replication, overwrite)?;
-        let path = info.path.clone();
-        let chunk_size = info.chunk_size as usize;
-        let mut buf = vec![0u8; chunk_size];
-        let mut total = 0u64;
-        let mut previous = 0u64;
-        // Replicas found unreachable during this write; the master learns of dead nodes
-        // only when their heartbeats time out.
-        let mut exclude: Vec<String> = Vec::new();
+        let mut w = FileWriter::create(&mut *self, path, replication, overwrite)?;
+        let mut buf = vec![0u8; PIECE];
         loop {
-            let mut n = 0;
-            while n < chunk_size {
-                match reader.read(&mut buf[n..]) {
-                    Ok(0) => break,
-                    Ok(k) => n += k,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(DfsError::Io("input".into(), e)),
-                }
-            }
-            if n == 0 {
-                break;
-            }
-            let mut attempt = 0;
-            loop {
-                let lease = self.add_chunk(&path, previous, exclude.clone())?;
-                previous = lease.handle;
-                match self.write_pipeline(&lease, 0, &buf[..n]) {
-                    Ok(_) => {
-                        self.commit(&path, lease.handle, n as u64, true)?;
-                        break;
-                    }
-                    Err(e) => {
-                        attempt += 1;
-                        tracing::warn!(chunk = lease.handle, error = %e, attempt, "chunk write failed; rewriting it elsewhere");
-                        if attempt >= 4
-                            || !matches!(
-                                e,
-                                DfsError::Node(..) | DfsError::DiskFull(_) | DfsError::Corrupt(_)
-                            )
-                        {
-                            return Err(e);
-                        }
-                        // Leave out the replicas that cannot be reached now; the master
-                        // learns about dead nodes only after their heartbeats time out.
-                        for addr in std::iter::once(&lease.primary).chain(&lease.secondaries) {
-                            if Conn::open(addr, Duration::from_secs(2)).is_err()
-                                && !exclude.contains(addr)
-                            {
-                                exclude.push(addr.clone());
-                            }
-                        }
-                        if let DfsError::DiskFull(node) = &e {
-                            exclude.push(node.clone());
-                        }
-                    }
-                }
-            }
-            total += n as u64;
-            progress(total);
-            if n < chunk_size {
-                break;
-            }
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(DfsError::Io("input".into(), e)),
+            };
+            w.append(&buf[..n])?;
+            progress(w.written);
         }
-        Ok(total)
+        w.close()
     }
 
     /// Reads a whole file into `out`; `progress` gets the bytes read so far.
@@ -449,4 +398,196 @@ pub fn parse_records(bytes: &[u8]) -> Vec<Vec<u8>> {
         pos += 1;
     }
     out
+}
+
+/// A new DFS file being written, chunk by chunk (see the module docs for failure handling).
+/// Bytes are committed a chunk at a time; `close` commits the last, partial chunk.
+pub struct FileWriter<C: std::borrow::BorrowMut<DfsClient>> {
+    client: C,
+    path: String,
+    chunk_size: usize,
+    buf: Vec<u8>,
+    previous: u64,
+    /// Replicas found unreachable during this write; the master learns of dead nodes only
+    /// when their heartbeats time out.
+    exclude: Vec<String>,
+    /// Bytes committed so far.
+    pub written: u64,
+}
+
+impl<C: std::borrow::BorrowMut<DfsClient>> FileWriter<C> {
+    /// Creates the file (replication 0: the cluster default).
+    pub fn create(mut client: C, path: &str, replication: u32, overwrite: bool) -> Result<Self> {
+        let info = client.borrow_mut().create(path, replication, overwrite)?;
+        Ok(FileWriter {
+            client,
+            path: info.path,
+            chunk_size: info.chunk_size as usize,
+            buf: Vec::new(),
+            previous: 0,
+            exclude: Vec::new(),
+            written: 0,
+        })
+    }
+
+    /// Adds bytes, writing each chunk as it fills.
+    pub fn append(&mut self, mut data: &[u8]) -> Result<()> {
+        while !data.is_empty() {
+            let room = self.chunk_size - self.buf.len();
+            let n = room.min(data.len());
+            self.buf.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            if self.buf.len() == self.chunk_size {
+                self.write_chunk()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_chunk(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let client = self.client.borrow_mut();
+        let mut attempt = 0;
+        loop {
+            let lease = client.add_chunk(&self.path, self.previous, self.exclude.clone())?;
+            self.previous = lease.handle;
+            match client.write_pipeline(&lease, 0, &self.buf) {
+                Ok(_) => {
+                    client.commit(&self.path, lease.handle, self.buf.len() as u64, true)?;
+                    break;
+                }
+                Err(e) => {
+                    attempt += 1;
+                    tracing::warn!(chunk = lease.handle, error = %e, attempt, "chunk write failed; rewriting it elsewhere");
+                    if attempt >= 4
+                        || !matches!(
+                            e,
+                            DfsError::Node(..) | DfsError::DiskFull(_) | DfsError::Corrupt(_)
+                        )
+                    {
+                        return Err(e);
+                    }
+                    for addr in std::iter::once(&lease.primary).chain(&lease.secondaries) {
+                        if Conn::open(addr, Duration::from_secs(2)).is_err()
+                            && !self.exclude.contains(addr)
+                        {
+                            self.exclude.push(addr.clone());
+                        }
+                    }
+                    if let DfsError::DiskFull(node) = &e {
+                        self.exclude.push(node.clone());
+                    }
+                }
+            }
+        }
+        self.written += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Writes what is buffered and returns the file's length.
+    pub fn close(mut self) -> Result<u64> {
+        self.write_chunk()?;
+        Ok(self.written)
+    }
+}
+
+impl<C: std::borrow::BorrowMut<DfsClient>> Write for FileWriter<C> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.append(data).map_err(std::io::Error::other)?;
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads a DFS file as a seekable byte stream, a few MiB at a time, from any live replica.
+pub struct FileReader {
+    client: DfsClient,
+    chunks: Vec<proto::ChunkLocation>,
+    len: u64,
+    pos: u64,
+    buf: Vec<u8>,
+    buf_start: u64,
+}
+
+impl FileReader {
+    /// Opens `path`.
+    pub fn open(mut client: DfsClient, path: &str) -> Result<FileReader> {
+        let list = client.chunks(path)?;
+        let len = list.chunks.iter().map(|c| c.length).sum();
+        Ok(FileReader {
+            client,
+            chunks: list.chunks,
+            len,
+            pos: 0,
+            buf: Vec::new(),
+            buf_start: 0,
+        })
+    }
+
+    /// Length of the file.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the file is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn fill(&mut self) -> Result<()> {
+        let Some(c) = self
+            .chunks
+            .iter()
+            .find(|c| c.offset <= self.pos && self.pos < c.offset + c.length)
+        else {
+            self.buf.clear();
+            return Ok(());
+        };
+        let within = self.pos - c.offset;
+        let want = (c.length - within).min(4 << 20);
+        self.buf = self.client.read_chunk(c, within, want)?;
+        self.buf_start = self.pos;
+        Ok(())
+    }
+}
+
+impl Read for FileReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.len {
+            return Ok(0);
+        }
+        let in_buf =
+            self.pos >= self.buf_start && self.pos < self.buf_start + self.buf.len() as u64;
+        if !in_buf {
+            self.fill().map_err(std::io::Error::other)?;
+        }
+        let off = (self.pos - self.buf_start) as usize;
+        let n = out.len().min(self.buf.len() - off);
+        out[..n].copy_from_slice(&self.buf[off..off + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for FileReader {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let new = match to {
+            std::io::SeekFrom::Start(p) => p as i64,
+            std::io::SeekFrom::End(d) => self.len as i64 + d,
+            std::io::SeekFrom::Current(d) => self.pos as i64 + d,
+        };
+        if new < 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "seek before the start",
+            ));
+        }
+        self.pos = new as u64;
+        Ok(self.pos)
+    }
 }

@@ -32,6 +32,12 @@ pub trait RddBase: Send + Sync + 'static {
     fn num_partitions(&self) -> usize;
     /// Parents.
     fn dependencies(&self) -> Vec<Dependency>;
+    /// Hosts where partition `p` is cheapest to compute (e.g. the chunkservers holding its
+    /// DFS chunk), most preferred first; empty if any host will do. The cluster scheduler
+    /// uses it for locality (delay scheduling).
+    fn preferred_locations(&self, _p: usize) -> Vec<String> {
+        Vec::new()
+    }
     /// True when every partition is in the cache, so the scheduler need not look upstream.
     fn fully_cached(&self) -> bool {
         false

@@ -4,7 +4,6 @@ use super::{BoxIter, Dependency, Rdd, RddBase, RddId};
 use crate::error::Error;
 use crate::io::InputFile;
 use crate::task::TaskContext;
-use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::sync::Arc;
 
@@ -52,7 +51,7 @@ impl FixedRecords {
         tc: &'a TaskContext,
     ) -> BoxIter<'a, Vec<u8>> {
         let path = &self.files[fi].path;
-        let mut reader = match File::open(path).and_then(|mut f| {
+        let mut reader = match crate::io::open_input(&self.files[fi]).and_then(|mut f| {
             f.seek(SeekFrom::Start(start))?;
             Ok(BufReader::with_capacity(1 << 20, f))
         }) {

@@ -23,7 +23,7 @@ pub(crate) struct TextFile {
 pub(crate) struct LineReader<'a> {
     tc: &'a TaskContext,
     path: &'a std::path::Path,
-    reader: Option<BufReader<File>>,
+    reader: Option<BufReader<Box<dyn crate::io::InputStream>>>,
     pos: u64,
     end: u64,
     buf: Vec<u8>,
@@ -39,7 +39,7 @@ impl<'a> LineReader<'a> {
             end,
             buf: Vec::new(),
         };
-        match File::open(&file.path) {
+        match crate::io::open_input(file) {
             Ok(f) => {
                 let mut r = BufReader::with_capacity(256 << 10, f);
                 if start > 0 {
@@ -112,6 +112,23 @@ impl TextFile {
     }
 }
 
+impl TextFile {
+    /// Chunkservers holding the first chunk of split `p` (DFS inputs only).
+    pub fn hosts(&self, p: usize) -> Vec<String> {
+        let Some(&(f, start, _)) = self.splits[p].first() else {
+            return Vec::new();
+        };
+        let Some(d) = &self.files[f].dfs else {
+            return Vec::new();
+        };
+        d.chunks
+            .iter()
+            .find(|c| c.0 == start)
+            .map(|c| c.2.clone())
+            .unwrap_or_default()
+    }
+}
+
 impl RddBase for TextFile {
     fn id(&self) -> RddId {
         self.id
@@ -124,6 +141,9 @@ impl RddBase for TextFile {
     }
     fn dependencies(&self) -> Vec<Dependency> {
         Vec::new()
+    }
+    fn preferred_locations(&self, p: usize) -> Vec<String> {
+        self.hosts(p)
     }
 }
 
@@ -140,6 +160,9 @@ impl Rdd<String> for TextFile {
 pub(crate) struct TextFileWithOffsets(pub TextFile);
 
 impl RddBase for TextFileWithOffsets {
+    fn preferred_locations(&self, p: usize) -> Vec<String> {
+        self.0.hosts(p)
+    }
     fn id(&self) -> RddId {
         self.0.id
     }
@@ -197,6 +220,9 @@ impl Line {
 pub(crate) struct TextFileLines(pub TextFile);
 
 impl RddBase for TextFileLines {
+    fn preferred_locations(&self, p: usize) -> Vec<String> {
+        self.0.hosts(p)
+    }
     fn id(&self) -> RddId {
         self.0.id
     }
