@@ -190,6 +190,11 @@ impl ChunkStore {
             start: offset,
             pos: offset,
             hasher: 0,
+            // Block checksums can be computed as the bytes stream in when the write starts
+            // on a block boundary at (or before) the end of the data: the usual case.
+            streaming: (offset.is_multiple_of(BLOCK) && offset <= meta.length).then(Vec::new),
+            block_crc: 0,
+            block_len: 0,
         })
     }
 
@@ -317,6 +322,9 @@ pub struct ChunkWriter<'a> {
     start: u64,
     pos: u64,
     hasher: u32,
+    streaming: Option<Vec<u32>>,
+    block_crc: u32,
+    block_len: u64,
 }
 
 impl ChunkWriter<'_> {
@@ -327,6 +335,20 @@ impl ChunkWriter<'_> {
             .map_err(|e| io_err(&self.path, e))?;
         self.hasher = crc32c::crc32c_append(self.hasher, data);
         self.pos += data.len() as u64;
+        if let Some(crcs) = &mut self.streaming {
+            let mut rest = data;
+            while !rest.is_empty() {
+                let n = ((BLOCK - self.block_len) as usize).min(rest.len());
+                self.block_crc = crc32c::crc32c_append(self.block_crc, &rest[..n]);
+                self.block_len += n as u64;
+                rest = &rest[n..];
+                if self.block_len == BLOCK {
+                    crcs.push(self.block_crc);
+                    self.block_crc = 0;
+                    self.block_len = 0;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -349,6 +371,21 @@ impl ChunkWriter<'_> {
         }
         let mut meta = self.chunk.meta();
         let new_len = meta.length.max(self.pos);
+        if let Some(mut crcs) = self.streaming.take()
+            && self.pos >= meta.length
+        {
+            // Checksums computed on the fly cover [start, pos): splice them in.
+            if self.block_len > 0 {
+                crcs.push(self.block_crc);
+            }
+            meta.crcs.truncate((self.start / BLOCK) as usize);
+            meta.crcs.extend(crcs);
+            meta.length = new_len;
+            meta.version = meta.version.max(self.version);
+            self.store.persist_meta(self.handle, &meta)?;
+            *self.chunk.meta.lock() = meta;
+            return Ok(new_len);
+        }
         // Recompute the checksums of every block the write touched (and of the zero-filled
         // gap before it, if any), reading them back from the file.
         let first = meta.length.min(self.start) / BLOCK;
