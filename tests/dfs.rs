@@ -488,3 +488,72 @@ fn wordcount_reads_and_writes_the_dfs() {
     assert!(from_dfs.len() > 5000);
     assert!(from_dfs == local, "DFS and local word counts differ");
 }
+
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn daemons_serve_health_and_prometheus_metrics() {
+    let mut c = Cluster::start(0);
+    let (mport, wport) = (free_port(), free_port());
+    // Restart the master with an admin endpoint, and add a worker with one.
+    let master = c.master.take().unwrap();
+    let listen = master.addr.clone();
+    drop(master);
+    let dir = c.root.path().join("master");
+    let (child, addr) = spawn(
+        &[
+            "master",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--listen",
+            &listen,
+            "--http",
+            &format!("127.0.0.1:{mport}"),
+        ],
+        &c.config,
+    );
+    c.master = Some(Proc { child, addr, dir });
+    let wdir = c.root.path().join("w");
+    let (wchild, waddr) = spawn(
+        &[
+            "worker",
+            "--master",
+            &listen,
+            "--dir",
+            wdir.to_str().unwrap(),
+            "--http",
+            &format!("127.0.0.1:{wport}"),
+        ],
+        &c.config,
+    );
+    c.workers.push(Some(Proc {
+        child: wchild,
+        addr: waddr,
+        dir: wdir,
+    }));
+    let m = format!("127.0.0.1:{mport}");
+    let w = format!("127.0.0.1:{wport}");
+    c.wait_for("master metrics", |_| {
+        http_get(&m, "/metrics").is_some_and(|b| b.contains("strata_dfs_live_chunkservers 1"))
+    });
+    assert!(http_get(&m, "/health").unwrap().contains("ok"));
+    c.wait_for("worker metrics", |_| {
+        http_get(&w, "/metrics").is_some_and(|b| b.contains("strata_chunkserver_chunks 0"))
+    });
+    assert!(http_get(&w, "/health").unwrap().contains("200 OK"));
+}

@@ -24,7 +24,21 @@ async fn shutdown_signal() {
     }
 }
 
-pub fn master(cfg: StrataConfig, dir: &Path, listen: &str) -> Result<()> {
+async fn start_admin(http: &str, who: &str) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(http)
+        .await
+        .with_context(|| format!("cannot listen on {http} for /metrics"))?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = strata::net::admin::serve(listener, shutdown_signal()).await {
+            tracing::warn!(error = %e, "admin HTTP server stopped");
+        }
+    });
+    eprintln!("{who}: /metrics and /health on http://{addr}");
+    Ok(())
+}
+
+pub fn master(cfg: StrataConfig, dir: &Path, listen: &str, http: Option<&str>) -> Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -33,13 +47,22 @@ pub fn master(cfg: StrataConfig, dir: &Path, listen: &str) -> Result<()> {
         let addr = listener.local_addr()?;
         println!("master listening on {addr}");
         std::io::stdout().flush().ok();
+        if let Some(h) = http {
+            start_admin(h, "master").await?;
+        }
         strata::dfs::master::serve(dir, listener, cfg, shutdown_signal()).await?;
         eprintln!("master: shut down");
         Ok(())
     })
 }
 
-pub fn worker(cfg: StrataConfig, master: &str, dir: &Path, listen: &str) -> Result<()> {
+pub fn worker(
+    cfg: StrataConfig,
+    master: &str,
+    dir: &Path,
+    listen: &str,
+    http: Option<&str>,
+) -> Result<()> {
     let cs = Chunkserver::start(Options {
         master: master.to_string(),
         dir: dir.to_path_buf(),
@@ -50,6 +73,9 @@ pub fn worker(cfg: StrataConfig, master: &str, dir: &Path, listen: &str) -> Resu
     std::io::stdout().flush().ok();
     let rt = runtime()?;
     rt.block_on(async {
+        if let Some(h) = http {
+            start_admin(h, "worker").await?;
+        }
         tokio::select! {
             r = cs.run() => r.map_err(anyhow::Error::from),
             _ = shutdown_signal() => { eprintln!("worker: shut down"); Ok(()) }
@@ -116,6 +142,8 @@ pub fn local_cluster(config: Option<&Path>, n: usize, dir: &Path, port: u16) -> 
         mdir.display().to_string(),
         "--listen".into(),
         format!("127.0.0.1:{port}"),
+        "--http".into(),
+        "127.0.0.1:0".into(),
     ];
     args.extend(common.clone());
     let (child, line) = spawn(&args)?;
@@ -131,6 +159,8 @@ pub fn local_cluster(config: Option<&Path>, n: usize, dir: &Path, port: u16) -> 
             "--dir".into(),
             wdir.display().to_string(),
             "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--http".into(),
             "127.0.0.1:0".into(),
         ];
         args.extend(common.clone());

@@ -68,6 +68,9 @@ enum Command {
         /// gRPC address to listen on.
         #[arg(long, default_value = "127.0.0.1:7070", value_name = "HOST:PORT")]
         listen: String,
+        /// Address for the admin HTTP endpoint (`/metrics`, `/health`).
+        #[arg(long, value_name = "HOST:PORT")]
+        http: Option<String>,
     },
     /// Run a worker (node agent): today, a DFS chunkserver.
     Worker {
@@ -80,6 +83,9 @@ enum Command {
         /// Data-protocol address to listen on (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:0", value_name = "HOST:PORT")]
         listen: String,
+        /// Address for the admin HTTP endpoint (`/metrics`, `/health`).
+        #[arg(long, value_name = "HOST:PORT")]
+        http: Option<String>,
     },
     /// Start a master and N workers as child processes on loopback; Ctrl-C stops them all.
     LocalCluster {
@@ -264,14 +270,21 @@ fn full_config(args: &EngineArgs) -> Result<StrataConfig> {
 pub fn run(cli: Cli) -> Result<()> {
     let start = Instant::now();
     match cli.command {
-        Command::Master { dir, listen } => {
-            cluster::master(full_config(&cli.engine)?, &dir, &listen)
+        Command::Master { dir, listen, http } => {
+            cluster::master(full_config(&cli.engine)?, &dir, &listen, http.as_deref())
         }
         Command::Worker {
             master,
             dir,
             listen,
-        } => cluster::worker(full_config(&cli.engine)?, &master, &dir, &listen),
+            http,
+        } => cluster::worker(
+            full_config(&cli.engine)?,
+            &master,
+            &dir,
+            &listen,
+            http.as_deref(),
+        ),
         Command::LocalCluster { workers, dir, port } => {
             cluster::local_cluster(cli.engine.config.as_deref(), workers, &dir, port)
         }

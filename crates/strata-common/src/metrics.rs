@@ -7,6 +7,7 @@
 use parking_lot::Mutex;
 use prometheus_client::encoding::text::encode;
 pub use prometheus_client::metrics::counter::Counter;
+pub use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::sync::OnceLock;
 
@@ -20,6 +21,13 @@ pub fn counter(name: &str, help: &str) -> Counter {
     let c = Counter::default();
     global().lock().register(name, help, c.clone());
     c
+}
+
+/// Registers and returns a gauge.
+pub fn gauge(name: &str, help: &str) -> Gauge {
+    let g = Gauge::default();
+    global().lock().register(name, help, g.clone());
+    g
 }
 
 /// Runs `f` with the registry, e.g. to register a gauge or histogram.

@@ -8,8 +8,10 @@
 //!   per request or response, followed by raw payload bytes that are streamed, never
 //!   buffered whole, so a chunk write can be forwarded hop by hop along a replica pipeline
 //!   while it is still arriving.
+//! - **Admin HTTP** ([`admin`]): every daemon serves Prometheus `/metrics` and `/health`.
 
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod auth;
 pub mod frame;

@@ -24,3 +24,4 @@ pub use strata_dataflow as dataflow;
 pub use strata_dataflow::*;
 pub use strata_dfs as dfs;
 pub use strata_jobs as jobs;
+pub use strata_net as net;

@@ -161,7 +161,10 @@ impl Chunkserver {
             })
             .await?;
         tracing::info!(id = %self.id, addr = %self.addr, "registered with the master");
+        let (chunks_g, bytes_g) = gauges();
         loop {
+            chunks_g.set(self.store.report().len() as i64);
+            bytes_g.set(self.store.used() as i64);
             while let Ok(handle) = self.corrupt.try_recv() {
                 master
                     .report_corrupt(proto::CorruptRequest {
@@ -200,6 +203,17 @@ impl Chunkserver {
             tokio::time::sleep(every).await;
         }
     }
+}
+
+fn gauges() -> &'static (strata_common::metrics::Gauge, strata_common::metrics::Gauge) {
+    static G: std::sync::OnceLock<(strata_common::metrics::Gauge, strata_common::metrics::Gauge)> =
+        std::sync::OnceLock::new();
+    G.get_or_init(|| {
+        (
+            strata_common::metrics::gauge("chunkserver_chunks", "Chunks stored"),
+            strata_common::metrics::gauge("chunkserver_bytes", "Bytes of chunk data stored"),
+        )
+    })
 }
 
 /// Copies a whole chunk (verified) to `target`.

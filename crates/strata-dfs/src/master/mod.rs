@@ -113,14 +113,33 @@ pub async fn serve(
     });
     let bg = state.clone();
     tokio::spawn(async move {
+        use strata_common::metrics::gauge;
         let every = Duration::from_millis(bg.cfg.dfs.heartbeat_interval_ms);
         let timeout = Duration::from_millis(bg.cfg.dfs.node_timeout_ms);
+        let files = gauge("dfs_files", "Files in the namespace");
+        let chunks = gauge("dfs_chunks", "Chunks in the namespace");
+        let under = gauge(
+            "dfs_under_replicated_chunks",
+            "Chunks below their replication target",
+        );
+        let live = gauge(
+            "dfs_live_chunkservers",
+            "Chunkservers heart-beating in time",
+        );
+        let dead = gauge("dfs_dead_chunkservers", "Chunkservers declared dead");
+        let corrupt = gauge("dfs_corrupt_replicas", "Replicas known to be corrupt");
         loop {
             tokio::time::sleep(every).await;
             let mut g = bg.inner.lock();
             let Inner { ns, cluster, .. } = &mut *g;
             cluster.check_liveness(timeout);
             cluster.plan_replication(ns, bg.cfg.dfs.replication_streams, every);
+            files.set(ns.files() as i64);
+            chunks.set(ns.chunks.len() as i64);
+            under.set(cluster.under_replicated(ns).len() as i64);
+            live.set(cluster.live() as i64);
+            dead.set((cluster.nodes.len() - cluster.live()) as i64);
+            corrupt.set(cluster.corrupt.len() as i64);
         }
     });
     let server = MasterServer::new(service::MasterService { state })
