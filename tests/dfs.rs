@@ -25,12 +25,18 @@ impl Drop for Proc {
     }
 }
 
+/// One cluster at a time: four processes per test on a 2-core CI machine is plenty, and a
+/// starved heartbeat must not make a node look dead.
+static SERIAL: Mutex<()> = Mutex::new(());
+
 struct Cluster {
     root: tempfile::TempDir,
     config: PathBuf,
     master: Option<Proc>,
     master_addr: String,
     workers: Vec<Option<Proc>>,
+    // Last, so that the processes are gone before the next test may start.
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
 
 fn spawn(args: &[&str], config: &Path) -> (Child, String) {
@@ -57,12 +63,13 @@ fn spawn(args: &[&str], config: &Path) -> (Child, String) {
 
 impl Cluster {
     fn start(workers: usize) -> Cluster {
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let root = tempfile::tempdir().unwrap();
         let config = root.path().join("strata.toml");
         std::fs::write(
             &config,
             format!(
-                "[cluster]\nsecret = \"{SECRET}\"\n[dfs]\nchunk_size = \"{}k\"\nheartbeat_interval_ms = 100\nnode_timeout_ms = 1500\nreplication_streams = 4\ncheckpoint_ops = 500\n",
+                "[cluster]\nsecret = \"{SECRET}\"\n[dfs]\nchunk_size = \"{}k\"\nheartbeat_interval_ms = 100\nnode_timeout_ms = 3000\nreplication_streams = 4\ncheckpoint_ops = 500\n",
                 CHUNK >> 10
             ),
         )
@@ -73,6 +80,7 @@ impl Cluster {
             master: None,
             master_addr: String::new(),
             workers: Vec::new(),
+            _serial: serial,
         };
         c.start_master("127.0.0.1:0");
         for _ in 0..workers {
