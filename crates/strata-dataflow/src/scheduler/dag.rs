@@ -76,6 +76,10 @@ fn run_stage<R: Send + 'static>(
             if result.is_ok() && inject {
                 result = Err(Error::Injected(partition));
             }
+            // Release the lineage before reporting: once the driver has every result, no
+            // pool thread may still hold a dataset the user drops (its shuffle files are
+            // deleted when the last reference goes).
+            drop(task);
             let updates = accumulator::end_task();
             let _ = tx.send(Outcome {
                 partition,

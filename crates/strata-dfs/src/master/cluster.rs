@@ -280,3 +280,82 @@ impl Cluster {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::master::namespace::{Namespace, Op};
+
+    #[test]
+    fn placement_spreads_over_hosts_and_skips_dead_and_excluded_nodes() {
+        let mut c = Cluster::default();
+        c.register("a1", "10.0.0.1:1", 100, 0);
+        c.register("a2", "10.0.0.1:2", 100, 0);
+        c.register("b1", "10.0.0.2:1", 100, 50);
+        c.register("c1", "10.0.0.3:1", 100, 10);
+        let p = c.place(3, &[]);
+        let hosts: std::collections::HashSet<String> =
+            p.iter().map(|id| c.nodes[id].host.clone()).collect();
+        assert_eq!(hosts.len(), 3, "one replica per host first: {p:?}");
+        c.nodes.get_mut("c1").unwrap().alive = false;
+        let p = c.place(3, &["b1".to_string()]);
+        assert_eq!(
+            p.len(),
+            2,
+            "only a1 and a2 are live and not excluded: {p:?}"
+        );
+        assert!(!p.contains(&"c1".to_string()));
+    }
+
+    #[test]
+    fn reports_drop_stale_and_unknown_chunks_and_plan_copies_fewest_first() {
+        let mut ns = Namespace::default();
+        ns.apply(&Op::Create {
+            path: "/f".into(),
+            replication: 2,
+            overwrite: false,
+            mtime: 0,
+        })
+        .unwrap();
+        for h in [1, 2] {
+            ns.apply(&Op::AddChunk {
+                path: "/f".into(),
+                handle: h,
+                abandon: None,
+            })
+            .unwrap();
+        }
+        ns.apply(&Op::SetVersion {
+            handle: 2,
+            version: 3,
+        })
+        .unwrap();
+        let mut c = Cluster::default();
+        for (id, addr) in [("n1", "h1:1"), ("n2", "h2:1"), ("n3", "h3:1")] {
+            c.register(id, addr, 100, 0);
+        }
+        let rep = |h: u64, v: u64| ChunkReport {
+            handle: h,
+            version: v,
+            length: 10,
+        };
+        // n1 has chunk 1 and a stale chunk 2 and an unknown chunk 9; n2 has both, current.
+        c.apply_report("n1", &[rep(1, 1), rep(2, 2), rep(9, 1)], &ns);
+        c.apply_report("n2", &[rep(1, 1), rep(2, 3)], &ns);
+        assert_eq!(c.live_replicas(1), vec!["n1", "n2"]);
+        assert_eq!(c.live_replicas(2), vec!["n2"]);
+        let mut deletes = c.nodes["n1"].pending_delete.clone();
+        deletes.sort();
+        assert_eq!(deletes, vec![2, 9]);
+        // Chunk 2 (one replica) is under-replicated; a copy is planned from n2.
+        assert_eq!(c.under_replicated(&ns), vec![(2, 1, 2)]);
+        c.plan_replication(&ns, 1, Duration::from_millis(100));
+        let cmds = &c.nodes["n2"].pending_replicate;
+        assert_eq!(cmds.len(), 1);
+        assert_eq!(cmds[0].handle, 2);
+        assert_ne!(cmds[0].target, "h2:1");
+        // Throttle: nothing more is planned while the copy is in flight.
+        c.plan_replication(&ns, 1, Duration::from_millis(100));
+        assert_eq!(c.nodes["n2"].pending_replicate.len(), 1);
+    }
+}
