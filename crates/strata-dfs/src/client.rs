@@ -187,28 +187,14 @@ impl DfsClient {
 
     /// Streams `data` to the lease's pipeline at `offset`; Ok once every replica has it.
     fn write_pipeline(&self, lease: &proto::ChunkLease, offset: u64, data: &[u8]) -> Result<u64> {
-        let mut c = Conn::open(&lease.primary, Duration::from_secs(60))?;
-        c.send(
-            &Request::Write {
-                secret: self.secret.clone(),
-                handle: lease.handle,
-                version: lease.version,
-                offset,
-                len: data.len() as u64,
-                crc: crc32c::crc32c(data),
-                chain: lease.secondaries.clone(),
-            },
-            true,
-        )?;
-        for piece in data.chunks(PIECE) {
-            c.send_payload(piece)?;
-        }
-        c.flush()?;
-        match c.recv()? {
-            Response::Ok { length, .. } => Ok(length),
-            Response::Err { kind, message } => Err(response_error(&lease.primary, kind, message)),
-            other => Err(DfsError::Internal(format!("unexpected {other:?}"))),
-        }
+        Conn::open(&lease.primary, Duration::from_secs(60))?.write(
+            &self.secret,
+            lease.handle,
+            lease.version,
+            offset,
+            data,
+            lease.secondaries.clone(),
+        )
     }
 
     /// Writes a new file from `reader` (replication 0: the cluster default). `progress` is

@@ -246,6 +246,41 @@ impl Conn {
         }
     }
 
+    /// Writes `data` at `offset` of a chunk through the pipeline `chain` (the replicas after
+    /// this one); returns the chunk's new length once every replica has acknowledged.
+    #[allow(clippy::too_many_arguments)]
+    pub fn write(
+        &mut self,
+        secret: &str,
+        handle: u64,
+        version: u64,
+        offset: u64,
+        data: &[u8],
+        chain: Vec<String>,
+    ) -> Result<u64> {
+        self.send(
+            &Request::Write {
+                secret: secret.to_string(),
+                handle,
+                version,
+                offset,
+                len: data.len() as u64,
+                crc: crc32c::crc32c(data),
+                chain,
+            },
+            true,
+        )?;
+        for piece in data.chunks(PIECE) {
+            self.send_payload(piece)?;
+        }
+        self.flush()?;
+        match self.recv()? {
+            Response::Ok { length, .. } => Ok(length),
+            Response::Err { kind, message } => Err(response_error(&self.addr, kind, message)),
+            other => Err(DfsError::Internal(format!("unexpected response {other:?}"))),
+        }
+    }
+
     /// Reads `[offset, offset+len)` of a chunk.
     pub fn read(&mut self, secret: &str, handle: u64, offset: u64, len: u64) -> Result<Vec<u8>> {
         self.send(

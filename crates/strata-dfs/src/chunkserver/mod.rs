@@ -9,7 +9,7 @@
 pub mod server;
 pub mod store;
 
-use crate::data::{Conn, PIECE, Request, Response};
+use crate::data::Conn;
 use crate::error::{DfsError, Result};
 use crate::proto::{self, master_client::MasterClient};
 use std::net::TcpListener;
@@ -226,26 +226,7 @@ fn push_chunk(
 ) -> Result<()> {
     let len = store.get(handle).map(|c| c.meta().length).unwrap_or(0);
     let data = store.read(handle, 0, len)?;
-    let mut c = Conn::open(target, Duration::from_secs(60))?;
-    c.send(
-        &Request::Write {
-            secret: secret.to_string(),
-            handle,
-            version,
-            offset: 0,
-            len: data.len() as u64,
-            crc: crc32c::crc32c(&data),
-            chain: Vec::new(),
-        },
-        true,
-    )?;
-    for piece in data.chunks(PIECE) {
-        c.send_payload(piece)?;
-    }
-    c.flush()?;
-    match c.recv()? {
-        Response::Ok { .. } => Ok(()),
-        Response::Err { kind, message } => Err(crate::data::response_error(target, kind, message)),
-        other => Err(DfsError::Internal(format!("unexpected {other:?}"))),
-    }
+    Conn::open(target, Duration::from_secs(60))?
+        .write(secret, handle, version, 0, &data, Vec::new())
+        .map(|_| ())
 }
