@@ -565,3 +565,72 @@ fn daemons_serve_health_and_prometheus_metrics() {
     });
     assert!(http_get(&w, "/health").unwrap().contains("200 OK"));
 }
+
+/// A worker whose data directory is a 1 MiB tmpfs (skipped, with the reason printed, where
+/// mounting is not permitted).
+fn small_disk(dir: &Path) -> bool {
+    std::fs::create_dir_all(dir).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipping the disk-full part: cannot mount a tmpfs here (needs root)");
+    }
+    ok
+}
+
+struct Unmount(PathBuf);
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_avoided_and_reported_clearly() {
+    let mut c = Cluster::start(0);
+    let tiny = c.root.path().join("tiny");
+    if !small_disk(&tiny) {
+        return;
+    }
+    let _unmount = Unmount(tiny.clone());
+    let (child, addr) = spawn(
+        &[
+            "worker",
+            "--master",
+            &c.master_addr,
+            "--dir",
+            tiny.to_str().unwrap(),
+        ],
+        &c.config,
+    );
+    c.workers.push(Some(Proc {
+        child,
+        addr,
+        dir: tiny.clone(),
+    }));
+    c.wait_for("tiny worker registered", |c| c.report().nodes.len() == 1);
+    let mut cl = c.client();
+    // Only the full-to-be node: the write fails with a clear error, not a hang or a panic.
+    let bytes = data(12 * CHUNK, 11);
+    let err = cl
+        .put(&mut &bytes[..], "/too-big", 1, false, &mut |_| {})
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("disk full") || msg.contains("not enough live chunkservers"),
+        "{msg}"
+    );
+    // With a second, roomy node the same write succeeds: placement avoids the full disk.
+    c.add_worker();
+    c.wait_for("second worker registered", |c| c.report().nodes.len() == 2);
+    cl.delete("/too-big", false).ok();
+    c.wait_for("garbage collected on the tiny disk", |c| {
+        c.report().nodes.iter().all(|n| n.used == 0)
+    });
+    cl.put(&mut &bytes[..], "/fits", 1, false, &mut |_| {})
+        .unwrap();
+    assert!(cl.read_all("/fits").unwrap() == bytes);
+}

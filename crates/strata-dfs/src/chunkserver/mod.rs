@@ -50,10 +50,10 @@ fn node_id(dir: &Path) -> Result<String> {
     Ok(id)
 }
 
-fn capacity(dir: &Path) -> u64 {
-    // Free space is what matters for placement; report a fixed logical capacity plus used.
-    let _ = dir;
-    1 << 40
+/// What this node can hold: the chunks it stores plus the free space of its disk, so that
+/// `used / capacity` is how full the node is for placement.
+fn capacity(dir: &Path, used: u64) -> u64 {
+    used + fs4::available_space(dir).unwrap_or(0)
 }
 
 /// A started chunkserver.
@@ -155,7 +155,7 @@ impl Chunkserver {
             .register(proto::RegisterRequest {
                 id: self.id.clone(),
                 address: self.addr.clone(),
-                capacity: capacity(&self.opts.dir),
+                capacity: capacity(&self.opts.dir, self.store.used()),
                 used: self.store.used(),
                 chunks: self.report(),
             })
@@ -176,7 +176,7 @@ impl Chunkserver {
             let resp = master
                 .heartbeat(proto::HeartbeatRequest {
                     id: self.id.clone(),
-                    capacity: capacity(&self.opts.dir),
+                    capacity: capacity(&self.opts.dir, self.store.used()),
                     used: self.store.used(),
                     chunks: self.report(),
                 })

@@ -51,6 +51,8 @@ pub struct Cluster {
     pub corrupt: HashSet<(u64, String)>,
     /// Re-replications under way: (chunk, target) -> (source, started).
     pub inflight: HashMap<(u64, String), (String, Instant)>,
+    /// Free bytes a node needs to receive a new replica (one chunk).
+    pub min_free: u64,
 }
 
 fn host_of(addr: &str) -> String {
@@ -166,10 +168,12 @@ impl Cluster {
 
     /// Chooses `n` live nodes, not in `exclude`, spread over hosts, least used first.
     pub fn place(&self, n: usize, exclude: &[String]) -> Vec<String> {
+        // A node without room for a whole chunk more is full: never place there.
         let mut cands: Vec<(&String, &Node)> = self
             .nodes
             .iter()
             .filter(|(id, node)| node.alive && !exclude.contains(id))
+            .filter(|(_, node)| node.capacity.saturating_sub(node.used) >= self.min_free)
             .collect();
         cands.sort_by(|a, b| {
             let ua = a.1.used as f64 / a.1.capacity.max(1) as f64;

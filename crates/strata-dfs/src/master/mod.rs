@@ -106,7 +106,10 @@ pub async fn serve(
             ns: r.namespace,
             seq: r.next_seq - 1,
             ops_since_checkpoint: 0,
-            cluster: Cluster::default(),
+            cluster: Cluster {
+                min_free: cfg.dfs.chunk_size.bytes(),
+                ..Cluster::default()
+            },
         }),
         log,
         cfg: cfg.clone(),
