@@ -231,12 +231,13 @@ impl DfsClient {
     ) -> Result<u64> {
         let list = self.chunks(path)?;
         let mut total = 0;
+        let mut buf = Vec::new();
         for c in &list.chunks {
             let mut pos = 0;
             while pos < c.length {
                 let want = (c.length - pos).min(READ_PIECE);
-                let data = self.read_chunk(c, pos, want)?;
-                out.write_all(&data)
+                self.read_chunk_into(c, pos, want, &mut buf)?;
+                out.write_all(&buf)
                     .map_err(|e| DfsError::Io("output".into(), e))?;
                 pos += want;
                 total += want;
@@ -255,6 +256,19 @@ impl DfsClient {
 
     /// Reads `[pos, pos+len)` of a chunk from the first replica that can serve it whole.
     pub fn read_chunk(&self, c: &proto::ChunkLocation, pos: u64, len: u64) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.read_chunk_into(c, pos, len, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// [`DfsClient::read_chunk`] into a reusable buffer.
+    pub fn read_chunk_into(
+        &self,
+        c: &proto::ChunkLocation,
+        pos: u64,
+        len: u64,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
         let mut last_err = DfsError::Node(
             "-".into(),
             format!(
@@ -264,16 +278,16 @@ impl DfsClient {
         );
         for addr in &c.replicas {
             let r = Conn::open(addr, Duration::from_secs(60))
-                .and_then(|mut conn| conn.read(&self.secret, c.handle, pos, len));
+                .and_then(|mut conn| conn.read_into(&self.secret, c.handle, pos, len, buf));
             match r {
-                Ok(data) if data.len() as u64 == len => return Ok(data),
-                Ok(data) => {
+                Ok(()) if buf.len() as u64 == len => return Ok(()),
+                Ok(()) => {
                     last_err = DfsError::Node(
                         addr.clone(),
                         format!(
                             "chunk {} replica is short: {} of {len} bytes",
                             c.handle,
-                            data.len()
+                            buf.len()
                         ),
                     )
                 }
@@ -536,7 +550,8 @@ impl FileReader {
         };
         let within = self.pos - c.offset;
         let want = (c.length - within).min(4 << 20);
-        self.buf = self.client.read_chunk(c, within, want)?;
+        self.client
+            .read_chunk_into(c, within, want, &mut self.buf)?;
         self.buf_start = self.pos;
         Ok(())
     }

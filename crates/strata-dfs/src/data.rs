@@ -283,6 +283,21 @@ impl Conn {
 
     /// Reads `[offset, offset+len)` of a chunk.
     pub fn read(&mut self, secret: &str, handle: u64, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.read_into(secret, handle, offset, len, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Reads `[offset, offset+len)` of a chunk into `buf` (replacing its contents, reusing
+    /// its allocation).
+    pub fn read_into(
+        &mut self,
+        secret: &str,
+        handle: u64,
+        offset: u64,
+        len: u64,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
         self.send(
             &Request::Read {
                 secret: secret.to_string(),
@@ -293,7 +308,10 @@ impl Conn {
             false,
         )?;
         match self.recv()? {
-            Response::Data { len } => self.recv_data(len),
+            Response::Data { len } => {
+                buf.resize(len as usize, 0);
+                self.r.read_exact(buf).map_err(|e| self.io(e))
+            }
             Response::Err { kind, message } => Err(response_error(&self.addr, kind, message)),
             other => Err(DfsError::Internal(format!("unexpected response {other:?}"))),
         }

@@ -146,20 +146,27 @@ fn dispatch(
             len,
         } => {
             auth(ctx, &secret)?;
-            match ctx.store.read(handle, offset, len) {
-                Ok(data) => {
-                    write_header(
-                        w,
-                        &Response::Data {
-                            len: data.len() as u64,
-                        },
-                    )
-                    .map_err(io)?;
-                    w.write_all(&data).map_err(io)?;
-                    Ok(None)
-                }
-                Err(e @ DfsError::Corrupt(_)) => {
-                    let _ = ctx.corrupt.send(handle);
+            let started = std::cell::Cell::new(false);
+            let out = std::cell::RefCell::new(&mut *w);
+            let streamed = ctx.store.read_stream(
+                handle,
+                offset,
+                len,
+                |n| {
+                    started.set(true);
+                    write_header(&mut **out.borrow_mut(), &Response::Data { len: n })
+                },
+                |data| out.borrow_mut().write_all(data),
+            );
+            if let Err(DfsError::Corrupt(_)) = &streamed {
+                let _ = ctx.corrupt.send(handle);
+            }
+            match streamed {
+                Ok(()) => Ok(None),
+                // The data header is out: the only way to tell the client is to hang up.
+                Err(e) if started.get() => {
+                    tracing::warn!(chunk = handle, error = %e, "read failed mid-stream; closing the connection");
+                    let _ = w.get_ref().shutdown(std::net::Shutdown::Both);
                     Err(e)
                 }
                 Err(e) => Err(e),
