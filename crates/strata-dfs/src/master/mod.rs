@@ -152,7 +152,15 @@ pub async fn serve(
         server,
         strata_net::auth::check(cfg.cluster.secret.clone()),
     );
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // Small RPCs: send each frame at once (no Nagle delay behind a pending ACK).
+    let incoming = tokio_stream::StreamExt::map(
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        |s| {
+            s.inspect(|s| {
+                let _ = s.set_nodelay(true);
+            })
+        },
+    );
     tonic::transport::Server::builder()
         .add_service(svc)
         .serve_with_incoming_shutdown(incoming, shutdown)
