@@ -129,23 +129,32 @@ impl TextFile {
     }
 }
 
-impl RddBase for TextFile {
-    fn id(&self) -> RddId {
-        self.id
-    }
-    fn name(&self) -> String {
-        "text_file".into()
-    }
-    fn num_partitions(&self) -> usize {
-        self.splits.len()
-    }
-    fn dependencies(&self) -> Vec<Dependency> {
-        Vec::new()
-    }
-    fn preferred_locations(&self, p: usize) -> Vec<String> {
-        self.hosts(p)
-    }
+/// The lineage-node part shared by the three views of text splits.
+macro_rules! text_rdd_base {
+    ($t:ty $(, $field:tt)?) => {
+        impl RddBase for $t {
+            fn id(&self) -> RddId {
+                self$(.$field)?.id
+            }
+            fn name(&self) -> String {
+                "text_file".into()
+            }
+            fn num_partitions(&self) -> usize {
+                self$(.$field)?.splits.len()
+            }
+            fn dependencies(&self) -> Vec<Dependency> {
+                Vec::new()
+            }
+            fn preferred_locations(&self, p: usize) -> Vec<String> {
+                self$(.$field)?.hosts(p)
+            }
+        }
+    };
 }
+
+text_rdd_base!(TextFile);
+text_rdd_base!(TextFileWithOffsets, 0);
+text_rdd_base!(TextFileLines, 0);
 
 impl Rdd<String> for TextFile {
     fn compute<'a>(&'a self, p: usize, tc: &'a TaskContext) -> BoxIter<'a, String> {
@@ -158,24 +167,6 @@ impl Rdd<String> for TextFile {
 
 /// The same splits, yielding `(byte offset, line)` like Hadoop's `TextInputFormat`.
 pub(crate) struct TextFileWithOffsets(pub TextFile);
-
-impl RddBase for TextFileWithOffsets {
-    fn preferred_locations(&self, p: usize) -> Vec<String> {
-        self.0.hosts(p)
-    }
-    fn id(&self) -> RddId {
-        self.0.id
-    }
-    fn name(&self) -> String {
-        "text_file".into()
-    }
-    fn num_partitions(&self) -> usize {
-        self.0.splits.len()
-    }
-    fn dependencies(&self) -> Vec<Dependency> {
-        Vec::new()
-    }
-}
 
 impl Rdd<(u64, String)> for TextFileWithOffsets {
     fn compute<'a>(&'a self, p: usize, tc: &'a TaskContext) -> BoxIter<'a, (u64, String)> {
@@ -218,24 +209,6 @@ impl Line {
 }
 
 pub(crate) struct TextFileLines(pub TextFile);
-
-impl RddBase for TextFileLines {
-    fn preferred_locations(&self, p: usize) -> Vec<String> {
-        self.0.hosts(p)
-    }
-    fn id(&self) -> RddId {
-        self.0.id
-    }
-    fn name(&self) -> String {
-        "text_file".into()
-    }
-    fn num_partitions(&self) -> usize {
-        self.0.splits.len()
-    }
-    fn dependencies(&self) -> Vec<Dependency> {
-        Vec::new()
-    }
-}
 
 impl Rdd<Line> for TextFileLines {
     fn compute<'a>(&'a self, p: usize, tc: &'a TaskContext) -> BoxIter<'a, Line> {
