@@ -457,6 +457,15 @@ fn wordcount_reads_and_writes_the_dfs() {
     let dfs_in = format!("dfs://{}/in", c.master_addr);
     let dfs_out = format!("dfs://{}/out", c.master_addr);
     run(&["run", "wordcount", &dfs_in, "--out", &dfs_out]);
+    // Again into the same output: only with --overwrite (which needs the secret from --config).
+    run(&[
+        "run",
+        "wordcount",
+        &dfs_in,
+        "--out",
+        &dfs_out,
+        "--overwrite",
+    ]);
     let local_inputs: Vec<String> = names
         .iter()
         .take(4)

@@ -234,12 +234,13 @@ fn context(args: &EngineArgs, partitions: Option<usize>) -> Result<strata::Conte
     Ok(ctx)
 }
 
-fn prepare_out(out: &OutArgs) -> Result<()> {
-    prepare_dir(&out.out, out.overwrite)
+fn prepare_out(args: &EngineArgs, out: &OutArgs) -> Result<()> {
+    prepare_dir(args, &out.out, out.overwrite)
 }
 
-fn prepare_dir(dir: &Path, overwrite: bool) -> Result<()> {
-    let cluster = StrataConfig::load(None)?.cluster;
+/// With `--overwrite`, removes an old output (local or `dfs://`) before the job runs.
+fn prepare_dir(args: &EngineArgs, dir: &Path, overwrite: bool) -> Result<()> {
+    let cluster = StrataConfig::load(args.config.as_deref())?.cluster;
     if let Some((master, path)) = dir
         .to_str()
         .and_then(|d| strata::dataflow::io::parse_dfs_url(d, &cluster.master))
@@ -294,7 +295,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Demo { data } => demo::run(&context(&cli.engine, None)?, data),
         Command::Run(Job::Wordcount { inputs, out }) => {
-            prepare_out(&out)?;
+            prepare_out(&cli.engine, &out)?;
             let ctx = context(&cli.engine, out.partitions)?;
             wordcount::run(&ctx, &inputs, &out.out, out.partitions)?;
             report(&ctx, "wordcount", &out.out, start);
@@ -306,7 +307,7 @@ pub fn run(cli: Cli) -> Result<()> {
             damping,
             out,
         }) => {
-            prepare_out(&out)?;
+            prepare_out(&cli.engine, &out)?;
             let ctx = context(&cli.engine, out.partitions)?;
             let r = pagerank::run(&ctx, &inputs, iterations, damping, &out.out, out.partitions)?;
             eprintln!("pagerank: {} nodes, {iterations} iterations", r.nodes);
@@ -314,7 +315,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Run(Job::Sort { inputs, out }) => {
-            prepare_out(&out)?;
+            prepare_out(&cli.engine, &out)?;
             let ctx = context(&cli.engine, None)?;
             terasort::sort(&ctx, &inputs, &out.out, out.partitions)?;
             report(&ctx, "sort", &out.out, start);
@@ -327,7 +328,7 @@ pub fn run(cli: Cli) -> Result<()> {
             seed,
             overwrite,
         }) => {
-            prepare_dir(&out, overwrite)?;
+            prepare_dir(&cli.engine, &out, overwrite)?;
             let ctx = context(&cli.engine, None)?;
             let files = files.unwrap_or(records.div_ceil(1_000_000).max(1) as usize);
             terasort::generate(&ctx, records, files, seed, &out)?;
@@ -342,7 +343,7 @@ pub fn run(cli: Cli) -> Result<()> {
             seed,
             overwrite,
         }) => {
-            prepare_dir(&out, overwrite)?;
+            prepare_dir(&cli.engine, &out, overwrite)?;
             let ctx = context(&cli.engine, None)?;
             let files = files.unwrap_or(edges.div_ceil(2_000_000).max(1) as usize);
             rmat::generate(&ctx, scale, edges, files, seed, &out)?;
