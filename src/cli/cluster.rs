@@ -45,7 +45,7 @@ pub fn master(cfg: StrataConfig, dir: &Path, listen: &str, http: Option<&str>) -
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
-        println!("master listening on {addr}");
+        outln!("master listening on {addr}");
         std::io::stdout().flush().ok();
         if let Some(h) = http {
             start_admin(h, "master").await?;
@@ -69,7 +69,7 @@ pub fn worker(
         listen: listen.to_string(),
         cfg,
     })?;
-    println!("worker {} serving data on {}", cs.id, cs.addr);
+    outln!("worker {} serving data on {}", cs.id, cs.addr);
     std::io::stdout().flush().ok();
     let rt = runtime()?;
     rt.block_on(async {
@@ -112,7 +112,7 @@ fn spawn(args: &[String]) -> Result<(Child, String)> {
     // Keep draining the child's stdout so that it never writes to a closed pipe.
     std::thread::spawn(move || {
         for l in out.lines().map_while(Result::ok) {
-            println!("{l}");
+            outln!("{l}");
         }
     });
     if line.is_empty() {
@@ -149,7 +149,7 @@ pub fn local_cluster(config: Option<&Path>, n: usize, dir: &Path, port: u16) -> 
     let (child, line) = spawn(&args)?;
     children.0.push(child);
     let maddr = line.rsplit(' ').next().unwrap_or_default().to_string();
-    println!("{line}");
+    outln!("{line}");
     for i in 0..n {
         let wdir = dir.join(format!("worker-{i}"));
         let mut args = vec![
@@ -166,9 +166,9 @@ pub fn local_cluster(config: Option<&Path>, n: usize, dir: &Path, port: u16) -> 
         args.extend(common.clone());
         let (child, line) = spawn(&args)?;
         children.0.push(child);
-        println!("{line}");
+        outln!("{line}");
     }
-    println!("local cluster up: export STRATA_MASTER={maddr}   (Ctrl-C stops every process)");
+    outln!("local cluster up: export STRATA_MASTER={maddr}   (Ctrl-C stops every process)");
     std::io::stdout().flush().ok();
     let rt = runtime()?;
     rt.block_on(shutdown_signal());

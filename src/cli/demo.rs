@@ -32,7 +32,7 @@ fn data_dir(given: Option<PathBuf>) -> Result<PathBuf> {
 pub fn run(ctx: &strata::Context, data: Option<PathBuf>) -> Result<()> {
     let dir = data_dir(data)?;
     let cfg = ctx.config();
-    println!(
+    outln!(
         "Strata demo: embedded engine, {} threads, {} memory budget, data from {}\n",
         cfg.threads,
         cfg.memory,
@@ -45,7 +45,7 @@ pub fn run(ctx: &strata::Context, data: Option<PathBuf>) -> Result<()> {
     let total: u64 = counts.iter().map(|c| c.1).sum();
     let mut top = counts.clone();
     top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    println!(
+    outln!(
         "Word count: Shakespeare's plays and poems (Project Gutenberg): {total} words, {} distinct, {:.2}s",
         counts.len(),
         t.elapsed().as_secs_f64()
@@ -55,13 +55,16 @@ pub fn run(ctx: &strata::Context, data: Option<PathBuf>) -> Result<()> {
         .filter(|(w, _)| w.chars().count() >= 6)
         .take(10)
         .collect();
-    println!(
+    outln!(
         "  {:<12} {:>8}     {:<14} {:>6}",
-        "top words", "count", "top 6+ letters", "count"
+        "top words",
+        "count",
+        "top 6+ letters",
+        "count"
     );
     for (i, (w, c)) in top.iter().take(10).enumerate() {
         let (lw, lc) = long.get(i).map(|x| (x.0.as_str(), x.1)).unwrap_or(("", 0));
-        println!("  {w:<12} {c:>8}     {lw:<14} {lc:>6}");
+        outln!("  {w:<12} {c:>8}     {lw:<14} {lc:>6}");
     }
 
     let t = Instant::now();
@@ -85,18 +88,18 @@ pub fn run(ctx: &strata::Context, data: Option<PathBuf>) -> Result<()> {
     let top_ids = ctx.parallelize(best.clone());
     let mut named = top_ids.join(&names).collect()?;
     named.sort_by(|a, b| b.1.0.total_cmp(&a.1.0));
-    println!(
+    outln!(
         "\nPageRank: WordNet 3.0 noun graph (kind-of / part-of links): {} synsets, 20 iterations, {:.2}s",
         ranks.nodes,
         t.elapsed().as_secs_f64()
     );
     for (id, (rank, name)) in named {
-        println!("  {rank:.6}  {name} ({id:08})");
+        outln!("  {rank:.6}  {name} ({id:08})");
     }
     let sum: f64 = pairs.iter().map(|p| p.1).sum();
-    println!("  (ranks sum to {sum:.9})");
+    outln!("  (ranks sum to {sum:.9})");
     let m = ctx.metrics();
-    println!(
+    outln!(
         "\nEngine: {} tasks, {} shuffled, {} spilled. Try `strata run wordcount --help`.",
         m.tasks_succeeded,
         strata::common::ByteSize(m.shuffle_bytes_written),

@@ -153,9 +153,9 @@ pub fn run(master: &str, secret: &str, quiet: bool, cmd: DfsCmd) -> Result<()> {
         DfsCmd::Ls { path, recursive } => {
             for e in c.list(&path, recursive)? {
                 if e.is_dir {
-                    println!("d {:>12} {:>3}  {}/", "-", "-", e.path);
+                    outln!("d {:>12} {:>3}  {}/", "-", "-", e.path);
                 } else {
-                    println!("- {:>12} {:>3}  {}", e.length, e.replication, e.path);
+                    outln!("- {:>12} {:>3}  {}", e.length, e.replication, e.path);
                 }
             }
         }
@@ -164,16 +164,18 @@ pub fn run(master: &str, secret: &str, quiet: bool, cmd: DfsCmd) -> Result<()> {
         DfsCmd::Mkdir { path, parents } => c.mkdir(&path, parents)?,
         DfsCmd::Stat { path } => {
             let info = c.stat(&path)?;
-            println!("path: {}", info.path);
+            outln!("path: {}", info.path);
             if info.is_dir {
-                println!("type: directory");
+                outln!("type: directory");
             } else {
-                println!(
+                outln!(
                     "type: file\nlength: {}\nreplication: {}\nchunks: {}",
-                    info.length, info.replication, info.chunks
+                    info.length,
+                    info.replication,
+                    info.chunks
                 );
                 for ch in c.chunks(&path)?.chunks {
-                    println!(
+                    outln!(
                         "  chunk {} v{} @{} len {} on [{}]",
                         ch.handle,
                         ch.version,
@@ -187,20 +189,28 @@ pub fn run(master: &str, secret: &str, quiet: bool, cmd: DfsCmd) -> Result<()> {
         DfsCmd::Snapshot { from, to } => c.snapshot(&from, &to)?,
         DfsCmd::Append { path, record } => {
             let off = c.append_record(&path, record.as_bytes())?;
-            println!("{off}");
+            outln!("{off}");
         }
         DfsCmd::Report => {
             let r = c.report()?;
-            println!(
+            outln!(
                 "files {}  chunks {}  under-replicated {}  corrupt {}  pending deletion {}",
-                r.files, r.chunks, r.under_replicated, r.corrupt, r.pending_deletion
+                r.files,
+                r.chunks,
+                r.under_replicated,
+                r.corrupt,
+                r.pending_deletion
             );
-            println!(
+            outln!(
                 "{:<22} {:<20} {:>6} {:>12} {:>7}  last heartbeat",
-                "node", "address", "state", "used", "chunks"
+                "node",
+                "address",
+                "state",
+                "used",
+                "chunks"
             );
             for n in r.nodes {
-                println!(
+                outln!(
                     "{:<22} {:<20} {:>6} {:>12} {:>7}  {} ms ago",
                     n.id,
                     n.address,

@@ -1,9 +1,30 @@
 //! Command-line definitions and dispatch.
 
+/// `println!` for command output: a closed pipe (`strata dfs ls | head`) ends the process
+/// quietly instead of panicking.
+macro_rules! outln {
+    ($($t:tt)*) => {
+        $crate::cli::print_line(format_args!($($t)*))
+    };
+}
+
 mod cluster;
 mod demo;
 mod dfs;
 mod progress;
+
+/// Writes one line to stdout; exits with status 0 if the reader has gone away.
+pub fn print_line(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|_| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
