@@ -643,3 +643,60 @@ fn a_full_disk_is_avoided_and_reported_clearly() {
         .unwrap();
     assert!(cl.read_all("/fits").unwrap() == bytes);
 }
+
+#[test]
+fn record_appends_survive_a_chunkserver_killed_under_them() {
+    let mut c = Cluster::start(4);
+    c.client()
+        .put(&mut &b""[..], "/events", 3, false, &mut |_| {})
+        .unwrap();
+    let counter = Arc::new(Mutex::new(0usize));
+    let mut handles = Vec::new();
+    for w in 0..3 {
+        let (addr, counter) = (c.master_addr.clone(), counter.clone());
+        handles.push(std::thread::spawn(move || {
+            let mut cl = DfsClient::connect(&addr, SECRET).unwrap();
+            let mut acked = Vec::new();
+            for i in 0..120 {
+                let rec = format!("w{w}-r{i}-{}", "y".repeat(i * 13 % 700));
+                cl.append_record("/events", rec.as_bytes()).unwrap();
+                acked.push(rec);
+                *counter.lock().unwrap() += 1;
+            }
+            acked
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while *counter.lock().unwrap() < 90 {
+        assert!(Instant::now() < deadline, "appends did not progress");
+        std::thread::yield_now();
+    }
+    // Kill a replica of the chunk being appended to.
+    let chunks = c.client().chunks("/events").unwrap().chunks;
+    let victim_addr = chunks.last().unwrap().replicas[0].clone();
+    let victim = c
+        .workers
+        .iter()
+        .position(|w| w.as_ref().is_some_and(|w| w.addr == victim_addr))
+        .unwrap();
+    c.kill_worker(victim);
+    let acked: Vec<String> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(acked.len(), 360);
+    let records: std::collections::HashSet<String> = c
+        .client()
+        .read_records("/events")
+        .unwrap()
+        .into_iter()
+        .map(|r| String::from_utf8(r).unwrap())
+        .collect();
+    for r in &acked {
+        assert!(
+            records.contains(r),
+            "acknowledged record lost: {}",
+            &r[..12.min(r.len())]
+        );
+    }
+}
