@@ -156,6 +156,24 @@ fn data(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// Every acknowledged record is in the file, whole.
+fn assert_records_present(c: &Cluster, path: &str, acked: &[String]) {
+    let records: std::collections::HashSet<String> = c
+        .client()
+        .read_records(path)
+        .unwrap()
+        .into_iter()
+        .map(|r| String::from_utf8(r).unwrap())
+        .collect();
+    for r in acked {
+        assert!(
+            records.contains(r),
+            "acknowledged record missing: {}",
+            &r[..20.min(r.len())]
+        );
+    }
+}
+
 fn replicas_ok(c: &Cluster, path: &str, want: usize) -> bool {
     let Ok(list) = c.client().chunks(path) else {
         return false;
@@ -387,20 +405,7 @@ fn concurrent_record_appends_keep_every_acknowledged_record_whole() {
         .into_iter()
         .flat_map(|h| h.join().unwrap())
         .collect();
-    let records: std::collections::HashSet<String> = c
-        .client()
-        .read_records("/log")
-        .unwrap()
-        .into_iter()
-        .map(|r| String::from_utf8(r).unwrap())
-        .collect();
-    for r in &acked {
-        assert!(
-            records.contains(r),
-            "acknowledged record missing: {}",
-            &r[..30.min(r.len())]
-        );
-    }
+    assert_records_present(&c, "/log", &acked);
     assert!(
         c.client().stat("/log").unwrap().chunks > 1,
         "appends spilled into new chunks"
@@ -685,18 +690,5 @@ fn record_appends_survive_a_chunkserver_killed_under_them() {
         .flat_map(|h| h.join().unwrap())
         .collect();
     assert_eq!(acked.len(), 360);
-    let records: std::collections::HashSet<String> = c
-        .client()
-        .read_records("/events")
-        .unwrap()
-        .into_iter()
-        .map(|r| String::from_utf8(r).unwrap())
-        .collect();
-    for r in &acked {
-        assert!(
-            records.contains(r),
-            "acknowledged record lost: {}",
-            &r[..12.min(r.len())]
-        );
-    }
+    assert_records_present(&c, "/events", &acked);
 }

@@ -198,37 +198,44 @@ enum Generator {
         /// Number of edges.
         #[arg(long)]
         edges: u64,
-        /// Output directory.
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-        /// Number of files [default: one per 2 M edges, at least 1].
-        #[arg(long)]
-        files: Option<usize>,
-        /// Seed.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Replace the output directory if it exists.
-        #[arg(long)]
-        overwrite: bool,
+        #[command(flatten)]
+        out: GenOut,
     },
     /// TeraSort input: 100-byte records in `gensort -a` layout (10-byte printable key).
     Terasort {
         /// Number of records.
         #[arg(long)]
         records: u64,
-        /// Output directory.
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-        /// Number of files [default: one per 1 M records, at least 1].
-        #[arg(long)]
-        files: Option<usize>,
-        /// Seed of the key generator.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Replace the output directory if it exists.
-        #[arg(long)]
-        overwrite: bool,
+        #[command(flatten)]
+        out: GenOut,
     },
+}
+
+/// Where and how a generator writes.
+#[derive(Args, Debug)]
+struct GenOut {
+    /// Output directory.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Number of files [default: one per 1 M records or 2 M edges, at least 1].
+    #[arg(long)]
+    files: Option<usize>,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Replace the output directory if it exists.
+    #[arg(long)]
+    overwrite: bool,
+}
+
+impl GenOut {
+    /// Prepares the output and returns the number of files for `items` items.
+    fn prepare(&self, engine: &EngineArgs, items: u64, per_file: u64) -> Result<usize> {
+        prepare_dir(engine, &self.out, self.overwrite)?;
+        Ok(self
+            .files
+            .unwrap_or(items.div_ceil(per_file).max(1) as usize))
+    }
 }
 
 fn context(args: &EngineArgs, partitions: Option<usize>) -> Result<strata::Context> {
@@ -342,33 +349,18 @@ pub fn run(cli: Cli) -> Result<()> {
             report(&ctx, "sort", &out.out, start);
             Ok(())
         }
-        Command::Gen(Generator::Terasort {
-            records,
-            out,
-            files,
-            seed,
-            overwrite,
-        }) => {
-            prepare_dir(&cli.engine, &out, overwrite)?;
+        Command::Gen(Generator::Terasort { records, out }) => {
+            let files = out.prepare(&cli.engine, records, 1_000_000)?;
             let ctx = context(&cli.engine, None)?;
-            let files = files.unwrap_or(records.div_ceil(1_000_000).max(1) as usize);
-            terasort::generate(&ctx, records, files, seed, &out)?;
-            report(&ctx, "gen terasort", &out, start);
+            terasort::generate(&ctx, records, files, out.seed, &out.out)?;
+            report(&ctx, "gen terasort", &out.out, start);
             Ok(())
         }
-        Command::Gen(Generator::Rmat {
-            scale,
-            edges,
-            out,
-            files,
-            seed,
-            overwrite,
-        }) => {
-            prepare_dir(&cli.engine, &out, overwrite)?;
+        Command::Gen(Generator::Rmat { scale, edges, out }) => {
+            let files = out.prepare(&cli.engine, edges, 2_000_000)?;
             let ctx = context(&cli.engine, None)?;
-            let files = files.unwrap_or(edges.div_ceil(2_000_000).max(1) as usize);
-            rmat::generate(&ctx, scale, edges, files, seed, &out)?;
-            report(&ctx, "gen rmat", &out, start);
+            rmat::generate(&ctx, scale, edges, files, out.seed, &out.out)?;
+            report(&ctx, "gen rmat", &out.out, start);
             Ok(())
         }
     }

@@ -41,19 +41,6 @@ pub fn check(secret: String) -> impl FnMut(Request<()>) -> Result<Request<()>, S
     }
 }
 
-/// Client side: an interceptor adding the secret to every request.
-pub fn attach(secret: String) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone {
-    move |mut req: Request<()>| {
-        if !secret.is_empty() {
-            let v = MetadataValue::try_from(secret.as_str()).map_err(|_| {
-                Status::invalid_argument("the cluster secret must be printable ASCII")
-            })?;
-            req.metadata_mut().insert(HEADER, v);
-        }
-        Ok(req)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,8 +53,8 @@ mod tests {
         assert!(!secrets_match("abc", ""));
         let mut c = check("s3cret".into());
         assert!(c(Request::new(())).is_err());
-        let mut a = attach("s3cret".into());
-        assert!(c(a(Request::new(())).unwrap()).is_ok());
+        let mut a = Attach::new("s3cret").unwrap();
+        assert!(c(tonic::service::Interceptor::call(&mut a, Request::new(())).unwrap()).is_ok());
         let mut open = check(String::new());
         assert!(open(Request::new(())).is_ok());
     }

@@ -119,8 +119,9 @@ impl Chunkserver {
                     continue;
                 }
             };
-            let mut master =
-                MasterClient::with_interceptor(channel, strata_net::auth::attach(secret.clone()));
+            let attach = strata_net::auth::Attach::new(&secret)
+                .map_err(|s| DfsError::Unauthenticated(s.message().to_string()))?;
+            let mut master = MasterClient::with_interceptor(channel, attach);
             if let Err(e) = self.session(&mut master, every).await {
                 tracing::warn!(error = %e, "lost the master; reconnecting");
                 tokio::time::sleep(every).await;
@@ -128,8 +129,10 @@ impl Chunkserver {
         }
     }
 
-    fn report(&self) -> Vec<proto::ChunkReport> {
-        self.store
+    /// The full chunk report, with the bytes stored (one pass over the store).
+    fn report(&self) -> (Vec<proto::ChunkReport>, u64) {
+        let chunks: Vec<proto::ChunkReport> = self
+            .store
             .report()
             .into_iter()
             .map(|(handle, version, length)| proto::ChunkReport {
@@ -137,7 +140,9 @@ impl Chunkserver {
                 version,
                 length,
             })
-            .collect()
+            .collect();
+        let used = chunks.iter().map(|c| c.length).sum();
+        (chunks, used)
     }
 
     async fn session<S>(
@@ -151,20 +156,22 @@ impl Chunkserver {
         S::ResponseBody: tonic::codegen::Body<Data = tonic::codegen::Bytes> + Send + 'static,
         <S::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
     {
+        let (chunks, used) = self.report();
         master
             .register(proto::RegisterRequest {
                 id: self.id.clone(),
                 address: self.addr.clone(),
-                capacity: capacity(&self.opts.dir, self.store.used()),
-                used: self.store.used(),
-                chunks: self.report(),
+                capacity: capacity(&self.opts.dir, used),
+                used,
+                chunks,
             })
             .await?;
         tracing::info!(id = %self.id, addr = %self.addr, "registered with the master");
         let (chunks_g, bytes_g) = gauges();
         loop {
-            chunks_g.set(self.store.report().len() as i64);
-            bytes_g.set(self.store.used() as i64);
+            let (chunks, used) = self.report();
+            chunks_g.set(chunks.len() as i64);
+            bytes_g.set(used as i64);
             while let Ok(handle) = self.corrupt.try_recv() {
                 master
                     .report_corrupt(proto::CorruptRequest {
@@ -176,9 +183,9 @@ impl Chunkserver {
             let resp = master
                 .heartbeat(proto::HeartbeatRequest {
                     id: self.id.clone(),
-                    capacity: capacity(&self.opts.dir, self.store.used()),
-                    used: self.store.used(),
-                    chunks: self.report(),
+                    capacity: capacity(&self.opts.dir, used),
+                    used,
+                    chunks,
                 })
                 .await?
                 .into_inner();

@@ -65,6 +65,14 @@ fn auth(ctx: &ServerCtx, secret: &str) -> Result<()> {
     }
 }
 
+/// Checks the secret of a request that carries `len` payload bytes; on refusal the payload
+/// is drained first, so the connection stays in step for the error response.
+fn auth_payload(ctx: &ServerCtx, secret: &str, r: &mut impl Read, len: u64) -> Result<()> {
+    auth(ctx, secret).inspect_err(|_| {
+        let _ = drain(r, len);
+    })
+}
+
 /// Reads and discards `len` payload bytes (keeps the stream in step after an error).
 fn drain(r: &mut impl Read, len: u64) -> std::io::Result<()> {
     std::io::copy(&mut r.take(len), &mut std::io::sink()).map(|_| ())
@@ -87,10 +95,7 @@ fn dispatch(
             crc,
             chain,
         } => {
-            if let Err(e) = auth(ctx, &secret) {
-                drain(r, len).map_err(io)?;
-                return Err(e);
-            }
+            auth_payload(ctx, &secret, r, len)?;
             let chunk = ctx.store.get_or_create(handle, version)?;
             let _g = chunk.write_lock.lock();
             let length =
@@ -106,10 +111,7 @@ fn dispatch(
             chain,
             chunk_size,
         } => {
-            if let Err(e) = auth(ctx, &secret) {
-                drain(r, len).map_err(io)?;
-                return Err(e);
-            }
+            auth_payload(ctx, &secret, r, len)?;
             let chunk = ctx.store.get_or_create(handle, version)?;
             let guard = chunk.write_lock.lock();
             let offset = chunk.meta().length;

@@ -390,11 +390,6 @@ impl ChunkStore {
         v
     }
 
-    /// Bytes stored.
-    pub fn used(&self) -> u64 {
-        self.report().iter().map(|r| r.2).sum()
-    }
-
     /// The data file of a chunk (for tests that corrupt it).
     pub fn chunk_file(&self, h: u64) -> PathBuf {
         self.data_path(h)

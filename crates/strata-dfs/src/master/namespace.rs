@@ -7,7 +7,7 @@
 //! Chunk *locations* are not here: the master learns them from chunkservers.
 
 use crate::error::{DfsError, Result};
-use crate::path::{is_within, name, parent};
+use crate::path::{is_within, parent};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -414,11 +414,6 @@ impl Namespace {
             .values()
             .filter(|e| matches!(e, Entry::File { .. }))
             .count() as u64
-    }
-
-    /// Name of the last component (for listings).
-    pub fn display_name(path: &str) -> &str {
-        name(path)
     }
 }
 
