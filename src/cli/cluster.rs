@@ -4,6 +4,7 @@ use anyhow::{Context as _, Result, bail};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use strata::cluster::agent::{AgentOptions, Executors};
 use strata::common::StrataConfig;
 use strata::dfs::chunkserver::{Chunkserver, Options};
 
@@ -24,18 +25,18 @@ async fn shutdown_signal() {
     }
 }
 
-async fn start_admin(http: &str, who: &str) -> Result<()> {
+async fn start_admin(http: &str, who: &str, extra: axum::Router) -> Result<String> {
     let listener = tokio::net::TcpListener::bind(http)
         .await
         .with_context(|| format!("cannot listen on {http} for /metrics"))?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
-        if let Err(e) = strata::net::admin::serve(listener, shutdown_signal()).await {
+        if let Err(e) = strata::net::admin::serve(listener, shutdown_signal(), extra).await {
             tracing::warn!(error = %e, "admin HTTP server stopped");
         }
     });
     eprintln!("{who}: /metrics and /health on http://{addr}");
-    Ok(())
+    Ok(addr.to_string())
 }
 
 pub fn master(cfg: StrataConfig, dir: &Path, listen: &str, http: Option<&str>) -> Result<()> {
@@ -45,12 +46,26 @@ pub fn master(cfg: StrataConfig, dir: &Path, listen: &str, http: Option<&str>) -
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
+        let cluster = strata::cluster::master::ClusterService::new(cfg.cluster.clone());
+        cluster.spawn_liveness();
+        let http_addr = match http {
+            Some(h) => {
+                let ui = strata::cluster::ui::router(strata::cluster::ui::UiContext {
+                    state: cluster.state.clone(),
+                    dfs_master: addr.to_string(),
+                    secret: cfg.cluster.secret.clone(),
+                });
+                Some(start_admin(h, "master", ui).await?)
+            }
+            None => None,
+        };
         outln!("master listening on {addr}");
-        std::io::stdout().flush().ok();
-        if let Some(h) = http {
-            start_admin(h, "master").await?;
+        if let Some(h) = &http_addr {
+            outln!("web UI on http://{h}");
         }
-        strata::dfs::master::serve(dir, listener, cfg, shutdown_signal()).await?;
+        std::io::stdout().flush().ok();
+        let routes = tonic::service::Routes::new(cluster.server());
+        strata::dfs::master::serve(dir, listener, cfg, shutdown_signal(), routes).await?;
         eprintln!("master: shut down");
         Ok(())
     })
@@ -62,23 +77,41 @@ pub fn worker(
     dir: &Path,
     listen: &str,
     http: Option<&str>,
+    cores: Option<u32>,
 ) -> Result<()> {
     let cs = Chunkserver::start(Options {
         master: master.to_string(),
         dir: dir.to_path_buf(),
         listen: listen.to_string(),
-        cfg,
+        cfg: cfg.clone(),
     })?;
+    let host = cs
+        .addr
+        .rsplit_once(':')
+        .map(|(h, _)| h.to_string())
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let agent = AgentOptions {
+        master: master.to_string(),
+        secret: cfg.cluster.secret.clone(),
+        id: cs.id.clone(),
+        host,
+        cores: cores.unwrap_or(cfg.dataflow.threads as u32).max(1),
+        memory: cfg.dataflow.memory.bytes(),
+        dir: dir.to_path_buf(),
+        heartbeat: std::time::Duration::from_millis(cfg.cluster.heartbeat_ms),
+    };
     outln!("worker {} serving data on {}", cs.id, cs.addr);
     std::io::stdout().flush().ok();
     let rt = runtime()?;
     rt.block_on(async {
         if let Some(h) = http {
-            start_admin(h, "worker").await?;
+            start_admin(h, "worker", axum::Router::new()).await?;
         }
+        let executors = Executors::default();
+        let agent = strata::cluster::agent::run(agent, executors, shutdown_signal());
         tokio::select! {
             r = cs.run() => r.map_err(anyhow::Error::from),
-            _ = shutdown_signal() => { eprintln!("worker: shut down"); Ok(()) }
+            _ = agent => { eprintln!("worker: shut down"); Ok(()) }
         }
     })
 }
@@ -158,10 +191,11 @@ pub fn local_cluster(config: Option<&Path>, n: usize, dir: &Path, port: u16) -> 
             maddr.clone(),
             "--dir".into(),
             wdir.display().to_string(),
+            // Each worker on its own loopback address, so that hosts (and locality) differ.
             "--listen".into(),
-            "127.0.0.1:0".into(),
+            format!("127.0.0.{}:0", i + 1),
             "--http".into(),
-            "127.0.0.1:0".into(),
+            format!("127.0.0.{}:0", i + 1),
         ];
         args.extend(common.clone());
         let (child, line) = spawn(&args)?;

@@ -12,6 +12,7 @@ mod cluster;
 mod demo;
 mod dfs;
 mod progress;
+mod submit;
 
 /// Writes one line to stdout; exits with status 0 if the reader has gone away.
 pub fn print_line(args: std::fmt::Arguments) {
@@ -75,9 +76,39 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         data: Option<PathBuf>,
     },
-    /// Run a built-in batch job.
-    #[command(subcommand)]
-    Run(Job),
+    /// Run a built-in batch job, embedded or (with --master) on a cluster.
+    Run {
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        #[command(subcommand)]
+        job: Job,
+    },
+    /// Run your own program (built against the `strata` crate) on a cluster: the binary is
+    /// copied into the DFS, each worker starts it as an executor, and it runs here as the
+    /// driver. Its `Context::from_env()` picks this up.
+    Submit {
+        /// The master's address.
+        #[arg(
+            long,
+            env = "STRATA_MASTER",
+            default_value = "127.0.0.1:7070",
+            value_name = "HOST:PORT"
+        )]
+        master: String,
+        /// Executors to start [default: one per live worker].
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        executors: u32,
+        /// The program's executable.
+        #[arg(value_name = "PROGRAM")]
+        program: PathBuf,
+        /// Arguments for the program.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ARGS"
+        )]
+        args: Vec<String>,
+    },
     /// Generate input data.
     #[command(subcommand)]
     Gen(Generator),
@@ -93,8 +124,12 @@ enum Command {
         #[arg(long, value_name = "HOST:PORT")]
         http: Option<String>,
     },
-    /// Run a worker (node agent): today, a DFS chunkserver.
+    /// Run a worker (node agent): a DFS chunkserver that also launches executors for the
+    /// applications the master places on it.
     Worker {
+        /// Task slots offered to executors [default: the configured threads].
+        #[arg(long, value_name = "N")]
+        cores: Option<u32>,
         /// The master's address.
         #[arg(long, env = "STRATA_MASTER", value_name = "HOST:PORT")]
         master: String,
@@ -174,6 +209,34 @@ enum Job {
     },
 }
 
+/// Where a built-in job runs.
+#[derive(Args, Debug, Clone)]
+struct ClusterArgs {
+    /// Run on the cluster whose master is at HOST:PORT (driver here, executors on the
+    /// workers) instead of embedded.
+    #[arg(long, global = true, value_name = "HOST:PORT")]
+    master: Option<String>,
+    /// Executors to start on the cluster [default: one per live worker].
+    #[arg(long, global = true, value_name = "N")]
+    executors: Option<u32>,
+}
+
+impl ClusterArgs {
+    fn launch(&self, what: &str) -> strata::Launch {
+        match &self.master {
+            None => strata::Launch::Embedded,
+            Some(m) => strata::Launch::Cluster(strata::ClusterLaunch {
+                master: m.clone(),
+                executors: self.executors.unwrap_or(0),
+                cores: 0,
+                name: format!("strata run {what}"),
+                program: None,
+                args: std::env::args().skip(1).collect(),
+            }),
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 struct OutArgs {
     /// Output directory (must not exist, or be empty).
@@ -239,7 +302,18 @@ impl GenOut {
 }
 
 fn context(args: &EngineArgs, partitions: Option<usize>) -> Result<strata::Context> {
+    context_on(args, partitions, &strata::Launch::Embedded)
+}
+
+fn context_on(
+    args: &EngineArgs,
+    partitions: Option<usize>,
+    launch: &strata::Launch,
+) -> Result<strata::Context> {
     let mut cfg = StrataConfig::load(args.config.as_deref())?;
+    if let strata::Launch::Cluster(c) = launch {
+        cfg.cluster.master = c.master.clone();
+    }
     let d = &mut cfg.dataflow;
     if let Some(t) = args.threads {
         d.threads = t;
@@ -255,14 +329,18 @@ fn context(args: &EngineArgs, partitions: Option<usize>) -> Result<strata::Conte
         d.local_dir = Some(dir.clone());
     }
     cfg.validate()?;
-    let ctx = strata::Context::with_config(cfg)?;
-    if !args.quiet {
+    let ctx = strata::Context::launch(cfg, launch)?;
+    if !args.quiet && ctx.is_driver() {
         ctx.add_listener(Arc::new(progress::Progress::new()));
     }
     Ok(ctx)
 }
 
 fn prepare_out(args: &EngineArgs, out: &OutArgs) -> Result<()> {
+    // An executor runs the same command line; only the driver touches the output.
+    if strata::dataflow::cluster::is_executor_process() {
+        return Ok(());
+    }
     prepare_dir(args, &out.out, out.overwrite)
 }
 
@@ -303,6 +381,7 @@ pub fn run(cli: Cli) -> Result<()> {
             cluster::master(full_config(&cli.engine)?, &dir, &listen, http.as_deref())
         }
         Command::Worker {
+            cores,
             master,
             dir,
             listen,
@@ -313,6 +392,19 @@ pub fn run(cli: Cli) -> Result<()> {
             &dir,
             &listen,
             http.as_deref(),
+            cores,
+        ),
+        Command::Submit {
+            master,
+            executors,
+            program,
+            args,
+        } => submit::run(
+            &full_config(&cli.engine)?,
+            &master,
+            executors,
+            &program,
+            &args,
         ),
         Command::LocalCluster { workers, dir, port } => {
             cluster::local_cluster(cli.engine.config.as_deref(), workers, &dir, port)
@@ -322,29 +414,41 @@ pub fn run(cli: Cli) -> Result<()> {
             dfs::run(&master, &cfg.cluster.secret, cli.engine.quiet, cmd)
         }
         Command::Demo { data } => demo::run(&context(&cli.engine, None)?, data),
-        Command::Run(Job::Wordcount { inputs, out }) => {
+        Command::Run {
+            cluster,
+            job: Job::Wordcount { inputs, out },
+        } => {
             prepare_out(&cli.engine, &out)?;
-            let ctx = context(&cli.engine, out.partitions)?;
+            let ctx = context_on(&cli.engine, out.partitions, &cluster.launch("wordcount"))?;
             wordcount::run(&ctx, &inputs, &out.out, out.partitions)?;
             report(&ctx, "wordcount", &out.out, start);
             Ok(())
         }
-        Command::Run(Job::Pagerank {
-            inputs,
-            iterations,
-            damping,
-            out,
-        }) => {
+        Command::Run {
+            cluster,
+            job:
+                Job::Pagerank {
+                    inputs,
+                    iterations,
+                    damping,
+                    out,
+                },
+        } => {
             prepare_out(&cli.engine, &out)?;
-            let ctx = context(&cli.engine, out.partitions)?;
+            let ctx = context_on(&cli.engine, out.partitions, &cluster.launch("pagerank"))?;
             let r = pagerank::run(&ctx, &inputs, iterations, damping, &out.out, out.partitions)?;
-            eprintln!("pagerank: {} nodes, {iterations} iterations", r.nodes);
+            if ctx.is_driver() {
+                eprintln!("pagerank: {} nodes, {iterations} iterations", r.nodes);
+            }
             report(&ctx, "pagerank", &out.out, start);
             Ok(())
         }
-        Command::Run(Job::Sort { inputs, out }) => {
+        Command::Run {
+            cluster,
+            job: Job::Sort { inputs, out },
+        } => {
             prepare_out(&cli.engine, &out)?;
-            let ctx = context(&cli.engine, None)?;
+            let ctx = context_on(&cli.engine, None, &cluster.launch("sort"))?;
             terasort::sort(&ctx, &inputs, &out.out, out.partitions)?;
             report(&ctx, "sort", &out.out, start);
             Ok(())
@@ -367,6 +471,20 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 fn report(ctx: &strata::Context, what: &str, out: &Path, start: Instant) {
+    if !ctx.is_driver() {
+        return;
+    }
+    if let (Some(app), Some(r)) = (ctx.app_id(), ctx.cluster_report()) {
+        eprintln!(
+            "{what}: cluster application {app}: {} executors, {} of {} tasks with a preferred host ran there, {} speculative copies, {} map outputs lost, {} map tasks re-run",
+            r.executors.len(),
+            r.local_tasks,
+            r.tasks_with_preference,
+            r.speculative_tasks,
+            r.map_outputs_lost,
+            r.map_tasks_rerun
+        );
+    }
     let m = ctx.metrics();
     eprintln!(
         "{what}: done in {:.2}s -> {} ({} tasks, {} shuffled, {} spilled)",

@@ -63,6 +63,12 @@ pub struct ClusterConfig {
     /// are refused. Empty (the default) disables the check: set one on any shared network.
     /// Also `STRATA_SECRET`.
     pub secret: String,
+    /// How often workers report to the master and drivers and executors ping each other,
+    /// in milliseconds. Default: 500.
+    pub heartbeat_ms: u64,
+    /// A worker, driver or executor silent this long is declared lost: its executors' tasks
+    /// are rescheduled and the map outputs it held are recomputed. Default: 5000.
+    pub node_timeout_ms: u64,
 }
 
 impl Default for ClusterConfig {
@@ -70,6 +76,8 @@ impl Default for ClusterConfig {
         ClusterConfig {
             master: "127.0.0.1:7070".into(),
             secret: String::new(),
+            heartbeat_ms: 500,
+            node_timeout_ms: 5000,
         }
     }
 }
@@ -132,6 +140,19 @@ pub struct DataflowConfig {
     pub task_max_attempts: u32,
     /// Directory for shuffle, spill and cache files. Default: the system temp directory.
     pub local_dir: Option<PathBuf>,
+    /// Cluster mode, delay scheduling: how long a task that prefers some hosts (it reads a
+    /// DFS chunk stored there) waits for a free slot on one of them before it runs anywhere,
+    /// in milliseconds. Default: 500.
+    pub locality_wait_ms: u64,
+    /// Cluster mode: launch backup copies of straggling tasks (MapReduce §3.6); the first
+    /// copy to finish wins. Default: true.
+    pub speculation: bool,
+    /// A task is a straggler when it has run this many times the median duration of the
+    /// stage's finished tasks. Default: 1.5.
+    pub speculation_multiplier: f64,
+    /// Share of a stage's tasks that must have finished before backups are considered.
+    /// Default: 0.75.
+    pub speculation_quantile: f64,
 }
 
 impl Default for DataflowConfig {
@@ -147,6 +168,10 @@ impl Default for DataflowConfig {
             split_size: ByteSize::mib(32),
             task_max_attempts: 4,
             local_dir: None,
+            locality_wait_ms: 500,
+            speculation: true,
+            speculation_multiplier: 1.5,
+            speculation_quantile: 0.75,
         }
     }
 }
@@ -245,7 +270,28 @@ impl StrataConfig {
                 hint: "at least twice dfs.heartbeat_interval_ms (which must be positive)",
             });
         }
+        let c = &self.cluster;
+        if c.heartbeat_ms == 0 || c.node_timeout_ms < 2 * c.heartbeat_ms {
+            return Err(ConfigError::Invalid {
+                key: "cluster.node_timeout_ms",
+                value: c.node_timeout_ms.to_string(),
+                hint: "at least twice cluster.heartbeat_ms (which must be positive)",
+            });
+        }
         let d = &self.dataflow;
+        if d.speculation_multiplier.partial_cmp(&1.0) == Some(std::cmp::Ordering::Less)
+            || d.speculation_multiplier.is_nan()
+            || !(0.0..=1.0).contains(&d.speculation_quantile)
+        {
+            return Err(ConfigError::Invalid {
+                key: "dataflow.speculation_multiplier",
+                value: format!(
+                    "{} (quantile {})",
+                    d.speculation_multiplier, d.speculation_quantile
+                ),
+                hint: "a multiplier of at least 1 and a quantile between 0 and 1",
+            });
+        }
         if d.threads == 0 || d.threads > 4096 {
             return Err(ConfigError::Invalid {
                 key: "dataflow.threads",

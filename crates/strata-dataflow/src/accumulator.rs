@@ -9,17 +9,52 @@
 //! cluster mode the driver sends it to each executor once.
 
 use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::any::Any;
 use std::cell::RefCell;
 use std::ops::AddAssign;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
+// Ids follow program order, so the same accumulator has the same id in every process of a
+// cluster job (an executor's updates travel to the driver by id).
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Totals that updates from other processes merge into, by accumulator id.
+static REGISTRY: Mutex<Option<FxHashMap<u64, Weak<dyn Merge>>>> = Mutex::new(None);
+
+trait Merge: Send + Sync {
+    fn merge(&self, bytes: &[u8]);
+}
+
+impl<T: AddAssign + DeserializeOwned + Send> Merge for Mutex<T> {
+    fn merge(&self, bytes: &[u8]) {
+        match bincode::deserialize::<T>(bytes) {
+            Ok(v) => *self.lock() += v,
+            Err(e) => tracing::error!(error = %e, "undecodable accumulator update"),
+        }
+    }
+}
+
+/// Adds an executor's committed update to accumulator `id` (driver side).
+pub(crate) fn merge_remote(id: u64, bytes: &[u8]) {
+    let total = REGISTRY
+        .lock()
+        .as_ref()
+        .and_then(|r| r.get(&id))
+        .and_then(Weak::upgrade);
+    match total {
+        Some(t) => t.merge(bytes),
+        None => tracing::warn!(id, "update for an unknown accumulator dropped"),
+    }
+}
 
 trait Pending: Send {
     fn as_any(&mut self) -> &mut dyn Any;
     fn commit(self: Box<Self>);
+    fn encode(&self) -> Vec<u8>;
 }
 
 struct PendingUpdate<T> {
@@ -27,12 +62,15 @@ struct PendingUpdate<T> {
     total: Arc<Mutex<T>>,
 }
 
-impl<T: AddAssign + Send + 'static> Pending for PendingUpdate<T> {
+impl<T: AddAssign + Serialize + Send + 'static> Pending for PendingUpdate<T> {
     fn as_any(&mut self) -> &mut dyn Any {
         &mut self.value
     }
     fn commit(self: Box<Self>) {
         *self.total.lock() += self.value;
+    }
+    fn encode(&self) -> Vec<u8> {
+        bincode::serialize(&self.value).unwrap_or_default()
     }
 }
 
@@ -48,6 +86,11 @@ impl TaskUpdates {
         for (_, p) in self.0 {
             p.commit();
         }
+    }
+
+    /// The updates serialized, for an executor to send to its driver.
+    pub fn encode(self) -> Vec<(u64, Vec<u8>)> {
+        self.0.into_iter().map(|(id, p)| (id, p.encode())).collect()
     }
 }
 
@@ -76,12 +119,18 @@ impl<T> Clone for Accumulator<T> {
     }
 }
 
-impl<T: AddAssign + Default + Clone + Send + 'static> Accumulator<T> {
+impl<T: AddAssign + Default + Clone + Send + Serialize + DeserializeOwned + 'static>
+    Accumulator<T>
+{
     pub(crate) fn new(initial: T) -> Self {
-        Accumulator {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            total: Arc::new(Mutex::new(initial)),
-        }
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let total = Arc::new(Mutex::new(initial));
+        let weak: Weak<dyn Merge> = Arc::downgrade(&total) as Weak<dyn Merge>;
+        let mut r = REGISTRY.lock();
+        let map = r.get_or_insert_with(FxHashMap::default);
+        map.retain(|_, w| w.strong_count() > 0);
+        map.insert(id, weak);
+        Accumulator { id, total }
     }
 
     /// Adds `v`: inside a task, to the attempt's pending updates; elsewhere, to the total.

@@ -3,6 +3,9 @@
 
 use crate::accumulator::{Accumulator, Broadcast};
 use crate::cache::BlockManager;
+use crate::cluster::driver::Driver;
+use crate::cluster::executor::Executor;
+use crate::cluster::{Launch, Role};
 use crate::data::Data;
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
@@ -33,12 +36,24 @@ pub(crate) struct Inner {
     pub metrics: Arc<EngineMetrics>,
     pub failures: RwLock<FailurePolicy>,
     pub listeners: RwLock<Vec<Arc<dyn JobListener>>>,
+    pub role: Role,
+    /// Lineage ids (datasets, shuffles): program order, identical in every process.
     next_id: AtomicU64,
+    /// Job ids: one per action, identical in every process.
+    next_job: AtomicU64,
+    /// Stage ids: the scheduling process's own.
+    next_stage: AtomicU64,
 }
 
 impl Inner {
     pub fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+    pub fn next_job(&self) -> u64 {
+        self.next_job.fetch_add(1, Ordering::Relaxed)
+    }
+    pub fn next_stage(&self) -> u64 {
+        self.next_stage.fetch_add(1, Ordering::Relaxed)
     }
 }
 
@@ -59,12 +74,12 @@ impl Context {
         Self::with_config(StrataConfig::load(None)?)
     }
 
-    /// The context a program should use: embedded unless launched by `strata submit` (the
-    /// cluster launcher arrives with the cluster layer; until then this is [`Context::local`]).
+    /// The context a program should use: embedded, unless launched by `strata submit`
+    /// (then the driver of a cluster application) or by a worker (then an executor).
     /// Reads the TOML file named by `STRATA_CONFIG`, if set.
     pub fn from_env() -> Result<Self> {
         let path = std::env::var_os("STRATA_CONFIG").map(std::path::PathBuf::from);
-        Self::with_config(StrataConfig::load(path.as_deref())?)
+        Self::launch(StrataConfig::load(path.as_deref())?, &Launch::from_env()?)
     }
 
     /// An embedded context with this engine configuration (and default cluster settings).
@@ -76,16 +91,31 @@ impl Context {
     }
 
     /// An embedded context with a whole configuration (the cluster section gives the DFS
-    /// master and secret for `dfs://` paths).
+    /// master and secret for `dfs://` paths). In a process a worker started as an executor,
+    /// the executor's context.
     pub fn with_config(full: StrataConfig) -> Result<Self> {
+        Self::launch(full, &Launch::Embedded)
+    }
+
+    /// A context that runs as `launch` says: embedded, or as the driver of a cluster
+    /// application. A process started by a worker is always an executor, whatever `launch`.
+    pub fn launch(full: StrataConfig, launch: &Launch) -> Result<Self> {
         full.validate()?;
-        let config = full.dataflow;
+        let config = full.dataflow.clone();
         let memory = Arc::new(MemoryManager::new(
             config.memory.bytes(),
             config.storage_fraction,
             config.threads,
         ));
         let shuffle = Arc::new(ShuffleManager::new(config.local_dir.as_deref())?);
+        let role = if crate::cluster::is_executor_process() {
+            Role::Executor(Executor::start(&full, shuffle.clone(), memory.clone())?)
+        } else {
+            match launch {
+                Launch::Embedded => Role::Embedded,
+                Launch::Cluster(c) => Role::Driver(Driver::start(&full, c, shuffle.clone())?),
+            }
+        };
         Ok(Context {
             inner: Arc::new(Inner {
                 pool: Pool::new(config.threads),
@@ -96,6 +126,9 @@ impl Context {
                 failures: RwLock::new(FailurePolicy::None),
                 listeners: RwLock::new(Vec::new()),
                 next_id: AtomicU64::new(0),
+                next_job: AtomicU64::new(0),
+                next_stage: AtomicU64::new(0),
+                role,
                 cluster: full.cluster,
                 config,
             }),
@@ -106,7 +139,25 @@ impl Context {
     /// process runs the program; effects outside Strata's API (printing, writing local
     /// files) should be guarded by this.
     pub fn is_driver(&self) -> bool {
-        true
+        !matches!(self.inner.role, Role::Executor(_))
+    }
+
+    /// The cluster application id, when this context drives or serves one.
+    pub fn app_id(&self) -> Option<String> {
+        match &self.inner.role {
+            Role::Driver(d) => Some(d.app_id().to_string()),
+            Role::Executor(_) => std::env::var("STRATA_APP_ID").ok(),
+            Role::Embedded => None,
+        }
+    }
+
+    /// The driver's progress report (jobs, stages, tasks, locality, recovery counts), when
+    /// this context drives a cluster application.
+    pub fn cluster_report(&self) -> Option<strata_cluster::model::AppUi> {
+        match &self.inner.role {
+            Role::Driver(d) => Some(d.report()),
+            _ => None,
+        }
     }
 
     /// The configuration in force.
@@ -247,7 +298,15 @@ impl Context {
     }
 
     /// An accumulator starting at `initial`. Only successful task attempts' updates count.
-    pub fn accumulator<T: AddAssign + Default + Clone + Send + 'static>(
+    pub fn accumulator<
+        T: AddAssign
+            + Default
+            + Clone
+            + Send
+            + serde::Serialize
+            + serde::de::DeserializeOwned
+            + 'static,
+    >(
         &self,
         initial: T,
     ) -> Accumulator<T> {

@@ -256,7 +256,7 @@ impl<T: Data> Dataset<T> {
     }
 
     /// Runs `f` on every partition and returns the results in partition order.
-    pub fn run<R: Send + 'static, F>(&self, description: &str, f: F) -> Result<Vec<R>>
+    pub fn run<R: Data, F>(&self, description: &str, f: F) -> Result<Vec<R>>
     where
         F: for<'a> Fn(&'a TaskContext, BoxIter<'a, T>) -> Result<R> + Send + Sync + 'static,
     {
@@ -264,12 +264,7 @@ impl<T: Data> Dataset<T> {
         self.run_on(description, parts, f)
     }
 
-    fn run_on<R: Send + 'static, F>(
-        &self,
-        description: &str,
-        parts: Vec<usize>,
-        f: F,
-    ) -> Result<Vec<R>>
+    fn run_on<R: Data, F>(&self, description: &str, parts: Vec<usize>, f: F) -> Result<Vec<R>>
     where
         F: for<'a> Fn(&'a TaskContext, BoxIter<'a, T>) -> Result<R> + Send + Sync + 'static,
     {
@@ -356,7 +351,11 @@ impl<T: Data> Dataset<T> {
             + 'static,
     {
         let out = io::OutputDir::new(dir.as_ref(), &self.ctx.inner.cluster);
-        out.prepare()?;
+        // In a cluster only the driver prepares and commits; executors just run the tasks.
+        let driver = self.ctx.is_driver();
+        if driver {
+            out.prepare()?;
+        }
         let o = out.clone();
         let files = self.run("save", move |tc, it| {
             let (mut w, name) = o.create_attempt(tc.partition, tc.attempt)?;
@@ -365,6 +364,9 @@ impl<T: Data> Dataset<T> {
             w.flush().map_err(fail)?;
             Ok(name)
         })?;
+        if !driver {
+            return Ok(());
+        }
         // The driver commits: only the successful attempt of each partition is renamed.
         for (p, name) in files.into_iter().enumerate() {
             out.commit(&name, p)?;

@@ -61,6 +61,13 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A task failed in another process (its error, with the host it ran on).
+    #[error("{0}")]
+    Remote(String),
+    /// The cluster cannot run the job (no executors, driver lost): what to check is in the
+    /// message.
+    #[error("{0}")]
+    Cluster(String),
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] strata_common::ConfigError),
@@ -75,7 +82,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         !matches!(
             self,
-            Error::Input(_) | Error::Output { .. } | Error::Config(_)
+            Error::Input(_) | Error::Output { .. } | Error::Config(_) | Error::Cluster(_)
         )
     }
 

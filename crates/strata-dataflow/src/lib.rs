@@ -57,6 +57,7 @@
 
 pub mod accumulator;
 pub mod cache;
+pub mod cluster;
 mod context;
 mod data;
 mod dataset;
@@ -74,6 +75,7 @@ mod task;
 
 pub use accumulator::{Accumulator, Broadcast};
 pub use cache::StorageLevel;
+pub use cluster::{ClusterLaunch, Launch};
 pub use context::Context;
 pub use data::{Data, Key};
 pub use dataset::Dataset;

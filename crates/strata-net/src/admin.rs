@@ -5,10 +5,12 @@
 use axum::Router;
 use axum::routing::get;
 
-/// Serves `/metrics` and `/health` on `listener` until `shutdown` resolves.
+/// Serves `/metrics`, `/health` and the `extra` routes (the master's web UI) on `listener`
+/// until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    extra: Router,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route(
@@ -20,7 +22,8 @@ pub async fn serve(
                 )
             }),
         )
-        .route("/health", get(|| async { "ok\n" }));
+        .route("/health", get(|| async { "ok\n" }))
+        .merge(extra);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

@@ -19,6 +19,7 @@
 
 #![deny(missing_docs)]
 
+pub use strata_cluster as cluster;
 pub use strata_common as common;
 pub use strata_dataflow as dataflow;
 pub use strata_dataflow::*;

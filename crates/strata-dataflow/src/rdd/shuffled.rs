@@ -3,13 +3,53 @@
 use super::{BoxIter, Dependency, Rdd, RddBase, RddId};
 use crate::data::{Data, Key};
 use crate::error::Error;
+use crate::error::Result;
 use crate::metrics::TaskMetrics;
 use crate::shuffle::ShuffleDependency;
 use crate::shuffle::codec::RecordReader;
+use crate::shuffle::{MapStatus, Segment, ShuffleManager};
 use crate::task::TaskContext;
 use std::fs::File;
-use std::io::{BufReader, Seek, SeekFrom};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::sync::Arc;
+
+/// Opens one segment of a map output: from the local file when this process wrote it (or
+/// shares its disk: embedded mode), else from the shuffle server of the executor that did.
+fn open_segment(
+    manager: &ShuffleManager,
+    status: &MapStatus,
+    seg: Segment,
+) -> Result<Box<dyn Read>> {
+    let local = match (&status.location, manager.identity.get()) {
+        (None, _) => true,
+        (Some(loc), Some(me)) => loc.executor == me.executor,
+        (Some(_), None) => false,
+    };
+    if !local {
+        let loc = status
+            .location
+            .as_ref()
+            .expect("remote status has a location");
+        let secret = manager
+            .identity
+            .get()
+            .map(|i| i.secret.as_str())
+            .unwrap_or("");
+        return crate::cluster::fetch::open_remote(
+            &loc.addr,
+            secret,
+            &status.path,
+            seg.offset,
+            seg.len,
+        );
+    }
+    let mut f = File::open(&status.path).map_err(|e| {
+        crate::error::Error::Remote(format!("cannot open {}: {e}", status.path.display()))
+    })?;
+    f.seek(SeekFrom::Start(seg.offset))
+        .map_err(|e| crate::error::Error::Remote(e.to_string()))?;
+    Ok(Box::new(f))
+}
 
 pub(crate) struct Shuffled<K, V> {
     pub id: RddId,
@@ -36,7 +76,7 @@ impl<K: Key, V: Data> Rdd<(K, V)> for Shuffled<K, V> {
         let dep = &self.dep;
         let maps = dep.parent.num_partitions();
         let mut map = 0;
-        let mut current: Option<RecordReader<BufReader<File>, (K, V)>> = None;
+        let mut current: Option<RecordReader<BufReader<Box<dyn Read>>, (K, V)>> = None;
         Box::new(std::iter::from_fn(move || {
             loop {
                 if tc.failed() {
@@ -71,11 +111,7 @@ impl<K: Key, V: Data> Rdd<(K, V)> for Shuffled<K, V> {
                 if seg.count == 0 {
                     continue;
                 }
-                let opened = File::open(&status.path).and_then(|mut f| {
-                    f.seek(SeekFrom::Start(seg.offset))?;
-                    Ok(f)
-                });
-                match opened {
+                match open_segment(&dep.manager, &status, seg) {
                     Ok(f) => {
                         TaskMetrics::add(&tc.metrics.shuffle_bytes_read, seg.len);
                         current = Some(RecordReader::new(f, seg.count, seg.len));
@@ -84,7 +120,7 @@ impl<K: Key, V: Data> Rdd<(K, V)> for Shuffled<K, V> {
                         tc.fail(Error::FetchFailed {
                             shuffle: dep.id,
                             map: map - 1,
-                            reason: format!("cannot open {}: {e}", status.path.display()),
+                            reason: e.to_string(),
                         });
                         return None;
                     }

@@ -1,6 +1,9 @@
 //! Cutting a job into stages and running them (see the module docs of `scheduler`).
 
 use crate::accumulator::{self, TaskUpdates};
+use crate::cluster::Role;
+use crate::cluster::executor::JobRunner;
+use crate::cluster::wire::TaskKind;
 use crate::context::Inner;
 use crate::data::Data;
 use crate::error::{Error, Result};
@@ -8,7 +11,7 @@ use crate::metrics::TaskMetrics;
 use crate::rdd::{BoxIter, Dependency, Rdd, RddBase, RddId};
 use crate::shuffle::{ShuffleDependencyBase, ShuffleId};
 use crate::task::TaskContext;
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -31,7 +34,7 @@ struct Outcome<R> {
     metrics: TaskMetrics,
 }
 
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = p.downcast_ref::<String>() {
@@ -41,20 +44,131 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// Runs `parts` of one stage; returns the successes and, if the stage failed, why.
-fn run_stage<R: Send + 'static>(
+/// The hosts partition `p` of `rdd` prefers: its own, or those of the first narrow parent
+/// with the same partitioning (a pipeline reads what its source reads).
+fn preferred_hosts(rdd: &Arc<dyn RddBase>, p: usize) -> Vec<String> {
+    let own = rdd.preferred_locations(p);
+    if !own.is_empty() {
+        return own
+            .into_iter()
+            .map(|a| match a.rsplit_once(':') {
+                Some((h, _)) => h.to_string(),
+                None => a,
+            })
+            .collect();
+    }
+    for dep in rdd.dependencies() {
+        if let Dependency::Narrow(parent) = dep
+            && parent.num_partitions() == rdd.num_partitions()
+        {
+            return preferred_hosts(&parent, p);
+        }
+    }
+    Vec::new()
+}
+
+/// The shuffles a stage ending at `rdd` reads (its pipeline's shuffle boundaries).
+fn stage_inputs(rdd: &Arc<dyn RddBase>) -> Vec<ShuffleId> {
+    let mut out = Vec::new();
+    let mut seen = FxHashSet::default();
+    let mut stack = vec![rdd.clone()];
+    while let Some(r) = stack.pop() {
+        for dep in r.dependencies() {
+            match dep {
+                Dependency::Narrow(p) => {
+                    if seen.insert(p.id()) {
+                        stack.push(p);
+                    }
+                }
+                Dependency::Shuffle(s) => {
+                    if !out.contains(&s.shuffle_id()) {
+                        out.push(s.shuffle_id());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every shuffle in `rdd`'s lineage, by id (what an executor may be asked to run).
+fn all_shuffles(rdd: &Arc<dyn RddBase>) -> FxHashMap<ShuffleId, Arc<dyn ShuffleDependencyBase>> {
+    let mut out = FxHashMap::default();
+    let mut seen = FxHashSet::default();
+    let mut stack = vec![rdd.clone()];
+    while let Some(r) = stack.pop() {
+        for dep in r.dependencies() {
+            match dep {
+                Dependency::Narrow(p) => {
+                    if seen.insert(p.id()) {
+                        stack.push(p);
+                    }
+                }
+                Dependency::Shuffle(s) => {
+                    if let std::collections::hash_map::Entry::Vacant(v) = out.entry(s.shuffle_id())
+                    {
+                        let parent = s.parent();
+                        v.insert(s);
+                        if seen.insert(parent.id()) {
+                            stack.push(parent);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Runs `parts` of one stage, here or on the cluster's executors; returns the successes
+/// and, if the stage failed, why.
+fn run_stage<R: Data>(
     inner: &Arc<Inner>,
     job: u64,
     desc: &str,
     parts: &[usize],
     task: TaskFn<R>,
+    kind: TaskKind,
+    rdd: &Arc<dyn RddBase>,
 ) -> (Vec<(usize, R)>, Option<Error>) {
-    let stage = inner.next_id();
+    let stage = inner.next_stage();
     let listeners = inner.listeners.read().clone();
     for l in &listeners {
         l.on_stage_start(job, stage, desc, parts.len());
     }
     tracing::debug!(job, stage, tasks = parts.len(), desc, "stage submitted");
+    let (done, failure) = match &inner.role {
+        Role::Driver(d) => {
+            let prefs = parts.iter().map(|&p| preferred_hosts(rdd, p)).collect();
+            d.run_stage::<R>(
+                inner,
+                job,
+                stage,
+                desc,
+                parts,
+                kind,
+                prefs,
+                stage_inputs(rdd),
+            )
+        }
+        _ => run_local(inner, job, stage, parts, task, desc),
+    };
+    for l in &listeners {
+        l.on_stage_end(stage, failure.is_none());
+    }
+    (done, failure)
+}
+
+/// Runs a stage's tasks on this process's pool.
+fn run_local<R: Send + 'static>(
+    inner: &Arc<Inner>,
+    job: u64,
+    stage: u64,
+    parts: &[usize],
+    task: TaskFn<R>,
+    desc: &str,
+) -> (Vec<(usize, R)>, Option<Error>) {
+    let listeners = inner.listeners.read().clone();
     let (tx, rx) = crossbeam_channel::unbounded::<Outcome<R>>();
     let submit = |partition: usize, attempt: u32| {
         let tx = tx.clone();
@@ -134,9 +248,6 @@ fn run_stage<R: Send + 'static>(
             }
         }
     }
-    for l in &listeners {
-        l.on_stage_end(stage, failure.is_none());
-    }
     (done, failure)
 }
 
@@ -200,7 +311,16 @@ fn run_map_stages(inner: &Arc<Inner>, job: u64, rdd: &Arc<dyn RddBase>) -> Resul
             }
             Ok(status)
         });
-        let (done, failure) = run_stage(inner, job, &desc, &missing, task);
+        let parent = dep.parent();
+        let (done, failure) = run_stage(
+            inner,
+            job,
+            &desc,
+            &missing,
+            task,
+            TaskKind::Map(id),
+            &parent,
+        );
         inner
             .metrics
             .map_tasks_run
@@ -219,7 +339,10 @@ fn run_map_stages(inner: &Arc<Inner>, job: u64, rdd: &Arc<dyn RddBase>) -> Resul
 fn forget_lost_outputs(inner: &Inner, shuffle: ShuffleId, map: usize) {
     inner.shuffle.unregister_map_output(shuffle, map);
     for (m, status) in inner.shuffle.map_outputs(shuffle).iter().enumerate() {
+        // Only a file this process owns can be checked here; a lost executor's outputs
+        // were forgotten when it was declared lost.
         if let Some(s) = status
+            && s.location.is_none()
             && !s.path.exists()
         {
             inner.shuffle.unregister_map_output(shuffle, m);
@@ -228,19 +351,36 @@ fn forget_lost_outputs(inner: &Inner, shuffle: ShuffleId, map: usize) {
 }
 
 /// Runs `func` on `partitions` of `rdd`, returning results in the order of `partitions`.
-pub(crate) fn run_job<T: Data, R: Send + 'static>(
+pub(crate) fn run_job<T: Data, R: Data>(
     inner: &Arc<Inner>,
     rdd: Arc<dyn Rdd<T>>,
     partitions: Vec<usize>,
     description: &str,
     func: ResultFn<T, R>,
 ) -> Result<Vec<R>> {
-    let job = inner.next_id();
+    let job = inner.next_job();
+    let base = rdd.clone().as_base();
+    if let Role::Executor(e) = &inner.role {
+        let (rdd, func) = (rdd.clone(), func.clone());
+        let runner = JobRunner {
+            result: Arc::new(move |tc: &TaskContext| {
+                let it = rdd.compute(tc.partition, tc);
+                let r = func(tc, it)?;
+                bincode::serialize(&r).map_err(|e| Error::Internal(e.to_string()))
+            }),
+            shuffles: all_shuffles(&base),
+        };
+        let bytes = e.run_job(job, runner)?;
+        return bincode::deserialize(&bytes)
+            .map_err(|e| Error::Internal(format!("undecodable job result from the driver: {e}")));
+    }
     let listeners = inner.listeners.read().clone();
     for l in &listeners {
         l.on_job_start(job, description);
     }
-    let base = rdd.clone().as_base();
+    if let Role::Driver(d) = &inner.role {
+        d.job_started(job, &format!("{description} ({})", base.name()));
+    }
     let mut results: Vec<Option<R>> = partitions.iter().map(|_| None).collect();
     let mut resubmits = 0;
     let desc = format!("{description} ({})", base.name());
@@ -263,7 +403,8 @@ pub(crate) fn run_job<T: Data, R: Send + 'static>(
                     let it = rdd.compute(tc.partition, tc);
                     func(tc, it)
                 });
-                let (done, failure) = run_stage(inner, job, &desc, &todo, task);
+                let (done, failure) =
+                    run_stage(inner, job, &desc, &todo, task, TaskKind::Result, &base);
                 for (p, r) in done {
                     for (i, q) in partitions.iter().enumerate() {
                         if *q == p && results[i].is_none() {
@@ -299,9 +440,21 @@ pub(crate) fn run_job<T: Data, R: Send + 'static>(
     for l in &listeners {
         l.on_job_end(job, outcome.is_ok());
     }
-    outcome?;
+    let results = outcome.and_then(|()| {
+        results
+            .into_iter()
+            .map(|r| r.ok_or_else(|| Error::Internal("job finished without a result".into())))
+            .collect::<Result<Vec<R>>>()
+    });
+    if let Role::Driver(d) = &inner.role {
+        // Every executor's copy of the program gets the same results.
+        let shared = match &results {
+            Ok(r) => bincode::serialize(r)
+                .map(Arc::new)
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        d.job_finished(job, shared);
+    }
     results
-        .into_iter()
-        .map(|r| r.ok_or_else(|| Error::Internal("job finished without a result".into())))
-        .collect()
 }

@@ -18,6 +18,7 @@ pub(crate) mod codec;
 pub(crate) mod partitioner;
 mod writer;
 
+use crate::cluster::wire::Location;
 use crate::data::{Data, Key};
 use crate::error::{Error, Result};
 use crate::rdd::{Rdd, RddBase};
@@ -25,15 +26,16 @@ use crate::task::TaskContext;
 use parking_lot::Mutex;
 pub use partitioner::{DirectPartitioner, HashPartitioner, Partitioner, RangePartitioner};
 use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// Identifies a shuffle within a context.
 pub type ShuffleId = u64;
 
 /// One reduce partition's bytes inside a map output file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Segment {
     /// Byte offset in the file.
     pub offset: u64,
@@ -44,12 +46,28 @@ pub struct Segment {
 }
 
 /// Where a finished map task's output lives.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MapStatus {
     /// The data file.
     pub path: PathBuf,
     /// Segment per reduce partition.
     pub segments: Vec<Segment>,
+    /// In a cluster, the executor holding the file; `None` embedded (this process owns it
+    /// and deletes it when the shuffle goes away).
+    pub location: Option<Arc<Location>>,
+}
+
+impl MapStatus {
+    fn owned_here(&self) -> bool {
+        self.location.is_none()
+    }
+}
+
+/// Who this process is in a cluster (set once on executors): its id and the cluster secret
+/// used to fetch remote segments.
+pub(crate) struct Identity {
+    pub executor: u64,
+    pub secret: String,
 }
 
 /// Owns an executor's local scratch space (shuffle outputs, spills, cached blocks) and the
@@ -57,6 +75,10 @@ pub struct MapStatus {
 pub struct ShuffleManager {
     root: tempfile::TempDir,
     outputs: Mutex<FxHashMap<ShuffleId, Vec<Option<MapStatus>>>>,
+    /// Map output files this executor wrote for the driver (cluster mode), deleted with
+    /// their shuffle.
+    owned: Mutex<FxHashMap<ShuffleId, Vec<PathBuf>>>,
+    pub(crate) identity: OnceLock<Identity>,
     next_file: AtomicU64,
 }
 
@@ -88,6 +110,8 @@ impl ShuffleManager {
         Ok(ShuffleManager {
             root,
             outputs: Mutex::new(FxHashMap::default()),
+            owned: Mutex::new(FxHashMap::default()),
+            identity: OnceLock::new(),
             next_file: AtomicU64::new(0),
         })
     }
@@ -136,11 +160,15 @@ impl ShuffleManager {
         match outs.get_mut(&shuffle) {
             // A concurrent job already produced this output: keep the one readers may use.
             Some(v) if v[map].is_some() => {
-                let _ = std::fs::remove_file(status.path);
+                if status.owned_here() {
+                    let _ = std::fs::remove_file(status.path);
+                }
             }
             Some(v) => v[map] = Some(status),
             None => {
-                let _ = std::fs::remove_file(status.path);
+                if status.owned_here() {
+                    let _ = std::fs::remove_file(status.path);
+                }
             }
         }
     }
@@ -149,9 +177,37 @@ impl ShuffleManager {
     pub fn unregister_map_output(&self, shuffle: ShuffleId, map: usize) {
         if let Some(v) = self.outputs.lock().get_mut(&shuffle)
             && let Some(old) = v.get_mut(map).and_then(Option::take)
+            && old.owned_here()
         {
             let _ = std::fs::remove_file(old.path);
         }
+    }
+
+    /// Forgets every map output held by `executor` (it was lost); returns how many.
+    pub(crate) fn forget_executor(&self, executor: u64) -> u64 {
+        let mut n = 0;
+        for v in self.outputs.lock().values_mut() {
+            for s in v.iter_mut() {
+                if s.as_ref()
+                    .and_then(|s| s.location.as_ref())
+                    .is_some_and(|l| l.executor == executor)
+                {
+                    *s = None;
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// Installs the driver's view of a shuffle's outputs (executors, before a reduce task).
+    pub(crate) fn install_outputs(&self, shuffle: ShuffleId, statuses: Vec<Option<MapStatus>>) {
+        self.outputs.lock().insert(shuffle, statuses);
+    }
+
+    /// Remembers a map output file this executor wrote, to delete with its shuffle.
+    pub(crate) fn own_file(&self, shuffle: ShuffleId, path: PathBuf) {
+        self.owned.lock().entry(shuffle).or_default().push(path);
     }
 
     /// The output of one map task, or `FetchFailed`.
@@ -178,9 +234,12 @@ impl ShuffleManager {
 
     fn remove_shuffle(&self, shuffle: ShuffleId) {
         if let Some(v) = self.outputs.lock().remove(&shuffle) {
-            for s in v.into_iter().flatten() {
+            for s in v.into_iter().flatten().filter(MapStatus::owned_here) {
                 let _ = std::fs::remove_file(s.path);
             }
+        }
+        for p in self.owned.lock().remove(&shuffle).unwrap_or_default() {
+            let _ = std::fs::remove_file(p);
         }
     }
 }

@@ -98,5 +98,9 @@ pub(super) fn write_map_output<K: Key, V: Data>(
     }
     out.flush().map_err(|e| Error::io(&path, e))?;
     TaskMetrics::add(&tc.metrics.shuffle_bytes_written, out.pos);
-    Ok(MapStatus { path, segments })
+    Ok(MapStatus {
+        path,
+        segments,
+        location: None,
+    })
 }

@@ -86,12 +86,13 @@ pub struct Master {
 }
 
 /// Recovers the namespace from `dir` and serves gRPC on `listener` until `shutdown`
-/// resolves.
+/// resolves, together with `extra` services (the cluster manager shares the port).
 pub async fn serve(
     dir: &Path,
     listener: tokio::net::TcpListener,
     cfg: StrataConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    extra: tonic::service::Routes,
 ) -> Result<()> {
     let r = oplog::recover(dir)?;
     tracing::info!(
@@ -162,6 +163,7 @@ pub async fn serve(
         },
     );
     tonic::transport::Server::builder()
+        .add_routes(extra)
         .add_service(svc)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await

@@ -1,0 +1,105 @@
+//! The driver's side of the master: ask for executors, report progress, say goodbye.
+//!
+//! Blocking (the dataflow driver is plain threads); each client owns a small tokio runtime.
+
+use crate::model::AppUi;
+use crate::proto::{
+    AppFinish, AppGrant, AppHeartbeatRequest, AppRequest,
+    cluster_master_client::ClusterMasterClient,
+};
+use std::time::Duration;
+use strata_net::auth::Attach;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+/// Why talking to the master failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The master cannot be reached.
+    #[error("cannot reach the cluster master at {0}: {1}; is `strata master` running there?")]
+    Unreachable(String, String),
+    /// The master refused the request.
+    #[error("the cluster master refused: {0}")]
+    Refused(String),
+}
+
+/// A connection to the master for one application.
+pub struct AppClient {
+    rt: tokio::runtime::Runtime,
+    client: ClusterMasterClient<InterceptedService<Channel, Attach>>,
+    master: String,
+}
+
+impl AppClient {
+    /// Connects to the master at `host:port`.
+    pub fn connect(master: &str, secret: &str) -> Result<AppClient, ClientError> {
+        let unreachable = |e: String| ClientError::Unreachable(master.to_string(), e);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| unreachable(e.to_string()))?;
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{master}"))
+            .map_err(|e| unreachable(e.to_string()))?
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(10));
+        let channel = rt
+            .block_on(endpoint.connect())
+            .map_err(|e| unreachable(e.to_string()))?;
+        let attach = Attach::new(secret).map_err(|s| ClientError::Refused(s.message().into()))?;
+        Ok(AppClient {
+            rt,
+            client: ClusterMasterClient::with_interceptor(channel, attach)
+                .max_encoding_message_size(64 << 20),
+            master: master.to_string(),
+        })
+    }
+
+    fn status(&self, s: tonic::Status) -> ClientError {
+        match s.code() {
+            tonic::Code::Unavailable if s.message().contains("no live workers") => {
+                ClientError::Refused(s.message().into())
+            }
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => {
+                ClientError::Unreachable(self.master.clone(), s.message().into())
+            }
+            _ => ClientError::Refused(s.message().into()),
+        }
+    }
+
+    /// Registers an application and has its executors launched.
+    pub fn submit(&mut self, req: AppRequest) -> Result<AppGrant, ClientError> {
+        let mut c = self.client.clone();
+        self.rt
+            .block_on(c.submit_app(req))
+            .map(|r| r.into_inner())
+            .map_err(|s| self.status(s))
+    }
+
+    /// Keeps the application alive and publishes its progress. `Ok(false)` when the master
+    /// no longer knows it as running.
+    pub fn heartbeat(&mut self, app: &str, ui: &AppUi) -> Result<bool, ClientError> {
+        let mut c = self.client.clone();
+        let req = AppHeartbeatRequest {
+            app_id: app.to_string(),
+            ui: bincode::serialize(ui).unwrap_or_default(),
+        };
+        self.rt
+            .block_on(c.app_heartbeat(req))
+            .map(|r| !r.into_inner().unknown)
+            .map_err(|s| self.status(s))
+    }
+
+    /// Reports the end of the application.
+    pub fn finish(&mut self, app: &str, error: Option<String>, ui: &AppUi) {
+        let mut c = self.client.clone();
+        let req = AppFinish {
+            app_id: app.to_string(),
+            ok: error.is_none(),
+            error: error.unwrap_or_default(),
+            ui: bincode::serialize(ui).unwrap_or_default(),
+        };
+        if let Err(e) = self.rt.block_on(c.finish_app(req)) {
+            tracing::warn!(error = %e.message(), "cannot report the application's end");
+        }
+    }
+}

@@ -1,0 +1,473 @@
+//! The resource manager's master: who is in the cluster, which applications run where.
+//!
+//! All state is soft (rebuilt from registrations): workers register and heartbeat every
+//! `cluster.heartbeat_ms`; one silent for `cluster.node_timeout_ms` is declared lost, and its
+//! executors with it. Drivers ask for executors ([`SubmitApp`](crate::proto::AppRequest)); the
+//! master places them one per worker in turn (fewest executors first) and pushes launch
+//! commands down each worker's command stream at once. A running application whose driver
+//! stops heart-beating is failed ("driver lost") and its executors are killed everywhere.
+//! While an application has fewer live executors than it asked for (a worker died), the
+//! master launches replacements on live workers, including one that rejoins.
+
+use crate::model::{AppUi, now_ms};
+use crate::proto::{
+    self, AppFinish, AppGrant, AppHeartbeatReply, AppHeartbeatRequest, AppRequest, Empty,
+    ExecutorGrant, LaunchExecutor, WorkerCommand, WorkerHeartbeat, WorkerHeartbeatReply, WorkerId,
+    WorkerInfo, cluster_master_server::ClusterMaster,
+};
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use strata_common::ClusterConfig;
+use tokio::sync::mpsc;
+use tonic::{Request, Response, Status};
+
+type CommandTx = mpsc::Sender<Result<WorkerCommand, Status>>;
+
+/// A worker as the master knows it.
+pub struct WorkerEntry {
+    /// What it registered with.
+    pub info: WorkerInfo,
+    /// Heart-beating in time.
+    pub alive: bool,
+    /// When it (last) registered.
+    pub registered_ms: u64,
+    /// Executors it reported running ("app/executor").
+    pub executors: Vec<String>,
+    last_seen: Instant,
+    commands: Option<CommandTx>,
+}
+
+/// Where an application stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppState {
+    /// Its driver is running.
+    Running,
+    /// Finished successfully.
+    Finished,
+    /// Failed, with why.
+    Failed(String),
+}
+
+/// One executor of an application.
+#[derive(Clone, Debug)]
+pub struct ExecutorEntry {
+    /// Id within the application.
+    pub id: u64,
+    /// The worker it was launched on.
+    pub worker: String,
+    /// That worker's host.
+    pub host: String,
+    /// Whether its worker is alive.
+    pub alive: bool,
+}
+
+/// An application (one driver and its executors).
+pub struct AppEntry {
+    /// `app-NNNN`.
+    pub id: String,
+    /// The name the driver gave.
+    pub name: String,
+    /// The driver's task endpoint.
+    pub driver: String,
+    /// Where it stands.
+    pub state: AppState,
+    /// Executors it asked for.
+    pub requested: u32,
+    /// Executors launched for it.
+    pub executors: Vec<ExecutorEntry>,
+    /// The driver's latest report.
+    pub ui: AppUi,
+    /// Start and end times.
+    pub started_ms: u64,
+    /// When it ended (0 while running).
+    pub ended_ms: u64,
+    launch: LaunchExecutor,
+    last_seen: Instant,
+}
+
+/// The master's tables.
+#[derive(Default)]
+pub struct State {
+    /// Workers by id.
+    pub workers: BTreeMap<String, WorkerEntry>,
+    /// Applications by id (ids sort by submission order).
+    pub apps: BTreeMap<String, AppEntry>,
+    next_app: u64,
+}
+
+impl State {
+    fn launch_on(&mut self, app_id: &str, worker_id: &str) -> Option<ExecutorGrant> {
+        let w = self.workers.get(worker_id)?;
+        let host = w.info.host.clone();
+        let tx = w.commands.clone();
+        let cores = w.info.cores;
+        let memory = w.info.memory;
+        let app = self.apps.get_mut(app_id)?;
+        let id = app.executors.len() as u64;
+        app.executors.push(ExecutorEntry {
+            id,
+            worker: worker_id.to_string(),
+            host: host.clone(),
+            alive: true,
+        });
+        let mut cmd = app.launch.clone();
+        cmd.executor_id = id;
+        if cmd.cores == 0 {
+            cmd.cores = cores;
+        }
+        if cmd.memory == 0 {
+            cmd.memory = memory;
+        }
+        tracing::info!(
+            app = app_id,
+            executor = id,
+            worker = worker_id,
+            "launching executor"
+        );
+        if let Some(tx) = tx {
+            let _ = tx.try_send(Ok(WorkerCommand {
+                cmd: Some(proto::worker_command::Cmd::Launch(cmd)),
+            }));
+        }
+        Some(ExecutorGrant {
+            executor_id: id,
+            worker_id: worker_id.to_string(),
+            host,
+        })
+    }
+
+    /// Live workers, those running fewest executors of `app` first.
+    fn placement_order(&self, app: Option<&str>) -> Vec<String> {
+        let mut live: Vec<(usize, usize, String)> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| w.alive && w.commands.is_some())
+            .map(|(id, w)| {
+                let mine = app
+                    .and_then(|a| self.apps.get(a))
+                    .map(|a| {
+                        a.executors
+                            .iter()
+                            .filter(|e| e.alive && &e.worker == id)
+                            .count()
+                    })
+                    .unwrap_or(0);
+                (mine, w.executors.len(), id.clone())
+            })
+            .collect();
+        live.sort();
+        live.into_iter().map(|(_, _, id)| id).collect()
+    }
+
+    /// Launches replacements for applications short of executors.
+    fn top_up(&mut self) {
+        let short: Vec<String> = self
+            .apps
+            .values()
+            .filter(|a| {
+                a.state == AppState::Running
+                    && (a.executors.iter().filter(|e| e.alive).count() as u32) < a.requested
+            })
+            .map(|a| a.id.clone())
+            .collect();
+        for app in short {
+            if let Some(w) = self.placement_order(Some(&app)).first().cloned() {
+                self.launch_on(&app, &w);
+            }
+        }
+    }
+
+    fn kill_app_everywhere(&self, app: &str) {
+        for w in self.workers.values() {
+            if let Some(tx) = &w.commands {
+                let _ = tx.try_send(Ok(WorkerCommand {
+                    cmd: Some(proto::worker_command::Cmd::KillApp(app.to_string())),
+                }));
+            }
+        }
+    }
+
+    /// Declares silent workers and drivers lost.
+    pub fn check_liveness(&mut self, timeout: Duration) {
+        let mut lost = Vec::new();
+        for (id, w) in &mut self.workers {
+            if w.alive && w.last_seen.elapsed() > timeout {
+                tracing::warn!(worker = %id, "worker lost: no heartbeat");
+                w.alive = false;
+                w.commands = None;
+                lost.push(id.clone());
+            }
+        }
+        for app in self.apps.values_mut() {
+            for e in &mut app.executors {
+                if lost.contains(&e.worker) {
+                    e.alive = false;
+                }
+            }
+        }
+        let dead: Vec<String> = self
+            .apps
+            .values()
+            .filter(|a| a.state == AppState::Running && a.last_seen.elapsed() > timeout)
+            .map(|a| a.id.clone())
+            .collect();
+        for id in dead {
+            tracing::warn!(app = %id, "driver lost: no heartbeat; killing its executors");
+            if let Some(a) = self.apps.get_mut(&id) {
+                a.state = AppState::Failed(format!(
+                    "driver lost: no heartbeat for {} ms",
+                    timeout.as_millis()
+                ));
+                a.ended_ms = now_ms();
+                for j in &mut a.ui.jobs {
+                    if j.status == "running" {
+                        j.status = "failed".into();
+                        j.error = Some("driver lost".into());
+                    }
+                }
+            }
+            self.kill_app_everywhere(&id);
+        }
+        self.top_up();
+    }
+}
+
+/// The gRPC service, sharing [`State`] with the web UI.
+#[derive(Clone)]
+pub struct ClusterService {
+    /// The tables.
+    pub state: Arc<Mutex<State>>,
+    cfg: ClusterConfig,
+}
+
+impl ClusterService {
+    /// A master with no workers yet; call [`ClusterService::spawn_liveness`] inside a tokio
+    /// runtime to start failure detection.
+    pub fn new(cfg: ClusterConfig) -> Self {
+        ClusterService {
+            state: Arc::new(Mutex::new(State::default())),
+            cfg,
+        }
+    }
+
+    /// Starts the background check of worker and driver heartbeats.
+    pub fn spawn_liveness(&self) {
+        let state = self.state.clone();
+        let every = Duration::from_millis(self.cfg.heartbeat_ms);
+        let timeout = Duration::from_millis(self.cfg.node_timeout_ms);
+        tokio::spawn(async move {
+            use strata_common::metrics::gauge;
+            let workers = gauge("cluster_live_workers", "Workers heart-beating in time");
+            let apps = gauge(
+                "cluster_running_apps",
+                "Applications whose driver is running",
+            );
+            let execs = gauge("cluster_live_executors", "Executors on live workers");
+            loop {
+                tokio::time::sleep(every).await;
+                let mut s = state.lock();
+                s.check_liveness(timeout);
+                workers.set(s.workers.values().filter(|w| w.alive).count() as i64);
+                let running = s.apps.values().filter(|a| a.state == AppState::Running);
+                apps.set(running.clone().count() as i64);
+                execs.set(
+                    running
+                        .flat_map(|a| a.executors.iter())
+                        .filter(|e| e.alive)
+                        .count() as i64,
+                );
+            }
+        });
+    }
+
+    /// The gRPC server, with the shared-secret check.
+    pub fn server(
+        &self,
+    ) -> tonic::service::interceptor::InterceptedService<
+        proto::cluster_master_server::ClusterMasterServer<ClusterService>,
+        impl tonic::service::Interceptor + Clone + use<>,
+    > {
+        tonic::service::interceptor::InterceptedService::new(
+            proto::cluster_master_server::ClusterMasterServer::new(self.clone())
+                .max_decoding_message_size(64 << 20),
+            strata_net::auth::check(self.cfg.secret.clone()),
+        )
+    }
+}
+
+fn decode_ui(bytes: &[u8]) -> Option<AppUi> {
+    if bytes.is_empty() {
+        return None;
+    }
+    bincode::deserialize(bytes).ok()
+}
+
+#[tonic::async_trait]
+impl ClusterMaster for ClusterService {
+    async fn register_worker(&self, req: Request<WorkerInfo>) -> Result<Response<Empty>, Status> {
+        let info = req.into_inner();
+        if info.id.is_empty() || info.host.is_empty() {
+            return Err(Status::invalid_argument("a worker needs an id and a host"));
+        }
+        let mut s = self.state.lock();
+        let id = info.id.clone();
+        let rejoined = s.workers.get(&id).is_some_and(|w| !w.alive);
+        tracing::info!(worker = %id, host = %info.host, cores = info.cores, rejoined, "worker registered");
+        let old_tx = s.workers.get(&id).and_then(|w| w.commands.clone());
+        s.workers.insert(
+            id,
+            WorkerEntry {
+                info,
+                alive: true,
+                registered_ms: now_ms(),
+                executors: Vec::new(),
+                last_seen: Instant::now(),
+                commands: old_tx,
+            },
+        );
+        Ok(Response::new(Empty {}))
+    }
+
+    async fn heartbeat(
+        &self,
+        req: Request<WorkerHeartbeat>,
+    ) -> Result<Response<WorkerHeartbeatReply>, Status> {
+        let hb = req.into_inner();
+        let mut s = self.state.lock();
+        let Some(w) = s.workers.get_mut(&hb.id) else {
+            return Ok(Response::new(WorkerHeartbeatReply { reregister: true }));
+        };
+        if !w.alive {
+            return Ok(Response::new(WorkerHeartbeatReply { reregister: true }));
+        }
+        w.last_seen = Instant::now();
+        w.executors = hb.executors;
+        Ok(Response::new(WorkerHeartbeatReply { reregister: false }))
+    }
+
+    type CommandsStream =
+        Pin<Box<dyn tokio_stream::Stream<Item = Result<WorkerCommand, Status>> + Send>>;
+
+    async fn commands(
+        &self,
+        req: Request<WorkerId>,
+    ) -> Result<Response<Self::CommandsStream>, Status> {
+        let id = req.into_inner().id;
+        let (tx, rx) = mpsc::channel(256);
+        {
+            let mut s = self.state.lock();
+            let Some(w) = s.workers.get_mut(&id) else {
+                return Err(Status::not_found(format!(
+                    "worker {id} is not registered; register first"
+                )));
+            };
+            w.commands = Some(tx);
+            // A worker that (re)joins may take over executors a lost one was running.
+            s.top_up();
+        }
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    async fn submit_app(&self, req: Request<AppRequest>) -> Result<Response<AppGrant>, Status> {
+        let r = req.into_inner();
+        if r.driver.is_empty() {
+            return Err(Status::invalid_argument("the driver's address is missing"));
+        }
+        let mut s = self.state.lock();
+        let order = s.placement_order(None);
+        if order.is_empty() {
+            return Err(Status::unavailable(
+                "no live workers: start some with `strata worker --master HOST:PORT` or `strata local-cluster`",
+            ));
+        }
+        let n = if r.executors == 0 {
+            order.len() as u32
+        } else {
+            r.executors
+        };
+        s.next_app += 1;
+        let id = format!("app-{:04}", s.next_app);
+        tracing::info!(app = %id, name = %r.name, executors = n, driver = %r.driver, "application submitted");
+        s.apps.insert(
+            id.clone(),
+            AppEntry {
+                id: id.clone(),
+                name: r.name.clone(),
+                driver: r.driver.clone(),
+                state: AppState::Running,
+                requested: n,
+                executors: Vec::new(),
+                ui: AppUi::default(),
+                started_ms: now_ms(),
+                ended_ms: 0,
+                launch: LaunchExecutor {
+                    app_id: id.clone(),
+                    executor_id: 0,
+                    driver: r.driver,
+                    program: r.program,
+                    args: r.args,
+                    cores: r.cores,
+                    memory: r.memory,
+                    env: r.env,
+                },
+                last_seen: Instant::now(),
+            },
+        );
+        let mut grants = Vec::new();
+        for i in 0..n as usize {
+            let w = &order[i % order.len()];
+            if let Some(g) = s.launch_on(&id, w) {
+                grants.push(g);
+            }
+        }
+        Ok(Response::new(AppGrant {
+            app_id: id,
+            executors: grants,
+        }))
+    }
+
+    async fn app_heartbeat(
+        &self,
+        req: Request<AppHeartbeatRequest>,
+    ) -> Result<Response<AppHeartbeatReply>, Status> {
+        let r = req.into_inner();
+        let mut s = self.state.lock();
+        match s.apps.get_mut(&r.app_id) {
+            Some(a) if a.state == AppState::Running => {
+                a.last_seen = Instant::now();
+                if let Some(ui) = decode_ui(&r.ui) {
+                    a.ui = ui;
+                }
+                Ok(Response::new(AppHeartbeatReply { unknown: false }))
+            }
+            _ => Ok(Response::new(AppHeartbeatReply { unknown: true })),
+        }
+    }
+
+    async fn finish_app(&self, req: Request<AppFinish>) -> Result<Response<Empty>, Status> {
+        let r = req.into_inner();
+        let mut s = self.state.lock();
+        if let Some(a) = s.apps.get_mut(&r.app_id) {
+            if let Some(ui) = decode_ui(&r.ui) {
+                a.ui = ui;
+            }
+            if a.state == AppState::Running {
+                a.state = if r.ok {
+                    AppState::Finished
+                } else {
+                    AppState::Failed(r.error)
+                };
+                a.ended_ms = now_ms();
+            }
+        }
+        let id = r.app_id;
+        // Executors exit when their driver says so; make sure of it.
+        s.kill_app_everywhere(&id);
+        Ok(Response::new(Empty {}))
+    }
+}
