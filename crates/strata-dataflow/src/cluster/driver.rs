@@ -28,6 +28,9 @@ use strata_common::StrataConfig;
 const NO_EXECUTOR_TIMEOUT: Duration = Duration::from_secs(60);
 /// Jobs kept in the progress report.
 const UI_JOBS: usize = 100;
+/// How long the first stage waits for every granted executor to connect before it starts
+/// with those that have (so that early tasks are not placed without locality).
+const REGISTRATION_WAIT: Duration = Duration::from_secs(10);
 
 struct Exec {
     host: String,
@@ -73,6 +76,8 @@ struct Shared {
     shutdown: AtomicBool,
     next_task: AtomicU64,
     last_error: Mutex<Option<String>>,
+    granted: usize,
+    started: Instant,
 }
 
 /// A running driver: owned by the context; dropping it ends the application.
@@ -128,6 +133,8 @@ impl Driver {
             shutdown: AtomicBool::new(false),
             next_task: AtomicU64::new(0),
             last_error: Mutex::new(None),
+            granted: grant.executors.len(),
+            started: Instant::now(),
         });
         let s = shared.clone();
         std::thread::Builder::new()
@@ -163,6 +170,11 @@ impl Driver {
     /// A copy of the progress report.
     pub fn report(&self) -> AppUi {
         snapshot(&self.shared)
+    }
+
+    /// Counts a map output a reducer could not fetch (it will be recomputed).
+    pub fn output_lost(&self) {
+        self.shared.ui.lock().map_outputs_lost += 1;
     }
 
     pub fn job_started(&self, job: u64, name: &str) {
@@ -442,6 +454,17 @@ impl<R: Data> StageRun<'_, R> {
     fn dispatch(&mut self) {
         if self.pending.is_empty() {
             return;
+        }
+        if self.d.started.elapsed() < REGISTRATION_WAIT {
+            let st = self.d.state.lock();
+            let ready = st
+                .executors
+                .values()
+                .filter(|e| e.alive && e.ready_job == Some(self.job))
+                .count();
+            if ready < self.d.granted && st.executors.len() < self.d.granted {
+                return;
+            }
         }
         let wait = Duration::from_millis(self.inner.config.locality_wait_ms);
         let mut launched: Vec<(usize, TaskUi)> = Vec::new();

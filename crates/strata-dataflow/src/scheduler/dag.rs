@@ -337,7 +337,11 @@ fn run_map_stages(inner: &Arc<Inner>, job: u64, rdd: &Arc<dyn RddBase>) -> Resul
 
 /// After a fetch failure, forgets every output of that shuffle whose file is gone.
 fn forget_lost_outputs(inner: &Inner, shuffle: ShuffleId, map: usize) {
-    inner.shuffle.unregister_map_output(shuffle, map);
+    if inner.shuffle.unregister_map_output(shuffle, map)
+        && let Role::Driver(d) = &inner.role
+    {
+        d.output_lost();
+    }
     for (m, status) in inner.shuffle.map_outputs(shuffle).iter().enumerate() {
         // Only a file this process owns can be checked here; a lost executor's outputs
         // were forgotten when it was declared lost.

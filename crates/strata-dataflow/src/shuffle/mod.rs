@@ -173,13 +173,22 @@ impl ShuffleManager {
         }
     }
 
-    /// Forgets (and deletes) one map output, e.g. after a reducer could not read it.
-    pub fn unregister_map_output(&self, shuffle: ShuffleId, map: usize) {
-        if let Some(v) = self.outputs.lock().get_mut(&shuffle)
-            && let Some(old) = v.get_mut(map).and_then(Option::take)
-            && old.owned_here()
-        {
-            let _ = std::fs::remove_file(old.path);
+    /// Forgets (and deletes, if this process owns it) one map output, e.g. after a reducer
+    /// could not read it. Returns whether it was registered.
+    pub fn unregister_map_output(&self, shuffle: ShuffleId, map: usize) -> bool {
+        let old = self
+            .outputs
+            .lock()
+            .get_mut(&shuffle)
+            .and_then(|v| v.get_mut(map).and_then(Option::take));
+        match old {
+            Some(old) => {
+                if old.owned_here() {
+                    let _ = std::fs::remove_file(old.path);
+                }
+                true
+            }
+            None => false,
         }
     }
 

@@ -1,0 +1,746 @@
+//! Cluster mode with real processes: a `strata master`, `strata worker`s that launch executor
+//! processes, and drivers started with `strata run --master` or `strata submit`. Workers,
+//! executors and drivers are killed with SIGKILL (or frozen with SIGSTOP) where the test
+//! says so. Waits poll a condition with a deadline.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "cluster-test-secret";
+
+/// One cluster at a time: a master, three workers, three executors and a driver already
+/// crowd a 2-core machine.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn strata() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+}
+
+fn logs() -> Stdio {
+    // CLUSTER_TEST_LOG=1 shows the daemons' logs.
+    if std::env::var_os("CLUSTER_TEST_LOG").is_some() {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    }
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Spawns a daemon and returns it with the first `lines` lines it printed.
+fn daemon(mut cmd: Command, lines: usize) -> (Proc, Vec<String>) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(logs())
+        .spawn()
+        .expect("spawn strata");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut got = Vec::new();
+    for _ in 0..lines {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert!(!line.is_empty(), "daemon exited at start-up");
+        got.push(line.trim().to_string());
+    }
+    std::thread::spawn(move || for _ in out.lines() {});
+    (Proc(child), got)
+}
+
+struct Worker {
+    proc: Option<Proc>,
+    dir: PathBuf,
+    listen: String,
+}
+
+struct Cluster {
+    root: tempfile::TempDir,
+    config: PathBuf,
+    _master: Proc,
+    master: String,
+    ui: String,
+    workers: Vec<Worker>,
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Cluster {
+    /// A master and `n` workers on 127.0.0.1, 127.0.0.2, ... (distinct hosts for locality).
+    fn start(n: usize, extra: &str) -> Cluster {
+        Self::start_on(
+            n,
+            extra,
+            "127.0.0.1",
+            |i| format!("127.0.0.{}", i + 1),
+            |_| None,
+        )
+    }
+
+    fn start_on(
+        n: usize,
+        extra: &str,
+        master_host: &str,
+        worker_host: impl Fn(usize) -> String,
+        wrap: impl Fn(usize) -> Option<Vec<String>>,
+    ) -> Cluster {
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let root = tempfile::tempdir().unwrap();
+        let config = root.path().join("strata.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[cluster]\nsecret = \"{SECRET}\"\nheartbeat_ms = 200\nnode_timeout_ms = 2000\n\
+                 [dfs]\nchunk_size = \"256k\"\nheartbeat_interval_ms = 200\nnode_timeout_ms = 3000\n\
+                 [dataflow]\nthreads = 2\nmemory = \"256m\"\n{extra}"
+            ),
+        )
+        .unwrap();
+        let mut m = strata();
+        m.args(["master", "--dir"])
+            .arg(root.path().join("master"))
+            .args(["--listen", &format!("{master_host}:0")])
+            .args(["--http", &format!("{master_host}:0")])
+            .arg("--config")
+            .arg(&config);
+        let (master_proc, lines) = daemon(m, 2);
+        let master = lines[0].rsplit(' ').next().unwrap().to_string();
+        let ui = lines[1]
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .trim_start_matches("http://")
+            .to_string();
+        let mut c = Cluster {
+            root,
+            config,
+            _master: master_proc,
+            master,
+            ui,
+            workers: Vec::new(),
+            _serial: serial,
+        };
+        for i in 0..n {
+            let dir = c.root.path().join(format!("worker-{i}"));
+            let listen = format!("{}:0", worker_host(i));
+            c.workers.push(Worker {
+                proc: None,
+                dir,
+                listen,
+            });
+            c.start_worker(i, wrap(i));
+        }
+        c.wait_for("every worker registered", Duration::from_secs(30), |c| {
+            c.live_workers() == n
+        });
+        c
+    }
+
+    fn start_worker(&mut self, i: usize, wrap: Option<Vec<String>>) {
+        let w = &self.workers[i];
+        let mut cmd = match &wrap {
+            Some(prefix) => {
+                let mut c = Command::new(&prefix[0]);
+                c.args(&prefix[1..]).arg(env!("CARGO_BIN_EXE_strata"));
+                c
+            }
+            None => strata(),
+        };
+        cmd.args(["worker", "--master", &self.master, "--cores", "2", "--dir"])
+            .arg(&w.dir)
+            .args(["--listen", &w.listen])
+            .arg("--config")
+            .arg(&self.config);
+        let (p, _) = daemon(cmd, 1);
+        self.workers[i].proc = Some(p);
+    }
+
+    fn kill_worker(&mut self, i: usize) {
+        let mut p = self.workers[i].proc.take().unwrap();
+        p.0.kill().unwrap();
+        p.0.wait().unwrap();
+    }
+
+    fn worker_pid(&self, i: usize) -> u32 {
+        self.workers[i].proc.as_ref().unwrap().0.id()
+    }
+
+    fn state(&self) -> Value {
+        serde_json::from_str(&http_get(&self.ui, "/api/state")).unwrap_or(Value::Null)
+    }
+
+    fn live_workers(&self) -> usize {
+        self.state()["workers"]
+            .as_array()
+            .map(|w| w.iter().filter(|w| w["alive"] == true).count())
+            .unwrap_or(0)
+    }
+
+    fn app(&self, id: &str) -> Value {
+        self.state()["apps"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["id"] == id).cloned())
+            .unwrap_or(Value::Null)
+    }
+
+    fn last_app(&self) -> Value {
+        self.state()["apps"]
+            .as_array()
+            .and_then(|a| a.last().cloned())
+            .unwrap_or(Value::Null)
+    }
+
+    fn wait_for(&self, what: &str, limit: Duration, cond: impl Fn(&Cluster) -> bool) {
+        let deadline = Instant::now() + limit;
+        while !cond(self) {
+            assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `strata ARGS --config CFG`, embedded or (with `master`) on this cluster.
+    fn command(&self, args: &[&str], on_cluster: bool) -> Command {
+        let mut c = strata();
+        c.arg("-q").args(args).arg("--config").arg(&self.config);
+        if on_cluster {
+            c.args(["--master", &self.master]);
+        }
+        c
+    }
+
+    fn run(&self, args: &[&str], on_cluster: bool) -> Output {
+        let out = self.command(args, on_cluster).output().unwrap();
+        assert!(
+            out.status.success(),
+            "strata {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.root.path().join(name).display().to_string()
+    }
+
+    /// No executor processes or scratch directories left on any worker.
+    fn executors_gone(&self) -> bool {
+        let listed = self.state()["workers"]
+            .as_array()
+            .map(|w| {
+                w.iter()
+                    .all(|w| w["executors"].as_array().is_none_or(|e| e.is_empty()))
+            })
+            .unwrap_or(false);
+        listed
+            && self.workers.iter().all(|w| {
+                std::fs::read_dir(w.dir.join("executors"))
+                    .map(|d| d.count() == 0)
+                    .unwrap_or(true)
+            })
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    );
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
+}
+
+/// The lines of every part file, sorted.
+fn lines_of(dir: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("part-")
+        {
+            out.extend(
+                std::fs::read_to_string(&p)
+                    .unwrap()
+                    .lines()
+                    .map(str::to_string),
+            );
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The part files' bytes in order (a global sort's output).
+fn bytes_of(dir: &str) -> Vec<u8> {
+    let mut parts: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("part-")
+        })
+        .collect();
+    parts.sort();
+    parts
+        .iter()
+        .flat_map(|p| std::fs::read(p).unwrap())
+        .collect()
+}
+
+/// The numbers in the driver's summary line, by the words after them.
+fn summary_number(stderr: &str, words: &str) -> u64 {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("cluster application"))
+        .unwrap_or_else(|| panic!("no cluster summary in: {stderr}"));
+    for part in line.split(", ") {
+        if let Some(n) = part.strip_suffix(words) {
+            let n = n.trim().rsplit(' ').next().unwrap();
+            return n.parse().unwrap();
+        }
+    }
+    panic!("no `{words}` in {line}")
+}
+
+fn shakespeare() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/shakespeare")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn cluster_jobs_match_embedded_and_executors_clean_up() {
+    let c = Cluster::start(3, "");
+    let data = shakespeare();
+    let (local, remote) = (c.path("wc-local"), c.path("wc-cluster"));
+    c.run(&["run", "wordcount", &data, "--out", &local], false);
+    let out = c.run(&["run", "wordcount", &data, "--out", &remote], true);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("3 executors"), "{stderr}");
+    let words = lines_of(&local);
+    assert!(words.len() > 20_000);
+    assert_eq!(
+        words,
+        lines_of(&remote),
+        "word count differs on the cluster"
+    );
+
+    let input = c.path("tera");
+    c.run(
+        &[
+            "gen",
+            "terasort",
+            "--records",
+            "100000",
+            "--files",
+            "3",
+            "--out",
+            &input,
+        ],
+        false,
+    );
+    let (local, remote) = (c.path("sort-local"), c.path("sort-cluster"));
+    c.run(
+        &["run", "sort", &input, "--out", &local, "--partitions", "5"],
+        false,
+    );
+    c.run(
+        &["run", "sort", &input, "--out", &remote, "--partitions", "5"],
+        true,
+    );
+    let sorted = bytes_of(&local);
+    assert_eq!(sorted.len(), 100_000 * 100);
+    assert!(sorted == bytes_of(&remote), "sort differs on the cluster");
+
+    // A user's program, shipped through the DFS: the same answer, accumulators included.
+    let example = Path::new(env!("CARGO_BIN_EXE_strata"))
+        .parent()
+        .unwrap()
+        .join("examples/submit_wordcount");
+    assert!(
+        example.exists(),
+        "{} is missing: `cargo test` builds the examples",
+        example.display()
+    );
+    let submitted = c.path("wc-submit");
+    let out = strata()
+        .args(["submit", "--master", &c.master, "--executors", "3"])
+        .arg("--config")
+        .arg(&c.config)
+        .arg(&example)
+        .args([&data, &submitted])
+        .env("STRATA_CONFIG", &c.config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "submit failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("ran as cluster application"), "{stdout}");
+    assert!(stdout.contains("lines: 187182"), "accumulator: {stdout}");
+    assert_eq!(
+        words,
+        lines_of(&submitted),
+        "submitted program's answer differs"
+    );
+
+    let apps = c.state()["apps"].as_array().unwrap().clone();
+    assert_eq!(apps.len(), 3);
+    assert!(apps.iter().all(|a| a["state"] == "finished"), "{apps:?}");
+    c.wait_for(
+        "executors gone",
+        Duration::from_secs(20),
+        Cluster::executors_gone,
+    );
+}
+
+#[test]
+fn a_worker_killed_mid_shuffle_costs_only_its_map_outputs() {
+    let mut c = Cluster::start(3, "split_size = \"4m\"\nspeculation = false\n");
+    let input = c.path("tera");
+    c.run(
+        &[
+            "gen",
+            "terasort",
+            "--records",
+            "1500000",
+            "--files",
+            "3",
+            "--out",
+            &input,
+        ],
+        false,
+    );
+    let (local, remote) = (c.path("sort-local"), c.path("sort-cluster"));
+    c.run(
+        &["run", "sort", &input, "--out", &local, "--partitions", "24"],
+        false,
+    );
+    let driver = c
+        .command(
+            &[
+                "run",
+                "sort",
+                &input,
+                "--out",
+                &remote,
+                "--partitions",
+                "24",
+            ],
+            true,
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill a worker once the map side is done and the reduce side has begun: every map
+    // output is registered, and reducers still need them.
+    c.wait_for("the reduce stage to start", Duration::from_secs(60), |c| {
+        let app = c.last_app();
+        app["ui"]["jobs"].as_array().is_some_and(|jobs| {
+            jobs.iter().any(|j| {
+                j["name"].as_str().is_some_and(|n| n.starts_with("save"))
+                    && j["stages"].as_array().is_some_and(|s| {
+                        s.iter()
+                            .any(|s| s["shuffle"].is_null() && s["status"] == "running")
+                    })
+            })
+        })
+    });
+    c.kill_worker(1);
+    let out = driver.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the job failed: {stderr}");
+    assert!(
+        bytes_of(&local) == bytes_of(&remote),
+        "sort differs after a worker died"
+    );
+    let lost = summary_number(&stderr, "map outputs lost");
+    let rerun = summary_number(&stderr, "map tasks re-run");
+    assert!(lost >= 1, "the killed worker held no map output? {stderr}");
+    assert!(
+        lost < 36,
+        "more outputs lost than one worker held: {stderr}"
+    );
+    assert_eq!(
+        rerun, lost,
+        "only the lost map outputs must be recomputed: {stderr}"
+    );
+    // The master noticed, and launched a replacement executor on a live worker.
+    c.wait_for("worker declared lost", Duration::from_secs(20), |c| {
+        c.live_workers() == 2
+    });
+}
+
+fn chromium() -> String {
+    for b in ["chromium", "chromium-browser", "google-chrome"] {
+        if Command::new(b)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            return b.to_string();
+        }
+    }
+    panic!("no headless Chromium: install Debian's `chromium` package (.ci/run does)");
+}
+
+/// The DOM of a page after Chromium has loaded and rendered it.
+fn dom(browser: &str, url: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(["--dump-dom", url])
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn web_ui_during_a_job_then_the_driver_dies_and_workers_clean_up() {
+    let browser = chromium();
+    let c = Cluster::start(3, "");
+    // A long job: many PageRank iterations, so the pages are loaded while it runs.
+    let edges = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/wordnet/edges.txt");
+    let out = c.path("ranks");
+    let mut driver = c
+        .command(
+            &[
+                "run",
+                "pagerank",
+                edges.to_str().unwrap(),
+                "--iterations",
+                "1000",
+                "--out",
+                &out,
+            ],
+            true,
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    c.wait_for(
+        "a running job with 3 executors",
+        Duration::from_secs(60),
+        |c| {
+            let app = c.last_app();
+            app["state"] == "running"
+                && app["ui"]["executors"]
+                    .as_array()
+                    .is_some_and(|e| e.iter().filter(|e| e["alive"] == true).count() == 3)
+                && app["ui"]["jobs"]
+                    .as_array()
+                    .is_some_and(|j| j.iter().filter(|j| j["status"] == "succeeded").count() >= 2)
+        },
+    );
+    let app = c.last_app()["id"].as_str().unwrap().to_string();
+
+    let home = dom(&browser, &format!("http://{}/", c.ui));
+    assert!(home.contains("3 live of 3 workers"), "{home}");
+    for host in ["127.0.0.1", "127.0.0.2", "127.0.0.3"] {
+        assert!(home.contains(host), "worker {host} missing: {home}");
+    }
+    assert!(home.contains(&app) && home.contains("running"), "{home}");
+    assert!(home.contains("capacity"), "DFS capacity missing: {home}");
+
+    let page = dom(&browser, &format!("http://{}/app/{app}", c.ui));
+    assert!(page.contains("<svg"), "no stage DAG picture: {page}");
+    assert!(
+        page.contains("class=\"stage\""),
+        "no stages in the DAG: {page}"
+    );
+    assert!(
+        page.contains("succeeded") && page.contains("running"),
+        "{page}"
+    );
+    for col in ["attempt", "host", "locality", "duration"] {
+        assert!(page.contains(&format!("<th>{col}</th>")), "no {col} column");
+    }
+    assert!(page.contains("127.0.0.2"), "task hosts missing: {page}");
+
+    let dfs = dom(&browser, &format!("http://{}/dfs?path=/", c.ui));
+    assert!(dfs.contains("id=\"files\""), "{dfs}");
+
+    // Lose the driver: its application fails with a clear reason, executors are killed and
+    // their scratch space removed.
+    driver.kill().unwrap();
+    driver.wait().unwrap();
+    c.wait_for("the application failed", Duration::from_secs(30), |c| {
+        c.app(&app)["state"] == "failed"
+    });
+    let why = c.app(&app)["error"].as_str().unwrap().to_string();
+    assert!(why.contains("driver lost"), "{why}");
+    c.wait_for(
+        "executors gone",
+        Duration::from_secs(30),
+        Cluster::executors_gone,
+    );
+    assert!(
+        !Path::new(&out).join("_SUCCESS").exists(),
+        "a failed job must not look complete"
+    );
+}
+
+#[test]
+fn dfs_input_runs_node_local_and_a_frozen_executor_gets_backup_tasks() {
+    let c = Cluster::start(3, "split_size = \"1m\"\n");
+    // One replica per chunk, spread over the three workers: where a task runs matters.
+    let mut dfs = strata::dfs::DfsClient::connect(&c.master, SECRET).unwrap();
+    dfs.mkdir("/books", true).unwrap();
+    for e in std::fs::read_dir(shakespeare()).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_string();
+        let mut f = std::fs::File::open(&p).unwrap();
+        dfs.put(&mut f, &format!("/books/{name}"), 1, false, &mut |_| {})
+            .unwrap();
+    }
+    let local = c.path("wc-local");
+    c.run(
+        &["run", "wordcount", &shakespeare(), "--out", &local],
+        false,
+    );
+    let remote = c.path("wc-dfs");
+    let out = c.run(
+        &["run", "wordcount", "dfs:///books", "--out", &remote],
+        true,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(lines_of(&local), lines_of(&remote));
+    let with_pref: u64 = {
+        let line = stderr
+            .lines()
+            .find(|l| l.contains("cluster application"))
+            .unwrap();
+        let after = line.split(" executors, ").nth(1).unwrap();
+        let mut it = after.split(' ');
+        let local: u64 = it.next().unwrap().parse().unwrap();
+        let total: u64 = it.nth(1).unwrap().parse().unwrap();
+        assert!(total >= 40, "{line}");
+        assert!(local * 10 >= total * 9, "under 90% node-local: {line}");
+        total
+    };
+    assert!(with_pref > 0);
+
+    // Freeze one executor (SIGSTOP: a machine that hangs without dying) while the map side
+    // runs; its tasks become stragglers and get backup copies elsewhere. A bigger corpus
+    // (eight copies) makes the map side last long enough to catch it.
+    let corpus = c.path("corpus");
+    std::fs::create_dir(&corpus).unwrap();
+    for e in std::fs::read_dir(shakespeare()).unwrap() {
+        let p = e.unwrap().path();
+        let text = std::fs::read(&p).unwrap();
+        let name = p.file_name().unwrap().to_str().unwrap().to_string();
+        std::fs::write(format!("{corpus}/{name}"), text.repeat(8)).unwrap();
+    }
+    let local = c.path("wc-corpus-local");
+    c.run(&["run", "wordcount", &corpus, "--out", &local], false);
+    let remote = c.path("wc-straggler");
+    let driver = c
+        .command(&["run", "wordcount", &corpus, "--out", &remote], true)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.wait_for("map tasks finishing", Duration::from_secs(60), |c| {
+        let s = c.state();
+        let apps = s["apps"].as_array().cloned().unwrap_or_default();
+        apps.len() == 2
+            && apps[1]["ui"]["jobs"][0]["stages"][0]["tasks"]
+                .as_array()
+                .is_some_and(|t| t.iter().filter(|t| t["status"] == "succeeded").count() >= 3)
+    });
+    let frozen = String::from_utf8(
+        Command::new("pgrep")
+            .args(["-P", &c.worker_pid(2).to_string()])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    assert!(!frozen.is_empty(), "no executor process under worker 2");
+    Command::new("kill")
+        .args(["-STOP", &frozen])
+        .status()
+        .unwrap();
+    let spotted = Instant::now() + Duration::from_secs(30);
+    while c.last_app()["ui"]["speculative_tasks"]
+        .as_u64()
+        .unwrap_or(0)
+        == 0
+        && c.last_app()["state"] == "running"
+        && Instant::now() < spotted
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Keep it frozen until a backup copy has won (or the job is over).
+    let won_by = Instant::now() + Duration::from_secs(30);
+    let copy_won = |app: &Value| {
+        app["ui"]["jobs"].as_array().is_some_and(|jobs| {
+            jobs.iter()
+                .flat_map(|j| j["stages"].as_array().into_iter().flatten())
+                .flat_map(|s| s["tasks"].as_array().into_iter().flatten())
+                .any(|t| t["speculative"] == true && t["status"] == "succeeded")
+        })
+    };
+    while !copy_won(&c.last_app()) && c.last_app()["state"] == "running" && Instant::now() < won_by
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Command::new("kill")
+        .args(["-CONT", &frozen])
+        .status()
+        .unwrap();
+    let out = driver.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(lines_of(&local), lines_of(&remote));
+    let speculative = summary_number(&stderr, "speculative copies");
+    assert!(
+        speculative >= 1,
+        "no backup task for the frozen executor: {stderr}"
+    );
+    let app = c.last_app();
+    let won = app["ui"]["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|j| j["stages"].as_array().unwrap().iter())
+        .flat_map(|s| s["tasks"].as_array().unwrap().iter())
+        .any(|t| t["speculative"] == true && t["status"] == "succeeded");
+    assert!(won, "no speculative copy finished first");
+}
