@@ -744,3 +744,194 @@ fn dfs_input_runs_node_local_and_a_frozen_executor_gets_backup_tasks() {
         .any(|t| t["speculative"] == true && t["status"] == "succeeded");
     assert!(won, "no speculative copy finished first");
 }
+
+/// Three network namespaces joined by a bridge: three "hosts" on one machine. Removed when
+/// dropped.
+struct Netns {
+    bridge: String,
+    names: Vec<String>,
+    veths: Vec<String>,
+}
+
+fn ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+impl Netns {
+    const SUBNET: &'static str = "10.213.77";
+
+    fn create(n: usize) -> Result<Netns, String> {
+        let id = std::process::id() % 100_000;
+        let mut net = Netns {
+            bridge: format!("stbr{id}"),
+            names: Vec::new(),
+            veths: Vec::new(),
+        };
+        let probe = format!("strata-probe-{id}");
+        if !ip(&["netns", "add", &probe]) {
+            return Err("`ip netns add` is not permitted here (needs root and iproute2)".into());
+        }
+        ip(&["netns", "del", &probe]);
+        let ok = ip(&["link", "add", &net.bridge, "type", "bridge"])
+            && ip(&[
+                "addr",
+                "add",
+                &format!("{}.1/24", Self::SUBNET),
+                "dev",
+                &net.bridge,
+            ])
+            && ip(&["link", "set", &net.bridge, "up"]);
+        if !ok {
+            return Err("cannot create a bridge".into());
+        }
+        for i in 0..n {
+            let ns = format!("strata-{id}-{i}");
+            let (veth, peer) = (format!("stv{id}{i}"), format!("stp{id}{i}"));
+            let addr = format!("{}.{}/24", Self::SUBNET, 11 + i);
+            let ok = ip(&["netns", "add", &ns])
+                && ip(&["link", "add", &veth, "type", "veth", "peer", "name", &peer])
+                && ip(&["link", "set", &peer, "netns", &ns])
+                && ip(&["link", "set", &veth, "master", &net.bridge, "up"])
+                && ip(&["-n", &ns, "addr", "add", &addr, "dev", &peer])
+                && ip(&["-n", &ns, "link", "set", &peer, "up"])
+                && ip(&["-n", &ns, "link", "set", "lo", "up"]);
+            net.names.push(ns);
+            net.veths.push(veth);
+            if !ok {
+                return Err("cannot set up a namespace and its veth pair".into());
+            }
+        }
+        Ok(net)
+    }
+
+    fn host(i: usize) -> String {
+        format!("{}.{}", Self::SUBNET, 11 + i)
+    }
+
+    fn link(&self, i: usize, up: bool) {
+        assert!(ip(&[
+            "link",
+            "set",
+            &self.veths[i],
+            if up { "up" } else { "down" }
+        ]));
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for v in &self.veths {
+            ip(&["link", "del", v]);
+        }
+        for n in &self.names {
+            ip(&["netns", "del", n]);
+        }
+        ip(&["link", "del", &self.bridge]);
+    }
+}
+
+#[test]
+fn three_hosts_in_network_namespaces_survive_a_link_going_down() {
+    let net = match Netns::create(3) {
+        Ok(n) => n,
+        Err(why) => {
+            eprintln!("skipping the multi-host test: {why}");
+            return;
+        }
+    };
+    let names = net.names.clone();
+    let c = Cluster::start_on(
+        3,
+        "split_size = \"4m\"\n",
+        &format!("{}.1", Netns::SUBNET),
+        Netns::host,
+        |i| {
+            Some(vec![
+                "ip".into(),
+                "netns".into(),
+                "exec".into(),
+                names[i].clone(),
+            ])
+        },
+    );
+    let input = c.path("tera");
+    c.run(
+        &[
+            "gen",
+            "terasort",
+            "--records",
+            "1500000",
+            "--files",
+            "3",
+            "--out",
+            &input,
+        ],
+        false,
+    );
+    let (local, remote) = (c.path("sort-local"), c.path("sort-cluster"));
+    c.run(
+        &["run", "sort", &input, "--out", &local, "--partitions", "24"],
+        false,
+    );
+    let driver = c
+        .command(
+            &[
+                "run",
+                "sort",
+                &input,
+                "--out",
+                &remote,
+                "--partitions",
+                "24",
+            ],
+            true,
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.wait_for(
+        "the sort's map side under way",
+        Duration::from_secs(60),
+        |c| {
+            c.last_app()["ui"]["jobs"].as_array().is_some_and(|jobs| {
+                jobs.iter().any(|j| {
+                    j["name"].as_str().is_some_and(|n| n.starts_with("save"))
+                        && j["stages"][0]["tasks"]
+                            .as_array()
+                            .is_some_and(|t| t.iter().any(|t| t["status"] == "succeeded"))
+                })
+            })
+        },
+    );
+    // Partition the second host from everyone mid-job.
+    net.link(1, false);
+    let out = driver.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the job failed: {stderr}");
+    assert!(
+        bytes_of(&local) == bytes_of(&remote),
+        "sort differs after a partition"
+    );
+    eprintln!(
+        "{}",
+        stderr
+            .lines()
+            .find(|l| l.contains("cluster application"))
+            .unwrap_or("")
+    );
+    c.wait_for(
+        "the master declares the host lost",
+        Duration::from_secs(30),
+        |c| c.live_workers() == 2,
+    );
+    // Heal the partition: the worker rejoins.
+    net.link(1, true);
+    c.wait_for("the worker rejoins", Duration::from_secs(30), |c| {
+        c.live_workers() == 3
+    });
+}
