@@ -1,10 +1,10 @@
 """PySpark peer for `strata run wordcount`: same word definition (maximal runs of Unicode
-alphanumerics, lowercased), local[2]. Usage: spark_wordcount.py INPUT_DIR OUT_DIR"""
-import re, sys, time
+alphanumerics, lowercased), local[2] or $SPARK_MASTER. Usage: spark_wordcount.py INPUT_DIR OUT_DIR"""
+import os, re, sys, time
 from pyspark.sql import SparkSession
 
-spark = (SparkSession.builder.master("local[2]").appName("wc")
-         .config("spark.driver.memory", "4g").config("spark.ui.enabled", "false").getOrCreate())
+spark = (SparkSession.builder.master(os.environ.get("SPARK_MASTER", "local[2]")).appName("wc")
+         .config("spark.driver.memory", "4g").config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false").getOrCreate())
 sc = spark.sparkContext
 sc.setLogLevel("ERROR")
 word = re.compile(r"[^\W_]+")

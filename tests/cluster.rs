@@ -406,9 +406,27 @@ fn cluster_jobs_match_embedded_and_executors_clean_up() {
         "submitted program's answer differs"
     );
 
+    // Bad input found by an executor fails the job at once, with the file and line.
+    let bad = c.path("bad-edges.txt");
+    std::fs::write(&bad, "1 2\n3 x\n").unwrap();
+    let out = c
+        .command(&["run", "pagerank", &bad, "--out", &c.path("ranks")], true)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("bad-edges.txt:2: malformed edge line"),
+        "error should name the file and line: {stderr}"
+    );
+
     let apps = c.state()["apps"].as_array().unwrap().clone();
-    assert_eq!(apps.len(), 3);
-    assert!(apps.iter().all(|a| a["state"] == "finished"), "{apps:?}");
+    assert_eq!(apps.len(), 4);
+    assert!(
+        apps[..3].iter().all(|a| a["state"] == "finished"),
+        "{apps:?}"
+    );
+    assert_eq!(apps[3]["state"], "failed", "{apps:?}");
     c.wait_for(
         "executors gone",
         Duration::from_secs(20),
@@ -416,23 +434,21 @@ fn cluster_jobs_match_embedded_and_executors_clean_up() {
     );
 }
 
-#[test]
-fn a_worker_killed_mid_shuffle_costs_only_its_map_outputs() {
-    let mut c = Cluster::start(3, "split_size = \"4m\"\nspeculation = false\n");
+/// Generates `records` TeraSort records, sorts them embedded (the reference), and starts the
+/// same sort on the cluster; returns the driver and the two output directories.
+fn start_cluster_sort(c: &Cluster, records: &str) -> (Child, String, String) {
     let input = c.path("tera");
-    c.run(
-        &[
-            "gen",
-            "terasort",
-            "--records",
-            "1500000",
-            "--files",
-            "3",
-            "--out",
-            &input,
-        ],
-        false,
-    );
+    let gen_args = [
+        "gen",
+        "terasort",
+        "--records",
+        records,
+        "--files",
+        "3",
+        "--out",
+        &input,
+    ];
+    c.run(&gen_args, false);
     let (local, remote) = (c.path("sort-local"), c.path("sort-cluster"));
     c.run(
         &["run", "sort", &input, "--out", &local, "--partitions", "24"],
@@ -455,18 +471,30 @@ fn a_worker_killed_mid_shuffle_costs_only_its_map_outputs() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    (driver, local, remote)
+}
+
+/// Whether the cluster's latest app has a `save` job whose stages satisfy `pred`.
+fn save_job_where(c: &Cluster, pred: impl Fn(&[Value]) -> bool) -> bool {
+    c.last_app()["ui"]["jobs"].as_array().is_some_and(|jobs| {
+        jobs.iter().any(|j| {
+            j["name"].as_str().is_some_and(|n| n.starts_with("save"))
+                && j["stages"].as_array().is_some_and(|s| pred(s))
+        })
+    })
+}
+
+#[test]
+fn a_worker_killed_mid_shuffle_costs_only_its_map_outputs() {
+    let mut c = Cluster::start(3, "split_size = \"4m\"\nspeculation = false\n");
+    let (driver, local, remote) = start_cluster_sort(&c, "1500000");
     // Kill a worker once the map side is done and the reduce side has begun: every map
     // output is registered, and reducers still need them.
     c.wait_for("the reduce stage to start", Duration::from_secs(60), |c| {
-        let app = c.last_app();
-        app["ui"]["jobs"].as_array().is_some_and(|jobs| {
-            jobs.iter().any(|j| {
-                j["name"].as_str().is_some_and(|n| n.starts_with("save"))
-                    && j["stages"].as_array().is_some_and(|s| {
-                        s.iter()
-                            .any(|s| s["shuffle"].is_null() && s["status"] == "running")
-                    })
-            })
+        save_job_where(c, |stages| {
+            stages
+                .iter()
+                .any(|s| s["shuffle"].is_null() && s["status"] == "running")
         })
     });
     c.kill_worker(1);
@@ -858,53 +886,15 @@ fn three_hosts_in_network_namespaces_survive_a_link_going_down() {
             ])
         },
     );
-    let input = c.path("tera");
-    c.run(
-        &[
-            "gen",
-            "terasort",
-            "--records",
-            "1500000",
-            "--files",
-            "3",
-            "--out",
-            &input,
-        ],
-        false,
-    );
-    let (local, remote) = (c.path("sort-local"), c.path("sort-cluster"));
-    c.run(
-        &["run", "sort", &input, "--out", &local, "--partitions", "24"],
-        false,
-    );
-    let driver = c
-        .command(
-            &[
-                "run",
-                "sort",
-                &input,
-                "--out",
-                &remote,
-                "--partitions",
-                "24",
-            ],
-            true,
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (driver, local, remote) = start_cluster_sort(&c, "1500000");
     c.wait_for(
         "the sort's map side under way",
         Duration::from_secs(60),
         |c| {
-            c.last_app()["ui"]["jobs"].as_array().is_some_and(|jobs| {
-                jobs.iter().any(|j| {
-                    j["name"].as_str().is_some_and(|n| n.starts_with("save"))
-                        && j["stages"][0]["tasks"]
-                            .as_array()
-                            .is_some_and(|t| t.iter().any(|t| t["status"] == "succeeded"))
-                })
+            save_job_where(c, |stages| {
+                stages[0]["tasks"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|t| t["status"] == "succeeded"))
             })
         },
     );

@@ -18,12 +18,14 @@
 //!  tasks on the thread pool (scheduler/pool.rs), each a pipeline of iterators,
 //!  memory-bounded operators (ops/) spilling under the task's budget (memory.rs),
 //!  cached partitions in the block manager (cache.rs)
+//!        │ or, on a cluster (cluster/): the driver places tasks on executor
+//!        ▼ processes running the same program; reducers fetch remote map outputs
 //! ```
 //!
 //! ## Design decisions
 //! - **Same program everywhere (SPMD).** Closures are ordinary Rust closures and are never
 //!   serialized: in cluster mode every process builds the same lineage graph and executors
-//!   run tasks by (job, stage, partition). Elements are serializable ([`Data`]) because they
+//!   run tasks by (job, stage, partition); see [`cluster`]. Elements are serializable ([`Data`]) because they
 //!   cross processes in shuffles and results. Keys hash with a fixed function so every
 //!   process agrees on partitions.
 //! - **Pull-based pipelines inside a task.** A stage's narrow transformations compose as

@@ -26,6 +26,9 @@ pub struct TaskContext {
     pub(crate) memory: Arc<MemoryManager>,
     pub(crate) metrics: TaskMetrics,
     pub(crate) inject_failure: bool,
+    /// Partitions this attempt stored in the cache (`(dataset id, partition)`), which a
+    /// cluster driver remembers to send later tasks on them to this executor.
+    pub(crate) cached: RefCell<Vec<(u64, usize)>>,
     error: RefCell<Option<Error>>,
 }
 
@@ -47,6 +50,7 @@ impl TaskContext {
             memory,
             metrics: TaskMetrics::default(),
             inject_failure: false,
+            cached: RefCell::new(Vec::new()),
             error: RefCell::new(None),
         }
     }

@@ -65,6 +65,8 @@ struct State {
     job_results: FxHashMap<u64, Result<Arc<Vec<u8>>, String>>,
     shuffle_stage: FxHashMap<ShuffleId, u64>,
     completed_maps: FxHashSet<(ShuffleId, usize)>,
+    /// Where cached partitions live: `(dataset, partition)` → executor.
+    blocks: FxHashMap<(u64, usize), u64>,
 }
 
 struct Shared {
@@ -170,6 +172,16 @@ impl Driver {
     /// A copy of the progress report.
     pub fn report(&self) -> AppUi {
         snapshot(&self.shared)
+    }
+
+    /// The host of the executor holding cached partition `p` of dataset `rdd`, if any.
+    pub fn cached_host(&self, rdd: u64, p: usize) -> Option<String> {
+        let st = self.shared.state.lock();
+        let e = st.blocks.get(&(rdd, p))?;
+        st.executors
+            .get(e)
+            .filter(|e| e.alive)
+            .map(|e| e.host.clone())
     }
 
     /// Counts a map output a reducer could not fetch (it will be recomputed).
@@ -612,6 +624,12 @@ impl<R: Data> StageRun<'_, R> {
             }
             Ok(bytes) => match bincode::deserialize::<R>(&bytes) {
                 Ok(r) => {
+                    if !report.cached.is_empty() {
+                        let mut st = self.d.state.lock();
+                        for b in &report.cached {
+                            st.blocks.insert(*b, exec);
+                        }
+                    }
                     for (id, b) in &report.accumulators {
                         crate::accumulator::merge_remote(*id, b);
                     }
@@ -902,6 +920,7 @@ fn executor_lost(s: &Shared, executor: u64) {
     if s.shutdown.load(Ordering::Relaxed) {
         return;
     }
+    st.blocks.retain(|_, e| *e != executor);
     let forgotten = s.shuffle.forget_executor(executor);
     if bye {
         // Its program ended with the last job: nothing of value is lost.

@@ -299,10 +299,16 @@ fn run_task(s: &Shared, desc: super::wire::TaskDesc) {
     } else {
         Vec::new()
     };
+    let cached = if result.is_ok() {
+        tc.cached.take()
+    } else {
+        Vec::new()
+    };
     let _ = s.to_driver.send(ToDriver::TaskDone(TaskReport {
         task: desc.task,
         result: result.map_err(WireError::from),
         accumulators,
         metrics: metrics_to_wire(&tc.metrics),
+        cached,
     }));
 }

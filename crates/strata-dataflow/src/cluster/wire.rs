@@ -123,6 +123,8 @@ pub(crate) struct TaskReport {
     pub result: Result<Vec<u8>, WireError>,
     pub accumulators: Vec<(u64, Vec<u8>)>,
     pub metrics: [u64; 4],
+    /// Cache blocks the attempt stored on its executor.
+    pub cached: Vec<(u64, usize)>,
 }
 
 /// An [`Error`] in transit, keeping what the scheduler acts on.

@@ -85,6 +85,9 @@ impl<T: Data> RddBase for Cached<T> {
     fn fully_cached(&self) -> bool {
         self.blocks.cached_partitions(self.id) == self.parent.num_partitions()
     }
+    fn is_cache(&self) -> bool {
+        true
+    }
 }
 
 fn iter_shared<'a, T: Data>(data: Arc<Vec<T>>) -> BoxIter<'a, T> {
@@ -106,10 +109,11 @@ impl<T: Data> Rdd<T> for Cached<T> {
         let mut est = SizeEstimator::new(std::mem::size_of::<T>());
         let data: Vec<T> = self.parent.compute(p, tc).inspect(|x| est.add(x)).collect();
         let data = Arc::new(data);
-        if !tc.failed()
-            && let Err(e) = self.store(p, &data, &est)
-        {
-            tc.fail(e);
+        if !tc.failed() {
+            match self.store(p, &data, &est) {
+                Ok(()) => tc.cached.borrow_mut().push((self.id, p)),
+                Err(e) => tc.fail(e),
+            }
         }
         iter_shared(data)
     }

@@ -42,6 +42,11 @@ pub trait RddBase: Send + Sync + 'static {
     fn fully_cached(&self) -> bool {
         false
     }
+    /// True for a persisted dataset: in a cluster, its partitions are best computed where
+    /// they were cached.
+    fn is_cache(&self) -> bool {
+        false
+    }
 }
 
 /// A lineage node producing elements of type `T`.

@@ -46,7 +46,13 @@ pub(crate) fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
 
 /// The hosts partition `p` of `rdd` prefers: its own, or those of the first narrow parent
 /// with the same partitioning (a pipeline reads what its source reads).
-fn preferred_hosts(rdd: &Arc<dyn RddBase>, p: usize) -> Vec<String> {
+fn preferred_hosts(inner: &Inner, rdd: &Arc<dyn RddBase>, p: usize) -> Vec<String> {
+    if rdd.is_cache()
+        && let Role::Driver(d) = &inner.role
+        && let Some(host) = d.cached_host(rdd.id(), p)
+    {
+        return vec![host];
+    }
     let own = rdd.preferred_locations(p);
     if !own.is_empty() {
         return own
@@ -61,63 +67,56 @@ fn preferred_hosts(rdd: &Arc<dyn RddBase>, p: usize) -> Vec<String> {
         if let Dependency::Narrow(parent) = dep
             && parent.num_partitions() == rdd.num_partitions()
         {
-            return preferred_hosts(&parent, p);
+            return preferred_hosts(inner, &parent, p);
         }
     }
     Vec::new()
 }
 
-/// The shuffles a stage ending at `rdd` reads (its pipeline's shuffle boundaries).
-fn stage_inputs(rdd: &Arc<dyn RddBase>) -> Vec<ShuffleId> {
-    let mut out = Vec::new();
+/// The shuffle dependencies reachable from `rdd`: with `cross`, through shuffles too (the
+/// whole lineage); without, only the stage's own pipeline (the shuffles it reads).
+fn shuffles_below(rdd: &Arc<dyn RddBase>, cross: bool) -> Vec<Arc<dyn ShuffleDependencyBase>> {
+    let mut out: Vec<Arc<dyn ShuffleDependencyBase>> = Vec::new();
     let mut seen = FxHashSet::default();
     let mut stack = vec![rdd.clone()];
     while let Some(r) = stack.pop() {
         for dep in r.dependencies() {
-            match dep {
-                Dependency::Narrow(p) => {
-                    if seen.insert(p.id()) {
-                        stack.push(p);
-                    }
-                }
+            let next = match dep {
+                Dependency::Narrow(p) => p,
                 Dependency::Shuffle(s) => {
-                    if !out.contains(&s.shuffle_id()) {
-                        out.push(s.shuffle_id());
+                    if out.iter().any(|o| o.shuffle_id() == s.shuffle_id()) {
+                        continue;
                     }
+                    let parent = s.parent();
+                    out.push(s);
+                    if !cross {
+                        continue;
+                    }
+                    parent
                 }
+            };
+            if seen.insert(next.id()) {
+                stack.push(next);
             }
         }
     }
     out
 }
 
+/// The shuffles a stage ending at `rdd` reads.
+fn stage_inputs(rdd: &Arc<dyn RddBase>) -> Vec<ShuffleId> {
+    shuffles_below(rdd, false)
+        .iter()
+        .map(|s| s.shuffle_id())
+        .collect()
+}
+
 /// Every shuffle in `rdd`'s lineage, by id (what an executor may be asked to run).
 fn all_shuffles(rdd: &Arc<dyn RddBase>) -> FxHashMap<ShuffleId, Arc<dyn ShuffleDependencyBase>> {
-    let mut out = FxHashMap::default();
-    let mut seen = FxHashSet::default();
-    let mut stack = vec![rdd.clone()];
-    while let Some(r) = stack.pop() {
-        for dep in r.dependencies() {
-            match dep {
-                Dependency::Narrow(p) => {
-                    if seen.insert(p.id()) {
-                        stack.push(p);
-                    }
-                }
-                Dependency::Shuffle(s) => {
-                    if let std::collections::hash_map::Entry::Vacant(v) = out.entry(s.shuffle_id())
-                    {
-                        let parent = s.parent();
-                        v.insert(s);
-                        if seen.insert(parent.id()) {
-                            stack.push(parent);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    out
+    shuffles_below(rdd, true)
+        .into_iter()
+        .map(|s| (s.shuffle_id(), s))
+        .collect()
 }
 
 /// Runs `parts` of one stage, here or on the cluster's executors; returns the successes
@@ -139,7 +138,10 @@ fn run_stage<R: Data>(
     tracing::debug!(job, stage, tasks = parts.len(), desc, "stage submitted");
     let (done, failure) = match &inner.role {
         Role::Driver(d) => {
-            let prefs = parts.iter().map(|&p| preferred_hosts(rdd, p)).collect();
+            let prefs = parts
+                .iter()
+                .map(|&p| preferred_hosts(inner, rdd, p))
+                .collect();
             d.run_stage::<R>(
                 inner,
                 job,
