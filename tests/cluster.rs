@@ -432,6 +432,8 @@ fn cluster_jobs_match_embedded_and_executors_clean_up() {
         Duration::from_secs(20),
         Cluster::executors_gone,
     );
+    let metrics = http_get(&c.ui, "/metrics");
+    assert!(metrics.contains("cluster_live_workers 3"), "{metrics}");
 }
 
 /// Generates `records` TeraSort records, sorts them embedded (the reference), and starts the
@@ -639,6 +641,21 @@ fn web_ui_during_a_job_then_the_driver_dies_and_workers_clean_up() {
     assert!(
         !Path::new(&out).join("_SUCCESS").exists(),
         "a failed job must not look complete"
+    );
+
+    // Graceful shutdown: SIGTERM stops a worker cleanly, and the master notices it is gone.
+    let mut c = c;
+    let mut w = c.workers[0].proc.take().unwrap();
+    Command::new("kill")
+        .arg(w.0.id().to_string())
+        .status()
+        .unwrap();
+    let status = w.0.wait().unwrap();
+    assert!(status.success(), "worker exited with {status} on SIGTERM");
+    c.wait_for(
+        "the stopped worker declared lost",
+        Duration::from_secs(20),
+        |c| c.live_workers() == 2,
     );
 }
 

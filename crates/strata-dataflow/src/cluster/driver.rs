@@ -720,6 +720,22 @@ impl<R: Data> StageRun<'_, R> {
                 return Some(e);
             }
         }
+        // Outputs this stage reads that lived there are gone: re-run their map tasks now
+        // rather than wait for reducers to fail fetching them.
+        for (shuffle, statuses) in self.statuses.iter() {
+            let lost = statuses.iter().position(|s| {
+                s.as_ref()
+                    .and_then(|s| s.location.as_ref())
+                    .is_some_and(|l| l.executor == exec)
+            });
+            if let Some(map) = lost {
+                return Some(Error::FetchFailed {
+                    shuffle: *shuffle,
+                    map,
+                    reason: format!("executor {exec} holding it was lost"),
+                });
+            }
+        }
         // A map stage's finished outputs on that executor are gone with it.
         if let TaskKind::Map(_) = self.kind {
             for idx in 0..self.done.len() {
