@@ -12,6 +12,7 @@ mod cluster;
 mod demo;
 mod dfs;
 mod progress;
+mod sql;
 mod submit;
 
 /// Writes one line to stdout; exits with status 0 if the reader has gone away.
@@ -155,6 +156,9 @@ enum Command {
         #[arg(long, default_value_t = 7070)]
         port: u16,
     },
+    /// Run SQL over CSV and Parquet files: `strata sql --table t=data/t.parquet "SELECT ..."`.
+    /// With no query and no -f, an interactive shell.
+    Sql(sql::SqlArgs),
     /// Use the distributed file system (put, get, cat, ls, rm, mv, mkdir, stat, snapshot,
     /// append, report).
     Dfs {
@@ -263,6 +267,21 @@ enum Generator {
         edges: u64,
         #[command(flatten)]
         out: GenOut,
+    },
+    /// The eight TPC-H tables at a scale factor (DIR/lineitem/part-00000.parquet, ...).
+    Tpch {
+        /// Scale factor (1 = about 1 GB of raw data; 0.1, 0.01 for small runs).
+        #[arg(long, default_value_t = 1.0)]
+        sf: f64,
+        /// File format.
+        #[arg(long, value_enum, default_value_t = sql::GenFormat::Parquet)]
+        format: sql::GenFormat,
+        /// Output directory.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Replace the output directory if it exists.
+        #[arg(long)]
+        overwrite: bool,
     },
     /// TeraSort input: 100-byte records in `gensort -a` layout (10-byte printable key).
     Terasort {
@@ -409,6 +428,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::LocalCluster { workers, dir, port } => {
             cluster::local_cluster(cli.engine.config.as_deref(), workers, &dir, port)
         }
+        Command::Sql(args) => sql::run(args),
+        Command::Gen(Generator::Tpch {
+            sf,
+            format,
+            out,
+            overwrite,
+        }) => sql::gen_tpch(sf, format, &out, overwrite),
         Command::Dfs { master, cmd } => {
             let cfg = full_config(&cli.engine)?;
             dfs::run(&master, &cfg.cluster.secret, cli.engine.quiet, cmd)

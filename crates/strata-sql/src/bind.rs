@@ -1,0 +1,460 @@
+//! Binding SQL expressions (the `sqlparser` AST) to [`Expr`]s over a [`Scope`]: names
+//! resolve to column indices, literals get Arrow types, operands are coerced to a common
+//! type, and constant sub-expressions are folded.
+
+use crate::error::{Result, SqlError};
+use crate::expr::{BinOp, Expr, Func, coerce, interval};
+use arrow::array::{
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array, NullArray,
+    StringArray,
+};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
+use sqlparser::ast as sql;
+use std::sync::Arc;
+
+/// The names of a relation's columns: `(qualifier, name)` per column, and their types.
+#[derive(Clone, Debug)]
+pub struct Scope {
+    /// Qualifier (table alias) and name of each column, lower-cased.
+    pub names: Vec<(Option<String>, String)>,
+    /// Types.
+    pub schema: SchemaRef,
+}
+
+impl Scope {
+    /// A scope for `schema` whose columns all carry `qualifier`.
+    pub fn new(schema: SchemaRef, qualifier: Option<&str>) -> Scope {
+        Scope {
+            names: schema
+                .fields()
+                .iter()
+                .map(|f| (qualifier.map(str::to_lowercase), f.name().to_lowercase()))
+                .collect(),
+            schema,
+        }
+    }
+
+    /// `self` followed by `other` (a join's output).
+    pub fn join(&self, other: &Scope) -> Scope {
+        let mut names = self.names.clone();
+        names.extend(other.names.iter().cloned());
+        let fields: Vec<_> = self
+            .schema
+            .fields()
+            .iter()
+            .chain(other.schema.fields().iter())
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect();
+        Scope {
+            names,
+            schema: Arc::new(Schema::new(fields)),
+        }
+    }
+
+    /// Finds a column; the error names the closest existing ones.
+    pub fn resolve(&self, qualifier: Option<&str>, name: &str) -> Result<usize> {
+        let name = name.to_lowercase();
+        let q = qualifier.map(str::to_lowercase);
+        let hits: Vec<usize> = self
+            .names
+            .iter()
+            .enumerate()
+            .filter(|(_, (cq, cn))| *cn == name && (q.is_none() || *cq == q))
+            .map(|(i, _)| i)
+            .collect();
+        match hits.as_slice() {
+            [i] => Ok(*i),
+            [] => {
+                let full = match &q {
+                    Some(q) => format!("{q}.{name}"),
+                    None => name.clone(),
+                };
+                let mut near: Vec<(usize, String)> = self
+                    .names
+                    .iter()
+                    .map(|(cq, cn)| {
+                        let shown = match cq {
+                            Some(cq) => format!("{cq}.{cn}"),
+                            None => cn.clone(),
+                        };
+                        (distance(&name, cn), shown)
+                    })
+                    .collect();
+                near.sort();
+                let near: Vec<String> = near.into_iter().take(3).map(|(_, n)| n).collect();
+                Err(SqlError::Plan(format!(
+                    "unknown column {full}; did you mean {}?",
+                    near.join(", ")
+                )))
+            }
+            _ => Err(SqlError::Plan(format!(
+                "column {name} is ambiguous: qualify it with a table name or alias"
+            ))),
+        }
+    }
+}
+
+/// Edit distance (for "did you mean").
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Replaces whole sub-expressions before binding (aggregates and group keys after a
+/// GROUP BY become columns of the aggregate's output).
+pub type Hook<'a> = &'a dyn Fn(&sql::Expr) -> Option<Expr>;
+
+fn lit(a: ArrayRef) -> Expr {
+    Expr::Literal(a)
+}
+
+fn parse_number(s: &str) -> Result<Expr> {
+    if let Ok(i) = s.parse::<i64>() {
+        return Ok(lit(Arc::new(Int64Array::from(vec![i]))));
+    }
+    if let Some((whole, frac)) = s.split_once('.')
+        && !s.contains(['e', 'E'])
+    {
+        let digits = format!("{whole}{frac}");
+        if let Ok(v) = digits.parse::<i128>() {
+            let scale = frac.len() as i8;
+            let precision = (digits
+                .trim_start_matches(['-', '0'])
+                .len()
+                .max(scale as usize + 1))
+            .min(38) as u8;
+            let a = Decimal128Array::from(vec![v]).with_precision_and_scale(precision, scale)?;
+            return Ok(lit(Arc::new(a)));
+        }
+    }
+    s.parse::<f64>()
+        .map(|f| lit(Arc::new(Float64Array::from(vec![f]))))
+        .map_err(|_| SqlError::Plan(format!("bad number {s}")))
+}
+
+fn parse_date(s: &str) -> Result<Expr> {
+    let a = arrow::compute::cast(
+        &(Arc::new(StringArray::from(vec![s])) as ArrayRef),
+        &DataType::Date32,
+    )
+    .map_err(|_| SqlError::Plan(format!("bad date literal '{s}': expected YYYY-MM-DD")))?;
+    if a.is_null(0) {
+        return Err(SqlError::Plan(format!(
+            "bad date literal '{s}': expected YYYY-MM-DD"
+        )));
+    }
+    let _ = Date32Array::from(vec![0]);
+    Ok(lit(a))
+}
+
+use arrow::array::Array;
+
+/// The Arrow type of a SQL type name.
+pub fn sql_type(t: &sql::DataType) -> Result<DataType> {
+    use sql::DataType as T;
+    Ok(match t {
+        T::Int(_) | T::Integer(_) | T::BigInt(_) | T::SmallInt(_) | T::TinyInt(_) | T::Int64 => {
+            DataType::Int64
+        }
+        T::Double(_) | T::Float(_) | T::Real | T::DoublePrecision | T::Float64 => DataType::Float64,
+        T::Decimal(info) | T::Numeric(info) => match info {
+            sql::ExactNumberInfo::PrecisionAndScale(p, s) => {
+                DataType::Decimal128(*p as u8, *s as i8)
+            }
+            sql::ExactNumberInfo::Precision(p) => DataType::Decimal128(*p as u8, 0),
+            sql::ExactNumberInfo::None => DataType::Decimal128(38, 10),
+        },
+        T::Varchar(_)
+        | T::Text
+        | T::String(_)
+        | T::Char(_)
+        | T::CharVarying(_)
+        | T::Character(_) => DataType::Utf8,
+        T::Date => DataType::Date32,
+        T::Boolean | T::Bool => DataType::Boolean,
+        other => return Err(SqlError::NotSupported(format!("type {other}"))),
+    })
+}
+
+fn value_string(v: &sql::Expr) -> Option<String> {
+    match v {
+        sql::Expr::Value(v) => match &v.value {
+            sql::Value::SingleQuotedString(s) | sql::Value::Number(s, _) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Binds `e` in `scope`; `hook` may replace sub-expressions first.
+pub fn bind(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> {
+    if let Some(h) = hook
+        && let Some(x) = h(e)
+    {
+        return Ok(x);
+    }
+    let b = |x: &sql::Expr| bind(x, scope, hook);
+    let out = match e {
+        sql::Expr::Identifier(id) => Expr::Column(scope.resolve(None, &id.value)?),
+        sql::Expr::CompoundIdentifier(ids) => {
+            let n = ids.len();
+            if n < 2 {
+                return Err(SqlError::Plan(format!("bad name {e}")));
+            }
+            Expr::Column(scope.resolve(Some(&ids[n - 2].value), &ids[n - 1].value)?)
+        }
+        sql::Expr::Nested(x) => b(x)?,
+        sql::Expr::Value(v) => match &v.value {
+            sql::Value::Number(s, _) => parse_number(s)?,
+            sql::Value::SingleQuotedString(s) => lit(Arc::new(StringArray::from(vec![s.as_str()]))),
+            sql::Value::Boolean(x) => lit(Arc::new(BooleanArray::from(vec![*x]))),
+            sql::Value::Null => lit(Arc::new(NullArray::new(1))),
+            other => return Err(SqlError::NotSupported(format!("literal {other}"))),
+        },
+        sql::Expr::TypedString(t) => {
+            let s = match &t.value.value {
+                sql::Value::SingleQuotedString(s) => s.clone(),
+                other => other.to_string(),
+            };
+            match sql_type(&t.data_type)? {
+                DataType::Date32 => parse_date(&s)?,
+                other => {
+                    Expr::Cast(Box::new(lit(Arc::new(StringArray::from(vec![s])))), other).fold()?
+                }
+            }
+        }
+        sql::Expr::Interval(iv) => {
+            let text = value_string(&iv.value)
+                .ok_or_else(|| SqlError::NotSupported(format!("interval {e}")))?;
+            let mut parts = text.split_whitespace();
+            let n: i32 = parts
+                .next()
+                .and_then(|p| p.parse().ok())
+                .ok_or_else(|| SqlError::Plan(format!("bad interval {e}")))?;
+            let unit = match (&iv.leading_field, parts.next()) {
+                (Some(f), _) => f.to_string().to_lowercase(),
+                (None, Some(u)) => u.to_lowercase(),
+                (None, None) => "day".into(),
+            };
+            let a = match unit.trim_end_matches('s') {
+                "year" => interval(12 * n, 0, 0),
+                "month" => interval(n, 0, 0),
+                "day" => interval(0, n, 0),
+                other => return Err(SqlError::NotSupported(format!("interval unit {other}"))),
+            };
+            lit(a)
+        }
+        sql::Expr::BinaryOp { left, op, right } => {
+            let op = match op {
+                sql::BinaryOperator::Plus => BinOp::Add,
+                sql::BinaryOperator::Minus => BinOp::Sub,
+                sql::BinaryOperator::Multiply => BinOp::Mul,
+                sql::BinaryOperator::Divide => BinOp::Div,
+                sql::BinaryOperator::Modulo => BinOp::Mod,
+                sql::BinaryOperator::Eq => BinOp::Eq,
+                sql::BinaryOperator::NotEq => BinOp::NotEq,
+                sql::BinaryOperator::Lt => BinOp::Lt,
+                sql::BinaryOperator::LtEq => BinOp::LtEq,
+                sql::BinaryOperator::Gt => BinOp::Gt,
+                sql::BinaryOperator::GtEq => BinOp::GtEq,
+                sql::BinaryOperator::And => BinOp::And,
+                sql::BinaryOperator::Or => BinOp::Or,
+                other => return Err(SqlError::NotSupported(format!("operator {other}"))),
+            };
+            binary(b(left)?, op, b(right)?, scope, e)?
+        }
+        sql::Expr::UnaryOp { op, expr } => match op {
+            sql::UnaryOperator::Not => Expr::Not(Box::new(b(expr)?)),
+            sql::UnaryOperator::Minus => Expr::Neg(Box::new(b(expr)?)),
+            sql::UnaryOperator::Plus => b(expr)?,
+            other => return Err(SqlError::NotSupported(format!("operator {other}"))),
+        },
+        sql::Expr::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } => {
+            let x = b(expr)?;
+            let both = binary(
+                binary(x.clone(), BinOp::GtEq, b(low)?, scope, e)?,
+                BinOp::And,
+                binary(x, BinOp::LtEq, b(high)?, scope, e)?,
+                scope,
+                e,
+            )?;
+            if *negated {
+                Expr::Not(Box::new(both))
+            } else {
+                both
+            }
+        }
+        sql::Expr::In {
+            expr,
+            target: sql::InTarget::List(list),
+            negated,
+            ..
+        } => {
+            let x = b(expr)?;
+            let xt = x.data_type(&scope.schema)?;
+            let items = list
+                .iter()
+                .map(|i| {
+                    let v = b(i)?;
+                    let vt = v.data_type(&scope.schema)?;
+                    Ok(if vt != xt {
+                        Expr::Cast(Box::new(v), xt.clone()).fold()?
+                    } else {
+                        v
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Expr::InList(Box::new(x), items, *negated)
+        }
+        sql::Expr::Like {
+            negated,
+            expr,
+            pattern,
+            ..
+        } => Expr::Like(Box::new(b(expr)?), Box::new(b(pattern)?), *negated),
+        sql::Expr::IsNull(x) => Expr::IsNull(Box::new(b(x)?), false),
+        sql::Expr::IsNotNull(x) => Expr::IsNull(Box::new(b(x)?), true),
+        sql::Expr::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
+            let op = operand.as_ref().map(|o| b(o)).transpose()?;
+            let mut branches = Vec::new();
+            for w in conditions {
+                let c = match &op {
+                    Some(o) => binary(o.clone(), BinOp::Eq, b(&w.condition)?, scope, e)?,
+                    None => b(&w.condition)?,
+                };
+                branches.push((c, b(&w.result)?));
+            }
+            let other = else_result.as_ref().map(|x| b(x)).transpose()?;
+            // Every branch takes the first non-NULL result's type.
+            let target = branches
+                .iter()
+                .map(|(_, v)| v)
+                .chain(other.iter())
+                .map(|v| v.data_type(&scope.schema))
+                .collect::<Result<Vec<_>>>()?
+                .into_iter()
+                .find(|t| *t != DataType::Null)
+                .unwrap_or(DataType::Null);
+            let fix = |v: Expr| -> Result<Expr> {
+                let t = v.data_type(&scope.schema)?;
+                if t == target {
+                    Ok(v)
+                } else {
+                    Expr::Cast(Box::new(v), target.clone()).fold()
+                }
+            };
+            let branches = branches
+                .into_iter()
+                .map(|(c, v)| Ok((c, fix(v)?)))
+                .collect::<Result<Vec<_>>>()?;
+            Expr::Case(branches, other.map(fix).transpose()?.map(Box::new))
+        }
+        sql::Expr::Cast {
+            expr, data_type, ..
+        } => Expr::Cast(Box::new(b(expr)?), sql_type(data_type)?),
+        sql::Expr::Extract { field, expr, .. } => match field {
+            sql::DateTimeField::Year => Expr::Call(Func::ExtractYear, vec![b(expr)?]),
+            other => return Err(SqlError::NotSupported(format!("EXTRACT({other})"))),
+        },
+        sql::Expr::Substring {
+            expr,
+            substring_from,
+            substring_for,
+            ..
+        } => {
+            let mut args = vec![b(expr)?];
+            args.push(match substring_from {
+                Some(f) => b(f)?,
+                None => lit(Arc::new(Int64Array::from(vec![1]))),
+            });
+            if let Some(f) = substring_for {
+                args.push(b(f)?);
+            }
+            Expr::Call(Func::Substring, args)
+        }
+        sql::Expr::Function(f) => {
+            let name = f.name.to_string().to_lowercase();
+            let args = match &f.args {
+                sql::FunctionArguments::List(l) => l
+                    .args
+                    .iter()
+                    .map(|a| match a {
+                        sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(x)) => b(x),
+                        other => Err(SqlError::NotSupported(format!("argument {other}"))),
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+                sql::FunctionArguments::None => vec![],
+                sql::FunctionArguments::Subquery(_) => {
+                    return Err(SqlError::NotSupported("subquery arguments".into()));
+                }
+            };
+            let func = match name.as_str() {
+                "upper" => Func::Upper,
+                "lower" => Func::Lower,
+                "length" | "char_length" => Func::Length,
+                "substring" | "substr" => Func::Substring,
+                "sum" | "count" | "avg" | "min" | "max" => {
+                    return Err(SqlError::Plan(format!(
+                        "aggregate {e} is not allowed here (WHERE, GROUP BY or a join condition)"
+                    )));
+                }
+                other => return Err(SqlError::NotSupported(format!("function {other}()"))),
+            };
+            Expr::Call(func, args)
+        }
+        sql::Expr::Subquery(_) | sql::Expr::Exists { .. } | sql::Expr::In { .. } => {
+            return Err(SqlError::NotSupported(
+                "subqueries (decorrelation is not built yet)".into(),
+            ));
+        }
+        other => return Err(SqlError::NotSupported(format!("expression {other}"))),
+    };
+    out.fold()
+}
+
+/// `l op r` with operands coerced to a common type; a clear error when none exists.
+fn binary(l: Expr, op: BinOp, r: Expr, scope: &Scope, sql_e: &sql::Expr) -> Result<Expr> {
+    let (lt, rt) = (l.data_type(&scope.schema)?, r.data_type(&scope.schema)?);
+    let (l, r) = match coerce(op, &lt, &rt) {
+        Some((a, b)) => (
+            if a != lt {
+                Expr::Cast(Box::new(l), a).fold()?
+            } else {
+                l
+            },
+            if b != rt {
+                Expr::Cast(Box::new(r), b).fold()?
+            } else {
+                r
+            },
+        ),
+        None => (l, r),
+    };
+    let e = Expr::Binary(Box::new(l), op, Box::new(r));
+    // Type-check now, so a mismatch names the expression rather than failing mid-query.
+    e.data_type(&scope.schema).map_err(|err| {
+        SqlError::Plan(format!(
+            "type error in {sql_e}: {lt} and {rt} do not combine ({err})"
+        ))
+    })?;
+    Ok(e)
+}

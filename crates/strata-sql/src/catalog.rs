@@ -1,0 +1,150 @@
+//! Tables: files on disk (Parquet, CSV) registered by name, with their schemas.
+
+use crate::error::{Result, SqlError};
+use arrow::datatypes::SchemaRef;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How a table's files are encoded.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FileFormat {
+    /// Apache Parquet.
+    Parquet,
+    /// CSV.
+    Csv(CsvOptions),
+}
+
+/// CSV reading options.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CsvOptions {
+    /// The first line names the columns.
+    pub header: bool,
+    /// Field separator.
+    pub delimiter: u8,
+    /// The string that means NULL (besides an empty field).
+    pub null: Option<String>,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            header: true,
+            delimiter: b',',
+            null: None,
+        }
+    }
+}
+
+/// A registered table.
+#[derive(Debug)]
+pub struct Table {
+    /// Its name in queries.
+    pub name: String,
+    /// Column names and types.
+    pub schema: SchemaRef,
+    /// Its files, in order.
+    pub files: Vec<PathBuf>,
+    /// Their encoding.
+    pub format: FileFormat,
+    /// Rows, when the files say (Parquet metadata); used to order joins.
+    pub rows: Option<u64>,
+}
+
+fn hidden(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.') || n.starts_with('_'))
+}
+
+/// The files `path` names: a file, a directory (recursively) or a glob.
+pub fn expand(path: &str) -> Result<Vec<PathBuf>> {
+    let p = Path::new(path);
+    let mut out = Vec::new();
+    if p.is_dir() {
+        let mut stack = vec![p.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).map_err(|e| SqlError::io(&d, e))? {
+                let e = e.map_err(|e| SqlError::io(&d, e))?.path();
+                if hidden(&e) {
+                    continue;
+                }
+                if e.is_dir() {
+                    stack.push(e);
+                } else {
+                    out.push(e);
+                }
+            }
+        }
+    } else if p.exists() {
+        out.push(p.to_path_buf());
+    } else if path.contains(['*', '?', '[']) {
+        let g = glob::glob(path).map_err(|e| SqlError::Plan(format!("bad glob {path}: {e}")))?;
+        out.extend(g.flatten().filter(|p| p.is_file()));
+    }
+    out.sort();
+    if out.is_empty() {
+        return Err(SqlError::Plan(format!(
+            "no such file, directory or glob match: {path}"
+        )));
+    }
+    Ok(out)
+}
+
+fn format_of(path: &Path, csv: &CsvOptions) -> Result<FileFormat> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("parquet") => Ok(FileFormat::Parquet),
+        Some("csv") | Some("tsv") | Some("txt") => Ok(FileFormat::Csv(csv.clone())),
+        _ => Err(SqlError::Plan(format!(
+            "{}: unknown format; files must end in .parquet or .csv",
+            path.display()
+        ))),
+    }
+}
+
+/// Opens a table over `path` (file, directory or glob) with its schema.
+pub fn open(name: &str, path: &str, csv: &CsvOptions) -> Result<Table> {
+    let files = expand(path)?;
+    let format = format_of(&files[0], csv)?;
+    for f in &files[1..] {
+        if format_of(f, csv)? != format {
+            return Err(SqlError::Plan(format!(
+                "table {name}: {} and {} have different formats",
+                files[0].display(),
+                f.display()
+            )));
+        }
+    }
+    let (schema, rows) = match &format {
+        FileFormat::Parquet => {
+            let mut rows = 0u64;
+            let mut schema = None;
+            for f in &files {
+                let file = std::fs::File::open(f).map_err(|e| SqlError::io(f, e))?;
+                let b =
+                    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                        .map_err(|e| SqlError::io_other(f, e))?;
+                rows += b.metadata().file_metadata().num_rows() as u64;
+                schema.get_or_insert_with(|| b.schema().clone());
+            }
+            (schema.expect("at least one file"), Some(rows))
+        }
+        FileFormat::Csv(o) => {
+            let f = &files[0];
+            let file = std::fs::File::open(f).map_err(|e| SqlError::io(f, e))?;
+            let fmt = arrow::csv::reader::Format::default()
+                .with_header(o.header)
+                .with_delimiter(o.delimiter);
+            let (s, _) = fmt
+                .infer_schema(std::io::BufReader::new(file), Some(1000))
+                .map_err(|e| SqlError::io_other(f, e))?;
+            (Arc::new(s), None)
+        }
+    };
+    Ok(Table {
+        name: name.to_string(),
+        schema,
+        files,
+        format,
+        rows,
+    })
+}

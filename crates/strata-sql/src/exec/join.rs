@@ -1,0 +1,165 @@
+//! Hash join: the right input is the build side (one table for all partitions), left
+//! partitions probe it in parallel. Keys are encoded with arrow's row format; a row with a
+//! NULL key never matches. A residual predicate is evaluated on the candidate pairs. Left
+//! joins emit unmatched left rows with NULLs; semi/anti joins emit left rows with/without a
+//! match.
+
+use super::{Partitions, concat, par_map};
+use crate::error::Result;
+use crate::expr::Expr;
+use crate::plan::JoinKind;
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array};
+use arrow::compute::take;
+use arrow::datatypes::SchemaRef;
+use arrow::row::{RowConverter, SortField};
+use rustc_hash::FxHashMap;
+
+const END: u32 = u32::MAX;
+
+#[allow(clippy::too_many_arguments)]
+pub fn hash_join(
+    left: Partitions,
+    left_schema: &SchemaRef,
+    right: Partitions,
+    right_schema: &SchemaRef,
+    kind: JoinKind,
+    on: &[(Expr, Expr)],
+    filter: Option<&Expr>,
+    out_schema: &SchemaRef,
+) -> Result<Partitions> {
+    let build = concat(right_schema, &right)?;
+    let key_types = on
+        .iter()
+        .map(|(_, r)| r.data_type(right_schema))
+        .collect::<Result<Vec<_>>>()?;
+    let conv = RowConverter::new(
+        key_types
+            .iter()
+            .map(|t| SortField::new(t.clone()))
+            .collect(),
+    )?;
+    let bn = build.num_rows();
+    let bkeys = on
+        .iter()
+        .map(|(_, r)| r.eval(&build)?.into_array(bn))
+        .collect::<Result<Vec<_>>>()?;
+    let brows = conv.convert_columns(&bkeys)?;
+    let mut head: FxHashMap<&[u8], u32> = FxHashMap::default();
+    head.reserve(bn);
+    let mut next = vec![END; bn];
+    let keys: Vec<arrow::row::Row<'_>> = (0..bn).map(|i| brows.row(i)).collect();
+    for i in (0..bn).rev() {
+        if bkeys.iter().any(|k| k.is_null(i)) {
+            continue;
+        }
+        let e = head.entry(keys[i].data()).or_insert(END);
+        next[i] = *e;
+        *e = i as u32;
+    }
+    let parts = par_map(left, |p| {
+        let mut out = Vec::new();
+        for b in &p {
+            let n = b.num_rows();
+            let pkeys = on
+                .iter()
+                .map(|(l, _)| l.eval(b)?.into_array(n))
+                .collect::<Result<Vec<_>>>()?;
+            // Probe keys take the build side's types (the planner made them equal).
+            let prows = conv.convert_columns(&pkeys)?;
+            let (mut pi, mut bi) = (Vec::new(), Vec::new());
+            for i in 0..n {
+                if pkeys.iter().any(|k| k.is_null(i)) {
+                    continue;
+                }
+                let mut j = head.get(prows.row(i).as_ref()).copied().unwrap_or(END);
+                while j != END {
+                    pi.push(i as u32);
+                    bi.push(j);
+                    j = next[j as usize];
+                }
+            }
+            let (pi, bi) = (UInt32Array::from(pi), UInt32Array::from(bi));
+            let mut cols: Vec<ArrayRef> = b
+                .columns()
+                .iter()
+                .map(|c| take(c, &pi, None))
+                .collect::<Result<_, _>>()?;
+            cols.extend(
+                build
+                    .columns()
+                    .iter()
+                    .map(|c| take(c, &bi, None))
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
+            let pairs_schema = pair_schema(left_schema, right_schema);
+            let mut pairs = RecordBatch::try_new(pairs_schema, cols)?;
+            let mut probe_idx = pi;
+            if let Some(f) = filter {
+                let m = f.eval(&pairs)?.into_array(pairs.num_rows())?;
+                let m = m.as_any().downcast_ref::<BooleanArray>().expect("boolean");
+                let m = arrow::compute::prep_null_mask_filter(m);
+                pairs = arrow::compute::filter_record_batch(&pairs, &m)?;
+                probe_idx = arrow::compute::filter(&probe_idx, &m)?
+                    .as_any()
+                    .downcast_ref::<UInt32Array>()
+                    .expect("u32")
+                    .clone();
+            }
+            let matched = || {
+                let mut m = vec![false; n];
+                for i in probe_idx.values().iter() {
+                    m[*i as usize] = true;
+                }
+                m
+            };
+            let batch = match kind {
+                JoinKind::Inner => {
+                    RecordBatch::try_new(out_schema.clone(), pairs.columns().to_vec())?
+                }
+                JoinKind::Semi | JoinKind::Anti => {
+                    let want = kind == JoinKind::Semi;
+                    let keep: BooleanArray =
+                        matched().into_iter().map(|m| Some(m == want)).collect();
+                    arrow::compute::filter_record_batch(b, &keep)?
+                }
+                JoinKind::Left => {
+                    let m = matched();
+                    let lonely: Vec<u32> = (0..n as u32).filter(|i| !m[*i as usize]).collect();
+                    let lonely = UInt32Array::from(lonely);
+                    let nulls = UInt32Array::from(vec![None::<u32>; lonely.len()]);
+                    let mut cols: Vec<ArrayRef> = b
+                        .columns()
+                        .iter()
+                        .map(|c| take(c, &lonely, None))
+                        .collect::<Result<_, _>>()?;
+                    cols.extend(
+                        build
+                            .columns()
+                            .iter()
+                            .map(|c| take(c, &nulls, None))
+                            .collect::<Result<Vec<_>, _>>()?,
+                    );
+                    let extra = RecordBatch::try_new(out_schema.clone(), cols)?;
+                    let matched =
+                        RecordBatch::try_new(out_schema.clone(), pairs.columns().to_vec())?;
+                    arrow::compute::concat_batches(out_schema, [&matched, &extra])?
+                }
+            };
+            if batch.num_rows() > 0 {
+                out.push(batch);
+            }
+        }
+        Ok(out)
+    })?;
+    Ok(parts)
+}
+
+fn pair_schema(l: &SchemaRef, r: &SchemaRef) -> SchemaRef {
+    let fields: Vec<arrow::datatypes::Field> = l
+        .fields()
+        .iter()
+        .chain(r.fields().iter())
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    std::sync::Arc::new(arrow::datatypes::Schema::new(fields))
+}

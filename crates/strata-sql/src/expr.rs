@@ -1,0 +1,593 @@
+//! Bound scalar expressions and their vectorized evaluation on Arrow record batches.
+//!
+//! An [`Expr`] refers to input columns by index (the binder resolved names). Evaluation
+//! produces a [`Value`]: a whole column, or a one-row scalar that kernels broadcast
+//! (arrow's `Datum`), so `l_quantity < 24` never materializes a column of 24s. Types are
+//! coerced by the binder ([`coerce`]) before kernels see them: integers widen to decimals or
+//! floats, decimals of different scale meet at a common one.
+
+use crate::error::{Result, SqlError};
+use arrow::array::{Array, ArrayRef, BooleanArray, Datum, Scalar, new_null_array};
+use arrow::compute::kernels::{boolean, cmp, numeric, zip::zip};
+use arrow::datatypes::{DataType, Field, IntervalUnit, Schema};
+use arrow::record_batch::RecordBatch;
+use std::fmt;
+use std::sync::Arc;
+
+/// Binary operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+    /// `%`
+    Mod,
+    /// `=`
+    Eq,
+    /// `<>`
+    NotEq,
+    /// `<`
+    Lt,
+    /// `<=`
+    LtEq,
+    /// `>`
+    Gt,
+    /// `>=`
+    GtEq,
+    /// `AND`
+    And,
+    /// `OR`
+    Or,
+}
+
+impl BinOp {
+    /// Whether the result is boolean from comparable inputs.
+    pub fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            BinOp::Eq | BinOp::NotEq | BinOp::Lt | BinOp::LtEq | BinOp::Gt | BinOp::GtEq
+        )
+    }
+    fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Mod => "%",
+            BinOp::Eq => "=",
+            BinOp::NotEq => "<>",
+            BinOp::Lt => "<",
+            BinOp::LtEq => "<=",
+            BinOp::Gt => ">",
+            BinOp::GtEq => ">=",
+            BinOp::And => "AND",
+            BinOp::Or => "OR",
+        }
+    }
+}
+
+/// Scalar functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Func {
+    /// `EXTRACT(YEAR FROM d)`
+    ExtractYear,
+    /// `SUBSTRING(s FROM start FOR len)` (1-based)
+    Substring,
+    /// `UPPER(s)`
+    Upper,
+    /// `LOWER(s)`
+    Lower,
+    /// `LENGTH(s)`
+    Length,
+}
+
+/// A bound expression.
+#[derive(Clone, Debug)]
+pub enum Expr {
+    /// Input column `i`.
+    Column(usize),
+    /// A constant: a one-row array.
+    Literal(ArrayRef),
+    /// `l op r`.
+    Binary(Box<Expr>, BinOp, Box<Expr>),
+    /// `NOT e`.
+    Not(Box<Expr>),
+    /// `-e`.
+    Neg(Box<Expr>),
+    /// `e IS [NOT] NULL`.
+    IsNull(Box<Expr>, bool),
+    /// `e [NOT] LIKE 'pattern'`.
+    Like(Box<Expr>, Box<Expr>, bool),
+    /// `e [NOT] IN (list)`.
+    InList(Box<Expr>, Vec<Expr>, bool),
+    /// `CASE WHEN c THEN v ... ELSE e END` (operand forms are rewritten to this).
+    Case(Vec<(Expr, Expr)>, Option<Box<Expr>>),
+    /// `CAST(e AS t)`.
+    Cast(Box<Expr>, DataType),
+    /// A scalar function.
+    Call(Func, Vec<Expr>),
+}
+
+/// The result of evaluating an expression on a batch.
+#[derive(Clone, Debug)]
+pub enum Value {
+    /// One value per row.
+    Array(ArrayRef),
+    /// One value for every row (a one-row array).
+    Scalar(ArrayRef),
+}
+
+impl Value {
+    /// As an array of `rows` rows.
+    pub fn into_array(self, rows: usize) -> Result<ArrayRef> {
+        match self {
+            Value::Array(a) => Ok(a),
+            Value::Scalar(s) => {
+                if s.is_null(0) {
+                    return Ok(new_null_array(s.data_type(), rows));
+                }
+                let idx = arrow::array::UInt32Array::from(vec![0u32; rows]);
+                Ok(arrow::compute::take(&s, &idx, None)?)
+            }
+        }
+    }
+    fn datum(&self) -> Box<dyn Datum + '_> {
+        match self {
+            Value::Array(a) => Box::new(a.clone()),
+            Value::Scalar(s) => Box::new(Scalar::new(s.clone())),
+        }
+    }
+    fn array(&self) -> &ArrayRef {
+        match self {
+            Value::Array(a) | Value::Scalar(a) => a,
+        }
+    }
+    fn is_scalar(&self) -> bool {
+        matches!(self, Value::Scalar(_))
+    }
+    fn map(&self, f: impl FnOnce(&ArrayRef) -> Result<ArrayRef>) -> Result<Value> {
+        Ok(match self {
+            Value::Array(a) => Value::Array(f(a)?),
+            Value::Scalar(a) => Value::Scalar(f(a)?),
+        })
+    }
+}
+
+fn as_bool(a: &ArrayRef) -> Result<&BooleanArray> {
+    a.as_any()
+        .downcast_ref::<BooleanArray>()
+        .ok_or_else(|| SqlError::Internal(format!("expected a boolean, got {}", a.data_type())))
+}
+
+impl Expr {
+    /// A literal from a one-row array.
+    pub fn lit(a: ArrayRef) -> Expr {
+        Expr::Literal(a)
+    }
+
+    /// The expression's type over `schema`.
+    pub fn data_type(&self, schema: &Schema) -> Result<DataType> {
+        Ok(match self {
+            Expr::Column(i) => schema.field(*i).data_type().clone(),
+            Expr::Literal(a) => a.data_type().clone(),
+            Expr::Binary(l, op, r) => {
+                if op.is_comparison() || matches!(op, BinOp::And | BinOp::Or) {
+                    DataType::Boolean
+                } else {
+                    // Ask the kernel: evaluate on empty inputs of the operand types.
+                    let (lt, rt) = (l.data_type(schema)?, r.data_type(schema)?);
+                    let (la, ra) = (new_null_array(&lt, 1), new_null_array(&rt, 1));
+                    arith(&Value::Scalar(la), *op, &Value::Scalar(ra))?
+                        .array()
+                        .data_type()
+                        .clone()
+                }
+            }
+            Expr::Not(_) | Expr::IsNull(..) | Expr::Like(..) | Expr::InList(..) => {
+                DataType::Boolean
+            }
+            Expr::Neg(e) => e.data_type(schema)?,
+            Expr::Case(branches, other) => match branches.first() {
+                Some((_, v)) => v.data_type(schema)?,
+                None => other
+                    .as_ref()
+                    .map(|e| e.data_type(schema))
+                    .transpose()?
+                    .unwrap_or(DataType::Null),
+            },
+            Expr::Cast(_, t) => t.clone(),
+            Expr::Call(f, _) => match f {
+                Func::ExtractYear => DataType::Int64,
+                Func::Length => DataType::Int64,
+                _ => DataType::Utf8,
+            },
+        })
+    }
+
+    /// Evaluates on `batch`.
+    pub fn eval(&self, batch: &RecordBatch) -> Result<Value> {
+        match self {
+            Expr::Column(i) => Ok(Value::Array(batch.column(*i).clone())),
+            Expr::Literal(a) => Ok(Value::Scalar(a.clone())),
+            Expr::Binary(l, op, r) => {
+                let (lv, rv) = (l.eval(batch)?, r.eval(batch)?);
+                binary(&lv, *op, &rv)
+            }
+            Expr::Not(e) => e
+                .eval(batch)?
+                .map(|a| Ok(Arc::new(boolean::not(as_bool(a)?)?))),
+            Expr::Neg(e) => e.eval(batch)?.map(|a| Ok(numeric::neg(a)?)),
+            Expr::IsNull(e, negated) => e.eval(batch)?.map(|a| {
+                let r = if *negated {
+                    boolean::is_not_null(a)?
+                } else {
+                    boolean::is_null(a)?
+                };
+                Ok(Arc::new(r) as ArrayRef)
+            }),
+            Expr::Like(e, p, negated) => {
+                let (v, p) = (e.eval(batch)?, p.eval(batch)?);
+                let r = if *negated {
+                    arrow::compute::kernels::comparison::nlike(
+                        v.datum().as_ref(),
+                        p.datum().as_ref(),
+                    )?
+                } else {
+                    arrow::compute::kernels::comparison::like(
+                        v.datum().as_ref(),
+                        p.datum().as_ref(),
+                    )?
+                };
+                let r: ArrayRef = Arc::new(r);
+                Ok(if v.is_scalar() {
+                    Value::Scalar(r)
+                } else {
+                    Value::Array(r)
+                })
+            }
+            Expr::InList(e, list, negated) => {
+                let v = e.eval(batch)?;
+                let mut acc: Option<Value> = None;
+                for item in list {
+                    let hit = binary(&v, BinOp::Eq, &item.eval(batch)?)?;
+                    acc = Some(match acc {
+                        None => hit,
+                        Some(a) => binary(&a, BinOp::Or, &hit)?,
+                    });
+                }
+                let acc =
+                    acc.unwrap_or_else(|| Value::Scalar(Arc::new(BooleanArray::from(vec![false]))));
+                if *negated {
+                    acc.map(|a| Ok(Arc::new(boolean::not(as_bool(a)?)?)))
+                } else {
+                    Ok(acc)
+                }
+            }
+            Expr::Case(branches, other) => {
+                let rows = batch.num_rows();
+                let ty = self.data_type(batch.schema().as_ref())?;
+                let mut out = match other {
+                    Some(e) => e.eval(batch)?.into_array(rows)?,
+                    None => new_null_array(&ty, rows),
+                };
+                for (cond, val) in branches.iter().rev() {
+                    let c = cond.eval(batch)?.into_array(rows)?;
+                    let c = as_bool(&c)?;
+                    // NULL conditions count as false.
+                    let c = arrow::compute::prep_null_mask_filter(c);
+                    let v = val.eval(batch)?.into_array(rows)?;
+                    out = zip(&c, &v, &out)?;
+                }
+                Ok(Value::Array(out))
+            }
+            Expr::Cast(e, t) => e.eval(batch)?.map(|a| Ok(arrow::compute::cast(a, t)?)),
+            Expr::Call(f, args) => {
+                let vals = args
+                    .iter()
+                    .map(|a| a.eval(batch))
+                    .collect::<Result<Vec<_>>>()?;
+                call(*f, &vals, batch.num_rows())
+            }
+        }
+    }
+
+    /// Column indices this expression reads.
+    pub fn columns(&self, out: &mut Vec<usize>) {
+        match self {
+            Expr::Column(i) => {
+                if !out.contains(i) {
+                    out.push(*i)
+                }
+            }
+            Expr::Literal(_) => {}
+            Expr::Binary(l, _, r) | Expr::Like(l, r, _) => {
+                l.columns(out);
+                r.columns(out);
+            }
+            Expr::Not(e) | Expr::Neg(e) | Expr::IsNull(e, _) | Expr::Cast(e, _) => e.columns(out),
+            Expr::InList(e, l, _) => {
+                e.columns(out);
+                l.iter().for_each(|x| x.columns(out));
+            }
+            Expr::Case(b, o) => {
+                for (c, v) in b {
+                    c.columns(out);
+                    v.columns(out);
+                }
+                if let Some(o) = o {
+                    o.columns(out);
+                }
+            }
+            Expr::Call(_, a) => a.iter().for_each(|x| x.columns(out)),
+        }
+    }
+
+    /// The same expression with column `i` renamed to `map(i)`.
+    pub fn remap(&self, map: &impl Fn(usize) -> usize) -> Expr {
+        let b = |e: &Expr| Box::new(e.remap(map));
+        match self {
+            Expr::Column(i) => Expr::Column(map(*i)),
+            Expr::Literal(a) => Expr::Literal(a.clone()),
+            Expr::Binary(l, op, r) => Expr::Binary(b(l), *op, b(r)),
+            Expr::Not(e) => Expr::Not(b(e)),
+            Expr::Neg(e) => Expr::Neg(b(e)),
+            Expr::IsNull(e, n) => Expr::IsNull(b(e), *n),
+            Expr::Like(e, p, n) => Expr::Like(b(e), b(p), *n),
+            Expr::InList(e, l, n) => {
+                Expr::InList(b(e), l.iter().map(|x| x.remap(map)).collect(), *n)
+            }
+            Expr::Case(br, o) => Expr::Case(
+                br.iter()
+                    .map(|(c, v)| (c.remap(map), v.remap(map)))
+                    .collect(),
+                o.as_ref().map(|o| b(o)),
+            ),
+            Expr::Cast(e, t) => Expr::Cast(b(e), t.clone()),
+            Expr::Call(f, a) => Expr::Call(*f, a.iter().map(|x| x.remap(map)).collect()),
+        }
+    }
+
+    /// Folds constant sub-expressions (no column references) into literals.
+    pub fn fold(self) -> Result<Expr> {
+        let mut cols = Vec::new();
+        self.columns(&mut cols);
+        if cols.is_empty() && !matches!(self, Expr::Literal(_)) {
+            let empty = RecordBatch::try_new_with_options(
+                Arc::new(Schema::empty()),
+                vec![],
+                &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(1)),
+            )?;
+            let v = self.eval(&empty)?.into_array(1)?;
+            return Ok(Expr::Literal(v));
+        }
+        Ok(self)
+    }
+}
+
+fn binary(l: &Value, op: BinOp, r: &Value) -> Result<Value> {
+    let scalar = l.is_scalar() && r.is_scalar();
+    let wrap = |a: ArrayRef| {
+        if scalar {
+            Value::Scalar(a)
+        } else {
+            Value::Array(a)
+        }
+    };
+    let (ld, rd) = (l.datum(), r.datum());
+    let (ld, rd) = (ld.as_ref(), rd.as_ref());
+    Ok(match op {
+        BinOp::Eq => wrap(Arc::new(cmp::eq(ld, rd)?)),
+        BinOp::NotEq => wrap(Arc::new(cmp::neq(ld, rd)?)),
+        BinOp::Lt => wrap(Arc::new(cmp::lt(ld, rd)?)),
+        BinOp::LtEq => wrap(Arc::new(cmp::lt_eq(ld, rd)?)),
+        BinOp::Gt => wrap(Arc::new(cmp::gt(ld, rd)?)),
+        BinOp::GtEq => wrap(Arc::new(cmp::gt_eq(ld, rd)?)),
+        BinOp::And | BinOp::Or => {
+            let rows = l.array().len().max(r.array().len());
+            let (la, ra) = (l.clone().into_array(rows)?, r.clone().into_array(rows)?);
+            let (lb, rb) = (as_bool(&la)?, as_bool(&ra)?);
+            let out = if op == BinOp::And {
+                boolean::and_kleene(lb, rb)?
+            } else {
+                boolean::or_kleene(lb, rb)?
+            };
+            wrap(Arc::new(out))
+        }
+        _ => arith(l, op, r)?,
+    })
+}
+
+fn arith(l: &Value, op: BinOp, r: &Value) -> Result<Value> {
+    let scalar = l.is_scalar() && r.is_scalar();
+    let (ld, rd) = (l.datum(), r.datum());
+    let (ld, rd) = (ld.as_ref(), rd.as_ref());
+    let a = match op {
+        BinOp::Add => numeric::add(ld, rd)?,
+        BinOp::Sub => numeric::sub(ld, rd)?,
+        BinOp::Mul => numeric::mul(ld, rd)?,
+        BinOp::Div => numeric::div(ld, rd)?,
+        BinOp::Mod => numeric::rem(ld, rd)?,
+        other => {
+            return Err(SqlError::Internal(format!(
+                "{} is not arithmetic",
+                other.symbol()
+            )));
+        }
+    };
+    Ok(if scalar {
+        Value::Scalar(a)
+    } else {
+        Value::Array(a)
+    })
+}
+
+fn call(f: Func, args: &[Value], rows: usize) -> Result<Value> {
+    let scalar = args.iter().all(Value::is_scalar);
+    let n = if scalar { 1 } else { rows };
+    let arrays = args
+        .iter()
+        .map(|a| a.clone().into_array(n))
+        .collect::<Result<Vec<_>>>()?;
+    let out: ArrayRef = match f {
+        Func::ExtractYear => {
+            let y = arrow::compute::kernels::temporal::date_part(
+                &arrays[0],
+                arrow::compute::kernels::temporal::DatePart::Year,
+            )?;
+            arrow::compute::cast(&y, &DataType::Int64)?
+        }
+        Func::Substring => {
+            let start = scalar_i64(&arrays[1])?;
+            let len = arrays.get(2).map(scalar_i64).transpose()?;
+            arrow::compute::kernels::substring::substring(
+                &arrays[0],
+                start - 1,
+                len.map(|l| l.max(0) as u64),
+            )?
+        }
+        Func::Upper | Func::Lower => {
+            let s = arrays[0]
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .ok_or_else(|| SqlError::Plan("UPPER/LOWER need a string".into()))?;
+            let v: arrow::array::StringArray = s
+                .iter()
+                .map(|x| {
+                    x.map(|x| {
+                        if f == Func::Upper {
+                            x.to_uppercase()
+                        } else {
+                            x.to_lowercase()
+                        }
+                    })
+                })
+                .collect();
+            Arc::new(v)
+        }
+        Func::Length => {
+            let l = arrow::compute::kernels::length::length(&arrays[0])?;
+            arrow::compute::cast(&l, &DataType::Int64)?
+        }
+    };
+    Ok(if scalar {
+        Value::Scalar(out)
+    } else {
+        Value::Array(out)
+    })
+}
+
+fn scalar_i64(a: &ArrayRef) -> Result<i64> {
+    let c = arrow::compute::cast(a, &DataType::Int64)?;
+    let c = c
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .ok_or_else(|| SqlError::Internal("cast to Int64".into()))?;
+    if c.is_empty() || c.is_null(0) {
+        return Err(SqlError::Plan(
+            "expected a constant integer argument".into(),
+        ));
+    }
+    Ok(c.value(0))
+}
+
+/// The type two operands of `op` meet at, if they need casting; `None` if they are fine.
+pub fn coerce(op: BinOp, l: &DataType, r: &DataType) -> Option<(DataType, DataType)> {
+    use DataType::*;
+    if l == r || matches!(op, BinOp::And | BinOp::Or) {
+        return None;
+    }
+    let int = |t: &DataType| t.is_integer();
+    match (l, r) {
+        (Null, _) | (_, Null) => None,
+        (Decimal128(p1, s1), Decimal128(p2, s2)) if op.is_comparison() => {
+            let s = *s1.max(s2);
+            let whole = (*p1 as i8 - *s1).max(*p2 as i8 - *s2);
+            let t = Decimal128(((whole + s) as u8).min(38), s);
+            Some((t.clone(), t))
+        }
+        (Decimal128(..), Decimal128(..)) => None,
+        (Decimal128(..), t) if int(t) => Some((l.clone(), Decimal128(20, 0))),
+        (t, Decimal128(..)) if int(t) => Some((Decimal128(20, 0), r.clone())),
+        (Decimal128(..), Float64 | Float32) | (Float64 | Float32, Decimal128(..)) => {
+            Some((Float64, Float64))
+        }
+        (a, b) if int(a) && int(b) => Some((Int64, Int64)),
+        (a, b) if (int(a) || a.is_floating()) && (int(b) || b.is_floating()) => {
+            Some((Float64, Float64))
+        }
+        (Date32, Utf8) if op.is_comparison() => Some((Date32, Date32)),
+        (Utf8, Date32) if op.is_comparison() => Some((Date32, Date32)),
+        (Date32, Interval(_)) | (Interval(_), Date32) => None,
+        (Utf8, LargeUtf8) | (LargeUtf8, Utf8) | (Utf8View, Utf8) | (Utf8, Utf8View) => {
+            Some((Utf8, Utf8))
+        }
+        _ => None,
+    }
+}
+
+/// A field for an expression's output.
+pub fn field(name: &str, e: &Expr, schema: &Schema) -> Result<Field> {
+    Ok(Field::new(name, e.data_type(schema)?, true))
+}
+
+/// An interval literal of months, days and nanoseconds.
+pub fn interval(months: i32, days: i32, nanos: i64) -> ArrayRef {
+    let _ = IntervalUnit::MonthDayNano;
+    Arc::new(arrow::array::IntervalMonthDayNanoArray::from(vec![
+        arrow::datatypes::IntervalMonthDayNano::new(months, days, nanos),
+    ]))
+}
+
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expr::Column(i) => write!(f, "#{i}"),
+            Expr::Literal(a) => {
+                let s = arrow::util::display::array_value_to_string(a, 0).unwrap_or_default();
+                write!(f, "{s}")
+            }
+            Expr::Binary(l, op, r) => write!(f, "({l} {} {r})", op.symbol()),
+            Expr::Not(e) => write!(f, "NOT {e}"),
+            Expr::Neg(e) => write!(f, "-{e}"),
+            Expr::IsNull(e, n) => write!(f, "{e} IS {}NULL", if *n { "NOT " } else { "" }),
+            Expr::Like(e, p, n) => write!(f, "{e} {}LIKE {p}", if *n { "NOT " } else { "" }),
+            Expr::InList(e, l, n) => {
+                write!(f, "{e} {}IN (", if *n { "NOT " } else { "" })?;
+                for (i, x) in l.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{x}")?;
+                }
+                write!(f, ")")
+            }
+            Expr::Case(b, o) => {
+                write!(f, "CASE")?;
+                for (c, v) in b {
+                    write!(f, " WHEN {c} THEN {v}")?;
+                }
+                if let Some(o) = o {
+                    write!(f, " ELSE {o}")?;
+                }
+                write!(f, " END")
+            }
+            Expr::Cast(e, t) => write!(f, "CAST({e} AS {t})"),
+            Expr::Call(func, a) => {
+                write!(f, "{func:?}(")?;
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{x}")?;
+                }
+                write!(f, ")")
+            }
+        }
+    }
+}

@@ -1,0 +1,739 @@
+//! From a parsed query to a logical plan.
+//!
+//! FROM items become scans (reading only the columns the query mentions) or planned
+//! subqueries. WHERE is split into conjuncts: those over one relation filter it; equalities
+//! between two relations become hash-join keys; the rest are applied once their relations
+//! are joined. Joins are ordered greedily: start from the largest relation (the probe side)
+//! and repeatedly join the smallest relation connected to what is joined so far (it becomes
+//! the build side). Aggregates and group keys are collected from SELECT, HAVING and ORDER BY;
+//! expressions above the aggregate refer to its outputs.
+
+use crate::bind::{Scope, bind};
+use crate::catalog::Table;
+use crate::error::{Result, SqlError};
+use crate::expr::{BinOp, Expr, coerce};
+use crate::plan::{AggCall, AggFunc, JoinKind, Plan, SortKey};
+use sqlparser::ast as sql;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// Finds tables by name (the catalog, or files named in FROM).
+pub trait Tables {
+    /// The table `name`.
+    fn table(&self, name: &str) -> Result<Arc<Table>>;
+}
+
+struct Rel {
+    plan: Plan,
+    scope: Scope,
+    rows: f64,
+}
+
+/// Every identifier the query mentions (lower-cased last part), for column pruning.
+fn mentioned(q: &sql::Query) -> HashSet<String> {
+    let text = q.to_string().to_lowercase();
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Plans a query; returns the plan and its output scope.
+pub fn plan_query(q: &sql::Query, tables: &dyn Tables) -> Result<(Plan, Scope)> {
+    let words = mentioned(q);
+    plan_query_with(q, tables, &words)
+}
+
+fn plan_query_with(
+    q: &sql::Query,
+    tables: &dyn Tables,
+    words: &HashSet<String>,
+) -> Result<(Plan, Scope)> {
+    if q.with.is_some() {
+        return Err(SqlError::NotSupported(
+            "WITH (common table expressions)".into(),
+        ));
+    }
+    let select = match q.body.as_ref() {
+        sql::SetExpr::Select(s) => s,
+        sql::SetExpr::Query(inner) => return plan_query_with(inner, tables, words),
+        other => return Err(SqlError::NotSupported(format!("query body {other}"))),
+    };
+    let (mut plan, scope, hook_ctx) = plan_select(select, tables, words)?;
+    // ORDER BY: output columns by alias/name or position, or expressions over them.
+    if let Some(ob) = &q.order_by {
+        let sql::OrderByKind::Expressions(items) = &ob.kind else {
+            return Err(SqlError::NotSupported("ORDER BY ALL".into()));
+        };
+        let mut keys = Vec::new();
+        for it in items {
+            let expr = match &it.expr {
+                sql::Expr::Value(v) if matches!(v.value, sql::Value::Number(..)) => {
+                    let n: usize = it.expr.to_string().parse().unwrap_or(0);
+                    if n == 0 || n > scope.names.len() {
+                        return Err(SqlError::Plan(format!(
+                            "ORDER BY position {n} is out of range"
+                        )));
+                    }
+                    Expr::Column(n - 1)
+                }
+                other => {
+                    let by_text = hook_ctx.iter().position(|t| *t == other.to_string());
+                    match by_text {
+                        Some(i) => Expr::Column(i),
+                        None => bind(other, &scope, None)?,
+                    }
+                }
+            };
+            let asc = !matches!(it.options.sort, Some(sql::OrderBySort::Desc));
+            keys.push(SortKey {
+                expr,
+                asc,
+                nulls_first: it.options.nulls_first.unwrap_or(!asc),
+            });
+        }
+        let fetch = limit(q)?;
+        plan = Plan::Sort {
+            input: Box::new(plan),
+            keys,
+            fetch,
+        };
+    } else if let Some(n) = limit(q)? {
+        plan = Plan::Limit {
+            input: Box::new(plan),
+            n,
+        };
+    }
+    Ok((plan, scope))
+}
+
+fn limit(q: &sql::Query) -> Result<Option<usize>> {
+    match &q.limit_clause {
+        None => Ok(None),
+        Some(sql::LimitClause::LimitOffset { limit: None, .. }) => Ok(None),
+        Some(sql::LimitClause::LimitOffset {
+            limit: Some(l),
+            offset,
+            ..
+        }) => {
+            if offset.is_some() {
+                return Err(SqlError::NotSupported("OFFSET".into()));
+            }
+            l.to_string()
+                .parse()
+                .map(Some)
+                .map_err(|_| SqlError::Plan(format!("LIMIT {l}: expected a number")))
+        }
+        Some(other) => Err(SqlError::NotSupported(format!("{other}"))),
+    }
+}
+
+fn relation(f: &sql::TableFactor, tables: &dyn Tables, words: &HashSet<String>) -> Result<Rel> {
+    match f {
+        sql::TableFactor::Table { name, alias, .. } => {
+            let raw = name.to_string();
+            let tname = raw
+                .trim_matches(|c| c == '"' || c == '\'' || c == '`')
+                .to_string();
+            let table = tables.table(&tname)?;
+            let projection: Vec<usize> = (0..table.schema.fields().len())
+                .filter(|i| words.contains(&table.schema.field(*i).name().to_lowercase()))
+                .collect();
+            let projection = if projection.is_empty() {
+                vec![0]
+            } else {
+                projection
+            };
+            let q = alias
+                .as_ref()
+                .map(|a| a.name.value.clone())
+                .unwrap_or_else(|| tname.rsplit('/').next().unwrap_or(&tname).to_string());
+            let plan = Plan::Scan {
+                table: table.clone(),
+                projection,
+                filters: vec![],
+            };
+            let scope = Scope::new(plan.schema(), Some(&q));
+            Ok(Rel {
+                plan,
+                scope,
+                rows: table.rows.unwrap_or(1_000_000) as f64,
+            })
+        }
+        sql::TableFactor::Derived {
+            subquery, alias, ..
+        } => {
+            let (plan, scope) = plan_query_with(subquery, tables, words)?;
+            let q = alias.as_ref().map(|a| a.name.value.clone());
+            let mut scope = Scope::new(scope.schema.clone(), q.as_deref());
+            if let Some(a) = alias
+                && !a.columns.is_empty()
+            {
+                for (i, c) in a.columns.iter().enumerate() {
+                    if let Some(n) = scope.names.get_mut(i) {
+                        n.1 = c.name.value.to_lowercase();
+                    }
+                }
+            }
+            Ok(Rel {
+                plan,
+                scope,
+                rows: 100_000.0,
+            })
+        }
+        sql::TableFactor::NestedJoin {
+            table_with_joins, ..
+        } => from_item(table_with_joins, tables, words),
+        other => Err(SqlError::NotSupported(format!("FROM {other}"))),
+    }
+}
+
+fn conjuncts(e: &sql::Expr, out: &mut Vec<sql::Expr>) {
+    match e {
+        sql::Expr::BinaryOp {
+            left,
+            op: sql::BinaryOperator::And,
+            right,
+        } => {
+            conjuncts(left, out);
+            conjuncts(right, out);
+        }
+        sql::Expr::Nested(x)
+            if matches!(
+                x.as_ref(),
+                sql::Expr::BinaryOp {
+                    op: sql::BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
+            conjuncts(x, out)
+        }
+        other => out.push(other.clone()),
+    }
+}
+
+/// An explicit `a JOIN b ON ...` chain.
+fn from_item(t: &sql::TableWithJoins, tables: &dyn Tables, words: &HashSet<String>) -> Result<Rel> {
+    let mut acc = relation(&t.relation, tables, words)?;
+    for j in &t.joins {
+        let right = relation(&j.relation, tables, words)?;
+        let (kind, constraint) = match &j.join_operator {
+            sql::JoinOperator::Join(c) | sql::JoinOperator::Inner(c) => (JoinKind::Inner, c),
+            sql::JoinOperator::Left(c) | sql::JoinOperator::LeftOuter(c) => (JoinKind::Left, c),
+            other => return Err(SqlError::NotSupported(format!("join {other:?}"))),
+        };
+        let sql::JoinConstraint::On(on) = constraint else {
+            return Err(SqlError::NotSupported("joins need ON conditions".into()));
+        };
+        let mut cs = Vec::new();
+        conjuncts(on, &mut cs);
+        acc = join_rels(acc, right, kind, &cs)?;
+    }
+    Ok(acc)
+}
+
+/// Joins two relations on the given conjuncts (equalities across the two become keys).
+fn join_rels(left: Rel, right: Rel, kind: JoinKind, cs: &[sql::Expr]) -> Result<Rel> {
+    let scope = left.scope.join(&right.scope);
+    let mut on = Vec::new();
+    let mut rest: Vec<Expr> = Vec::new();
+    for c in cs {
+        if let sql::Expr::BinaryOp {
+            left: a,
+            op: sql::BinaryOperator::Eq,
+            right: b,
+        } = c
+        {
+            let sides = (bind(a, &left.scope, None), bind(b, &right.scope, None));
+            let swapped = (bind(b, &left.scope, None), bind(a, &right.scope, None));
+            let pair = match (sides, swapped) {
+                ((Ok(l), Ok(r)), _) | (_, (Ok(l), Ok(r))) => Some((l, r)),
+                _ => None,
+            };
+            if let Some((l, r)) = pair {
+                on.push(key_pair(l, &left.scope, r, &right.scope)?);
+                continue;
+            }
+        }
+        rest.push(bind(c, &scope, None)?);
+    }
+    if on.is_empty() {
+        return Err(SqlError::NotSupported(
+            "joins without an equality between the two sides (cross joins)".into(),
+        ));
+    }
+    let filter = rest
+        .into_iter()
+        .reduce(|a, b| Expr::Binary(Box::new(a), BinOp::And, Box::new(b)));
+    let rows = left.rows.max(right.rows);
+    let plan = Plan::Join {
+        left: Box::new(left.plan),
+        right: Box::new(right.plan),
+        kind,
+        on,
+        filter,
+    };
+    Ok(Rel { plan, scope, rows })
+}
+
+/// Casts join keys to one type.
+fn key_pair(l: Expr, ls: &Scope, r: Expr, rs: &Scope) -> Result<(Expr, Expr)> {
+    let (lt, rt) = (l.data_type(&ls.schema)?, r.data_type(&rs.schema)?);
+    Ok(match coerce(BinOp::Eq, &lt, &rt) {
+        Some((a, b)) => (
+            if a != lt {
+                Expr::Cast(Box::new(l), a)
+            } else {
+                l
+            },
+            if b != rt {
+                Expr::Cast(Box::new(r), b)
+            } else {
+                r
+            },
+        ),
+        None => (l, r),
+    })
+}
+
+/// Which relations a conjunct reads (by trying to bind it against each).
+fn rels_of(c: &sql::Expr, rels: &[Rel]) -> Vec<usize> {
+    let mut idents = Vec::new();
+    collect_idents(c, &mut idents);
+    let mut out = Vec::new();
+    for (q, n) in idents {
+        for (i, r) in rels.iter().enumerate() {
+            if r.scope.resolve(q.as_deref(), &n).is_ok() && !out.contains(&i) {
+                out.push(i);
+            }
+        }
+    }
+    out
+}
+
+fn collect_idents(e: &sql::Expr, out: &mut Vec<(Option<String>, String)>) {
+    // Good enough for classification: walk the display text's identifiers via the AST.
+    match e {
+        sql::Expr::Identifier(i) => out.push((None, i.value.clone())),
+        sql::Expr::CompoundIdentifier(ids) if ids.len() >= 2 => out.push((
+            Some(ids[ids.len() - 2].value.clone()),
+            ids[ids.len() - 1].value.clone(),
+        )),
+        sql::Expr::BinaryOp { left, right, .. } => {
+            collect_idents(left, out);
+            collect_idents(right, out);
+        }
+        sql::Expr::UnaryOp { expr, .. }
+        | sql::Expr::Nested(expr)
+        | sql::Expr::IsNull(expr)
+        | sql::Expr::IsNotNull(expr)
+        | sql::Expr::Cast { expr, .. }
+        | sql::Expr::Extract { expr, .. } => collect_idents(expr, out),
+        sql::Expr::Substring { expr, .. } => collect_idents(expr, out),
+        sql::Expr::Between {
+            expr, low, high, ..
+        } => {
+            collect_idents(expr, out);
+            collect_idents(low, out);
+            collect_idents(high, out);
+        }
+        sql::Expr::In {
+            expr,
+            target: sql::InTarget::List(list),
+            ..
+        } => {
+            collect_idents(expr, out);
+            list.iter().for_each(|x| collect_idents(x, out));
+        }
+        sql::Expr::Like { expr, pattern, .. } => {
+            collect_idents(expr, out);
+            collect_idents(pattern, out);
+        }
+        sql::Expr::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
+            if let Some(o) = operand {
+                collect_idents(o, out);
+            }
+            for w in conditions {
+                collect_idents(&w.condition, out);
+                collect_idents(&w.result, out);
+            }
+            if let Some(x) = else_result {
+                collect_idents(x, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn is_equi(c: &sql::Expr) -> bool {
+    matches!(
+        c,
+        sql::Expr::BinaryOp {
+            op: sql::BinaryOperator::Eq,
+            ..
+        }
+    )
+}
+
+/// FROM + WHERE: the joined, filtered relation.
+fn plan_from_where(s: &sql::Select, tables: &dyn Tables, words: &HashSet<String>) -> Result<Rel> {
+    let rels = s
+        .from
+        .iter()
+        .map(|t| from_item(t, tables, words))
+        .collect::<Result<Vec<_>>>()?;
+    if rels.is_empty() {
+        return Err(SqlError::NotSupported("SELECT without FROM".into()));
+    }
+    let mut cs = Vec::new();
+    if let Some(w) = &s.selection {
+        conjuncts(w, &mut cs);
+    }
+    // Single-relation conjuncts filter their relation.
+    let mut pending = Vec::new();
+    let mut local: Vec<Vec<Expr>> = rels.iter().map(|_| Vec::new()).collect();
+    for c in cs {
+        let used = rels_of(&c, &rels);
+        match used.as_slice() {
+            [one] => local[*one].push(bind(&c, &rels[*one].scope, None)?),
+            [] => local[0].push(bind(&c, &rels[0].scope, None)?),
+            _ => pending.push(c),
+        }
+    }
+    let mut rels: Vec<Rel> = rels
+        .into_iter()
+        .zip(local)
+        .map(|(mut r, preds)| {
+            for p in preds {
+                r.plan = Plan::Filter {
+                    input: Box::new(r.plan),
+                    predicate: p,
+                };
+                r.rows *= 0.3;
+            }
+            r
+        })
+        .collect();
+    // Greedy join order: the largest relation probes; join the smallest connected one next.
+    let start = (0..rels.len())
+        .max_by(|a, b| rels[*a].rows.total_cmp(&rels[*b].rows))
+        .expect("non-empty");
+    let mut acc = rels.remove(start);
+    while !rels.is_empty() {
+        let connected = |r: &Rel| {
+            pending.iter().any(|c| {
+                is_equi(c) && {
+                    let both = [&acc, r];
+                    let mut idents = Vec::new();
+                    collect_idents(c, &mut idents);
+                    let in_acc = idents
+                        .iter()
+                        .any(|(q, n)| both[0].scope.resolve(q.as_deref(), n).is_ok());
+                    let in_r = idents
+                        .iter()
+                        .any(|(q, n)| both[1].scope.resolve(q.as_deref(), n).is_ok());
+                    in_acc && in_r
+                }
+            })
+        };
+        let next = (0..rels.len())
+            .filter(|i| connected(&rels[*i]))
+            .min_by(|a, b| rels[*a].rows.total_cmp(&rels[*b].rows))
+            .ok_or_else(|| {
+                SqlError::NotSupported(
+                    "a relation with no equality to the others (cross join)".into(),
+                )
+            })?;
+        let r = rels.remove(next);
+        let both = acc.scope.join(&r.scope);
+        // Conjuncts that only read the two sides go into this join.
+        let (now, later): (Vec<sql::Expr>, Vec<sql::Expr>) = pending.into_iter().partition(|c| {
+            let mut idents = Vec::new();
+            collect_idents(c, &mut idents);
+            idents
+                .iter()
+                .all(|(q, n)| both.resolve(q.as_deref(), n).is_ok())
+        });
+        pending = later;
+        acc = join_rels(acc, r, JoinKind::Inner, &now)?;
+    }
+    for c in pending {
+        let p = bind(&c, &acc.scope, None)?;
+        acc.plan = Plan::Filter {
+            input: Box::new(acc.plan),
+            predicate: p,
+        };
+    }
+    Ok(acc)
+}
+
+fn agg_name(e: &sql::Expr) -> Option<String> {
+    if let sql::Expr::Function(f) = e {
+        let n = f.name.to_string().to_lowercase();
+        if matches!(n.as_str(), "sum" | "count" | "avg" | "min" | "max") {
+            return Some(n);
+        }
+    }
+    None
+}
+
+/// Aggregate calls in `e` (not inside other aggregates), by their SQL text.
+fn collect_aggs(e: &sql::Expr, out: &mut Vec<sql::Expr>) {
+    if agg_name(e).is_some() {
+        if !out.iter().any(|x| x.to_string() == e.to_string()) {
+            out.push(e.clone());
+        }
+        return;
+    }
+    match e {
+        sql::Expr::BinaryOp { left, right, .. } => {
+            collect_aggs(left, out);
+            collect_aggs(right, out);
+        }
+        sql::Expr::UnaryOp { expr, .. }
+        | sql::Expr::Nested(expr)
+        | sql::Expr::Cast { expr, .. } => collect_aggs(expr, out),
+        sql::Expr::Case {
+            conditions,
+            else_result,
+            ..
+        } => {
+            for w in conditions {
+                collect_aggs(&w.condition, out);
+                collect_aggs(&w.result, out);
+            }
+            if let Some(x) = else_result {
+                collect_aggs(x, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn agg_call(e: &sql::Expr, scope: &Scope) -> Result<AggCall> {
+    let sql::Expr::Function(f) = e else {
+        return Err(SqlError::Internal("not an aggregate".into()));
+    };
+    let name = agg_name(e).expect("checked");
+    let sql::FunctionArguments::List(list) = &f.args else {
+        return Err(SqlError::Plan(format!("{e}: missing arguments")));
+    };
+    let distinct = matches!(
+        list.duplicate_treatment,
+        Some(sql::DuplicateTreatment::Distinct)
+    );
+    let arg = match list.args.as_slice() {
+        [sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Wildcard)] if name == "count" => None,
+        [sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(x))] => Some(bind(x, scope, None)?),
+        _ => return Err(SqlError::Plan(format!("{e}: expected one argument"))),
+    };
+    let func = match (name.as_str(), &arg) {
+        ("count", None) => AggFunc::CountStar,
+        ("count", _) => AggFunc::Count,
+        ("sum", _) => AggFunc::Sum,
+        ("avg", _) => AggFunc::Avg,
+        ("min", _) => AggFunc::Min,
+        _ => AggFunc::Max,
+    };
+    if let Some(a) = &arg
+        && matches!(func, AggFunc::Sum | AggFunc::Avg)
+    {
+        let t = a.data_type(&scope.schema)?;
+        if !(t.is_numeric() || t.is_null()) {
+            return Err(SqlError::Plan(format!(
+                "type error in {e}: {name} needs a number, got {t}"
+            )));
+        }
+    }
+    Ok(AggCall {
+        func,
+        arg,
+        distinct,
+    })
+}
+
+fn item_name(e: &sql::Expr) -> String {
+    match e {
+        sql::Expr::Identifier(i) => i.value.to_lowercase(),
+        sql::Expr::CompoundIdentifier(ids) => ids
+            .last()
+            .map(|i| i.value.to_lowercase())
+            .unwrap_or_default(),
+        other => other.to_string(),
+    }
+}
+
+/// SELECT ... FROM ... WHERE ... GROUP BY ... HAVING: the plan, its output scope, and the
+/// SQL text of each output expression (for ORDER BY to refer to).
+fn plan_select(
+    s: &sql::Select,
+    tables: &dyn Tables,
+    words: &HashSet<String>,
+) -> Result<(Plan, Scope, Vec<String>)> {
+    let rel = plan_from_where(s, tables, words)?;
+    let mut items: Vec<(sql::Expr, Option<String>)> = Vec::new();
+    let mut wildcard = false;
+    for it in &s.projection {
+        match it {
+            sql::SelectItem::UnnamedExpr(e) => items.push((e.clone(), None)),
+            sql::SelectItem::ExprWithAlias { expr, alias } => {
+                items.push((expr.clone(), Some(alias.value.to_lowercase())))
+            }
+            sql::SelectItem::Wildcard(_) => wildcard = true,
+            other => return Err(SqlError::NotSupported(format!("select item {other}"))),
+        }
+    }
+    let mut aggs = Vec::new();
+    for (e, _) in &items {
+        collect_aggs(e, &mut aggs);
+    }
+    if let Some(h) = &s.having {
+        collect_aggs(h, &mut aggs);
+    }
+    let group_exprs: Vec<sql::Expr> = match &s.group_by {
+        sql::GroupByExpr::Expressions(v, _) => v.clone(),
+        sql::GroupByExpr::All(_) => return Err(SqlError::NotSupported("GROUP BY ALL".into())),
+    };
+    let (mut plan, scope, texts): (Plan, Scope, Vec<String>);
+    if aggs.is_empty() && group_exprs.is_empty() {
+        if s.having.is_some() {
+            return Err(SqlError::Plan(
+                "HAVING without GROUP BY or aggregates".into(),
+            ));
+        }
+        let mut exprs = Vec::new();
+        let mut tx = Vec::new();
+        if wildcard {
+            for (i, (_, n)) in rel.scope.names.iter().enumerate() {
+                exprs.push((Expr::Column(i), n.clone()));
+                tx.push(n.clone());
+            }
+        }
+        for (e, alias) in &items {
+            exprs.push((
+                bind(e, &rel.scope, None)?,
+                alias.clone().unwrap_or_else(|| item_name(e)),
+            ));
+            tx.push(e.to_string());
+        }
+        plan = Plan::Project {
+            input: Box::new(rel.plan),
+            exprs,
+        };
+        texts = tx;
+    } else {
+        if wildcard {
+            return Err(SqlError::Plan(
+                "SELECT * with GROUP BY or aggregates".into(),
+            ));
+        }
+        // Group keys may name a select alias.
+        let mut group = Vec::new();
+        let mut group_names: Vec<(Option<String>, String)> = Vec::new();
+        for g in &group_exprs {
+            let bound = match bind(g, &rel.scope, None) {
+                Ok(b) => b,
+                Err(e) => {
+                    let alias = items
+                        .iter()
+                        .find(|(_, a)| a.as_deref() == Some(&item_name(g)));
+                    match alias {
+                        Some((x, _)) => bind(x, &rel.scope, None)?,
+                        None => return Err(e),
+                    }
+                }
+            };
+            group.push((bound, g.to_string()));
+            group_names.push(match g {
+                sql::Expr::CompoundIdentifier(ids) if ids.len() >= 2 => (
+                    Some(ids[ids.len() - 2].value.to_lowercase()),
+                    ids[ids.len() - 1].value.to_lowercase(),
+                ),
+                other => (None, item_name(other)),
+            });
+        }
+        let calls = aggs
+            .iter()
+            .map(|a| Ok((agg_call(a, &rel.scope)?, a.to_string())))
+            .collect::<Result<Vec<_>>>()?;
+        let agg_plan = Plan::Aggregate {
+            input: Box::new(rel.plan),
+            group: group.clone(),
+            aggs: calls,
+        };
+        let mut names = group_names.clone();
+        names.extend(aggs.iter().map(|a| (None, a.to_string())));
+        let post = Scope {
+            names,
+            schema: agg_plan.schema(),
+        };
+        let group_texts: Vec<String> = group_exprs.iter().map(|g| g.to_string()).collect();
+        let agg_texts: Vec<String> = aggs.iter().map(|a| a.to_string()).collect();
+        let alias_of: Vec<(String, sql::Expr)> = items
+            .iter()
+            .filter_map(|(e, a)| a.clone().map(|a| (a, e.clone())))
+            .collect();
+        let hook = |e: &sql::Expr| -> Option<Expr> {
+            let t = e.to_string();
+            if let Some(i) = group_texts.iter().position(|g| *g == t) {
+                return Some(Expr::Column(i));
+            }
+            if let Some(i) = agg_texts.iter().position(|g| *g == t) {
+                return Some(Expr::Column(group_texts.len() + i));
+            }
+            // A group key given as a select alias.
+            if let Some((_, x)) = alias_of
+                .iter()
+                .find(|(a, _)| group_texts.contains(a) && *a == t)
+            {
+                let _ = x;
+                return group_texts.iter().position(|g| *g == t).map(Expr::Column);
+            }
+            None
+        };
+        plan = agg_plan;
+        if let Some(h) = &s.having {
+            let p = bind(h, &post, Some(&hook))?;
+            plan = Plan::Filter {
+                input: Box::new(plan),
+                predicate: p,
+            };
+        }
+        let mut exprs = Vec::new();
+        let mut tx = Vec::new();
+        for (e, alias) in &items {
+            let bound = bind(e, &post, Some(&hook)).map_err(|err| match err {
+                SqlError::Plan(m) if m.starts_with("unknown column") => SqlError::Plan(format!(
+                    "{m} (in {e}: after GROUP BY, use grouped columns or aggregates)"
+                )),
+                other => other,
+            })?;
+            exprs.push((bound, alias.clone().unwrap_or_else(|| item_name(e))));
+            tx.push(e.to_string());
+        }
+        plan = Plan::Project {
+            input: Box::new(plan),
+            exprs,
+        };
+        texts = tx;
+    }
+    let out_schema = plan.schema();
+    scope = Scope::new(out_schema, None);
+    if s.distinct.is_some() {
+        let group = (0..scope.names.len())
+            .map(|i| (Expr::Column(i), scope.names[i].1.clone()))
+            .collect();
+        plan = Plan::Aggregate {
+            input: Box::new(plan),
+            group,
+            aggs: vec![],
+        };
+    }
+    Ok((plan, scope, texts))
+}

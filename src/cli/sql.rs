@@ -1,0 +1,161 @@
+//! `strata sql` and `strata gen tpch`.
+
+use anyhow::{Context as _, Result, bail};
+use arrow::record_batch::RecordBatch;
+use clap::{Args, ValueEnum};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use strata_sql::{Engine, Output};
+
+/// Output formats of `strata sql`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Format {
+    /// An aligned table.
+    Table,
+    /// CSV with a header row.
+    Csv,
+}
+
+/// File formats of `strata gen tpch`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum GenFormat {
+    /// Apache Parquet (Snappy).
+    Parquet,
+    /// CSV with a header row.
+    Csv,
+}
+
+#[derive(Args, Debug)]
+pub struct SqlArgs {
+    /// A table: NAME=PATH, where PATH is a file, directory or glob of .csv or .parquet files.
+    #[arg(long = "table", value_name = "NAME=PATH")]
+    tables: Vec<String>,
+    /// How to print results.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Run each statement of this file.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// CSV field separator (one character).
+    #[arg(long, default_value = ",")]
+    csv_delimiter: String,
+    /// CSV files have no header row.
+    #[arg(long)]
+    csv_no_header: bool,
+    /// The query.
+    #[arg(value_name = "QUERY")]
+    query: Option<String>,
+}
+
+fn print(out: Output, format: Format) -> Result<()> {
+    match out {
+        Output::Text(t) => {
+            outln!("{}", t.trim_end());
+        }
+        Output::Rows(batches) => match format {
+            Format::Table => {
+                let s = arrow::util::pretty::pretty_format_batches(&batches)?;
+                outln!("{s}");
+            }
+            Format::Csv => {
+                let mut buf = Vec::new();
+                {
+                    let mut w = arrow::csv::WriterBuilder::new()
+                        .with_header(true)
+                        .build(&mut buf);
+                    for b in &batches {
+                        w.write(b)?;
+                    }
+                    if batches.iter().all(|b: &RecordBatch| b.num_rows() == 0)
+                        && let Some(b) = batches.first()
+                    {
+                        let _ = b;
+                    }
+                }
+                let text = String::from_utf8_lossy(&buf);
+                for line in text.lines() {
+                    outln!("{line}");
+                }
+            }
+        },
+    }
+    Ok(())
+}
+
+pub fn run(args: SqlArgs) -> Result<()> {
+    let mut engine = Engine::new();
+    let d = args.csv_delimiter.as_bytes();
+    if d.len() != 1 {
+        bail!(
+            "--csv-delimiter must be one character, got {:?}",
+            args.csv_delimiter
+        );
+    }
+    engine.csv.delimiter = d[0];
+    engine.csv.header = !args.csv_no_header;
+    for t in &args.tables {
+        let Some((name, path)) = t.split_once('=') else {
+            bail!("--table {t}: expected NAME=PATH");
+        };
+        engine
+            .register(name, path)
+            .with_context(|| format!("cannot register table {name}"))?;
+    }
+    if let Some(f) = &args.file {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+        for stmt in strata_sql::split_statements(&text)? {
+            print(engine.execute(&stmt)?, args.format)?;
+        }
+        return Ok(());
+    }
+    if let Some(q) = &args.query {
+        return print(engine.execute(q)?, args.format);
+    }
+    // Interactive: statements end with `;`.
+    let stdin = std::io::stdin();
+    let mut buf = String::new();
+    eprint!("strata> ");
+    std::io::stderr().flush().ok();
+    for line in stdin.lock().lines() {
+        let line = line?;
+        buf.push_str(&line);
+        buf.push('\n');
+        if line.trim_end().ends_with(';') {
+            match engine.execute(buf.trim().trim_end_matches(';')) {
+                Ok(out) => print(out, args.format)?,
+                Err(e) => eprintln!("error: {e}"),
+            }
+            buf.clear();
+        }
+        eprint!("strata> ");
+        std::io::stderr().flush().ok();
+    }
+    Ok(())
+}
+
+pub fn gen_tpch(sf: f64, format: GenFormat, out: &Path, overwrite: bool) -> Result<()> {
+    if out.exists() {
+        if overwrite {
+            std::fs::remove_dir_all(out)
+                .with_context(|| format!("cannot remove {}", out.display()))?;
+        } else if std::fs::read_dir(out)?.next().is_some() {
+            bail!("{} exists and is not empty; use --overwrite", out.display());
+        }
+    }
+    let start = std::time::Instant::now();
+    let f = match format {
+        GenFormat::Parquet => strata_sql::tpch::Format::Parquet,
+        GenFormat::Csv => strata_sql::tpch::Format::Csv,
+    };
+    let totals = strata_sql::tpch::generate_all(sf, f, out)?;
+    for (t, rows) in totals {
+        eprintln!("{t:>9}: {rows} rows");
+    }
+    eprintln!(
+        "gen tpch: SF {sf} in {:.2}s -> {}",
+        start.elapsed().as_secs_f64(),
+        out.display()
+    );
+    Ok(())
+}
