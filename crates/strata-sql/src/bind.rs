@@ -325,7 +325,16 @@ pub fn bind(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> {
             expr,
             pattern,
             ..
-        } => Expr::Like(Box::new(b(expr)?), Box::new(b(pattern)?), *negated),
+        } => {
+            let (x, p) = (b(expr)?, b(pattern)?);
+            let (xt, pt) = (x.data_type(&scope.schema)?, p.data_type(&scope.schema)?);
+            let p = if xt != pt {
+                Expr::Cast(Box::new(p), xt).fold()?
+            } else {
+                p
+            };
+            Expr::Like(Box::new(x), Box::new(p), *negated)
+        }
         sql::Expr::IsNull(x) => Expr::IsNull(Box::new(b(x)?), false),
         sql::Expr::IsNotNull(x) => Expr::IsNull(Box::new(b(x)?), true),
         sql::Expr::Case {

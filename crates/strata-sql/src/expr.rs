@@ -159,6 +159,15 @@ impl Value {
     }
 }
 
+/// A mask with NULLs turned into false.
+pub fn null_as_false(b: &BooleanArray) -> BooleanArray {
+    if b.null_count() > 0 {
+        arrow::compute::prep_null_mask_filter(b)
+    } else {
+        b.clone()
+    }
+}
+
 fn as_bool(a: &ArrayRef) -> Result<&BooleanArray> {
     a.as_any()
         .downcast_ref::<BooleanArray>()
@@ -280,7 +289,7 @@ impl Expr {
                     let c = cond.eval(batch)?.into_array(rows)?;
                     let c = as_bool(&c)?;
                     // NULL conditions count as false.
-                    let c = arrow::compute::prep_null_mask_filter(c);
+                    let c = null_as_false(c);
                     let v = val.eval(batch)?.into_array(rows)?;
                     out = zip(&c, &v, &out)?;
                 }
@@ -499,10 +508,27 @@ fn scalar_i64(a: &ArrayRef) -> Result<i64> {
 /// The type two operands of `op` meet at, if they need casting; `None` if they are fine.
 pub fn coerce(op: BinOp, l: &DataType, r: &DataType) -> Option<(DataType, DataType)> {
     use DataType::*;
-    if l == r || matches!(op, BinOp::And | BinOp::Or) {
+    if matches!(op, BinOp::And | BinOp::Or) {
+        return None;
+    }
+    if l == r && !(op == BinOp::Div && matches!(l, Decimal128(..))) {
         return None;
     }
     let int = |t: &DataType| t.is_integer();
+    // Division of decimals yields a double, as in DuckDB (a decimal quotient's scale would
+    // have to be chosen arbitrarily).
+    if op == BinOp::Div && (matches!(l, Decimal128(..)) || matches!(r, Decimal128(..))) {
+        return Some((Float64, Float64));
+    }
+    // An integer meeting a decimal acts as DECIMAL(20, 0); comparisons then need one type.
+    if op.is_comparison() {
+        let as_dec = |t: &DataType| if int(t) { Decimal128(20, 0) } else { t.clone() };
+        if let (Decimal128(..), Decimal128(..)) = (as_dec(l), as_dec(r))
+            && (int(l) || int(r))
+        {
+            return coerce(op, &as_dec(l), &as_dec(r)).or(Some((as_dec(l), as_dec(r))));
+        }
+    }
     match (l, r) {
         (Null, _) | (_, Null) => None,
         (Decimal128(p1, s1), Decimal128(p2, s2)) if op.is_comparison() => {
@@ -524,9 +550,8 @@ pub fn coerce(op: BinOp, l: &DataType, r: &DataType) -> Option<(DataType, DataTy
         (Date32, Utf8) if op.is_comparison() => Some((Date32, Date32)),
         (Utf8, Date32) if op.is_comparison() => Some((Date32, Date32)),
         (Date32, Interval(_)) | (Interval(_), Date32) => None,
-        (Utf8, LargeUtf8) | (LargeUtf8, Utf8) | (Utf8View, Utf8) | (Utf8, Utf8View) => {
-            Some((Utf8, Utf8))
-        }
+        (Utf8View, Utf8) | (Utf8, Utf8View) => Some((Utf8View, Utf8View)),
+        (Utf8, LargeUtf8) | (LargeUtf8, Utf8) => Some((Utf8, Utf8)),
         _ => None,
     }
 }

@@ -188,7 +188,116 @@ fn relation(f: &sql::TableFactor, tables: &dyn Tables, words: &HashSet<String>) 
     }
 }
 
+fn disjuncts(e: &sql::Expr, out: &mut Vec<sql::Expr>) {
+    match e {
+        sql::Expr::BinaryOp {
+            left,
+            op: sql::BinaryOperator::Or,
+            right,
+        } => {
+            disjuncts(left, out);
+            disjuncts(right, out);
+        }
+        sql::Expr::Nested(x)
+            if matches!(
+                x.as_ref(),
+                sql::Expr::BinaryOp {
+                    op: sql::BinaryOperator::Or,
+                    ..
+                }
+            ) =>
+        {
+            disjuncts(x, out)
+        }
+        other => out.push(other.clone()),
+    }
+}
+
+fn and_all(mut v: Vec<sql::Expr>) -> Option<sql::Expr> {
+    let first = if v.is_empty() {
+        return None;
+    } else {
+        v.remove(0)
+    };
+    Some(v.into_iter().fold(first, |a, b| sql::Expr::BinaryOp {
+        left: Box::new(a),
+        op: sql::BinaryOperator::And,
+        right: Box::new(b),
+    }))
+}
+
+/// `(A AND B) OR (A AND C)` → `A`, `(B OR C)`: pulls conditions common to every branch of
+/// an OR out of it, so a join key repeated in each branch (TPC-H Q19) becomes a join key.
+fn factor_or(e: &sql::Expr, out: &mut Vec<sql::Expr>) -> bool {
+    let mut ds = Vec::new();
+    disjuncts(e, &mut ds);
+    if ds.len() < 2 {
+        return false;
+    }
+    let branches: Vec<Vec<sql::Expr>> = ds
+        .iter()
+        .map(|d| {
+            let mut c = Vec::new();
+            conjuncts(d, &mut c);
+            c
+        })
+        .collect();
+    let common: Vec<sql::Expr> = branches[0]
+        .iter()
+        .filter(|c| {
+            let t = c.to_string();
+            branches[1..]
+                .iter()
+                .all(|b| b.iter().any(|x| x.to_string() == t))
+        })
+        .cloned()
+        .collect();
+    if common.is_empty() {
+        return false;
+    }
+    let texts: Vec<String> = common.iter().map(|c| c.to_string()).collect();
+    let mut rests = Vec::new();
+    for b in branches {
+        let rest: Vec<sql::Expr> = b
+            .into_iter()
+            .filter(|c| !texts.contains(&c.to_string()))
+            .collect();
+        match and_all(rest) {
+            Some(r) => rests.push(sql::Expr::Nested(Box::new(r))),
+            // One branch is just the common part: the OR is implied by it.
+            None => {
+                out.extend(common);
+                return true;
+            }
+        }
+    }
+    out.extend(common);
+    let first = rests.remove(0);
+    out.push(sql::Expr::Nested(Box::new(rests.into_iter().fold(
+        first,
+        |a, b| sql::Expr::BinaryOp {
+            left: Box::new(a),
+            op: sql::BinaryOperator::Or,
+            right: Box::new(b),
+        },
+    ))));
+    true
+}
+
 fn conjuncts(e: &sql::Expr, out: &mut Vec<sql::Expr>) {
+    let is_or = |x: &sql::Expr| {
+        matches!(
+            x,
+            sql::Expr::BinaryOp {
+                op: sql::BinaryOperator::Or,
+                ..
+            }
+        )
+    };
+    let or = is_or(e) || matches!(e, sql::Expr::Nested(x) if is_or(x));
+    if or && factor_or(e, out) {
+        return;
+    }
     match e {
         sql::Expr::BinaryOp {
             left,

@@ -97,7 +97,7 @@ pub fn hash_join(
             if let Some(f) = filter {
                 let m = f.eval(&pairs)?.into_array(pairs.num_rows())?;
                 let m = m.as_any().downcast_ref::<BooleanArray>().expect("boolean");
-                let m = arrow::compute::prep_null_mask_filter(m);
+                let m = crate::expr::null_as_false(m);
                 pairs = arrow::compute::filter_record_batch(&pairs, &m)?;
                 probe_idx = arrow::compute::filter(&probe_idx, &m)?
                     .as_any()
