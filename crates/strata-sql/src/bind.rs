@@ -109,6 +109,21 @@ fn distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+type SubqueryEval = std::rc::Rc<dyn Fn(&sql::Query) -> Result<Expr>>;
+
+thread_local! {
+    static SUBQUERY: std::cell::RefCell<Option<SubqueryEval>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with `eval` answering uncorrelated scalar subqueries (it runs them once, at
+/// planning time, and the result becomes a literal).
+pub fn with_subqueries<R>(eval: SubqueryEval, f: impl FnOnce() -> R) -> R {
+    let old = SUBQUERY.with(|s| s.borrow_mut().replace(eval));
+    let r = f();
+    SUBQUERY.with(|s| *s.borrow_mut() = old);
+    r
+}
+
 /// Replaces whole sub-expressions before binding (aggregates and group keys after a
 /// GROUP BY become columns of the aggregate's output).
 pub type Hook<'a> = &'a dyn Fn(&sql::Expr) -> Option<Expr>;
@@ -430,7 +445,14 @@ pub fn bind(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> {
             };
             Expr::Call(func, args)
         }
-        sql::Expr::Subquery(_) | sql::Expr::Exists { .. } | sql::Expr::In { .. } => {
+        sql::Expr::Subquery(q) => {
+            let eval = SUBQUERY.with(|s| s.borrow().clone());
+            match eval {
+                Some(eval) => eval(q)?,
+                None => return Err(SqlError::NotSupported("scalar subqueries here".into())),
+            }
+        }
+        sql::Expr::Exists { .. } | sql::Expr::In { .. } => {
             return Err(SqlError::NotSupported(
                 "subqueries (decorrelation is not built yet)".into(),
             ));

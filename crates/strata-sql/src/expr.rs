@@ -211,9 +211,10 @@ impl Expr {
                     .unwrap_or(DataType::Null),
             },
             Expr::Cast(_, t) => t.clone(),
-            Expr::Call(f, _) => match f {
+            Expr::Call(f, args) => match f {
                 Func::ExtractYear => DataType::Int64,
                 Func::Length => DataType::Int64,
+                Func::Substring => args[0].data_type(schema)?,
                 _ => DataType::Utf8,
             },
         })

@@ -88,7 +88,58 @@ impl planner::Tables for Engine {
     }
 }
 
+/// The tables of an engine, for planning subqueries while the engine is borrowed.
+#[derive(Clone)]
+struct Snapshot(HashMap<String, Arc<Table>>, CsvOptions);
+
+impl planner::Tables for Snapshot {
+    fn table(&self, name: &str) -> Result<Arc<Table>> {
+        let e = Engine {
+            tables: self.0.clone(),
+            csv: self.1.clone(),
+        };
+        planner::Tables::table(&e, name)
+    }
+}
+
+/// Plans `q` with uncorrelated scalar subqueries evaluated to literals.
+fn plan_with_subqueries(q: &sqlparser::ast::Query, snap: Snapshot) -> Result<plan::Plan> {
+    let s2 = snap.clone();
+    let eval: std::rc::Rc<dyn Fn(&sqlparser::ast::Query) -> Result<expr::Expr>> = std::rc::Rc::new(
+        move |sub: &sqlparser::ast::Query| {
+            let (p, _) = planner::plan_query(sub, &s2).map_err(|e| match e {
+                SqlError::Plan(m) if m.starts_with("unknown column") => {
+                    SqlError::NotSupported(format!("correlated scalar subqueries ({m})"))
+                }
+                other => other,
+            })?;
+            let p = optimizer::optimize(p);
+            let batches = run(&p)?;
+            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+            if rows > 1 || p.schema().fields().len() != 1 {
+                return Err(SqlError::Plan(format!(
+                    "a scalar subquery returned {rows} rows of {} columns; it must return at most one value",
+                    p.schema().fields().len()
+                )));
+            }
+            let value = match batches.iter().find(|b| b.num_rows() == 1) {
+                Some(b) => b.column(0).slice(0, 1),
+                None => arrow::array::new_null_array(p.schema().field(0).data_type(), 1),
+            };
+            Ok(expr::Expr::Literal(value))
+        },
+    );
+    bind::with_subqueries(eval, || {
+        let (p, _) = planner::plan_query(q, &snap)?;
+        Ok(optimizer::optimize(p))
+    })
+}
+
 impl Engine {
+    fn snapshot(&self) -> Snapshot {
+        Snapshot(self.tables.clone(), self.csv.clone())
+    }
+
     /// An engine with no tables.
     pub fn new() -> Engine {
         Engine::default()
@@ -105,10 +156,7 @@ impl Engine {
     pub fn plan(&self, query: &str) -> Result<plan::Plan> {
         let stmt = parse_one(query)?;
         match stmt {
-            sqlparser::ast::Statement::Query(q) => {
-                let (p, _) = planner::plan_query(&q, self)?;
-                Ok(optimizer::optimize(p))
-            }
+            sqlparser::ast::Statement::Query(q) => plan_with_subqueries(&q, self.snapshot()),
             other => Err(SqlError::NotSupported(format!("statement {other}"))),
         }
     }
@@ -117,8 +165,7 @@ impl Engine {
     pub fn execute(&self, text: &str) -> Result<Output> {
         match parse_one(text)? {
             sqlparser::ast::Statement::Query(q) => {
-                let (p, _) = planner::plan_query(&q, self)?;
-                let p = optimizer::optimize(p);
+                let p = plan_with_subqueries(&q, self.snapshot())?;
                 Ok(Output::Rows(run(&p)?))
             }
             sqlparser::ast::Statement::Explain {
@@ -127,8 +174,7 @@ impl Engine {
                 let sqlparser::ast::Statement::Query(q) = *statement else {
                     return Err(SqlError::NotSupported("EXPLAIN of a non-query".into()));
                 };
-                let (p, _) = planner::plan_query(&q, self)?;
-                let p = optimizer::optimize(p);
+                let p = plan_with_subqueries(&q, self.snapshot())?;
                 let mut text = p.explain();
                 if analyze {
                     let start = std::time::Instant::now();

@@ -504,10 +504,16 @@ fn plan_from_where(s: &sql::Select, tables: &dyn Tables, words: &HashSet<String>
     if let Some(w) = &s.selection {
         conjuncts(w, &mut cs);
     }
-    // Single-relation conjuncts filter their relation.
+    // Single-relation conjuncts filter their relation; EXISTS / IN (subquery) become semi
+    // or anti joins once the relations are joined.
     let mut pending = Vec::new();
+    let mut semi = Vec::new();
     let mut local: Vec<Vec<Expr>> = rels.iter().map(|_| Vec::new()).collect();
     for c in cs {
+        if is_semi(&c) {
+            semi.push(c);
+            continue;
+        }
         let used = rels_of(&c, &rels);
         match used.as_slice() {
             [one] => local[*one].push(bind(&c, &rels[*one].scope, None)?),
@@ -579,7 +585,158 @@ fn plan_from_where(s: &sql::Select, tables: &dyn Tables, words: &HashSet<String>
             predicate: p,
         };
     }
+    for c in semi {
+        acc = semi_join(acc, &c, tables, words)?;
+    }
     Ok(acc)
+}
+
+/// `[NOT] EXISTS (...)` or `x [NOT] IN (SELECT ...)`.
+fn is_semi(c: &sql::Expr) -> bool {
+    match c {
+        sql::Expr::Exists { .. } => true,
+        sql::Expr::In {
+            target: sql::InTarget::Subquery(_),
+            ..
+        } => true,
+        sql::Expr::UnaryOp {
+            op: sql::UnaryOperator::Not,
+            expr,
+        } => is_semi(expr),
+        sql::Expr::Nested(x) => is_semi(x),
+        _ => false,
+    }
+}
+
+/// Decorrelates an EXISTS / IN subquery into a semi (or anti) join with `outer`.
+fn semi_join(
+    outer: Rel,
+    c: &sql::Expr,
+    tables: &dyn Tables,
+    words: &HashSet<String>,
+) -> Result<Rel> {
+    let (c, flip) = match c {
+        sql::Expr::UnaryOp {
+            op: sql::UnaryOperator::Not,
+            expr,
+        } => (expr.as_ref(), true),
+        other => (other, false),
+    };
+    let c = match c {
+        sql::Expr::Nested(x) => x.as_ref(),
+        other => other,
+    };
+    match c {
+        sql::Expr::In {
+            expr,
+            target: sql::InTarget::Subquery(q),
+            negated,
+            ..
+        } => {
+            // Uncorrelated: plan the subquery on its own; join on its single column.
+            let (plan, scope) = plan_query_with(q, tables, words)?;
+            if scope.names.len() != 1 {
+                return Err(SqlError::Plan(format!(
+                    "IN (subquery) needs a subquery of one column, got {}",
+                    scope.names.len()
+                )));
+            }
+            let l = bind(expr, &outer.scope, None)?;
+            let key = key_pair(l, &outer.scope, Expr::Column(0), &scope)?;
+            let kind = if *negated != flip {
+                JoinKind::Anti
+            } else {
+                JoinKind::Semi
+            };
+            Ok(Rel {
+                plan: Plan::Join {
+                    left: Box::new(outer.plan),
+                    right: Box::new(plan),
+                    kind,
+                    on: vec![key],
+                    filter: None,
+                },
+                scope: outer.scope,
+                rows: outer.rows,
+            })
+        }
+        sql::Expr::Exists { subquery, negated } => {
+            let sql::SetExpr::Select(s) = subquery.body.as_ref() else {
+                return Err(SqlError::NotSupported("EXISTS over a set operation".into()));
+            };
+            if !matches!(&s.group_by, sql::GroupByExpr::Expressions(v, _) if v.is_empty())
+                || s.having.is_some()
+            {
+                return Err(SqlError::NotSupported("EXISTS over an aggregate".into()));
+            }
+            let mut inner = {
+                let mut rels = s
+                    .from
+                    .iter()
+                    .map(|t| from_item(t, tables, words))
+                    .collect::<Result<Vec<_>>>()?;
+                if rels.len() != 1 {
+                    return Err(SqlError::NotSupported("EXISTS over several tables".into()));
+                }
+                rels.remove(0)
+            };
+            let mut cs = Vec::new();
+            if let Some(w) = &s.selection {
+                conjuncts(w, &mut cs);
+            }
+            let pair = outer.scope.join(&inner.scope);
+            let mut on = Vec::new();
+            let mut residual = Vec::new();
+            for c in &cs {
+                if let Ok(p) = bind(c, &inner.scope, None) {
+                    inner.plan = Plan::Filter {
+                        input: Box::new(inner.plan),
+                        predicate: p,
+                    };
+                    continue;
+                }
+                if let sql::Expr::BinaryOp {
+                    left: a,
+                    op: sql::BinaryOperator::Eq,
+                    right: b,
+                } = c
+                {
+                    let straight = (bind(a, &outer.scope, None), bind(b, &inner.scope, None));
+                    let swapped = (bind(b, &outer.scope, None), bind(a, &inner.scope, None));
+                    if let ((Ok(l), Ok(r)), _) | (_, (Ok(l), Ok(r))) = (straight, swapped) {
+                        on.push(key_pair(l, &outer.scope, r, &inner.scope)?);
+                        continue;
+                    }
+                }
+                residual.push(bind(c, &pair, None)?);
+            }
+            if on.is_empty() {
+                return Err(SqlError::NotSupported(
+                    "EXISTS without an equality to the outer query".into(),
+                ));
+            }
+            let kind = if *negated != flip {
+                JoinKind::Anti
+            } else {
+                JoinKind::Semi
+            };
+            let filter = residual
+                .into_iter()
+                .reduce(|a, b| Expr::Binary(Box::new(a), BinOp::And, Box::new(b)));
+            Ok(Rel {
+                plan: Plan::Join {
+                    left: Box::new(outer.plan),
+                    right: Box::new(inner.plan),
+                    kind,
+                    on,
+                    filter,
+                },
+                scope: outer.scope,
+                rows: outer.rows,
+            })
+        }
+        other => Err(SqlError::NotSupported(format!("condition {other}"))),
+    }
 }
 
 fn agg_name(e: &sql::Expr) -> Option<String> {
