@@ -24,7 +24,7 @@ con = duckdb.connect()
 con.execute("set threads to 2")
 for t in tables:
     con.execute(f"create view {t} as select * from read_parquet('{data}/{t}/*.parquet')")
-bench("duckdb", lambda s: con.execute(s).fetch_arrow_table())
+bench("duckdb", lambda s: con.execute(s).to_arrow_table())
 
 import datafusion
 ctx = datafusion.SessionContext(datafusion.SessionConfig().with_target_partitions(2))

@@ -19,6 +19,9 @@ pub struct Scope {
     pub names: Vec<(Option<String>, String)>,
     /// Types.
     pub schema: SchemaRef,
+    /// Every column of the underlying tables (`qualifier.name`), read or not: what an
+    /// "unknown column" error suggests from.
+    pub hints: Vec<String>,
 }
 
 impl Scope {
@@ -31,6 +34,7 @@ impl Scope {
                 .map(|f| (qualifier.map(str::to_lowercase), f.name().to_lowercase()))
                 .collect(),
             schema,
+            hints: Vec::new(),
         }
     }
 
@@ -45,9 +49,12 @@ impl Scope {
             .chain(other.schema.fields().iter())
             .map(|f| f.as_ref().clone().with_nullable(true))
             .collect();
+        let mut hints = self.hints.clone();
+        hints.extend(other.hints.iter().cloned());
         Scope {
             names,
             schema: Arc::new(Schema::new(fields)),
+            hints,
         }
     }
 
@@ -69,15 +76,24 @@ impl Scope {
                     Some(q) => format!("{q}.{name}"),
                     None => name.clone(),
                 };
-                let mut near: Vec<(usize, String)> = self
+                let mut shown: Vec<String> = self
                     .names
                     .iter()
-                    .map(|(cq, cn)| {
-                        let shown = match cq {
-                            Some(cq) => format!("{cq}.{cn}"),
-                            None => cn.clone(),
-                        };
-                        (distance(&name, cn), shown)
+                    .map(|(cq, cn)| match cq {
+                        Some(cq) => format!("{cq}.{cn}"),
+                        None => cn.clone(),
+                    })
+                    .collect();
+                for h in &self.hints {
+                    if !shown.contains(h) {
+                        shown.push(h.clone());
+                    }
+                }
+                let mut near: Vec<(usize, String)> = shown
+                    .into_iter()
+                    .map(|s| {
+                        let last = s.rsplit('.').next().unwrap_or(&s).to_string();
+                        (distance(&name, &last), s)
                     })
                     .collect();
                 near.sort();

@@ -200,8 +200,7 @@ impl Engine {
 }
 
 fn parse_one(text: &str) -> Result<sqlparser::ast::Statement> {
-    let mut stmts =
-        Parser::parse_sql(&GenericDialect {}, text).map_err(|e| SqlError::Syntax(e.to_string()))?;
+    let mut stmts = Parser::parse_sql(&GenericDialect {}, text).map_err(syntax)?;
     match stmts.len() {
         1 => Ok(stmts.remove(0)),
         0 => Err(SqlError::Syntax("empty statement".into())),
@@ -211,9 +210,22 @@ fn parse_one(text: &str) -> Result<sqlparser::ast::Statement> {
 
 /// Splits a script into statements (for `strata sql -f FILE`).
 pub fn split_statements(text: &str) -> Result<Vec<String>> {
-    let stmts =
-        Parser::parse_sql(&GenericDialect {}, text).map_err(|e| SqlError::Syntax(e.to_string()))?;
+    let stmts = Parser::parse_sql(&GenericDialect {}, text).map_err(syntax)?;
     Ok(stmts.into_iter().map(|s| s.to_string()).collect())
+}
+
+/// The parser's message, with the position where it has none (an unexpected end).
+fn syntax(e: sqlparser::parser::ParserError) -> SqlError {
+    let m = e.to_string();
+    let m = m
+        .strip_prefix("sql parser error: ")
+        .unwrap_or(&m)
+        .to_string();
+    if m.contains("Line:") {
+        SqlError::Syntax(m)
+    } else {
+        SqlError::Syntax(format!("{m} (at the end of the statement)"))
+    }
 }
 
 fn run(p: &plan::Plan) -> Result<Vec<RecordBatch>> {

@@ -153,7 +153,13 @@ fn relation(f: &sql::TableFactor, tables: &dyn Tables, words: &HashSet<String>) 
                 projection,
                 filters: vec![],
             };
-            let scope = Scope::new(plan.schema(), Some(&q));
+            let mut scope = Scope::new(plan.schema(), Some(&q));
+            scope.hints = table
+                .schema
+                .fields()
+                .iter()
+                .map(|f| format!("{}.{}", q.to_lowercase(), f.name().to_lowercase()))
+                .collect();
             Ok(Rel {
                 plan,
                 scope,
@@ -938,6 +944,7 @@ fn plan_select(
         let post = Scope {
             names,
             schema: agg_plan.schema(),
+            hints: Vec::new(),
         };
         let group_texts: Vec<String> = group_exprs.iter().map(|g| g.to_string()).collect();
         let agg_texts: Vec<String> = aggs.iter().map(|a| a.to_string()).collect();

@@ -61,7 +61,7 @@ fn generate(table: &str, sf: f64, part: i32, parts: i32) -> (SchemaRef, Batches)
     }
 }
 
-/// Pieces for a table: about one per 1 M lineitem-equivalent rows, at least 1.
+/// Pieces for a table: about one per 500 k rows, at least 1 (scans run a file per task).
 fn pieces(table: &str, sf: f64) -> i32 {
     let rows_per_sf = match table {
         "lineitem" => 6_000_000.0,
@@ -70,7 +70,7 @@ fn pieces(table: &str, sf: f64) -> i32 {
         "customer" | "part" => 200_000.0,
         _ => 0.0,
     };
-    ((rows_per_sf * sf / 1_000_000.0).ceil() as i32).clamp(1, 64)
+    ((rows_per_sf * sf / 500_000.0).ceil() as i32).clamp(1, 64)
 }
 
 fn write_piece(path: &Path, schema: SchemaRef, batches: Batches, format: Format) -> Result<u64> {

@@ -1,0 +1,93 @@
+//! Every error a user can cause says what was wrong and where.
+
+use strata_sql::{Engine, SqlError};
+
+fn engine(dir: &std::path::Path) -> Engine {
+    std::fs::write(
+        dir.join("people.csv"),
+        "id,name,age,city\n1,ann,31,Oslo\n2,bob,45,Rome\n3,cy,,Oslo\n",
+    )
+    .unwrap();
+    let mut e = Engine::new();
+    e.register("people", dir.join("people.csv").to_str().unwrap())
+        .unwrap();
+    e
+}
+
+fn err(e: &Engine, q: &str) -> String {
+    match e.sql(q) {
+        Ok(_) => panic!("{q} should fail"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn syntax_errors_show_line_and_column() {
+    let d = tempfile::tempdir().unwrap();
+    let e = engine(d.path());
+    let m = err(&e, "SELECT name\nFROM people\nWHERE age > > 3");
+    assert!(m.contains("syntax error") && m.contains("Line: 3"), "{m}");
+    let m = err(&e, "SELECT name FROM people WHERE");
+    assert!(m.contains("at the end of the statement"), "{m}");
+}
+
+#[test]
+fn unknown_columns_and_tables_name_the_closest() {
+    let d = tempfile::tempdir().unwrap();
+    let e = engine(d.path());
+    let m = err(&e, "SELECT nmae FROM people");
+    assert!(
+        m.contains("unknown column nmae") && m.contains("people.name"),
+        "{m}"
+    );
+    let m = err(&e, "SELECT * FROM peple");
+    assert!(
+        m.contains("unknown table peple") && m.contains("people"),
+        "{m}"
+    );
+}
+
+#[test]
+fn type_errors_name_the_expression() {
+    let d = tempfile::tempdir().unwrap();
+    let e = engine(d.path());
+    let m = err(&e, "SELECT name + 1 FROM people");
+    assert!(m.contains("type error in name + 1"), "{m}");
+    let m = err(&e, "SELECT sum(name) FROM people");
+    assert!(m.contains("type error in sum(name)"), "{m}");
+}
+
+#[test]
+fn malformed_csv_names_the_file() {
+    let d = tempfile::tempdir().unwrap();
+    let e = engine(d.path());
+    std::fs::write(
+        d.path().join("people.csv"),
+        "id,name,age,city\n1,ann,31,Oslo\nx,bob,oops,Rome,extra\n",
+    )
+    .unwrap();
+    let m = err(&e, "SELECT sum(age) FROM people");
+    assert!(
+        m.contains("people.csv") && m.contains("malformed CSV"),
+        "{m}"
+    );
+}
+
+#[test]
+fn queries_over_csv_with_nulls_group_and_order() {
+    let d = tempfile::tempdir().unwrap();
+    let e = engine(d.path());
+    let b = e
+        .sql("SELECT city, count(*) AS n, count(age) AS aged, avg(age) AS a FROM people GROUP BY city ORDER BY city")
+        .unwrap();
+    let text = arrow::util::pretty::pretty_format_batches(&b)
+        .unwrap()
+        .to_string();
+    assert!(text.contains("| Oslo | 2 | 1    | 31.0 |"), "{text}");
+    assert!(text.contains("| Rome | 1 | 1    | 45.0 |"), "{text}");
+    // Unsupported SQL says so instead of answering wrongly.
+    assert!(matches!(
+        e.sql("WITH x AS (SELECT 1) SELECT * FROM x"),
+        Err(SqlError::NotSupported(_))
+    ));
+}
