@@ -264,6 +264,10 @@ fn group_by(
     let mut index: FxHashMap<Vec<u8>, usize> = FxHashMap::default();
     let mut group_rows: Vec<Vec<u8>> = Vec::new();
     let mut ids = Vec::new();
+    // One integer key (order keys, customer keys...): hash the integer itself.
+    let int_key = keys.len() == 1 && key_types[0].is_integer();
+    let mut int_index: FxHashMap<Option<i64>, usize> = FxHashMap::default();
+    let mut int_groups: Vec<Option<i64>> = Vec::new();
     if keys.is_empty() {
         group_rows.push(Vec::new());
         accs.iter_mut().for_each(|a| a.resize(1));
@@ -273,6 +277,19 @@ fn group_by(
         ids.clear();
         if keys.is_empty() {
             ids.resize(n, 0);
+        } else if int_key {
+            let k = keys[0].eval(b)?.into_array(n)?;
+            let k = arrow::compute::cast(&k, &DataType::Int64)?;
+            let k = k.as_primitive::<Int64Type>();
+            for i in 0..n {
+                let v = k.is_valid(i).then(|| k.value(i));
+                let id = *int_index.entry(v).or_insert_with(|| {
+                    int_groups.push(v);
+                    int_groups.len() - 1
+                });
+                ids.push(id);
+            }
+            accs.iter_mut().for_each(|a| a.resize(int_groups.len()));
         } else {
             let cols = keys
                 .iter()
@@ -301,6 +318,9 @@ fn group_by(
     }
     let mut out = if keys.is_empty() {
         Vec::new()
+    } else if int_key {
+        let k: ArrayRef = Arc::new(Int64Array::from(int_groups));
+        vec![arrow::compute::cast(&k, &key_types[0])?]
     } else {
         let parser = conv.parser();
         conv.convert_rows(group_rows.iter().map(|r| parser.parse(r)))?

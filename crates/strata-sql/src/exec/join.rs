@@ -8,7 +8,7 @@ use super::{Partitions, concat, par_map};
 use crate::error::Result;
 use crate::expr::Expr;
 use crate::plan::JoinKind;
-use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
 use arrow::compute::take;
 use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, SortField};
@@ -43,12 +43,39 @@ pub fn hash_join(
         .iter()
         .map(|(_, r)| r.eval(&build)?.into_array(bn))
         .collect::<Result<Vec<_>>>()?;
-    let brows = conv.convert_columns(&bkeys)?;
-    let mut head: FxHashMap<&[u8], u32> = FxHashMap::default();
-    head.reserve(bn);
+    // One integer key: hash the integer itself (no row encoding).
+    let int_key = key_types.len() == 1 && key_types[0].is_integer();
+    let as_i64 = |a: &ArrayRef| -> Result<ArrayRef> {
+        Ok(arrow::compute::cast(a, &arrow::datatypes::DataType::Int64)?)
+    };
+    let mut int_head: FxHashMap<i64, u32> = FxHashMap::default();
     let mut next = vec![END; bn];
-    let keys: Vec<arrow::row::Row<'_>> = (0..bn).map(|i| brows.row(i)).collect();
-    for i in (0..bn).rev() {
+    if int_key {
+        let k = as_i64(&bkeys[0])?;
+        let k = k.as_primitive::<arrow::datatypes::Int64Type>();
+        int_head.reserve(bn);
+        for i in (0..bn).rev() {
+            if k.is_valid(i) {
+                let e = int_head.entry(k.value(i)).or_insert(END);
+                next[i] = *e;
+                *e = i as u32;
+            }
+        }
+    }
+    let brows = if int_key {
+        None
+    } else {
+        Some(conv.convert_columns(&bkeys)?)
+    };
+    let mut head: FxHashMap<&[u8], u32> = FxHashMap::default();
+    let keys: Vec<arrow::row::Row<'_>> = if int_key {
+        Vec::new()
+    } else {
+        head.reserve(bn);
+        let rows = brows.as_ref().expect("row keys");
+        (0..bn).map(|i| rows.row(i)).collect()
+    };
+    for i in (0..keys.len()).rev() {
         if bkeys.iter().any(|k| k.is_null(i)) {
             continue;
         }
@@ -64,10 +91,30 @@ pub fn hash_join(
                 .iter()
                 .map(|(l, _)| l.eval(b)?.into_array(n))
                 .collect::<Result<Vec<_>>>()?;
-            // Probe keys take the build side's types (the planner made them equal).
-            let prows = conv.convert_columns(&pkeys)?;
             let (mut pi, mut bi) = (Vec::new(), Vec::new());
-            for i in 0..n {
+            if int_key {
+                let k = as_i64(&pkeys[0])?;
+                let k = k.as_primitive::<arrow::datatypes::Int64Type>();
+                for i in 0..n {
+                    if k.is_null(i) {
+                        continue;
+                    }
+                    let mut j = int_head.get(&k.value(i)).copied().unwrap_or(END);
+                    while j != END {
+                        pi.push(i as u32);
+                        bi.push(j);
+                        j = next[j as usize];
+                    }
+                }
+            }
+            // Probe keys take the build side's types (the planner made them equal).
+            let prows = if int_key {
+                None
+            } else {
+                Some(conv.convert_columns(&pkeys)?)
+            };
+            for i in 0..if int_key { 0 } else { n } {
+                let prows = prows.as_ref().expect("row keys");
                 if pkeys.iter().any(|k| k.is_null(i)) {
                     continue;
                 }
