@@ -515,9 +515,14 @@ fn plan_from_where(s: &sql::Select, tables: &dyn Tables, words: &HashSet<String>
     let mut pending = Vec::new();
     let mut semi = Vec::new();
     let mut local: Vec<Vec<Expr>> = rels.iter().map(|_| Vec::new()).collect();
+    let mut scalar = Vec::new();
     for c in cs {
         if is_semi(&c) {
             semi.push(c);
+            continue;
+        }
+        if correlated_scalar(&c, tables, words).is_some() {
+            scalar.push(c);
             continue;
         }
         let used = rels_of(&c, &rels);
@@ -594,7 +599,213 @@ fn plan_from_where(s: &sql::Select, tables: &dyn Tables, words: &HashSet<String>
     for c in semi {
         acc = semi_join(acc, &c, tables, words)?;
     }
+    for c in scalar {
+        acc = scalar_join(acc, &c, tables, words)?;
+    }
     Ok(acc)
+}
+
+/// `x OP (SELECT agg ... WHERE inner.k = outer.k ...)`: the comparison's outer side, the
+/// operator as if the subquery were on the right, and the subquery — when the subquery
+/// refers to columns of the outer query.
+fn correlated_scalar<'a>(
+    c: &'a sql::Expr,
+    tables: &dyn Tables,
+    words: &HashSet<String>,
+) -> Option<(&'a sql::Expr, sql::BinaryOperator, &'a sql::Query)> {
+    let sql::Expr::BinaryOp { left, op, right } = c else {
+        return None;
+    };
+    use sql::BinaryOperator as O;
+    let flip = |op: &O| match op {
+        O::Lt => O::Gt,
+        O::Gt => O::Lt,
+        O::LtEq => O::GtEq,
+        O::GtEq => O::LtEq,
+        other => other.clone(),
+    };
+    if !matches!(op, O::Eq | O::NotEq | O::Lt | O::LtEq | O::Gt | O::GtEq) {
+        return None;
+    }
+    let (x, op, q) = match (left.as_ref(), right.as_ref()) {
+        (x, sql::Expr::Subquery(q)) => (x, op.clone(), q.as_ref()),
+        (sql::Expr::Subquery(q), x) => (x, flip(op), q.as_ref()),
+        _ => return None,
+    };
+    let sql::SetExpr::Select(s) = q.body.as_ref() else {
+        return None;
+    };
+    let inner = inner_scope(s, tables, words).ok()?;
+    let mut idents = Vec::new();
+    if let Some(w) = &s.selection {
+        collect_idents(w, &mut idents);
+    }
+    let correlated = idents
+        .iter()
+        .any(|(q, n)| inner.resolve(q.as_deref(), n).is_err());
+    correlated.then_some((x, op, q))
+}
+
+/// The scope of a subquery's FROM items, joined.
+fn inner_scope(s: &sql::Select, tables: &dyn Tables, words: &HashSet<String>) -> Result<Scope> {
+    let mut scope: Option<Scope> = None;
+    for t in &s.from {
+        let r = from_item(t, tables, words)?;
+        scope = Some(match scope {
+            None => r.scope,
+            Some(acc) => acc.join(&r.scope),
+        });
+    }
+    scope.ok_or_else(|| SqlError::NotSupported("a subquery without FROM".into()))
+}
+
+fn resolves(e: &sql::Expr, scope: &Scope) -> bool {
+    let mut idents = Vec::new();
+    collect_idents(e, &mut idents);
+    idents
+        .iter()
+        .all(|(q, n)| scope.resolve(q.as_deref(), n).is_ok())
+}
+
+/// Decorrelates a correlated scalar subquery: the subquery grouped by its correlation keys
+/// becomes the build side of a join with the outer rows, and the comparison a filter on
+/// the joined rows (Q17: `l_quantity < (SELECT 0.2 * avg(l_quantity) ... WHERE l_partkey =
+/// p_partkey)` → join with `SELECT l_partkey, 0.2 * avg(l_quantity) GROUP BY l_partkey`).
+/// An outer row with no group is dropped, which is what comparing with NULL does.
+fn scalar_join(
+    outer: Rel,
+    c: &sql::Expr,
+    tables: &dyn Tables,
+    words: &HashSet<String>,
+) -> Result<Rel> {
+    let (x, op, q) = correlated_scalar(c, tables, words)
+        .ok_or_else(|| SqlError::Internal("not a correlated scalar subquery".into()))?;
+    let sql::SetExpr::Select(s) = q.body.as_ref() else {
+        return Err(SqlError::Internal("checked".into()));
+    };
+    let [sql::SelectItem::UnnamedExpr(item) | sql::SelectItem::ExprWithAlias { expr: item, .. }] =
+        s.projection.as_slice()
+    else {
+        return Err(SqlError::Plan(
+            "a scalar subquery must select one value".into(),
+        ));
+    };
+    let inner = inner_scope(s, tables, words)?;
+    let mut cs = Vec::new();
+    if let Some(w) = &s.selection {
+        conjuncts(w, &mut cs);
+    }
+    let (mut local, mut keys) = (Vec::new(), Vec::new());
+    for c in cs {
+        if resolves(&c, &inner) {
+            local.push(c);
+            continue;
+        }
+        let pair = match &c {
+            sql::Expr::BinaryOp {
+                left: a,
+                op: sql::BinaryOperator::Eq,
+                right: b,
+            } => {
+                if resolves(a, &inner) && resolves(b, &outer.scope) {
+                    Some(((**b).clone(), (**a).clone()))
+                } else if resolves(b, &inner) && resolves(a, &outer.scope) {
+                    Some(((**a).clone(), (**b).clone()))
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
+        match pair {
+            Some(p) => keys.push(p),
+            None => {
+                return Err(SqlError::NotSupported(format!(
+                    "correlated condition {c} (only equalities with the outer query are decorrelated)"
+                )));
+            }
+        }
+    }
+    if keys.is_empty() {
+        return Err(SqlError::NotSupported(
+            "correlated subquery without an equality".into(),
+        ));
+    }
+    // SELECT inner keys..., item AS __scalar FROM ... WHERE local GROUP BY inner keys
+    let mut grouped = s.as_ref().clone();
+    grouped.selection = and_all(local);
+    grouped.group_by =
+        sql::GroupByExpr::Expressions(keys.iter().map(|(_, i)| i.clone()).collect(), vec![]);
+    let mut projection: Vec<sql::SelectItem> = keys
+        .iter()
+        .map(|(_, i)| sql::SelectItem::UnnamedExpr(i.clone()))
+        .collect();
+    projection.push(sql::SelectItem::ExprWithAlias {
+        expr: item.clone(),
+        alias: sql::Ident::new("__scalar"),
+    });
+    grouped.projection = projection;
+    let (plan, scope, _) = plan_select(&grouped, tables, words)?;
+    let on = keys
+        .iter()
+        .enumerate()
+        .map(|(i, (o, _))| {
+            key_pair(
+                bind(o, &outer.scope, None)?,
+                &outer.scope,
+                Expr::Column(i),
+                &scope,
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let n_outer = outer.scope.names.len();
+    let joined = outer.scope.join(&scope);
+    let l = bind(x, &outer.scope, None)?;
+    let r = Expr::Column(n_outer + keys.len());
+    let bop = match op {
+        sql::BinaryOperator::Eq => BinOp::Eq,
+        sql::BinaryOperator::NotEq => BinOp::NotEq,
+        sql::BinaryOperator::Lt => BinOp::Lt,
+        sql::BinaryOperator::LtEq => BinOp::LtEq,
+        sql::BinaryOperator::Gt => BinOp::Gt,
+        _ => BinOp::GtEq,
+    };
+    let (lt, rt) = (l.data_type(&joined.schema)?, r.data_type(&joined.schema)?);
+    let (l, r) = match coerce(bop, &lt, &rt) {
+        Some((a, b)) => (
+            if a != lt {
+                Expr::Cast(Box::new(l), a)
+            } else {
+                l
+            },
+            if b != rt {
+                Expr::Cast(Box::new(r), b)
+            } else {
+                r
+            },
+        ),
+        None => (l, r),
+    };
+    let plan = Plan::Project {
+        input: Box::new(Plan::Filter {
+            input: Box::new(Plan::Join {
+                left: Box::new(outer.plan),
+                right: Box::new(plan),
+                kind: JoinKind::Inner,
+                on,
+                filter: None,
+            }),
+            predicate: Expr::Binary(Box::new(l), bop, Box::new(r)),
+        }),
+        exprs: (0..n_outer)
+            .map(|i| (Expr::Column(i), outer.scope.names[i].1.clone()))
+            .collect(),
+    };
+    Ok(Rel {
+        plan,
+        scope: outer.scope,
+        rows: outer.rows,
+    })
 }
 
 /// `[NOT] EXISTS (...)` or `x [NOT] IN (SELECT ...)`.
