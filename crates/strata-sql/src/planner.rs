@@ -44,15 +44,46 @@ pub fn plan_query(q: &sql::Query, tables: &dyn Tables) -> Result<(Plan, Scope)> 
     plan_query_with(q, tables, &words)
 }
 
+thread_local! {
+    /// Common table expressions in scope while a query is planned (innermost last).
+    static CTES: std::cell::RefCell<Vec<(String, sql::Query)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn cte(name: &str) -> Option<sql::Query> {
+    CTES.with(|c| {
+        c.borrow()
+            .iter()
+            .rev()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, q)| q.clone())
+    })
+}
+
 fn plan_query_with(
     q: &sql::Query,
     tables: &dyn Tables,
     words: &HashSet<String>,
 ) -> Result<(Plan, Scope)> {
-    if q.with.is_some() {
-        return Err(SqlError::NotSupported(
-            "WITH (common table expressions)".into(),
-        ));
+    if let Some(with) = &q.with {
+        if with.recursive {
+            return Err(SqlError::NotSupported("WITH RECURSIVE".into()));
+        }
+        let n = with.cte_tables.len();
+        CTES.with(|c| {
+            let mut c = c.borrow_mut();
+            for t in &with.cte_tables {
+                c.push((t.alias.name.value.clone(), (*t.query).clone()));
+            }
+        });
+        let mut bare = q.clone();
+        bare.with = None;
+        let r = plan_query_with(&bare, tables, words);
+        CTES.with(|c| {
+            let mut c = c.borrow_mut();
+            let len = c.len();
+            c.truncate(len - n);
+        });
+        return r;
     }
     let select = match q.body.as_ref() {
         sql::SetExpr::Select(s) => s,
@@ -135,6 +166,20 @@ fn relation(f: &sql::TableFactor, tables: &dyn Tables, words: &HashSet<String>) 
             let tname = raw
                 .trim_matches(|c| c == '"' || c == '\'' || c == '`')
                 .to_string();
+            if let Some(q) = cte(&tname) {
+                let mut w = words.clone();
+                w.extend(mentioned(&q));
+                let (plan, scope) = plan_query_with(&q, tables, &w)?;
+                let qual = alias
+                    .as_ref()
+                    .map(|a| a.name.value.clone())
+                    .unwrap_or(tname);
+                return Ok(Rel {
+                    scope: Scope::new(scope.schema.clone(), Some(&qual)),
+                    plan,
+                    rows: 100_000.0,
+                });
+            }
             let table = tables.table(&tname)?;
             let projection: Vec<usize> = (0..table.schema.fields().len())
                 .filter(|i| words.contains(&table.schema.field(*i).name().to_lowercase()))
