@@ -90,12 +90,38 @@ fn plan_query_with(
         sql::SetExpr::Query(inner) => return plan_query_with(inner, tables, words),
         other => return Err(SqlError::NotSupported(format!("query body {other}"))),
     };
-    let (mut plan, scope, hook_ctx) = plan_select(select, tables, words)?;
+    let (mut plan, mut scope, mut hook_ctx) = plan_select(select, tables, words)?;
+    let visible = scope.names.len();
     // ORDER BY: output columns by alias/name or position, or expressions over them.
     if let Some(ob) = &q.order_by {
         let sql::OrderByKind::Expressions(items) = &ob.kind else {
             return Err(SqlError::NotSupported("ORDER BY ALL".into()));
         };
+        // Keys over columns the SELECT list drops: select them too, hidden, and drop them
+        // after sorting (plain SELECTs only; after GROUP BY keys must be outputs).
+        let hidden: Vec<sql::Expr> = items
+            .iter()
+            .map(|it| it.expr.clone())
+            .filter(|e| {
+                !matches!(e, sql::Expr::Value(_))
+                    && !hook_ctx.contains(&e.to_string())
+                    && bind(e, &scope, None).is_err()
+            })
+            .collect();
+        if !hidden.is_empty() {
+            let mut wider = select.as_ref().clone();
+            for (i, e) in hidden.iter().enumerate() {
+                wider.projection.push(sql::SelectItem::ExprWithAlias {
+                    expr: e.clone(),
+                    alias: sql::Ident::new(format!("__order_{i}")),
+                });
+            }
+            if let Ok((p, sc, tx)) = plan_select(&wider, tables, words) {
+                plan = p;
+                scope = sc;
+                hook_ctx = tx;
+            }
+        }
         let mut keys = Vec::new();
         for it in items {
             let expr = match &it.expr {
@@ -129,6 +155,15 @@ fn plan_query_with(
             keys,
             fetch,
         };
+        if scope.names.len() > visible {
+            plan = Plan::Project {
+                input: Box::new(plan),
+                exprs: (0..visible)
+                    .map(|i| (Expr::Column(i), scope.names[i].1.clone()))
+                    .collect(),
+            };
+            scope = Scope::new(plan.schema(), None);
+        }
     } else if let Some(n) = limit(q)? {
         plan = Plan::Limit {
             input: Box::new(plan),

@@ -1,7 +1,7 @@
-//! TPC-H at scale factor 0.1: every query Strata supports must return exactly DuckDB's
-//! answer (checked in under `tests/tpch/answers/sf0.1`, produced by
-//! `scripts/tpch-answers.py`); every query it does not support must say so, never answer
-//! wrongly. Numbers match to 1e-9 relative (averages are exact in DuckDB, f64 sums here).
+//! TPC-H at scale factor 0.1: every query in `SUPPORTED` (all 22 today) must return exactly
+//! DuckDB's answer (checked in under `tests/tpch/answers/sf0.1`, produced by
+//! `scripts/tpch-answers.py`); a query outside it must say "not supported", never answer
+//! wrongly. SF 1 answers are checked by `bench/tpch_check.py`. Numbers match to 1e-9 relative (averages are exact in DuckDB, f64 sums here).
 
 use arrow::record_batch::RecordBatch;
 use std::path::Path;

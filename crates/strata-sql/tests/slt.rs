@@ -1,0 +1,74 @@
+//! SQL semantics as data: every `.slt` file under `tests/slt` (sqllogictest format) runs
+//! against the engine. Tables are CSV files named by path in FROM.
+
+use arrow::datatypes::DataType;
+use sqllogictest::{DBOutput, DefaultColumnType};
+
+struct Db(strata_sql::Engine);
+
+impl sqllogictest::DB for Db {
+    type Error = strata_sql::SqlError;
+    type ColumnType = DefaultColumnType;
+
+    fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, Self::Error> {
+        let batches = self.0.sql(sql)?;
+        let schema = batches[0].schema();
+        let types = schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                t if t.is_integer() => DefaultColumnType::Integer,
+                DataType::Float32 | DataType::Float64 | DataType::Decimal128(..) => {
+                    DefaultColumnType::FloatingPoint
+                }
+                _ => DefaultColumnType::Text,
+            })
+            .collect();
+        let mut rows = Vec::new();
+        for b in &batches {
+            for r in 0..b.num_rows() {
+                rows.push(
+                    b.columns()
+                        .iter()
+                        .map(|c| {
+                            if c.is_null(r) {
+                                "NULL".to_string()
+                            } else {
+                                let s = arrow::util::display::array_value_to_string(c, r).unwrap();
+                                match c.data_type() {
+                                    // Decimals print without trailing zeros, like floats.
+                                    DataType::Decimal128(..) | DataType::Float64 => {
+                                        s.parse::<f64>().map(|f| format!("{f:?}")).unwrap_or(s)
+                                    }
+                                    _ => s,
+                                }
+                            }
+                        })
+                        .collect(),
+                );
+            }
+        }
+        Ok(DBOutput::Rows { types, rows })
+    }
+}
+
+use arrow::array::Array;
+
+#[test]
+fn sqllogictest_files() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
+    std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "slt"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5);
+    for f in files {
+        let mut runner = sqllogictest::Runner::new(|| async { Ok(Db(strata_sql::Engine::new())) });
+        runner
+            .run_file(&f)
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+    }
+}
