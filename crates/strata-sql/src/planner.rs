@@ -826,6 +826,50 @@ fn scalar_join(
     });
     grouped.projection = projection;
     let (plan, scope, _) = plan_select(&grouped, tables, words)?;
+    // Aggregate only the inner rows whose keys the outer query has (a semi join with the
+    // outer rows before grouping), instead of every group of the inner relation.
+    let plan = match plan {
+        Plan::Project { input, exprs } => match *input {
+            Plan::Aggregate {
+                input: inner_rows,
+                group,
+                aggs,
+            } => {
+                let inner_scope = Scope::new(inner_rows.schema(), None);
+                let semi_on = group
+                    .iter()
+                    .zip(&keys)
+                    .map(|((g, _), (o, _))| {
+                        key_pair(
+                            g.clone(),
+                            &inner_scope,
+                            bind(o, &outer.scope, None)?,
+                            &outer.scope,
+                        )
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Plan::Project {
+                    input: Box::new(Plan::Aggregate {
+                        input: Box::new(Plan::Join {
+                            left: inner_rows,
+                            right: Box::new(outer.plan.clone()),
+                            kind: JoinKind::Semi,
+                            on: semi_on,
+                            filter: None,
+                        }),
+                        group,
+                        aggs,
+                    }),
+                    exprs,
+                }
+            }
+            other => Plan::Project {
+                input: Box::new(other),
+                exprs,
+            },
+        },
+        other => other,
+    };
     let on = keys
         .iter()
         .enumerate()
