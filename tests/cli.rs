@@ -223,3 +223,87 @@ fn help_text_explains_the_commands() {
         "{text}"
     );
 }
+
+#[test]
+fn sql_reads_csv_with_a_null_string_and_prints_table_csv_json() {
+    let d = tempfile::tempdir().unwrap();
+    let csv = d.path().join("m.csv");
+    std::fs::write(&csv, "k,v\na,1.50\nb,NA\na,2.25\n").unwrap();
+    let table = format!("m={}", csv.display());
+    let q = "SELECT k, sum(v) AS s, count(v) AS n FROM m GROUP BY k ORDER BY k";
+    let o = strata(&[
+        "sql",
+        "--table",
+        &table,
+        "--csv-null",
+        "NA",
+        "--format",
+        "csv",
+        q,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "k,s,n\na,3.75,2\nb,,0\n"
+    );
+    let o = strata(&[
+        "sql",
+        "--table",
+        &table,
+        "--csv-null",
+        "NA",
+        "--format",
+        "json",
+        q,
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "{\"k\":\"a\",\"n\":2,\"s\":3.75}\n{\"k\":\"b\",\"n\":0,\"s\":null}\n"
+    );
+    let o = strata(&["sql", "--table", &table, "--csv-null", "NA", q]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("| a | 3.75 | 2 |"));
+    // Without --csv-null, "NA" is not a number: the column is text, and SUM says so.
+    let o = strata(&["sql", "--table", &table, q]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("type error in sum(v)"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn gen_tpch_then_sql_over_it() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("tpch");
+    let o = strata(&[
+        "gen",
+        "tpch",
+        "--sf",
+        "0.01",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = format!("nation={}", out.join("nation").display());
+    let o = strata(&[
+        "sql",
+        "--table",
+        &t,
+        "--format",
+        "csv",
+        "SELECT count(*) AS n FROM nation",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "n\n25\n");
+    let o = strata(&[
+        "sql",
+        "--table",
+        &t,
+        "EXPLAIN SELECT n_name FROM nation WHERE n_regionkey = 1",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Scan nation"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -14,6 +14,8 @@ pub enum Format {
     Table,
     /// CSV with a header row.
     Csv,
+    /// One JSON object per row (JSON lines).
+    Json,
 }
 
 /// File formats of `strata gen tpch`.
@@ -42,6 +44,9 @@ pub struct SqlArgs {
     /// CSV files have no header row.
     #[arg(long)]
     csv_no_header: bool,
+    /// The string that means NULL in CSV files (besides an empty field), e.g. NA or \N.
+    #[arg(long, value_name = "STR")]
+    csv_null: Option<String>,
     /// The query.
     #[arg(value_name = "QUERY")]
     query: Option<String>,
@@ -56,6 +61,13 @@ fn print(out: Output, format: Format) -> Result<()> {
             Format::Table => {
                 let s = arrow::util::pretty::pretty_format_batches(&batches)?;
                 outln!("{s}");
+            }
+            Format::Json => {
+                for b in &batches {
+                    for line in strata_sql::json_lines(b)? {
+                        outln!("{line}");
+                    }
+                }
             }
             Format::Csv => {
                 let mut buf = Vec::new();
@@ -93,6 +105,7 @@ pub fn run(args: SqlArgs) -> Result<()> {
     }
     engine.csv.delimiter = d[0];
     engine.csv.header = !args.csv_no_header;
+    engine.csv.null = args.csv_null.clone();
     for t in &args.tables {
         let Some((name, path)) = t.split_once('=') else {
             bail!("--table {t}: expected NAME=PATH");

@@ -56,6 +56,16 @@ fn hidden(p: &Path) -> bool {
         .is_some_and(|n| n.starts_with('.') || n.starts_with('_'))
 }
 
+/// The NULL-string pattern for the CSV reader, if one is set.
+pub fn null_regex(o: &CsvOptions) -> Result<Option<regex::Regex>> {
+    match &o.null {
+        None => Ok(None),
+        Some(n) => regex::Regex::new(&format!("^{}$", regex::escape(n)))
+            .map(Some)
+            .map_err(|e| SqlError::Plan(format!("bad --csv-null {n:?}: {e}"))),
+    }
+}
+
 /// The files `path` names: a file, a directory (recursively) or a glob.
 pub fn expand(path: &str) -> Result<Vec<PathBuf>> {
     let p = Path::new(path);
@@ -131,9 +141,12 @@ pub fn open(name: &str, path: &str, csv: &CsvOptions) -> Result<Table> {
         FileFormat::Csv(o) => {
             let f = &files[0];
             let file = std::fs::File::open(f).map_err(|e| SqlError::io(f, e))?;
-            let fmt = arrow::csv::reader::Format::default()
+            let mut fmt = arrow::csv::reader::Format::default()
                 .with_header(o.header)
                 .with_delimiter(o.delimiter);
+            if let Some(r) = null_regex(o)? {
+                fmt = fmt.with_null_regex(r);
+            }
             let (s, _) = fmt
                 .infer_schema(std::io::BufReader::new(file), Some(1000))
                 .map_err(|e| SqlError::io_other(f, e))?;

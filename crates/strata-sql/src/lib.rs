@@ -208,6 +208,38 @@ fn parse_one(text: &str) -> Result<sqlparser::ast::Statement> {
     }
 }
 
+/// Rows as JSON objects, one per line (numbers stay numbers, NULL is null).
+pub fn json_lines(batch: &RecordBatch) -> Result<Vec<String>> {
+    use arrow::array::Array;
+    use arrow::datatypes::DataType;
+    let schema = batch.schema();
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for r in 0..batch.num_rows() {
+        let mut obj = serde_json::Map::new();
+        for (f, c) in schema.fields().iter().zip(batch.columns()) {
+            let v = if c.is_null(r) {
+                serde_json::Value::Null
+            } else {
+                let s = arrow::util::display::array_value_to_string(c, r)?;
+                match c.data_type() {
+                    t if t.is_integer() => s.parse::<i64>().map(Into::into).unwrap_or(s.into()),
+                    DataType::Float32 | DataType::Float64 | DataType::Decimal128(..) => {
+                        // Decimals keep their digits: numbers as written, not rounded floats.
+                        serde_json::from_str::<serde_json::Number>(&s)
+                            .map(serde_json::Value::Number)
+                            .unwrap_or(s.into())
+                    }
+                    DataType::Boolean => serde_json::Value::Bool(s == "true"),
+                    _ => s.into(),
+                }
+            };
+            obj.insert(f.name().clone(), v);
+        }
+        out.push(serde_json::Value::Object(obj).to_string());
+    }
+    Ok(out)
+}
+
 /// Splits a script into statements (for `strata sql -f FILE`).
 pub fn split_statements(text: &str) -> Result<Vec<String>> {
     let stmts = Parser::parse_sql(&GenericDialect {}, text).map_err(syntax)?;

@@ -28,11 +28,15 @@ pub fn scan(table: &Table, projection: &[usize], filters: &[Expr]) -> Result<Par
                 Box::new(r.map(move |b| b.map_err(|e| SqlError::io_other(&p, e))))
             }
             FileFormat::Csv(o) => {
-                let r = arrow::csv::ReaderBuilder::new(table.schema.clone())
+                let mut b = arrow::csv::ReaderBuilder::new(table.schema.clone())
                     .with_header(o.header)
                     .with_delimiter(o.delimiter)
                     .with_projection(projection.to_vec())
-                    .with_batch_size(8192)
+                    .with_batch_size(8192);
+                if let Some(r) = crate::catalog::null_regex(o)? {
+                    b = b.with_null_regex(r);
+                }
+                let r = b
                     .build(std::io::BufReader::with_capacity(1 << 20, file))
                     .map_err(|e| SqlError::io_other(&path, e))?;
                 let p = path.clone();
