@@ -12,6 +12,8 @@ pub enum FileFormat {
     Parquet,
     /// CSV.
     Csv(CsvOptions),
+    /// JSON lines: one object per line.
+    Json,
 }
 
 /// CSV reading options.
@@ -104,8 +106,9 @@ fn format_of(path: &Path, csv: &CsvOptions) -> Result<FileFormat> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("parquet") => Ok(FileFormat::Parquet),
         Some("csv") | Some("tsv") | Some("txt") => Ok(FileFormat::Csv(csv.clone())),
+        Some("jsonl") | Some("ndjson") | Some("json") => Ok(FileFormat::Json),
         _ => Err(SqlError::Plan(format!(
-            "{}: unknown format; files must end in .parquet or .csv",
+            "{}: unknown format; files must end in .parquet, .csv or .jsonl",
             path.display()
         ))),
     }
@@ -137,6 +140,14 @@ pub fn open(name: &str, path: &str, csv: &CsvOptions) -> Result<Table> {
                 schema.get_or_insert_with(|| b.schema().clone());
             }
             (schema.expect("at least one file"), Some(rows))
+        }
+        FileFormat::Json => {
+            let f = &files[0];
+            let file = std::fs::File::open(f).map_err(|e| SqlError::io(f, e))?;
+            let (s, _) =
+                arrow::json::reader::infer_json_schema(std::io::BufReader::new(file), Some(1000))
+                    .map_err(|e| SqlError::io_other(f, e))?;
+            (Arc::new(s), None)
         }
         FileFormat::Csv(o) => {
             let f = &files[0];

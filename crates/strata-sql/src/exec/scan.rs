@@ -27,6 +27,20 @@ pub fn scan(table: &Table, projection: &[usize], filters: &[Expr]) -> Result<Par
                 let p = path.clone();
                 Box::new(r.map(move |b| b.map_err(|e| SqlError::io_other(&p, e))))
             }
+            FileFormat::Json => {
+                let r = arrow::json::ReaderBuilder::new(table.schema.clone())
+                    .with_batch_size(8192)
+                    .build(std::io::BufReader::with_capacity(1 << 20, file))
+                    .map_err(|e| SqlError::io_other(&path, e))?;
+                let p = path.clone();
+                let cols = projection.to_vec();
+                Box::new(r.map(move |b| {
+                    b.and_then(|b| b.project(&cols)).map_err(|e| SqlError::Io {
+                        path: p.clone(),
+                        reason: format!("malformed JSON line: {e}"),
+                    })
+                }))
+            }
             FileFormat::Csv(o) => {
                 let mut b = arrow::csv::ReaderBuilder::new(table.schema.clone())
                     .with_header(o.header)
