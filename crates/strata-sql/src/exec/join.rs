@@ -27,6 +27,15 @@ pub fn hash_join(
     filter: Option<&Expr>,
     out_schema: &SchemaRef,
 ) -> Result<Partitions> {
+    // A semi/anti join whose preserved (left) side is the smaller one: index the left rows
+    // and stream the right side past them, instead of building on the large side.
+    let rows = |p: &Partitions| p.iter().flatten().map(|b| b.num_rows()).sum::<usize>();
+    if matches!(kind, JoinKind::Semi | JoinKind::Anti)
+        && filter.is_none()
+        && rows(&left) < rows(&right)
+    {
+        return reversed_semi(left, left_schema, right, right_schema, kind, on);
+    }
     let build = concat(right_schema, &right)?;
     let key_types = on
         .iter()
@@ -209,4 +218,68 @@ fn pair_schema(l: &SchemaRef, r: &SchemaRef) -> SchemaRef {
         .map(|f| f.as_ref().clone().with_nullable(true))
         .collect();
     std::sync::Arc::new(arrow::datatypes::Schema::new(fields))
+}
+
+/// Semi/anti join by indexing the left side: marks each left row some right row matches.
+fn reversed_semi(
+    left: Partitions,
+    left_schema: &SchemaRef,
+    right: Partitions,
+    right_schema: &SchemaRef,
+    kind: JoinKind,
+    on: &[(Expr, Expr)],
+) -> Result<Partitions> {
+    let probe = concat(left_schema, &left)?;
+    let n = probe.num_rows();
+    let key_types = on
+        .iter()
+        .map(|(_, r)| r.data_type(right_schema))
+        .collect::<Result<Vec<_>>>()?;
+    let conv = RowConverter::new(
+        key_types
+            .iter()
+            .map(|t| SortField::new(t.clone()))
+            .collect(),
+    )?;
+    let lkeys = on
+        .iter()
+        .map(|(l, _)| l.eval(&probe)?.into_array(n))
+        .collect::<Result<Vec<_>>>()?;
+    let lrows = conv.convert_columns(&lkeys)?;
+    let mut index: FxHashMap<&[u8], Vec<u32>> = FxHashMap::default();
+    let keys: Vec<arrow::row::Row<'_>> = (0..n).map(|i| lrows.row(i)).collect();
+    for (i, k) in keys.iter().enumerate() {
+        if lkeys.iter().any(|c| c.is_null(i)) {
+            continue;
+        }
+        index.entry(k.data()).or_default().push(i as u32);
+    }
+    let marks = par_map(right, |p| {
+        let mut m = vec![false; n];
+        for b in &p {
+            let rn = b.num_rows();
+            let rkeys = on
+                .iter()
+                .map(|(_, r)| r.eval(b)?.into_array(rn))
+                .collect::<Result<Vec<_>>>()?;
+            let rrows = conv.convert_columns(&rkeys)?;
+            for i in 0..rn {
+                if rkeys.iter().any(|c| c.is_null(i)) {
+                    continue;
+                }
+                if let Some(ls) = index.get(rrows.row(i).as_ref()) {
+                    for &l in ls {
+                        m[l as usize] = true;
+                    }
+                }
+            }
+        }
+        Ok(m)
+    })?;
+    let want = kind == JoinKind::Semi;
+    let keep: BooleanArray = (0..n)
+        .map(|i| Some(marks.iter().any(|m| m[i]) == want))
+        .collect();
+    let out = arrow::compute::filter_record_batch(&probe, &keep)?;
+    Ok(vec![vec![out]])
 }
