@@ -661,7 +661,8 @@ fn web_ui_during_a_job_then_the_driver_dies_and_workers_clean_up() {
 
 #[test]
 fn dfs_input_runs_node_local_and_a_frozen_executor_gets_backup_tasks() {
-    let c = Cluster::start(3, "split_size = \"1m\"\n");
+    // A long locality wait: under load a task still waits for its host (delay scheduling).
+    let c = Cluster::start(3, "split_size = \"1m\"\nlocality_wait_ms = 30000\n");
     // One replica per chunk, spread over the three workers: where a task runs matters.
     let mut dfs = strata::dfs::DfsClient::connect(&c.master, SECRET).unwrap();
     dfs.mkdir("/books", true).unwrap();
