@@ -32,6 +32,7 @@
 pub(crate) mod driver;
 pub(crate) mod executor;
 pub(crate) mod fetch;
+mod stage;
 pub mod wire;
 
 use crate::error::{Error, Result};

@@ -92,6 +92,7 @@ pub fn hash_join(
         next[i] = *e;
         *e = i as u32;
     }
+    let pairs_schema = pair_schema(left_schema, right_schema);
     let parts = par_map(left, |p| {
         let mut out = Vec::new();
         for b in &p {
@@ -135,20 +136,8 @@ pub fn hash_join(
                 }
             }
             let (pi, bi) = (UInt32Array::from(pi), UInt32Array::from(bi));
-            let mut cols: Vec<ArrayRef> = b
-                .columns()
-                .iter()
-                .map(|c| take(c, &pi, None))
-                .collect::<Result<_, _>>()?;
-            cols.extend(
-                build
-                    .columns()
-                    .iter()
-                    .map(|c| take(c, &bi, None))
-                    .collect::<Result<Vec<_>, _>>()?,
-            );
-            let pairs_schema = pair_schema(left_schema, right_schema);
-            let mut pairs = RecordBatch::try_new(pairs_schema, cols)?;
+            let cols = take_pairs(b, &pi, &build, &bi)?;
+            let mut pairs = RecordBatch::try_new(pairs_schema.clone(), cols)?;
             let mut probe_idx = pi;
             if let Some(f) = filter {
                 let m = f.eval(&pairs)?.into_array(pairs.num_rows())?;
@@ -183,18 +172,7 @@ pub fn hash_join(
                     let lonely: Vec<u32> = (0..n as u32).filter(|i| !m[*i as usize]).collect();
                     let lonely = UInt32Array::from(lonely);
                     let nulls = UInt32Array::from(vec![None::<u32>; lonely.len()]);
-                    let mut cols: Vec<ArrayRef> = b
-                        .columns()
-                        .iter()
-                        .map(|c| take(c, &lonely, None))
-                        .collect::<Result<_, _>>()?;
-                    cols.extend(
-                        build
-                            .columns()
-                            .iter()
-                            .map(|c| take(c, &nulls, None))
-                            .collect::<Result<Vec<_>, _>>()?,
-                    );
+                    let cols = take_pairs(b, &lonely, &build, &nulls)?;
                     let extra = RecordBatch::try_new(out_schema.clone(), cols)?;
                     let matched =
                         RecordBatch::try_new(out_schema.clone(), pairs.columns().to_vec())?;
@@ -208,6 +186,24 @@ pub fn hash_join(
         Ok(out)
     })?;
     Ok(parts)
+}
+
+/// The columns of `left` rows `li` beside those of `right` rows `ri` (a NULL index gives a
+/// NULL row).
+fn take_pairs(
+    left: &RecordBatch,
+    li: &UInt32Array,
+    right: &RecordBatch,
+    ri: &UInt32Array,
+) -> Result<Vec<ArrayRef>> {
+    let mut cols = Vec::with_capacity(left.num_columns() + right.num_columns());
+    for c in left.columns() {
+        cols.push(take(c, li, None)?);
+    }
+    for c in right.columns() {
+        cols.push(take(c, ri, None)?);
+    }
+    Ok(cols)
 }
 
 fn pair_schema(l: &SchemaRef, r: &SchemaRef) -> SchemaRef {
