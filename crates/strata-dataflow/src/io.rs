@@ -7,7 +7,9 @@
 //! at its chunk boundaries, and each split records the chunkservers holding its chunk, for
 //! locality-aware scheduling.
 //!
-//! Outputs: each task writes `DIR/_temporary/part-NNNNN.attempt-A` and the driver renames it
+//! Outputs: each task writes `DIR/_temporary/part-NNNNN.attempt-A-TOKEN` (TOKEN unique to the
+//! attempt, so a zombie attempt of an earlier stage run, say on a host cut off by a network
+//! partition, never writes into the file a later attempt commits) and the driver renames it
 //! to `DIR/part-NNNNN` when the attempt succeeds (a rename is atomic, locally and on the DFS
 //! master), so a failed or retried attempt never leaves a partial part file. The job writes
 //! `DIR/_SUCCESS` at the end. DFS outputs work the same way through the DFS client.
@@ -353,7 +355,7 @@ impl OutputDir {
     ) -> Result<(Box<dyn Write>, String)> {
         match self {
             OutputDir::Local(dir) => {
-                let path = attempt_path(dir, partition, attempt);
+                let path = attempt_path(dir, partition, &attempt_token(attempt));
                 let f = std::fs::File::create(&path).map_err(|e| output_err(&path, e))?;
                 Ok((
                     Box::new(std::io::BufWriter::with_capacity(1 << 20, f)),
@@ -365,7 +367,8 @@ impl OutputDir {
                 secret,
                 path,
             } => {
-                let name = format!("{path}/_temporary/part-{partition:05}.attempt-{attempt}");
+                let token = attempt_token(attempt);
+                let name = format!("{path}/_temporary/part-{partition:05}.attempt-{token}");
                 let c = dfs_client(master, secret)?;
                 let w = FileWriter::create(c, &name, 0, true).map_err(|e| self.dfs_error(e))?;
                 Ok((Box::new(DfsOut(Some(w))), name))
@@ -465,9 +468,20 @@ pub(crate) fn output_err(dir: &Path, e: std::io::Error) -> Error {
 }
 
 /// Where task `partition`'s attempt writes before commit.
-pub fn attempt_path(dir: &Path, partition: usize, attempt: u32) -> PathBuf {
+pub fn attempt_path(dir: &Path, partition: usize, token: &str) -> PathBuf {
     dir.join("_temporary")
-        .join(format!("part-{partition:05}.attempt-{attempt}"))
+        .join(format!("part-{partition:05}.attempt-{token}"))
+}
+
+/// A name for one attempt's scratch output that no other attempt uses: attempt numbers
+/// restart when a stage is resubmitted, so they are not enough alone.
+fn attempt_token(attempt: u32) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{attempt}-{}-{n}-{nanos}", std::process::id())
 }
 
 /// The committed name of a part file.

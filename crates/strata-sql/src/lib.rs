@@ -57,6 +57,8 @@ pub struct Engine {
     tables: HashMap<String, Arc<Table>>,
     /// How CSV files are read.
     pub csv: CsvOptions,
+    /// Memory budget, threads, spill directory.
+    pub exec: exec::ExecOptions,
 }
 
 /// What a statement produced.
@@ -97,13 +99,19 @@ impl planner::Tables for Snapshot {
         let e = Engine {
             tables: self.0.clone(),
             csv: self.1.clone(),
+            exec: exec::ExecOptions::default(),
         };
         planner::Tables::table(&e, name)
     }
 }
 
 /// Plans `q` with uncorrelated scalar subqueries evaluated to literals.
-fn plan_with_subqueries(q: &sqlparser::ast::Query, snap: Snapshot) -> Result<plan::Plan> {
+fn plan_with_subqueries(
+    q: &sqlparser::ast::Query,
+    snap: Snapshot,
+    opts: &exec::ExecOptions,
+) -> Result<plan::Plan> {
+    let opts = opts.clone();
     let s2 = snap.clone();
     let eval: std::rc::Rc<dyn Fn(&sqlparser::ast::Query) -> Result<expr::Expr>> = std::rc::Rc::new(
         move |sub: &sqlparser::ast::Query| {
@@ -114,7 +122,7 @@ fn plan_with_subqueries(q: &sqlparser::ast::Query, snap: Snapshot) -> Result<pla
                 other => other,
             })?;
             let p = optimizer::optimize(p);
-            let batches = run(&p)?;
+            let batches = run(&p, &opts)?.0;
             let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
             if rows > 1 || p.schema().fields().len() != 1 {
                 return Err(SqlError::Plan(format!(
@@ -156,7 +164,9 @@ impl Engine {
     pub fn plan(&self, query: &str) -> Result<plan::Plan> {
         let stmt = parse_one(query)?;
         match stmt {
-            sqlparser::ast::Statement::Query(q) => plan_with_subqueries(&q, self.snapshot()),
+            sqlparser::ast::Statement::Query(q) => {
+                plan_with_subqueries(&q, self.snapshot(), &self.exec)
+            }
             other => Err(SqlError::NotSupported(format!("statement {other}"))),
         }
     }
@@ -165,8 +175,8 @@ impl Engine {
     pub fn execute(&self, text: &str) -> Result<Output> {
         match parse_one(text)? {
             sqlparser::ast::Statement::Query(q) => {
-                let p = plan_with_subqueries(&q, self.snapshot())?;
-                Ok(Output::Rows(run(&p)?))
+                let p = plan_with_subqueries(&q, self.snapshot(), &self.exec)?;
+                Ok(Output::Rows(run(&p, &self.exec)?.0))
             }
             sqlparser::ast::Statement::Explain {
                 statement, analyze, ..
@@ -174,16 +184,19 @@ impl Engine {
                 let sqlparser::ast::Statement::Query(q) = *statement else {
                     return Err(SqlError::NotSupported("EXPLAIN of a non-query".into()));
                 };
-                let p = plan_with_subqueries(&q, self.snapshot())?;
-                let mut text = p.explain();
-                if analyze {
-                    let start = std::time::Instant::now();
-                    let rows: usize = run(&p)?.iter().map(|b| b.num_rows()).sum();
-                    text.push_str(&format!(
-                        "-- {rows} rows in {:.3} s (per-operator timing is not recorded yet)\n",
-                        start.elapsed().as_secs_f64()
-                    ));
+                let p = plan_with_subqueries(&q, self.snapshot(), &self.exec)?;
+                if !analyze {
+                    return Ok(Output::Text(p.explain()));
                 }
+                let start = std::time::Instant::now();
+                let (batches, metrics) = run(&p, &self.exec)?;
+                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                let mut text = p.explain_analyze(&metrics);
+                text.push_str(&format!(
+                    "-- {rows} rows in {:.3} s; self = an operator's own time, total = with its \
+                     inputs, both summed over threads\n",
+                    start.elapsed().as_secs_f64()
+                ));
                 Ok(Output::Text(text))
             }
             other => Err(SqlError::NotSupported(format!("statement {other}"))),
@@ -260,12 +273,14 @@ fn syntax(e: sqlparser::parser::ParserError) -> SqlError {
     }
 }
 
-fn run(p: &plan::Plan) -> Result<Vec<RecordBatch>> {
-    let parts = exec::execute(p)?;
-    let schema = p.schema();
-    let mut out: Vec<RecordBatch> = parts.into_iter().flatten().collect();
+/// Runs a plan to completion: its rows and the operators' metrics.
+fn run(p: &plan::Plan, opts: &exec::ExecOptions) -> Result<(Vec<RecordBatch>, exec::Metrics)> {
+    let ctx = exec::Ctx::new(p, opts.clone());
+    let parts = exec::execute(p, &ctx)?;
+    let mut out: Vec<RecordBatch> = exec::collect(&ctx, parts)?.into_iter().flatten().collect();
     if out.is_empty() {
-        out.push(RecordBatch::new_empty(schema));
+        out.push(RecordBatch::new_empty(p.schema()));
     }
-    Ok(out)
+    let exec::Ctx { metrics, .. } = ctx;
+    Ok((out, metrics))
 }

@@ -34,37 +34,6 @@ fn push_filters(plan: Plan) -> Plan {
                 predicate,
             },
         },
-        Plan::Project { input, exprs } => Plan::Project {
-            input: Box::new(push_filters(*input)),
-            exprs,
-        },
-        Plan::Aggregate { input, group, aggs } => Plan::Aggregate {
-            input: Box::new(push_filters(*input)),
-            group,
-            aggs,
-        },
-        Plan::Join {
-            left,
-            right,
-            kind,
-            on,
-            filter,
-        } => Plan::Join {
-            left: Box::new(push_filters(*left)),
-            right: Box::new(push_filters(*right)),
-            kind,
-            on,
-            filter,
-        },
-        Plan::Sort { input, keys, fetch } => Plan::Sort {
-            input: Box::new(push_filters(*input)),
-            keys,
-            fetch,
-        },
-        Plan::Limit { input, n } => Plan::Limit {
-            input: Box::new(push_filters(*input)),
-            n,
-        },
-        scan @ Plan::Scan { .. } => scan,
+        other => other.map_children(&mut push_filters),
     }
 }

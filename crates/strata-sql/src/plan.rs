@@ -49,6 +49,56 @@ pub enum JoinKind {
     Semi,
     /// Left rows without a match (NOT EXISTS / NOT IN).
     Anti,
+    /// Every right row, with NULLs where nothing matches.
+    Right,
+    /// Every row of both sides, with NULLs where nothing matches.
+    Full,
+}
+
+/// Window functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowFunc {
+    /// `ROW_NUMBER()`: 1, 2, 3... within the partition.
+    RowNumber,
+    /// `RANK()`: ties share a rank, then ranks skip.
+    Rank,
+    /// `DENSE_RANK()`: ties share a rank, no gaps.
+    DenseRank,
+    /// `LAG(x [, offset [, default]])`: the value `offset` rows before.
+    Lag,
+    /// `LEAD(x [, offset [, default]])`: the value `offset` rows after.
+    Lead,
+    /// An aggregate over the frame: with ORDER BY, from the partition's start through the
+    /// current row and its peers (a running total); without, the whole partition.
+    Agg(AggFunc),
+}
+
+/// One window function call in a [`Plan::Window`].
+#[derive(Clone, Debug)]
+pub struct WindowCall {
+    /// Which function.
+    pub func: WindowFunc,
+    /// Arguments: the value (LAG/LEAD/aggregates), then LAG/LEAD's offset and default
+    /// (literals).
+    pub args: Vec<Expr>,
+    /// `PARTITION BY` keys.
+    pub partition_by: Vec<Expr>,
+    /// `ORDER BY` keys.
+    pub order_by: Vec<SortKey>,
+    /// Which rows an aggregate covers.
+    pub frame: Frame,
+}
+
+/// The rows a window aggregate covers, relative to the current row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// From the partition's start through the current row and its peers (RANGE ... CURRENT
+    /// ROW; the default with ORDER BY).
+    Peers,
+    /// From the partition's start through the current row (ROWS ... CURRENT ROW).
+    Rows,
+    /// The whole partition (the default without ORDER BY).
+    Partition,
 }
 
 /// A sort key.
@@ -128,9 +178,99 @@ pub enum Plan {
         /// How many.
         n: usize,
     },
+    /// Rows already in memory (tables registered from Arrow batches, `VALUES`).
+    Values {
+        /// Their schema.
+        schema: SchemaRef,
+        /// The rows.
+        batches: Vec<arrow::record_batch::RecordBatch>,
+    },
+    /// The rows of every input, in turn (`UNION ALL`); without duplicates when `distinct`
+    /// (`UNION`). Inputs have the same number of columns, cast to the first's types.
+    Union {
+        /// Inputs.
+        inputs: Vec<Plan>,
+        /// Remove duplicate rows.
+        distinct: bool,
+    },
+    /// The input's columns, then one column per window function.
+    Window {
+        /// Input.
+        input: Box<Plan>,
+        /// Functions with names.
+        funcs: Vec<(WindowCall, String)>,
+    },
 }
 
 impl Plan {
+    /// The number of operators in this plan.
+    pub fn size(&self) -> usize {
+        1 + self.children().iter().map(|c| c.size()).sum::<usize>()
+    }
+
+    /// The inputs, left to right.
+    pub fn children(&self) -> Vec<&Plan> {
+        match self {
+            Plan::Scan { .. } | Plan::Values { .. } => vec![],
+            Plan::Filter { input, .. }
+            | Plan::Project { input, .. }
+            | Plan::Aggregate { input, .. }
+            | Plan::Sort { input, .. }
+            | Plan::Limit { input, .. }
+            | Plan::Window { input, .. } => vec![input],
+            Plan::Join { left, right, .. } => vec![left, right],
+            Plan::Union { inputs, .. } => inputs.iter().collect(),
+        }
+    }
+
+    /// This node with `f` applied to each input.
+    pub fn map_children(self, f: &mut impl FnMut(Plan) -> Plan) -> Plan {
+        let mut b = |p: Box<Plan>| Box::new(f(*p));
+        match self {
+            Plan::Scan { .. } | Plan::Values { .. } => self,
+            Plan::Filter { input, predicate } => Plan::Filter {
+                input: b(input),
+                predicate,
+            },
+            Plan::Project { input, exprs } => Plan::Project {
+                input: b(input),
+                exprs,
+            },
+            Plan::Aggregate { input, group, aggs } => Plan::Aggregate {
+                input: b(input),
+                group,
+                aggs,
+            },
+            Plan::Join {
+                left,
+                right,
+                kind,
+                on,
+                filter,
+            } => Plan::Join {
+                left: b(left),
+                right: b(right),
+                kind,
+                on,
+                filter,
+            },
+            Plan::Sort { input, keys, fetch } => Plan::Sort {
+                input: b(input),
+                keys,
+                fetch,
+            },
+            Plan::Limit { input, n } => Plan::Limit { input: b(input), n },
+            Plan::Union { inputs, distinct } => Plan::Union {
+                inputs: inputs.into_iter().map(&mut *f).collect(),
+                distinct,
+            },
+            Plan::Window { input, funcs } => Plan::Window {
+                input: b(input),
+                funcs,
+            },
+        }
+    }
+
     /// The output schema.
     pub fn schema(&self) -> SchemaRef {
         match self {
@@ -183,21 +323,91 @@ impl Plan {
                     .collect();
                 Arc::new(Schema::new(fields))
             }
+            Plan::Values { schema, .. } => schema.clone(),
+            Plan::Union { inputs, .. } => {
+                let first = inputs[0].schema();
+                let fields: Vec<Field> = first
+                    .fields()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| {
+                        let nullable = inputs
+                            .iter()
+                            .any(|p| p.schema().fields().get(i).is_none_or(|g| g.is_nullable()));
+                        f.as_ref().clone().with_nullable(nullable)
+                    })
+                    .collect();
+                Arc::new(Schema::new(fields))
+            }
+            Plan::Window { input, funcs } => {
+                let s = input.schema();
+                let mut fields: Vec<Field> = s.fields().iter().map(|f| f.as_ref().clone()).collect();
+                for (w, n) in funcs {
+                    fields.push(Field::new(n, window_type(w, &s), true));
+                }
+                Arc::new(Schema::new(fields))
+            }
         }
     }
 
     /// An indented description, one operator per line (`EXPLAIN`).
     pub fn explain(&self) -> String {
         let mut out = String::new();
-        self.explain_into(0, &mut out);
+        self.explain_into(0, &mut out, &mut |_, _| String::new());
         out
     }
 
-    fn explain_into(&self, depth: usize, out: &mut String) {
+    /// [`Plan::explain`] with each operator's rows, time and spilled bytes from a run
+    /// (`EXPLAIN ANALYZE`).
+    pub fn explain_analyze(&self, m: &crate::exec::Metrics) -> String {
+        let mut out = String::new();
+        let mut id = 0;
+        self.explain_into(0, &mut out, &mut |p: &Plan, _| {
+            let op = m.op(id);
+            let mut s = format!(
+                "  [rows={} self={:.1}ms total={:.1}ms",
+                op.rows(),
+                m.self_time(p, id).as_secs_f64() * 1e3,
+                op.time().as_secs_f64() * 1e3
+            );
+            if op.spilled() > 0 {
+                let _ = write!(s, " spilled={:.1}MiB", op.spilled() as f64 / (1 << 20) as f64);
+            }
+            s.push(']');
+            id += 1;
+            s
+        });
+        out
+    }
+
+    /// Writes this subtree, one line per operator; `note` adds text after each (called in
+    /// pre-order).
+    fn explain_into(
+        &self,
+        depth: usize,
+        out: &mut String,
+        note: &mut dyn FnMut(&Plan, usize) -> String,
+    ) {
         let pad = "  ".repeat(depth);
+        let mut line = String::new();
+        self.describe(&mut line);
+        let _ = writeln!(out, "{pad}{line}{}", note(self, depth));
+        for c in self.children() {
+            c.explain_into(depth + 1, out, note);
+        }
+    }
+
+    /// One line describing this operator (not its inputs).
+    fn describe(&self, out: &mut String) {
         let list = |v: &[(Expr, String)]| {
             v.iter()
                 .map(|(e, n)| format!("{e} AS {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let keys = |ks: &[SortKey]| {
+            ks.iter()
+                .map(|k| format!("{} {}", k.expr, if k.asc { "ASC" } else { "DESC" }))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -211,22 +421,23 @@ impl Plan {
                     .iter()
                     .map(|i| table.schema.field(*i).name().as_str())
                     .collect();
-                let _ = write!(out, "{pad}Scan {} [{}]", table.name, cols.join(", "));
+                let _ = write!(out, "Scan {} [{}]", table.name, cols.join(", "));
                 if !filters.is_empty() {
                     let f: Vec<String> = filters.iter().map(|f| f.to_string()).collect();
                     let _ = write!(out, " filters: {}", f.join(" AND "));
                 }
-                out.push('\n');
             }
-            Plan::Filter { input, predicate } => {
-                let _ = writeln!(out, "{pad}Filter {predicate}");
-                input.explain_into(depth + 1, out);
+            Plan::Values { batches, .. } => {
+                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                let _ = write!(out, "Values ({rows} rows)");
             }
-            Plan::Project { input, exprs } => {
-                let _ = writeln!(out, "{pad}Project {}", list(exprs));
-                input.explain_into(depth + 1, out);
+            Plan::Filter { predicate, .. } => {
+                let _ = write!(out, "Filter {predicate}");
             }
-            Plan::Aggregate { input, group, aggs } => {
+            Plan::Project { exprs, .. } => {
+                let _ = write!(out, "Project {}", list(exprs));
+            }
+            Plan::Aggregate { group, aggs, .. } => {
                 let a: Vec<String> = aggs
                     .iter()
                     .map(|(a, n)| {
@@ -235,47 +446,73 @@ impl Plan {
                         format!("{:?}({d}{arg}) AS {n}", a.func)
                     })
                     .collect();
-                let _ = writeln!(
+                let _ = write!(
                     out,
-                    "{pad}Aggregate group=[{}] aggs=[{}]",
+                    "Aggregate group=[{}] aggs=[{}]",
                     list(group),
                     a.join(", ")
                 );
-                input.explain_into(depth + 1, out);
             }
             Plan::Join {
-                left,
-                right,
-                kind,
-                on,
-                filter,
+                kind, on, filter, ..
             } => {
                 let keys: Vec<String> = on.iter().map(|(l, r)| format!("{l} = {r}")).collect();
-                let _ = write!(out, "{pad}HashJoin {kind:?} on [{}]", keys.join(", "));
+                let _ = write!(out, "HashJoin {kind:?} on [{}]", keys.join(", "));
                 if let Some(f) = filter {
                     let _ = write!(out, " filter {f}");
                 }
-                out.push('\n');
-                left.explain_into(depth + 1, out);
-                right.explain_into(depth + 1, out);
             }
-            Plan::Sort { input, keys, fetch } => {
-                let k: Vec<String> = keys
-                    .iter()
-                    .map(|k| format!("{} {}", k.expr, if k.asc { "ASC" } else { "DESC" }))
-                    .collect();
-                let _ = write!(out, "{pad}Sort [{}]", k.join(", "));
+            Plan::Sort { keys: ks, fetch, .. } => {
+                let _ = write!(out, "Sort [{}]", keys(ks));
                 if let Some(n) = fetch {
                     let _ = write!(out, " fetch {n}");
                 }
-                out.push('\n');
-                input.explain_into(depth + 1, out);
             }
-            Plan::Limit { input, n } => {
-                let _ = writeln!(out, "{pad}Limit {n}");
-                input.explain_into(depth + 1, out);
+            Plan::Limit { n, .. } => {
+                let _ = write!(out, "Limit {n}");
+            }
+            Plan::Union { distinct, .. } => {
+                out.push_str(if *distinct { "Union" } else { "UnionAll" });
+            }
+            Plan::Window { funcs, .. } => {
+                let f: Vec<String> = funcs
+                    .iter()
+                    .map(|(w, n)| {
+                        let args: Vec<String> = w.args.iter().map(|a| a.to_string()).collect();
+                        let part: Vec<String> =
+                            w.partition_by.iter().map(|a| a.to_string()).collect();
+                        format!(
+                            "{:?}({}) OVER (PARTITION BY [{}] ORDER BY [{}]) AS {n}",
+                            w.func,
+                            args.join(", "),
+                            part.join(", "),
+                            keys(&w.order_by)
+                        )
+                    })
+                    .collect();
+                let _ = write!(out, "Window {}", f.join(", "));
             }
         }
+    }
+}
+
+/// The result type of a window function over `input`.
+pub fn window_type(w: &WindowCall, input: &Schema) -> DataType {
+    match w.func {
+        WindowFunc::RowNumber | WindowFunc::Rank | WindowFunc::DenseRank => DataType::Int64,
+        WindowFunc::Lag | WindowFunc::Lead => w
+            .args
+            .first()
+            .and_then(|e| e.data_type(input).ok())
+            .unwrap_or(DataType::Null),
+        WindowFunc::Agg(f) => agg_type(
+            &AggCall {
+                func: f,
+                arg: w.args.first().cloned(),
+                distinct: false,
+            },
+            input,
+        ),
     }
 }
 

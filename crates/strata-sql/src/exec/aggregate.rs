@@ -2,8 +2,14 @@
 //! (in parallel), then the partial results are merged (sums of sums, sums of counts, min of
 //! mins; an average travels as a sum and a count). `COUNT(DISTINCT)` runs in one phase.
 //! Group keys are encoded with arrow's row format, so any mix of key types hashes as bytes.
+//!
+//! Under memory pressure (a thread's table passes its share of the budget) a thread writes
+//! its partial states to key-hash buckets ([`spill::Buckets`]) and starts a fresh table;
+//! at the end each bucket's partial states are merged on their own. `COUNT(DISTINCT)`
+//! cannot be merged from partial states, so it buffers input rows and, when they pass the
+//! budget, buckets the rows themselves by group key.
 
-use super::{Partitions, par_map};
+use super::{Ctx, Stream, par_map_n, spill};
 use crate::error::{Result, SqlError};
 use crate::expr::Expr;
 use crate::plan::{AggCall, AggFunc};
@@ -14,6 +20,7 @@ use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type, Schema,
 use arrow::row::{RowConverter, SortField};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {
@@ -45,10 +52,12 @@ enum Acc {
         max: bool,
         vals: Vec<Option<Vec<u8>>>,
         conv: RowConverter,
+        bytes: usize,
     },
     Distinct {
         sets: Vec<FxHashSet<Vec<u8>>>,
         conv: RowConverter,
+        bytes: usize,
     },
 }
 
@@ -80,10 +89,12 @@ impl Acc {
                 max: kind == Kind::Max,
                 vals: vec![],
                 conv: RowConverter::new(vec![SortField::new(ty.clone())])?,
+                bytes: 0,
             },
             Kind::CountDistinct => Acc::Distinct {
                 sets: vec![],
                 conv: RowConverter::new(vec![SortField::new(ty.clone())])?,
+                bytes: 0,
             },
         })
     }
@@ -105,6 +116,18 @@ impl Acc {
             Acc::Count(v) => v.resize(n, 0),
             Acc::Extreme { vals, .. } => vals.resize(n, None),
             Acc::Distinct { sets, .. } => sets.resize_with(n, FxHashSet::default),
+        }
+    }
+
+    /// Approximate bytes held.
+    fn memory(&self) -> usize {
+        match self {
+            Acc::SumDec { vals, .. } => vals.capacity() * 17,
+            Acc::SumInt { vals, .. } => vals.capacity() * 9,
+            Acc::SumF { vals, .. } => vals.capacity() * 9,
+            Acc::Count(v) => v.capacity() * 8,
+            Acc::Extreme { vals, bytes, .. } => vals.capacity() * 24 + bytes,
+            Acc::Distinct { sets, bytes, .. } => sets.capacity() * 32 + bytes,
         }
     }
 
@@ -156,7 +179,12 @@ impl Acc {
                     }
                 }
             }
-            Acc::Extreme { max, vals, conv } => {
+            Acc::Extreme {
+                max,
+                vals,
+                conv,
+                bytes,
+            } => {
                 let rows = conv.convert_columns(std::slice::from_ref(a))?;
                 for (i, &g) in groups.iter().enumerate() {
                     if a.is_null(i) {
@@ -175,15 +203,16 @@ impl Acc {
                         }
                     };
                     if better {
+                        *bytes += r.as_ref().len();
                         vals[g] = Some(r.as_ref().to_vec());
                     }
                 }
             }
-            Acc::Distinct { sets, conv } => {
+            Acc::Distinct { sets, conv, bytes } => {
                 let rows = conv.convert_columns(std::slice::from_ref(a))?;
                 for (i, &g) in groups.iter().enumerate() {
-                    if a.is_valid(i) {
-                        sets[g].insert(rows.row(i).as_ref().to_vec());
+                    if a.is_valid(i) && sets[g].insert(rows.row(i).as_ref().to_vec()) {
+                        *bytes += rows.row(i).as_ref().len() + 32;
                     }
                 }
             }
@@ -233,112 +262,177 @@ impl Acc {
     }
 }
 
-/// Groups `batches` by `keys` and computes `specs`; returns key columns then aggregates.
-fn group_by(
-    batches: &[RecordBatch],
-    in_schema: &Schema,
-    keys: &[Expr],
-    specs: &[(Kind, Option<Expr>)],
-    out_types: &[DataType],
-) -> Result<Vec<ArrayRef>> {
-    let key_types = keys
-        .iter()
-        .map(|k| k.data_type(in_schema))
-        .collect::<Result<Vec<_>>>()?;
-    let conv = RowConverter::new(
-        key_types
-            .iter()
-            .map(|t| SortField::new(t.clone()))
-            .collect(),
-    )?;
-    let mut accs = specs
-        .iter()
-        .map(|(k, e)| {
-            let t = match e {
-                Some(e) => e.data_type(in_schema)?,
-                None => DataType::Int64,
-            };
-            Acc::new(*k, &t)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let mut index: FxHashMap<Vec<u8>, usize> = FxHashMap::default();
-    let mut group_rows: Vec<Vec<u8>> = Vec::new();
-    let mut ids = Vec::new();
+/// A hash table from group keys to accumulators, fed batch by batch.
+struct GroupTable<'a> {
+    keys: &'a [Expr],
+    specs: &'a [(Kind, Option<Expr>)],
+    key_types: Vec<DataType>,
+    conv: RowConverter,
+    accs: Vec<Acc>,
+    index: FxHashMap<Vec<u8>, usize>,
+    group_rows: Vec<Vec<u8>>,
+    key_bytes: usize,
     // One integer key (order keys, customer keys...): hash the integer itself.
-    let int_key = keys.len() == 1 && key_types[0].is_integer();
-    let mut int_index: FxHashMap<Option<i64>, usize> = FxHashMap::default();
-    let mut int_groups: Vec<Option<i64>> = Vec::new();
-    if keys.is_empty() {
-        group_rows.push(Vec::new());
-        accs.iter_mut().for_each(|a| a.resize(1));
-    }
-    for b in batches {
-        let n = b.num_rows();
-        ids.clear();
+    int_key: bool,
+    int_index: FxHashMap<Option<i64>, usize>,
+    int_groups: Vec<Option<i64>>,
+    ids: Vec<usize>,
+}
+
+impl<'a> GroupTable<'a> {
+    fn new(
+        in_schema: &Schema,
+        keys: &'a [Expr],
+        specs: &'a [(Kind, Option<Expr>)],
+    ) -> Result<GroupTable<'a>> {
+        let key_types = keys
+            .iter()
+            .map(|k| k.data_type(in_schema))
+            .collect::<Result<Vec<_>>>()?;
+        let conv = RowConverter::new(
+            key_types
+                .iter()
+                .map(|t| SortField::new(t.clone()))
+                .collect(),
+        )?;
+        let mut accs = specs
+            .iter()
+            .map(|(k, e)| {
+                let t = match e {
+                    Some(e) => e.data_type(in_schema)?,
+                    None => DataType::Int64,
+                };
+                Acc::new(*k, &t)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut group_rows = Vec::new();
         if keys.is_empty() {
+            group_rows.push(Vec::new());
+            accs.iter_mut().for_each(|a| a.resize(1));
+        }
+        let int_key = keys.len() == 1 && key_types[0].is_integer();
+        Ok(GroupTable {
+            keys,
+            specs,
+            key_types,
+            conv,
+            accs,
+            index: FxHashMap::default(),
+            group_rows,
+            key_bytes: 0,
+            int_key,
+            int_index: FxHashMap::default(),
+            int_groups: Vec::new(),
+            ids: Vec::new(),
+        })
+    }
+
+    /// Approximate bytes held.
+    fn memory(&self) -> usize {
+        self.key_bytes
+            + self.group_rows.capacity() * 24
+            + self.index.capacity() * 40
+            + self.int_index.capacity() * 32
+            + self.int_groups.capacity() * 16
+            + self.accs.iter().map(Acc::memory).sum::<usize>()
+    }
+
+    fn update(&mut self, b: &RecordBatch) -> Result<()> {
+        let n = b.num_rows();
+        let ids = &mut self.ids;
+        ids.clear();
+        if self.keys.is_empty() {
             ids.resize(n, 0);
-        } else if int_key {
-            let k = keys[0].eval(b)?.into_array(n)?;
+        } else if self.int_key {
+            let k = self.keys[0].eval(b)?.into_array(n)?;
             let k = arrow::compute::cast(&k, &DataType::Int64)?;
             let k = k.as_primitive::<Int64Type>();
             for i in 0..n {
                 let v = k.is_valid(i).then(|| k.value(i));
-                let id = *int_index.entry(v).or_insert_with(|| {
-                    int_groups.push(v);
-                    int_groups.len() - 1
+                let groups = &mut self.int_groups;
+                let id = *self.int_index.entry(v).or_insert_with(|| {
+                    groups.push(v);
+                    groups.len() - 1
                 });
                 ids.push(id);
             }
-            accs.iter_mut().for_each(|a| a.resize(int_groups.len()));
+            let g = self.int_groups.len();
+            self.accs.iter_mut().for_each(|a| a.resize(g));
         } else {
-            let cols = keys
+            let cols = self
+                .keys
                 .iter()
                 .map(|k| k.eval(b)?.into_array(n))
                 .collect::<Result<Vec<_>>>()?;
-            let rows = conv.convert_columns(&cols)?;
+            let rows = self.conv.convert_columns(&cols)?;
             for i in 0..n {
                 let r = rows.row(i);
-                let id = match index.get(r.as_ref()) {
+                let id = match self.index.get(r.as_ref()) {
                     Some(&id) => id,
                     None => {
-                        let id = group_rows.len();
-                        index.insert(r.as_ref().to_vec(), id);
-                        group_rows.push(r.as_ref().to_vec());
+                        let id = self.group_rows.len();
+                        self.key_bytes += 2 * r.as_ref().len();
+                        self.index.insert(r.as_ref().to_vec(), id);
+                        self.group_rows.push(r.as_ref().to_vec());
                         id
                     }
                 };
                 ids.push(id);
             }
-            accs.iter_mut().for_each(|a| a.resize(group_rows.len()));
+            let g = self.group_rows.len();
+            self.accs.iter_mut().for_each(|a| a.resize(g));
         }
-        for (acc, (_, e)) in accs.iter_mut().zip(specs) {
+        for (acc, (_, e)) in self.accs.iter_mut().zip(self.specs) {
             let input = e.as_ref().map(|e| e.eval(b)?.into_array(n)).transpose()?;
-            acc.update(&ids, input.as_ref())?;
+            acc.update(ids, input.as_ref())?;
         }
+        Ok(())
     }
-    let mut out = if keys.is_empty() {
-        Vec::new()
-    } else if int_key {
-        let k: ArrayRef = Arc::new(Int64Array::from(int_groups));
-        vec![arrow::compute::cast(&k, &key_types[0])?]
-    } else {
-        let parser = conv.parser();
-        conv.convert_rows(group_rows.iter().map(|r| parser.parse(r)))?
-    };
-    for (acc, t) in accs.into_iter().zip(out_types) {
-        out.push(acc.finish(t)?);
+
+    /// Key columns then one column per spec (typed `out_types`).
+    fn finish(self, out_types: &[DataType]) -> Result<Vec<ArrayRef>> {
+        let mut out = if self.keys.is_empty() {
+            Vec::new()
+        } else if self.int_key {
+            let k: ArrayRef = Arc::new(Int64Array::from(self.int_groups));
+            vec![arrow::compute::cast(&k, &self.key_types[0])?]
+        } else {
+            let parser = self.conv.parser();
+            self.conv
+                .convert_rows(self.group_rows.iter().map(|r| parser.parse(r)))?
+        };
+        for (acc, t) in self.accs.into_iter().zip(out_types) {
+            out.push(acc.finish(t)?);
+        }
+        Ok(out)
     }
-    Ok(out)
 }
 
-/// Runs an aggregation over partitions; one output partition.
-pub fn aggregate(
-    in_schema: &SchemaRef,
-    parts: Partitions,
-    group: &[(Expr, String)],
-    aggs: &[(AggCall, String)],
-    out_schema: &SchemaRef,
-) -> Result<Partitions> {
+/// Groups `batches` by `keys` and computes `specs`; returns key columns then aggregates.
+fn group_by<'b>(
+    batches: impl IntoIterator<Item = &'b RecordBatch>,
+    in_schema: &Schema,
+    keys: &[Expr],
+    specs: &[(Kind, Option<Expr>)],
+    out_types: &[DataType],
+) -> Result<Vec<ArrayRef>> {
+    let mut t = GroupTable::new(in_schema, keys, specs)?;
+    for b in batches {
+        t.update(b)?;
+    }
+    t.finish(out_types)
+}
+
+/// Runs an aggregation over partitions; one output partition (several after a spill).
+pub fn aggregate<'a>(
+    ctx: &'a Ctx,
+    id: usize,
+    in_schema: SchemaRef,
+    parts: Vec<Stream<'a>>,
+    group: Vec<(Expr, String)>,
+    aggs: Vec<(AggCall, String)>,
+    out_schema: SchemaRef,
+) -> Result<Vec<Stream<'a>>> {
     let keys: Vec<Expr> = group.iter().map(|(e, _)| e.clone()).collect();
     let nk = keys.len();
     let out_types: Vec<DataType> = out_schema
@@ -346,7 +440,6 @@ pub fn aggregate(
         .iter()
         .map(|f| f.data_type().clone())
         .collect();
-    let single = aggs.iter().any(|(a, _)| a.distinct) || parts.len() <= 1;
     let kind = |a: &AggCall| match (a.func, a.distinct) {
         (AggFunc::Count, true) => Kind::CountDistinct,
         (AggFunc::Sum, _) => Kind::Sum,
@@ -356,7 +449,24 @@ pub fn aggregate(
         (AggFunc::Max, _) => Kind::Max,
         (AggFunc::Avg, _) => Kind::SumFloat,
     };
-    if single {
+    // Specs (an average is a sum and a count) and the types of their states.
+    let mut specs = Vec::new();
+    let mut types = Vec::new();
+    for (i, (a, _)) in aggs.iter().enumerate() {
+        specs.push((kind(a), a.arg.clone()));
+        types.push(if a.func == AggFunc::Avg {
+            DataType::Float64
+        } else {
+            out_types[nk + i].clone()
+        });
+        if a.func == AggFunc::Avg {
+            specs.push((Kind::Count, a.arg.clone()));
+            types.push(DataType::Int64);
+        }
+    }
+    let m = ctx.metrics.op(id);
+    let share = ctx.share();
+    if aggs.iter().any(|(a, _)| a.distinct) {
         if aggs
             .iter()
             .any(|(a, _)| a.distinct && a.func != AggFunc::Count)
@@ -365,57 +475,64 @@ pub fn aggregate(
                 "DISTINCT in aggregates other than COUNT".into(),
             ));
         }
-        // Average = sum / count, computed here in one pass.
-        let mut specs = Vec::new();
-        let mut types = Vec::new();
-        for (i, (a, _)) in aggs.iter().enumerate() {
-            specs.push((kind(a), a.arg.clone()));
-            types.push(out_types[nk + i].clone());
-            if a.func == AggFunc::Avg {
-                specs.push((Kind::Count, a.arg.clone()));
-                types.push(DataType::Int64);
+        // One phase over raw rows, bucketed by group key past the budget.
+        let buckets = spill::Buckets::new(ctx, m, in_schema.clone(), keys.clone());
+        let spilling = std::sync::atomic::AtomicBool::new(false);
+        let held = std::sync::atomic::AtomicUsize::new(0);
+        let bufs = par_map_n(ctx.opts.threads, parts, |s| {
+            let mut buf = Vec::new();
+            for b in s {
+                let b = b?;
+                if spilling.load(Relaxed) {
+                    buckets.add(&b)?;
+                    continue;
+                }
+                let total = held.fetch_add(b.get_array_memory_size(), Relaxed);
+                buf.push(b);
+                if total > ctx.opts.memory_limit && nk > 0 {
+                    spilling.store(true, Relaxed);
+                }
+                if spilling.load(Relaxed) {
+                    for b in buf.drain(..) {
+                        buckets.add(&b)?;
+                    }
+                }
+            }
+            Ok(buf)
+        })?;
+        if !spilling.load(Relaxed) {
+            let batches: Vec<RecordBatch> = bufs.into_iter().flatten().collect();
+            let cols = group_by(&batches, &in_schema, &keys, &specs, &types)?;
+            return Ok(vec![super::once(finish_avg(cols, nk, &aggs, &out_schema)?)]);
+        }
+        for b in bufs.iter().flatten() {
+            buckets.add(b)?;
+        }
+        let files = buckets.finish()?;
+        let (keys, specs, types) = (Arc::new(keys), Arc::new(specs), Arc::new(types));
+        return Ok(per_bucket(files, move |batches| {
+            let cols = group_by(&batches, &in_schema, &keys, &specs, &types)?;
+            finish_avg(cols, nk, &aggs, &out_schema)
+        }));
+    }
+    // Phase 1: per partition, partial states (flushed to buckets past the budget share).
+    let pschema = partial_schema(&out_schema, nk, &types);
+    let merge_keys: Vec<Expr> = (0..nk).map(Expr::Column).collect();
+    let buckets = spill::Buckets::new(ctx, m, pschema.clone(), merge_keys.clone());
+    let spilled = std::sync::atomic::AtomicBool::new(false);
+    let partials = par_map_n(ctx.opts.threads, parts, |s| {
+        let mut t = GroupTable::new(&in_schema, &keys, &specs)?;
+        for b in s {
+            t.update(&b?)?;
+            if nk > 0 && t.memory() > share {
+                let full = std::mem::replace(&mut t, GroupTable::new(&in_schema, &keys, &specs)?);
+                buckets.add(&RecordBatch::try_new(pschema.clone(), full.finish(&types)?)?)?;
+                spilled.store(true, Relaxed);
             }
         }
-        let batches: Vec<RecordBatch> = parts.into_iter().flatten().collect();
-        let cols = group_by(&batches, in_schema, &keys, &specs, &types)?;
-        return finish_avg(cols, nk, aggs, out_schema);
-    }
-    // Phase 1: per partition, partial states.
-    let mut specs = Vec::new();
-    let mut partial_types = Vec::new();
-    for (i, (a, _)) in aggs.iter().enumerate() {
-        specs.push((kind(a), a.arg.clone()));
-        partial_types.push(if a.func == AggFunc::Avg {
-            DataType::Float64
-        } else {
-            out_types[nk + i].clone()
-        });
-        if a.func == AggFunc::Avg {
-            specs.push((Kind::Count, a.arg.clone()));
-            partial_types.push(DataType::Int64);
-        }
-    }
-    let partials = par_map(parts, |p| {
-        group_by(&p, in_schema, &keys, &specs, &partial_types)
+        Ok(RecordBatch::try_new(pschema.clone(), t.finish(&types)?)?)
     })?;
     // Phase 2: merge partial states, grouped by the keys (now columns 0..nk).
-    let mut fields: Vec<arrow::datatypes::Field> = out_schema.fields()[..nk]
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
-    for (i, t) in partial_types.iter().enumerate() {
-        fields.push(arrow::datatypes::Field::new(
-            format!("p{i}"),
-            t.clone(),
-            true,
-        ));
-    }
-    let pschema = Arc::new(Schema::new(fields));
-    let batches = partials
-        .into_iter()
-        .map(|cols| Ok(RecordBatch::try_new(pschema.clone(), cols)?))
-        .collect::<Result<Vec<_>>>()?;
-    let merge_keys: Vec<Expr> = (0..nk).map(Expr::Column).collect();
     let merge_specs: Vec<(Kind, Option<Expr>)> = specs
         .iter()
         .enumerate()
@@ -428,14 +545,59 @@ pub fn aggregate(
             (m, Some(Expr::Column(nk + i)))
         })
         .collect();
-    let cols = group_by(
-        &batches,
-        &pschema,
-        &merge_keys,
-        &merge_specs,
-        &partial_types,
-    )?;
-    finish_avg(cols, nk, aggs, out_schema)
+    if !spilled.load(Relaxed) {
+        let cols = group_by(&partials, &pschema, &merge_keys, &merge_specs, &types)?;
+        return Ok(vec![super::once(finish_avg(cols, nk, &aggs, &out_schema)?)]);
+    }
+    for p in &partials {
+        buckets.add(p)?;
+    }
+    let files = buckets.finish()?;
+    let (merge_keys, merge_specs, types) =
+        (Arc::new(merge_keys), Arc::new(merge_specs), Arc::new(types));
+    Ok(per_bucket(files, move |batches| {
+        let cols = group_by(&batches, &pschema, &merge_keys, &merge_specs, &types)?;
+        finish_avg(cols, nk, &aggs, &out_schema)
+    }))
+}
+
+/// The schema of partial states: the group keys, then one column per state.
+fn partial_schema(out_schema: &SchemaRef, nk: usize, types: &[DataType]) -> SchemaRef {
+    let mut fields: Vec<arrow::datatypes::Field> = out_schema.fields()[..nk]
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    for (i, t) in types.iter().enumerate() {
+        fields.push(arrow::datatypes::Field::new(
+            format!("p{i}"),
+            t.clone(),
+            true,
+        ));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// One output partition per non-empty bucket, each finished by `f` when first pulled.
+fn per_bucket<'a>(
+    files: Vec<Option<std::path::PathBuf>>,
+    f: impl Fn(Vec<RecordBatch>) -> Result<Vec<RecordBatch>> + Send + Sync + 'a,
+) -> Vec<Stream<'a>> {
+    let f = Arc::new(f);
+    files
+        .into_iter()
+        .flatten()
+        .map(|p| -> Stream<'a> {
+            let f = f.clone();
+            Box::new(
+                std::iter::once(p)
+                    .map(move |p| f(spill::load(&Some(p))?))
+                    .flat_map(|r| match r {
+                        Ok(bs) => bs.into_iter().map(Ok).collect::<Vec<_>>(),
+                        Err(e) => vec![Err(e)],
+                    }),
+            )
+        })
+        .collect()
 }
 
 /// Turns (sum, count) pairs of averages into quotients and builds the output batch.
@@ -444,7 +606,7 @@ fn finish_avg(
     nk: usize,
     aggs: &[(AggCall, String)],
     out_schema: &SchemaRef,
-) -> Result<Partitions> {
+) -> Result<Vec<RecordBatch>> {
     let mut it = cols.into_iter();
     let mut out: Vec<ArrayRef> = (&mut it).take(nk).collect();
     for (a, _) in aggs {
@@ -479,5 +641,5 @@ fn finish_avg(
             }
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(vec![vec![RecordBatch::try_new(out_schema.clone(), out)?]])
+    Ok(vec![RecordBatch::try_new(out_schema.clone(), out)?])
 }

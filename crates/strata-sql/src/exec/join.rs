@@ -1,191 +1,393 @@
-//! Hash join: the right input is the build side (one table for all partitions), left
-//! partitions probe it in parallel. Keys are encoded with arrow's row format; a row with a
-//! NULL key never matches. A residual predicate is evaluated on the candidate pairs. Left
-//! joins emit unmatched left rows with NULLs; semi/anti joins emit left rows with/without a
-//! match.
+//! Hash join. The right input is the build side: drained in parallel into one table that
+//! all left (probe) partitions share; the probe side streams through it. Keys are a single
+//! integer (hashed as itself) or rows in arrow's row format (chained by hash, compared as
+//! bytes); a NULL key never matches. A residual predicate is evaluated on the candidate
+//! pairs. Left/full joins emit unmatched probe rows with NULLs; right/full joins mark the
+//! build rows that matched and, when the last probe partition ends, emit the others.
+//!
+//! When the build side passes the memory budget, both sides are partitioned by key hash
+//! into spill buckets ([`spill::Buckets`]) and joined bucket by bucket (grace hash join).
 
-use super::{Partitions, concat, par_map};
+use super::{Ctx, Stream, once, par_map_n, spill};
 use crate::error::Result;
 use crate::expr::Expr;
 use crate::plan::JoinKind;
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
-use arrow::compute::take;
-use arrow::datatypes::SchemaRef;
-use arrow::row::{RowConverter, SortField};
+use arrow::compute::{concat_batches, take};
+use arrow::datatypes::{DataType, Int64Type, SchemaRef};
+use arrow::row::{RowConverter, Rows, SortField};
 use rustc_hash::FxHashMap;
+use std::hash::Hasher;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
 const END: u32 = u32::MAX;
 
-#[allow(clippy::too_many_arguments)]
-pub fn hash_join(
-    left: Partitions,
-    left_schema: &SchemaRef,
-    right: Partitions,
-    right_schema: &SchemaRef,
+/// The two inputs of a join with their schemas.
+pub struct Sides<'a> {
+    /// Probe partitions.
+    pub left: Vec<Stream<'a>>,
+    /// Its schema.
+    pub left_schema: SchemaRef,
+    /// Build partitions.
+    pub right: Vec<Stream<'a>>,
+    /// Its schema.
+    pub right_schema: SchemaRef,
+}
+
+/// What a join needs besides its inputs.
+struct Spec<'a> {
     kind: JoinKind,
-    on: &[(Expr, Expr)],
-    filter: Option<&Expr>,
-    out_schema: &SchemaRef,
-) -> Result<Partitions> {
+    on: &'a [(Expr, Expr)],
+    filter: Option<&'a Expr>,
+    left_schema: SchemaRef,
+    right_schema: SchemaRef,
+    out_schema: SchemaRef,
+    pairs_schema: SchemaRef,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn hash_join<'a>(
+    ctx: &'a Ctx,
+    id: usize,
+    sides: Sides<'a>,
+    kind: JoinKind,
+    on: &'a [(Expr, Expr)],
+    filter: Option<&'a Expr>,
+    out_schema: SchemaRef,
+) -> Result<Vec<Stream<'a>>> {
+    let spec = Arc::new(Spec {
+        kind,
+        on,
+        filter,
+        pairs_schema: pair_schema(&sides.left_schema, &sides.right_schema),
+        left_schema: sides.left_schema,
+        right_schema: sides.right_schema,
+        out_schema,
+    });
+    let m = ctx.metrics.op(id);
+    // Drain the build side, switching to buckets when it passes the budget.
+    let right_keys: Vec<Expr> = on.iter().map(|(_, r)| r.clone()).collect();
+    let buckets = spill::Buckets::new(ctx, m, spec.right_schema.clone(), right_keys);
+    let spilling = AtomicBool::new(false);
+    let held = AtomicUsize::new(0);
+    let bufs = par_map_n(ctx.opts.threads, sides.right, |s| {
+        let mut buf = Vec::new();
+        for b in s {
+            let b = b?;
+            if spilling.load(Relaxed) {
+                buckets.add(&b)?;
+                continue;
+            }
+            let total = held.fetch_add(b.get_array_memory_size(), Relaxed);
+            buf.push(b);
+            if total > ctx.opts.memory_limit {
+                spilling.store(true, Relaxed);
+            }
+            if spilling.load(Relaxed) {
+                for b in buf.drain(..) {
+                    buckets.add(&b)?;
+                }
+            }
+        }
+        Ok(buf)
+    })?;
+    if spilling.load(Relaxed) {
+        for b in bufs.iter().flatten() {
+            buckets.add(b)?;
+        }
+        let right = buckets.finish()?;
+        let left_keys: Vec<Expr> = on.iter().map(|(l, _)| l.clone()).collect();
+        let lb = spill::Buckets::new(ctx, m, spec.left_schema.clone(), left_keys);
+        par_map_n(ctx.opts.threads, sides.left, |s| {
+            for b in s {
+                lb.add(&b?)?;
+            }
+            Ok(())
+        })?;
+        let left = lb.finish()?;
+        return Ok(left
+            .into_iter()
+            .zip(right)
+            .filter(|(l, r)| l.is_some() || (r.is_some() && preserves_right(kind)))
+            .map(|(l, r)| -> Stream<'a> {
+                let spec = spec.clone();
+                Box::new(
+                    std::iter::once(())
+                        .map(move |_| -> Result<Vec<RecordBatch>> {
+                            let build = spill::load(&r)?;
+                            let probe = spill::load(&l)?;
+                            in_memory(&spec, build, vec![once(probe)])?
+                                .into_iter()
+                                .flatten()
+                                .collect()
+                        })
+                        .flat_map(|r| match r {
+                            Ok(bs) => bs.into_iter().map(Ok).collect::<Vec<_>>(),
+                            Err(e) => vec![Err(e)],
+                        }),
+                )
+            })
+            .collect());
+    }
+    let build: Vec<RecordBatch> = bufs.into_iter().flatten().collect();
     // A semi/anti join whose preserved (left) side is the smaller one: index the left rows
     // and stream the right side past them, instead of building on the large side.
-    let rows = |p: &Partitions| p.iter().flatten().map(|b| b.num_rows()).sum::<usize>();
-    if matches!(kind, JoinKind::Semi | JoinKind::Anti)
-        && filter.is_none()
-        && rows(&left) < rows(&right)
-    {
-        return reversed_semi(left, left_schema, right, right_schema, kind, on);
+    if matches!(kind, JoinKind::Semi | JoinKind::Anti) && filter.is_none() {
+        let rows = |p: &[RecordBatch]| p.iter().map(|b| b.num_rows()).sum::<usize>();
+        let left = super::collect(ctx, sides.left)?;
+        if left.iter().map(|p| rows(p)).sum::<usize>() < rows(&build) {
+            let left = left.into_iter().flatten().collect();
+            return Ok(vec![once(reversed_semi(&spec, left, build)?)]);
+        }
+        return in_memory(&spec, build, left.into_iter().map(once).collect());
     }
-    let build = concat(right_schema, &right)?;
-    let key_types = on
-        .iter()
-        .map(|(_, r)| r.data_type(right_schema))
-        .collect::<Result<Vec<_>>>()?;
-    let conv = RowConverter::new(
-        key_types
+    in_memory(&spec, build, sides.left)
+}
+
+fn preserves_right(kind: JoinKind) -> bool {
+    matches!(kind, JoinKind::Right | JoinKind::Full)
+}
+
+/// Joins probe partitions against a build side held in memory.
+fn in_memory<'a>(
+    spec: &Arc<Spec<'a>>,
+    build: Vec<RecordBatch>,
+    probe: Vec<Stream<'a>>,
+) -> Result<Vec<Stream<'a>>> {
+    let table = Arc::new(Table::build(spec, build)?);
+    let remaining = Arc::new(AtomicUsize::new(probe.len()));
+    let mut out: Vec<Stream<'a>> = probe
+        .into_iter()
+        .map(|s| -> Stream<'a> {
+            let (spec, table, remaining) = (spec.clone(), table.clone(), remaining.clone());
+            let tail_table = table.clone();
+            let tail_spec = spec.clone();
+            let joined = s.map(move |b| table.probe(&spec, &b?));
+            // The last probe partition to finish emits the build rows nothing matched.
+            let tail = std::iter::once(()).filter_map(move |_| {
+                if remaining.fetch_sub(1, Relaxed) == 1 {
+                    tail_table.unmatched(&tail_spec).transpose()
+                } else {
+                    None
+                }
+            });
+            Box::new(
+                joined
+                    .chain(tail)
+                    .filter(|b| !matches!(b, Ok(b) if b.num_rows() == 0)),
+            )
+        })
+        .collect();
+    if out.is_empty() {
+        // No probe partitions: a right/full join still owes the whole build side.
+        let (table, spec) = (table.clone(), spec.clone());
+        out.push(Box::new(std::iter::once(()).filter_map(move |_| {
+            table.unmatched(&spec).transpose()
+        })));
+    }
+    Ok(out)
+}
+
+/// The key index of the build side.
+enum Index {
+    /// One integer key: key -> first row, chained through `next`.
+    Int(FxHashMap<i64, u32>),
+    /// Row-format keys: hash -> first row with that hash, chained through `next`.
+    Rows(RowConverter, Rows, FxHashMap<u64, u32>),
+}
+
+/// The build side of an in-memory join.
+struct Table {
+    batch: RecordBatch,
+    index: Index,
+    next: Vec<u32>,
+    /// Per build row, whether some probe row matched it (right/full joins only).
+    matched: Vec<AtomicBool>,
+}
+
+fn as_i64(a: &ArrayRef) -> Result<ArrayRef> {
+    Ok(arrow::compute::cast(a, &DataType::Int64)?)
+}
+
+fn row_hash(bytes: &[u8]) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(bytes);
+    h.finish()
+}
+
+impl Table {
+    fn build(spec: &Spec, batches: Vec<RecordBatch>) -> Result<Table> {
+        let batch = concat_batches(&spec.right_schema, &batches)?;
+        drop(batches);
+        let n = batch.num_rows();
+        let keys = spec
+            .on
             .iter()
-            .map(|t| SortField::new(t.clone()))
-            .collect(),
-    )?;
-    let bn = build.num_rows();
-    let bkeys = on
-        .iter()
-        .map(|(_, r)| r.eval(&build)?.into_array(bn))
-        .collect::<Result<Vec<_>>>()?;
-    // One integer key: hash the integer itself (no row encoding).
-    let int_key = key_types.len() == 1 && key_types[0].is_integer();
-    let as_i64 = |a: &ArrayRef| -> Result<ArrayRef> {
-        Ok(arrow::compute::cast(a, &arrow::datatypes::DataType::Int64)?)
-    };
-    let mut int_head: FxHashMap<i64, u32> = FxHashMap::default();
-    let mut next = vec![END; bn];
-    if int_key {
-        let k = as_i64(&bkeys[0])?;
-        let k = k.as_primitive::<arrow::datatypes::Int64Type>();
-        int_head.reserve(bn);
-        for i in (0..bn).rev() {
-            if k.is_valid(i) {
-                let e = int_head.entry(k.value(i)).or_insert(END);
+            .map(|(_, r)| r.eval(&batch)?.into_array(n))
+            .collect::<Result<Vec<_>>>()?;
+        let mut next = vec![END; n];
+        let index = if keys.len() == 1 && keys[0].data_type().is_integer() {
+            let k = as_i64(&keys[0])?;
+            let k = k.as_primitive::<Int64Type>();
+            let mut head: FxHashMap<i64, u32> = FxHashMap::default();
+            head.reserve(n);
+            for i in (0..n).rev() {
+                if k.is_valid(i) {
+                    let e = head.entry(k.value(i)).or_insert(END);
+                    next[i] = *e;
+                    *e = i as u32;
+                }
+            }
+            Index::Int(head)
+        } else {
+            let conv = RowConverter::new(
+                keys.iter()
+                    .map(|k| SortField::new(k.data_type().clone()))
+                    .collect(),
+            )?;
+            let rows = conv.convert_columns(&keys)?;
+            let mut head: FxHashMap<u64, u32> = FxHashMap::default();
+            head.reserve(n);
+            for i in (0..n).rev() {
+                if keys.iter().any(|k| k.is_null(i)) {
+                    continue;
+                }
+                let e = head.entry(row_hash(rows.row(i).as_ref())).or_insert(END);
                 next[i] = *e;
                 *e = i as u32;
             }
-        }
+            Index::Rows(conv, rows, head)
+        };
+        let matched = if preserves_right(spec.kind) {
+            (0..n).map(|_| AtomicBool::new(false)).collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Table {
+            batch,
+            index,
+            next,
+            matched,
+        })
     }
-    let brows = if int_key {
-        None
-    } else {
-        Some(conv.convert_columns(&bkeys)?)
-    };
-    let mut head: FxHashMap<&[u8], u32> = FxHashMap::default();
-    let keys: Vec<arrow::row::Row<'_>> = if int_key {
-        Vec::new()
-    } else {
-        head.reserve(bn);
-        let rows = brows.as_ref().expect("row keys");
-        (0..bn).map(|i| rows.row(i)).collect()
-    };
-    for i in (0..keys.len()).rev() {
-        if bkeys.iter().any(|k| k.is_null(i)) {
-            continue;
-        }
-        let e = head.entry(keys[i].data()).or_insert(END);
-        next[i] = *e;
-        *e = i as u32;
-    }
-    let pairs_schema = pair_schema(left_schema, right_schema);
-    let parts = par_map(left, |p| {
-        let mut out = Vec::new();
-        for b in &p {
-            let n = b.num_rows();
-            let pkeys = on
-                .iter()
-                .map(|(l, _)| l.eval(b)?.into_array(n))
-                .collect::<Result<Vec<_>>>()?;
-            let (mut pi, mut bi) = (Vec::new(), Vec::new());
-            if int_key {
+
+    /// Candidate pairs (probe row, build row) with equal keys.
+    fn candidates(&self, spec: &Spec, b: &RecordBatch) -> Result<(Vec<u32>, Vec<u32>)> {
+        let n = b.num_rows();
+        let pkeys = spec
+            .on
+            .iter()
+            .map(|(l, _)| l.eval(b)?.into_array(n))
+            .collect::<Result<Vec<_>>>()?;
+        let (mut pi, mut bi) = (Vec::new(), Vec::new());
+        match &self.index {
+            Index::Int(head) => {
                 let k = as_i64(&pkeys[0])?;
-                let k = k.as_primitive::<arrow::datatypes::Int64Type>();
+                let k = k.as_primitive::<Int64Type>();
                 for i in 0..n {
                     if k.is_null(i) {
                         continue;
                     }
-                    let mut j = int_head.get(&k.value(i)).copied().unwrap_or(END);
+                    let mut j = head.get(&k.value(i)).copied().unwrap_or(END);
                     while j != END {
                         pi.push(i as u32);
                         bi.push(j);
-                        j = next[j as usize];
+                        j = self.next[j as usize];
                     }
                 }
             }
-            // Probe keys take the build side's types (the planner made them equal).
-            let prows = if int_key {
-                None
-            } else {
-                Some(conv.convert_columns(&pkeys)?)
-            };
-            for i in 0..if int_key { 0 } else { n } {
-                let prows = prows.as_ref().expect("row keys");
-                if pkeys.iter().any(|k| k.is_null(i)) {
-                    continue;
+            Index::Rows(conv, rows, head) => {
+                // Probe keys take the build side's types (the planner made them equal).
+                let prows = conv.convert_columns(&pkeys)?;
+                for i in 0..n {
+                    if pkeys.iter().any(|k| k.is_null(i)) {
+                        continue;
+                    }
+                    let r = prows.row(i);
+                    let mut j = head.get(&row_hash(r.as_ref())).copied().unwrap_or(END);
+                    while j != END {
+                        if rows.row(j as usize) == r {
+                            pi.push(i as u32);
+                            bi.push(j);
+                        }
+                        j = self.next[j as usize];
+                    }
                 }
-                let mut j = head.get(prows.row(i).as_ref()).copied().unwrap_or(END);
-                while j != END {
-                    pi.push(i as u32);
-                    bi.push(j);
-                    j = next[j as usize];
-                }
-            }
-            let (pi, bi) = (UInt32Array::from(pi), UInt32Array::from(bi));
-            let cols = take_pairs(b, &pi, &build, &bi)?;
-            let mut pairs = RecordBatch::try_new(pairs_schema.clone(), cols)?;
-            let mut probe_idx = pi;
-            if let Some(f) = filter {
-                let m = f.eval(&pairs)?.into_array(pairs.num_rows())?;
-                let m = m.as_any().downcast_ref::<BooleanArray>().expect("boolean");
-                let m = crate::expr::null_as_false(m);
-                pairs = arrow::compute::filter_record_batch(&pairs, &m)?;
-                probe_idx = arrow::compute::filter(&probe_idx, &m)?
-                    .as_any()
-                    .downcast_ref::<UInt32Array>()
-                    .expect("u32")
-                    .clone();
-            }
-            let matched = || {
-                let mut m = vec![false; n];
-                for i in probe_idx.values().iter() {
-                    m[*i as usize] = true;
-                }
-                m
-            };
-            let batch = match kind {
-                JoinKind::Inner => {
-                    RecordBatch::try_new(out_schema.clone(), pairs.columns().to_vec())?
-                }
-                JoinKind::Semi | JoinKind::Anti => {
-                    let want = kind == JoinKind::Semi;
-                    let keep: BooleanArray =
-                        matched().into_iter().map(|m| Some(m == want)).collect();
-                    arrow::compute::filter_record_batch(b, &keep)?
-                }
-                JoinKind::Left => {
-                    let m = matched();
-                    let lonely: Vec<u32> = (0..n as u32).filter(|i| !m[*i as usize]).collect();
-                    let lonely = UInt32Array::from(lonely);
-                    let nulls = UInt32Array::from(vec![None::<u32>; lonely.len()]);
-                    let cols = take_pairs(b, &lonely, &build, &nulls)?;
-                    let extra = RecordBatch::try_new(out_schema.clone(), cols)?;
-                    let matched =
-                        RecordBatch::try_new(out_schema.clone(), pairs.columns().to_vec())?;
-                    arrow::compute::concat_batches(out_schema, [&matched, &extra])?
-                }
-            };
-            if batch.num_rows() > 0 {
-                out.push(batch);
             }
         }
-        Ok(out)
-    })?;
-    Ok(parts)
+        Ok((pi, bi))
+    }
+
+    /// The output for one probe batch.
+    fn probe(&self, spec: &Spec, b: &RecordBatch) -> Result<RecordBatch> {
+        let n = b.num_rows();
+        let (pi, bi) = self.candidates(spec, b)?;
+        let (mut pi, mut bi) = (UInt32Array::from(pi), UInt32Array::from(bi));
+        let mut pairs = RecordBatch::try_new(
+            spec.pairs_schema.clone(),
+            take_pairs(b, &pi, &self.batch, &bi)?,
+        )?;
+        if let Some(f) = spec.filter {
+            let m = f.eval(&pairs)?.into_array(pairs.num_rows())?;
+            let m = m.as_any().downcast_ref::<BooleanArray>().expect("boolean");
+            let m = crate::expr::null_as_false(m);
+            pairs = arrow::compute::filter_record_batch(&pairs, &m)?;
+            pi = arrow::compute::filter(&pi, &m)?.as_primitive().clone();
+            bi = arrow::compute::filter(&bi, &m)?.as_primitive().clone();
+        }
+        if !self.matched.is_empty() {
+            for j in bi.values().iter() {
+                self.matched[*j as usize].store(true, Relaxed);
+            }
+        }
+        let matched = || {
+            let mut m = vec![false; n];
+            for i in pi.values().iter() {
+                m[*i as usize] = true;
+            }
+            m
+        };
+        Ok(match spec.kind {
+            JoinKind::Inner | JoinKind::Right => {
+                RecordBatch::try_new(spec.out_schema.clone(), pairs.columns().to_vec())?
+            }
+            JoinKind::Semi | JoinKind::Anti => {
+                let want = spec.kind == JoinKind::Semi;
+                let keep: BooleanArray = matched().into_iter().map(|m| Some(m == want)).collect();
+                arrow::compute::filter_record_batch(b, &keep)?
+            }
+            JoinKind::Left | JoinKind::Full => {
+                let m = matched();
+                let lonely: Vec<u32> = (0..n as u32).filter(|i| !m[*i as usize]).collect();
+                let lonely = UInt32Array::from(lonely);
+                let nulls = UInt32Array::new_null(lonely.len());
+                let cols = take_pairs(b, &lonely, &self.batch, &nulls)?;
+                let extra = RecordBatch::try_new(spec.out_schema.clone(), cols)?;
+                let matched =
+                    RecordBatch::try_new(spec.out_schema.clone(), pairs.columns().to_vec())?;
+                concat_batches(&spec.out_schema, [&matched, &extra])?
+            }
+        })
+    }
+
+    /// Build rows no probe row matched, with NULL probe columns (right/full joins).
+    fn unmatched(&self, spec: &Spec) -> Result<Option<RecordBatch>> {
+        if self.matched.is_empty() {
+            return Ok(None);
+        }
+        let lonely: Vec<u32> = (0..self.matched.len() as u32)
+            .filter(|j| !self.matched[*j as usize].load(Relaxed))
+            .collect();
+        if lonely.is_empty() {
+            return Ok(None);
+        }
+        let lonely = UInt32Array::from(lonely);
+        let nulls = UInt32Array::new_null(lonely.len());
+        let empty = RecordBatch::new_empty(spec.left_schema.clone());
+        let cols = take_pairs(&empty, &nulls, &self.batch, &lonely)?;
+        Ok(Some(RecordBatch::try_new(spec.out_schema.clone(), cols)?))
+    }
 }
 
 /// The columns of `left` rows `li` beside those of `right` rows `ri` (a NULL index gives a
@@ -213,31 +415,21 @@ fn pair_schema(l: &SchemaRef, r: &SchemaRef) -> SchemaRef {
         .chain(r.fields().iter())
         .map(|f| f.as_ref().clone().with_nullable(true))
         .collect();
-    std::sync::Arc::new(arrow::datatypes::Schema::new(fields))
+    Arc::new(arrow::datatypes::Schema::new(fields))
 }
 
 /// Semi/anti join by indexing the left side: marks each left row some right row matches.
-fn reversed_semi(
-    left: Partitions,
-    left_schema: &SchemaRef,
-    right: Partitions,
-    right_schema: &SchemaRef,
-    kind: JoinKind,
-    on: &[(Expr, Expr)],
-) -> Result<Partitions> {
-    let probe = concat(left_schema, &left)?;
+fn reversed_semi(spec: &Spec, left: Vec<RecordBatch>, right: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+    let probe = concat_batches(&spec.left_schema, &left)?;
     let n = probe.num_rows();
-    let key_types = on
+    let key_types = spec
+        .on
         .iter()
-        .map(|(_, r)| r.data_type(right_schema))
+        .map(|(_, r)| r.data_type(&spec.right_schema))
         .collect::<Result<Vec<_>>>()?;
-    let conv = RowConverter::new(
-        key_types
-            .iter()
-            .map(|t| SortField::new(t.clone()))
-            .collect(),
-    )?;
-    let lkeys = on
+    let conv = RowConverter::new(key_types.into_iter().map(SortField::new).collect())?;
+    let lkeys = spec
+        .on
         .iter()
         .map(|(l, _)| l.eval(&probe)?.into_array(n))
         .collect::<Result<Vec<_>>>()?;
@@ -250,11 +442,21 @@ fn reversed_semi(
         }
         index.entry(k.data()).or_default().push(i as u32);
     }
-    let marks = par_map(right, |p| {
+    let chunks: Vec<Vec<RecordBatch>> = {
+        let per = right.len().div_ceil(2).max(1);
+        let mut it = right.into_iter().peekable();
+        let mut v = Vec::new();
+        while it.peek().is_some() {
+            v.push(it.by_ref().take(per).collect());
+        }
+        v
+    };
+    let marks = super::par_map(chunks, |p| {
         let mut m = vec![false; n];
         for b in &p {
             let rn = b.num_rows();
-            let rkeys = on
+            let rkeys = spec
+                .on
                 .iter()
                 .map(|(_, r)| r.eval(b)?.into_array(rn))
                 .collect::<Result<Vec<_>>>()?;
@@ -272,10 +474,9 @@ fn reversed_semi(
         }
         Ok(m)
     })?;
-    let want = kind == JoinKind::Semi;
+    let want = spec.kind == JoinKind::Semi;
     let keep: BooleanArray = (0..n)
         .map(|i| Some(marks.iter().any(|m| m[i]) == want))
         .collect();
-    let out = arrow::compute::filter_record_batch(&probe, &keep)?;
-    Ok(vec![vec![out]])
+    Ok(vec![arrow::compute::filter_record_batch(&probe, &keep)?])
 }

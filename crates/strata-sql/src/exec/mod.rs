@@ -1,37 +1,143 @@
-//! Vectorized execution: every operator takes and returns *partitions*, each a list of
-//! Arrow record batches, and works on whole columns with arrow's compute kernels.
-//! Partitions run in parallel on all cores ([`par_map`]): scans read one file per partition,
-//! filters and projections stay within a partition, aggregation runs partially per
-//! partition and merges, joins build one hash table and probe partitions in parallel.
+//! Vectorized, pipelined execution on Arrow record batches.
 //!
-//! The executor materializes each operator's output (no pipelining across operators yet) and
-//! keeps it in memory; see ARCHITECTURE.md for the gaps (spilling, streaming).
+//! [`execute`] turns a plan into *partitions*: one lazy [`Stream`] of batches each. Scans,
+//! filters, projections and the probe side of a hash join are pipelined: a batch read from
+//! a file flows through them without being stored. Pipeline breakers (aggregation, the
+//! build side of a join, sort) drain their input partitions in parallel on all cores
+//! ([`par_map`]), each thread pulling one partition through its whole pipeline.
+//!
+//! Breakers hold data within the [`Ctx`]'s memory budget: past it, aggregation and join
+//! partition their rows by key hash into spill files and finish one bucket at a time, and
+//! sort writes sorted runs and merges them ([`spill`]). Every operator counts its rows,
+//! time and spilled bytes ([`Metrics`]) for `EXPLAIN ANALYZE`.
 
 mod aggregate;
 mod join;
+mod metrics;
+mod prune;
 mod scan;
+mod sort;
+pub mod spill;
+mod union;
+mod window;
+
+pub use metrics::{Metrics, OpMetrics};
 
 use crate::error::{Result, SqlError};
-use crate::plan::{Plan, SortKey};
+use crate::plan::Plan;
 use arrow::array::{ArrayRef, BooleanArray};
-use arrow::compute::{SortColumn, SortOptions, concat_batches, filter_record_batch};
-use arrow::datatypes::SchemaRef;
+use arrow::compute::filter_record_batch;
 use arrow::record_batch::RecordBatch;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// The output of an operator: partitions of batches.
-pub type Partitions = Vec<Vec<RecordBatch>>;
+/// A lazily produced sequence of batches: one partition of an operator's output.
+pub type Stream<'a> = Box<dyn Iterator<Item = Result<RecordBatch>> + Send + 'a>;
+
+/// How a query runs.
+#[derive(Clone, Debug)]
+pub struct ExecOptions {
+    /// Bytes that pipeline breakers may hold before they spill to disk.
+    pub memory_limit: usize,
+    /// Threads (and, at most, partitions per scan). 1 runs everything on one partition.
+    pub threads: usize,
+    /// Where spill files go (a fresh directory below it per query).
+    pub spill_dir: PathBuf,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        ExecOptions {
+            memory_limit: default_memory_limit(),
+            threads: std::thread::available_parallelism().map_or(2, |t| t.get()),
+            spill_dir: std::env::temp_dir(),
+        }
+    }
+}
+
+/// Half of the machine's memory (DuckDB takes 80%; the rest of Strata needs room too).
+fn default_memory_limit() -> usize {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok())
+        })
+        .map_or(8 << 30, |kb| kb * 1024);
+    total / 2
+}
+
+/// One query's execution state: options, spill directory and per-operator metrics.
+pub struct Ctx {
+    /// The options.
+    pub opts: ExecOptions,
+    spill: Mutex<Option<tempfile::TempDir>>,
+    spill_files: AtomicUsize,
+    /// Per operator, by pre-order position in the plan.
+    pub metrics: Metrics,
+}
+
+impl Ctx {
+    /// A context for running `plan`.
+    pub fn new(plan: &Plan, opts: ExecOptions) -> Ctx {
+        Ctx {
+            opts,
+            spill: Mutex::new(None),
+            spill_files: AtomicUsize::new(0),
+            metrics: Metrics::new(plan.size()),
+        }
+    }
+
+    /// A new spill file path (the directory is made on first use, removed with the context).
+    pub fn spill_path(&self) -> Result<PathBuf> {
+        let mut dir = self.spill.lock().unwrap();
+        if dir.is_none() {
+            let root = &self.opts.spill_dir;
+            let d = tempfile::Builder::new()
+                .prefix("strata-sql-spill-")
+                .tempdir_in(root)
+                .map_err(|e| SqlError::io_other(root, format!("cannot make a spill directory: {e}")))?;
+            *dir = Some(d);
+        }
+        let n = self.spill_files.fetch_add(1, Ordering::Relaxed);
+        Ok(dir
+            .as_ref()
+            .expect("made above")
+            .path()
+            .join(format!("{n}.arrow")))
+    }
+
+    /// The share of the memory budget of one of `threads` concurrent workers.
+    pub fn share(&self) -> usize {
+        (self.opts.memory_limit / self.opts.threads.max(1)).max(1)
+    }
+}
 
 /// Runs `f` on every item on all cores, keeping the order.
 pub fn par_map<T: Send, R: Send>(
     items: Vec<T>,
     f: impl Fn(T) -> Result<R> + Sync,
 ) -> Result<Vec<R>> {
+    par_map_n(
+        std::thread::available_parallelism().map_or(2, |t| t.get()),
+        items,
+        f,
+    )
+}
+
+/// [`par_map`] on at most `threads` threads.
+pub fn par_map_n<T: Send, R: Send>(
+    threads: usize,
+    items: Vec<T>,
+    f: impl Fn(T) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
     let n = items.len();
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |t| t.get())
-        .min(n.max(1));
+    let threads = threads.clamp(1, n.max(1));
+    if threads == 1 {
+        return items.into_iter().map(f).collect();
+    }
     let slots: Vec<Mutex<Option<T>>> = items.into_iter().map(|t| Mutex::new(Some(t))).collect();
     let out: Vec<Mutex<Option<Result<R>>>> = (0..n).map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
@@ -54,10 +160,14 @@ pub fn par_map<T: Send, R: Send>(
         .collect()
 }
 
-/// All batches of all partitions as one batch.
-pub fn concat(schema: &SchemaRef, parts: &Partitions) -> Result<RecordBatch> {
-    let all: Vec<&RecordBatch> = parts.iter().flatten().collect();
-    Ok(concat_batches(schema, all)?)
+/// Drains every partition (in parallel), keeping the batches.
+pub fn collect<'a>(ctx: &Ctx, parts: Vec<Stream<'a>>) -> Result<Vec<Vec<RecordBatch>>> {
+    par_map_n(ctx.opts.threads, parts, |s| s.collect())
+}
+
+/// A stream over batches already in memory.
+pub fn once<'a>(batches: Vec<RecordBatch>) -> Stream<'a> {
+    Box::new(batches.into_iter().map(Ok))
 }
 
 /// Keeps the rows where `mask` is true (NULL counts as false).
@@ -69,34 +179,53 @@ pub fn filter_batch(batch: &RecordBatch, mask: &ArrayRef) -> Result<RecordBatch>
     Ok(filter_record_batch(batch, m)?)
 }
 
-/// Runs a plan.
-pub fn execute(plan: &Plan) -> Result<Partitions> {
+/// Runs a plan: its output partitions, to be drained by the caller.
+pub fn execute<'a>(plan: &'a Plan, ctx: &'a Ctx) -> Result<Vec<Stream<'a>>> {
+    run(plan, ctx, 0)
+}
+
+/// Runs the node at pre-order position `id`, counting its output.
+fn run<'a>(plan: &'a Plan, ctx: &'a Ctx, id: usize) -> Result<Vec<Stream<'a>>> {
+    let m = ctx.metrics.op(id);
+    let started = std::time::Instant::now();
+    let parts = run_node(plan, ctx, id)?;
+    m.add_time(started.elapsed());
+    Ok(parts.into_iter().map(|s| m.count(s)).collect())
+}
+
+fn run_node<'a>(plan: &'a Plan, ctx: &'a Ctx, id: usize) -> Result<Vec<Stream<'a>>> {
+    let child = id + 1;
     match plan {
         Plan::Scan {
             table,
             projection,
             filters,
-        } => scan::scan(table, projection, filters),
-        Plan::Filter { input, predicate } => {
-            let parts = execute(input)?;
-            par_map(parts, |p| {
-                p.iter()
-                    .map(|b| {
-                        let m = predicate.eval(b)?.into_array(b.num_rows())?;
-                        filter_batch(b, &m)
+        } => scan::scan(ctx, table, projection, filters),
+        Plan::Values { batches, .. } => Ok(vec![once(batches.clone())]),
+        Plan::Filter { input, predicate } => Ok(run(input, ctx, child)?
+            .into_iter()
+            .map(|s| -> Stream<'a> {
+                Box::new(
+                    s.map(move |b| {
+                        let b = b?;
+                        let m = predicate.eval(&b)?.into_array(b.num_rows())?;
+                        filter_batch(&b, &m)
                     })
-                    .collect()
+                    .filter(|b| !matches!(b, Ok(b) if b.num_rows() == 0)),
+                )
             })
-        }
+            .collect()),
         Plan::Project { input, exprs } => {
             let schema = plan.schema();
-            let parts = execute(input)?;
-            par_map(parts, |p| {
-                p.iter()
-                    .map(|b| {
+            Ok(run(input, ctx, child)?
+                .into_iter()
+                .map(|s| -> Stream<'a> {
+                    let schema = schema.clone();
+                    Box::new(s.map(move |b| {
+                        let b = b?;
                         let cols = exprs
                             .iter()
-                            .map(|(e, _)| e.eval(b)?.into_array(b.num_rows()))
+                            .map(|(e, _)| e.eval(&b)?.into_array(b.num_rows()))
                             .collect::<Result<Vec<_>>>()?;
                         Ok(RecordBatch::try_new_with_options(
                             schema.clone(),
@@ -104,13 +233,21 @@ pub fn execute(plan: &Plan) -> Result<Partitions> {
                             &arrow::record_batch::RecordBatchOptions::new()
                                 .with_row_count(Some(b.num_rows())),
                         )?)
-                    })
-                    .collect()
-            })
+                    }))
+                })
+                .collect())
         }
         Plan::Aggregate { input, group, aggs } => {
-            let parts = execute(input)?;
-            aggregate::aggregate(&input.schema(), parts, group, aggs, &plan.schema())
+            let parts = run(input, ctx, child)?;
+            aggregate::aggregate(
+                ctx,
+                id,
+                input.schema(),
+                parts,
+                group.clone(),
+                aggs.clone(),
+                plan.schema(),
+            )
         }
         Plan::Join {
             left,
@@ -119,66 +256,58 @@ pub fn execute(plan: &Plan) -> Result<Partitions> {
             on,
             filter,
         } => {
-            let (l, r) = (execute(left)?, execute(right)?);
+            let l = run(left, ctx, child)?;
+            let r = run(right, ctx, child + left.size())?;
             join::hash_join(
-                l,
-                &left.schema(),
-                r,
-                &right.schema(),
+                ctx,
+                id,
+                join::Sides {
+                    left: l,
+                    left_schema: left.schema(),
+                    right: r,
+                    right_schema: right.schema(),
+                },
                 *kind,
                 on,
                 filter.as_ref(),
-                &plan.schema(),
+                plan.schema(),
             )
         }
         Plan::Sort { input, keys, fetch } => {
-            let parts = execute(input)?;
-            Ok(vec![vec![sort(&input.schema(), &parts, keys, *fetch)?]])
+            let parts = run(input, ctx, child)?;
+            sort::sort(ctx, id, input.schema(), parts, keys, *fetch)
         }
         Plan::Limit { input, n } => {
-            let parts = execute(input)?;
+            let parts = run(input, ctx, child)?;
             let mut left = *n;
-            let mut out = Vec::new();
-            for b in parts.into_iter().flatten() {
+            let it = parts.into_iter().flatten().map_while(move |b| {
                 if left == 0 {
-                    break;
+                    return None;
                 }
-                let take = left.min(b.num_rows());
-                out.push(b.slice(0, take));
-                left -= take;
+                Some(b.map(|b| {
+                    let take = left.min(b.num_rows());
+                    left -= take;
+                    b.slice(0, take)
+                }))
+            });
+            Ok(vec![Box::new(it)])
+        }
+        Plan::Union { inputs, distinct } => {
+            let mut parts = Vec::new();
+            let mut next = child;
+            for i in inputs {
+                parts.extend(union::aligned(run(i, ctx, next)?, plan.schema()));
+                next += i.size();
             }
-            Ok(vec![out])
+            if *distinct {
+                union::distinct(ctx, id, plan.schema(), parts)
+            } else {
+                Ok(parts)
+            }
+        }
+        Plan::Window { input, funcs } => {
+            let parts = run(input, ctx, child)?;
+            window::window(ctx, id, input.schema(), parts, funcs, plan.schema())
         }
     }
-}
-
-fn sort(
-    schema: &SchemaRef,
-    parts: &Partitions,
-    keys: &[SortKey],
-    fetch: Option<usize>,
-) -> Result<RecordBatch> {
-    let all = concat(schema, parts)?;
-    if all.num_rows() == 0 {
-        return Ok(all);
-    }
-    let cols = keys
-        .iter()
-        .map(|k| {
-            Ok(SortColumn {
-                values: k.expr.eval(&all)?.into_array(all.num_rows())?,
-                options: Some(SortOptions {
-                    descending: !k.asc,
-                    nulls_first: k.nulls_first,
-                }),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let idx = arrow::compute::lexsort_to_indices(&cols, fetch)?;
-    let columns = all
-        .columns()
-        .iter()
-        .map(|c| arrow::compute::take(c, &idx, None))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }

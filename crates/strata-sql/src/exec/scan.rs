@@ -1,78 +1,113 @@
-//! Reading a table: one partition per file, only the projected columns, filters applied
-//! batch by batch as rows arrive.
+//! Reading a table: a lazy stream per file (or per group of files when running on fewer
+//! partitions), only the projected columns, filters applied batch by batch as rows arrive.
 
-use super::{Partitions, filter_batch, par_map};
+use super::{Ctx, Stream, filter_batch};
 use crate::catalog::{FileFormat, Table};
 use crate::error::{Result, SqlError};
 use crate::expr::Expr;
-use arrow::record_batch::RecordBatch;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::path::PathBuf;
 
-pub fn scan(table: &Table, projection: &[usize], filters: &[Expr]) -> Result<Partitions> {
+pub fn scan<'a>(
+    ctx: &Ctx,
+    table: &'a Table,
+    projection: &'a [usize],
+    filters: &'a [Expr],
+) -> Result<Vec<Stream<'a>>> {
     let files: Vec<PathBuf> = table.files.clone();
-    par_map(files, |path| {
-        let file = std::fs::File::open(&path).map_err(|e| SqlError::io(&path, e))?;
-        let batches: Box<dyn Iterator<Item = Result<RecordBatch>>> = match &table.format {
-            FileFormat::Parquet => {
-                let b = ParquetRecordBatchReaderBuilder::try_new(file)
-                    .map_err(|e| SqlError::io_other(&path, e))?;
-                let mask = ProjectionMask::roots(b.parquet_schema(), projection.iter().copied());
-                let r = b
-                    .with_projection(mask)
-                    .with_batch_size(8192)
-                    .build()
-                    .map_err(|e| SqlError::io_other(&path, e))?;
-                let p = path.clone();
-                Box::new(r.map(move |b| b.map_err(|e| SqlError::io_other(&p, e))))
-            }
-            FileFormat::Json => {
-                let r = arrow::json::ReaderBuilder::new(table.schema.clone())
-                    .with_batch_size(8192)
-                    .build(std::io::BufReader::with_capacity(1 << 20, file))
-                    .map_err(|e| SqlError::io_other(&path, e))?;
-                let p = path.clone();
-                let cols = projection.to_vec();
-                Box::new(r.map(move |b| {
-                    b.and_then(|b| b.project(&cols)).map_err(|e| SqlError::Io {
+    if ctx.opts.threads <= 1 {
+        // One partition: the files one after another.
+        let it = files
+            .into_iter()
+            .flat_map(move |p| match open(table, projection, filters, p) {
+                Ok(s) => s,
+                Err(e) => Box::new(std::iter::once(Err(e))),
+            });
+        return Ok(vec![Box::new(it)]);
+    }
+    Ok(files
+        .into_iter()
+        .map(|p| -> Stream<'a> {
+            // Opened when first pulled, so only the files being read hold buffers.
+            Box::new(
+                std::iter::once(p).flat_map(move |p| match open(table, projection, filters, p) {
+                    Ok(s) => s,
+                    Err(e) => Box::new(std::iter::once(Err(e))),
+                }),
+            )
+        })
+        .collect())
+}
+
+/// The batches of one file, filtered.
+fn open<'a>(
+    table: &'a Table,
+    projection: &'a [usize],
+    filters: &'a [Expr],
+    path: PathBuf,
+) -> Result<Stream<'a>> {
+    let file = std::fs::File::open(&path).map_err(|e| SqlError::io(&path, e))?;
+    let batches: Stream<'a> = match &table.format {
+        FileFormat::Parquet => {
+            let b = ParquetRecordBatchReaderBuilder::try_new(file)
+                .map_err(|e| SqlError::io_other(&path, e))?;
+            let groups = super::prune::row_groups(b.metadata(), &table.schema, projection, filters);
+            let mask = ProjectionMask::roots(b.parquet_schema(), projection.iter().copied());
+            let r = b
+                .with_projection(mask)
+                .with_row_groups(groups)
+                .with_batch_size(8192)
+                .build()
+                .map_err(|e| SqlError::io_other(&path, e))?;
+            let p = path.clone();
+            Box::new(r.map(move |b| b.map_err(|e| SqlError::io_other(&p, e))))
+        }
+        FileFormat::Json => {
+            let r = arrow::json::ReaderBuilder::new(table.schema.clone())
+                .with_batch_size(8192)
+                .build(std::io::BufReader::with_capacity(1 << 20, file))
+                .map_err(|e| SqlError::io_other(&path, e))?;
+            let p = path.clone();
+            Box::new(r.map(move |b| {
+                b.and_then(|b| b.project(projection))
+                    .map_err(|e| SqlError::Io {
                         path: p.clone(),
                         reason: format!("malformed JSON line: {e}"),
                     })
-                }))
-            }
-            FileFormat::Csv(o) => {
-                let mut b = arrow::csv::ReaderBuilder::new(table.schema.clone())
-                    .with_header(o.header)
-                    .with_delimiter(o.delimiter)
-                    .with_projection(projection.to_vec())
-                    .with_batch_size(8192);
-                if let Some(r) = crate::catalog::null_regex(o)? {
-                    b = b.with_null_regex(r);
-                }
-                let r = b
-                    .build(std::io::BufReader::with_capacity(1 << 20, file))
-                    .map_err(|e| SqlError::io_other(&path, e))?;
-                let p = path.clone();
-                Box::new(r.map(move |b| {
-                    b.map_err(|e| SqlError::Io {
-                        path: p.clone(),
-                        reason: format!("malformed CSV: {e}"),
-                    })
-                }))
-            }
-        };
-        let mut out = Vec::new();
-        for b in batches {
-            let mut b = b?;
-            for f in filters {
-                let m = f.eval(&b)?.into_array(b.num_rows())?;
-                b = filter_batch(&b, &m)?;
-            }
-            if b.num_rows() > 0 {
-                out.push(b);
-            }
+            }))
         }
-        Ok(out)
-    })
+        FileFormat::Csv(o) => {
+            let mut b = arrow::csv::ReaderBuilder::new(table.schema.clone())
+                .with_header(o.header)
+                .with_delimiter(o.delimiter)
+                .with_projection(projection.to_vec())
+                .with_batch_size(8192);
+            if let Some(r) = crate::catalog::null_regex(o)? {
+                b = b.with_null_regex(r);
+            }
+            let r = b
+                .build(std::io::BufReader::with_capacity(1 << 20, file))
+                .map_err(|e| SqlError::io_other(&path, e))?;
+            let p = path.clone();
+            Box::new(r.map(move |b| {
+                b.map_err(|e| SqlError::Io {
+                    path: p.clone(),
+                    reason: format!("malformed CSV: {e}"),
+                })
+            }))
+        }
+    };
+    Ok(Box::new(
+        batches
+            .map(move |b| {
+                let mut b = b?;
+                for f in filters {
+                    let m = f.eval(&b)?.into_array(b.num_rows())?;
+                    b = filter_batch(&b, &m)?;
+                }
+                Ok(b)
+            })
+            .filter(|b| !matches!(b, Ok(b) if b.num_rows() == 0)),
+    ))
 }

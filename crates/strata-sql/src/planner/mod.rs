@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 mod conditions;
 mod subquery;
+mod window;
 
 use conditions::{collect_idents, conjuncts};
 use subquery::{correlated_scalar, is_semi, scalar_join, semi_join};
@@ -91,12 +92,24 @@ fn plan_query_with(
         });
         return r;
     }
-    let select = match q.body.as_ref() {
-        sql::SetExpr::Select(s) => s,
+    let (mut plan, mut scope, mut hook_ctx, select) = match q.body.as_ref() {
+        sql::SetExpr::Select(s) => {
+            let (p, sc, tx) = plan_select(s, tables, words)?;
+            (p, sc, tx, Some(s))
+        }
         sql::SetExpr::Query(inner) => return plan_query_with(inner, tables, words),
+        sql::SetExpr::SetOperation {
+            op: sql::SetOperator::Union,
+            set_quantifier,
+            left,
+            right,
+        } => {
+            let (p, sc) = union(q, left, right, set_quantifier, tables, words)?;
+            let tx = sc.names.iter().map(|n| n.1.clone()).collect();
+            (p, sc, tx, None)
+        }
         other => return Err(SqlError::NotSupported(format!("query body {other}"))),
     };
-    let (mut plan, mut scope, mut hook_ctx) = plan_select(select, tables, words)?;
     let visible = scope.names.len();
     // ORDER BY: output columns by alias/name or position, or expressions over them.
     if let Some(ob) = &q.order_by {
@@ -114,7 +127,9 @@ fn plan_query_with(
                     && bind(e, &scope, None).is_err()
             })
             .collect();
-        if !hidden.is_empty() {
+        if let Some(select) = select
+            && !hidden.is_empty()
+        {
             let mut wider = select.as_ref().clone();
             for (i, e) in hidden.iter().enumerate() {
                 wider.projection.push(sql::SelectItem::ExprWithAlias {
@@ -176,6 +191,93 @@ fn plan_query_with(
             n,
         };
     }
+    Ok((plan, scope))
+}
+
+/// `left UNION [ALL] right`: both sides planned as queries, their columns cast to common
+/// types and named after the left side's.
+fn union(
+    q: &sql::Query,
+    left: &sql::SetExpr,
+    right: &sql::SetExpr,
+    quantifier: &sql::SetQuantifier,
+    tables: &dyn Tables,
+    words: &HashSet<String>,
+) -> Result<(Plan, Scope)> {
+    let side = |body: &sql::SetExpr| -> Result<Plan> {
+        let mut s = q.clone();
+        s.body = Box::new(body.clone());
+        s.order_by = None;
+        s.limit_clause = None;
+        s.with = None;
+        Ok(plan_query_with(&s, tables, words)?.0)
+    };
+    let (lp, rp) = (side(left)?, side(right)?);
+    let (ls, rs) = (lp.schema(), rp.schema());
+    if ls.fields().len() != rs.fields().len() {
+        return Err(SqlError::Plan(format!(
+            "UNION: the left query has {} columns and the right one {}; they must match",
+            ls.fields().len(),
+            rs.fields().len()
+        )));
+    }
+    let mut types = Vec::new();
+    for (i, (a, b)) in ls.fields().iter().zip(rs.fields()).enumerate() {
+        let (a, b) = (a.data_type(), b.data_type());
+        let t = if a == b || b.is_null() {
+            a.clone()
+        } else if a.is_null() {
+            b.clone()
+        } else {
+            match coerce(BinOp::Eq, a, b) {
+                Some((x, y)) if x == y => x,
+                _ => {
+                    return Err(SqlError::Plan(format!(
+                        "UNION column {}: {a} and {b} have no common type",
+                        i + 1
+                    )));
+                }
+            }
+        };
+        types.push(t);
+    }
+    let cast = |p: Plan| -> Plan {
+        let s = p.schema();
+        if s.fields().iter().zip(&types).all(|(f, t)| f.data_type() == t) {
+            return p;
+        }
+        let exprs = types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let c = Expr::Column(i);
+                let e = if s.field(i).data_type() == t {
+                    c
+                } else {
+                    Expr::Cast(Box::new(c), t.clone())
+                };
+                (e, ls.field(i).name().clone())
+            })
+            .collect();
+        Plan::Project {
+            input: Box::new(p),
+            exprs,
+        }
+    };
+    let distinct = !matches!(quantifier, sql::SetQuantifier::All);
+    let mut inputs = Vec::new();
+    for p in [cast(lp), cast(rp)] {
+        match p {
+            // A chain of UNION ALLs becomes one node.
+            Plan::Union {
+                inputs: more,
+                distinct: false,
+            } if !distinct => inputs.extend(more),
+            other => inputs.push(other),
+        }
+    }
+    let plan = Plan::Union { inputs, distinct };
+    let scope = Scope::new(plan.schema(), None);
     Ok((plan, scope))
 }
 
@@ -288,6 +390,10 @@ fn from_item(t: &sql::TableWithJoins, tables: &dyn Tables, words: &HashSet<Strin
         let (kind, constraint) = match &j.join_operator {
             sql::JoinOperator::Join(c) | sql::JoinOperator::Inner(c) => (JoinKind::Inner, c),
             sql::JoinOperator::Left(c) | sql::JoinOperator::LeftOuter(c) => (JoinKind::Left, c),
+            sql::JoinOperator::Right(c) | sql::JoinOperator::RightOuter(c) => {
+                (JoinKind::Right, c)
+            }
+            sql::JoinOperator::FullOuter(c) => (JoinKind::Full, c),
             other => return Err(SqlError::NotSupported(format!("join {other:?}"))),
         };
         let sql::JoinConstraint::On(on) = constraint else {
@@ -499,7 +605,10 @@ fn plan_from_where(s: &sql::Select, tables: &dyn Tables, words: &HashSet<String>
 }
 
 fn agg_name(e: &sql::Expr) -> Option<String> {
-    if let sql::Expr::Function(f) = e {
+    // `sum(x) OVER (...)` is a window function, not an aggregate.
+    if let sql::Expr::Function(f) = e
+        && f.over.is_none()
+    {
         let n = f.name.to_string().to_lowercase();
         if matches!(n.as_str(), "sum" | "count" | "avg" | "min" | "max") {
             return Some(n);
@@ -524,6 +633,20 @@ fn collect_aggs(e: &sql::Expr, out: &mut Vec<sql::Expr>) {
         sql::Expr::UnaryOp { expr, .. }
         | sql::Expr::Nested(expr)
         | sql::Expr::Cast { expr, .. } => collect_aggs(expr, out),
+        // Aggregates inside a window call (`rank() OVER (ORDER BY sum(x))`).
+        sql::Expr::Function(f) if f.over.is_some() => {
+            if let sql::FunctionArguments::List(l) = &f.args {
+                for a in &l.args {
+                    if let sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(x)) = a {
+                        collect_aggs(x, out);
+                    }
+                }
+            }
+            if let Some(sql::WindowType::WindowSpec(w)) = &f.over {
+                w.partition_by.iter().for_each(|p| collect_aggs(p, out));
+                w.order_by.iter().for_each(|o| collect_aggs(&o.expr, out));
+            }
+        }
         sql::Expr::Case {
             conditions,
             else_result,
@@ -621,6 +744,11 @@ fn plan_select(
     if let Some(h) = &s.having {
         collect_aggs(h, &mut aggs);
     }
+    let mut wcalls = Vec::new();
+    for (e, _) in &items {
+        window::collect(e, &mut wcalls);
+    }
+    let wtexts: Vec<String> = wcalls.iter().map(|c| c.to_string()).collect();
     let group_exprs: Vec<sql::Expr> = match &s.group_by {
         sql::GroupByExpr::Expressions(v, _) => v.clone(),
         sql::GroupByExpr::All(_) => return Err(SqlError::NotSupported("GROUP BY ALL".into())),
@@ -640,15 +768,25 @@ fn plan_select(
                 tx.push(n.clone());
             }
         }
+        let base = rel.scope.names.len();
+        let (input, wscope) = if wcalls.is_empty() {
+            (rel.plan, rel.scope)
+        } else {
+            window::add(rel.plan, &rel.scope, None, &wcalls)?
+        };
+        let whook = |e: &sql::Expr| {
+            let t = e.to_string();
+            wtexts.iter().position(|w| *w == t).map(|i| Expr::Column(base + i))
+        };
         for (e, alias) in &items {
             exprs.push((
-                bind(e, &rel.scope, None)?,
+                bind(e, &wscope, Some(&whook))?,
                 alias.clone().unwrap_or_else(|| item_name(e)),
             ));
             tx.push(e.to_string());
         }
         plan = Plan::Project {
-            input: Box::new(rel.plan),
+            input: Box::new(input),
             exprs,
         };
         texts = tx;
@@ -731,6 +869,21 @@ fn plan_select(
                 predicate: p,
             };
         }
+        let base = post.names.len();
+        let post = if wcalls.is_empty() {
+            post
+        } else {
+            let (p, sc) = window::add(plan, &post, Some(&hook), &wcalls)?;
+            plan = p;
+            sc
+        };
+        let hook = |e: &sql::Expr| {
+            let t = e.to_string();
+            match wtexts.iter().position(|w| *w == t) {
+                Some(i) => Some(Expr::Column(base + i)),
+                None => hook(e),
+            }
+        };
         let mut exprs = Vec::new();
         let mut tx = Vec::new();
         for (e, alias) in &items {

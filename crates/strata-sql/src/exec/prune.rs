@@ -1,0 +1,111 @@
+//! Parquet row-group pruning: a scan skips the row groups whose min/max statistics prove
+//! that a filter `column op literal` (=, <, <=, >, >=; conjunctions of them, as BETWEEN
+//! becomes) holds for none of their rows. Anything else keeps the row group: pruning
+//! only ever saves work, the filters still run on every row read.
+
+use crate::expr::{BinOp, Expr};
+use arrow::array::{Array, ArrayRef, BooleanArray, Scalar};
+use arrow::compute::kernels::cmp;
+use arrow::datatypes::Schema;
+use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+use parquet::file::metadata::ParquetMetaData;
+
+/// The row groups of a file that may hold rows passing `filters` (over `projection`).
+pub fn row_groups(
+    meta: &ParquetMetaData,
+    schema: &Schema,
+    projection: &[usize],
+    filters: &[Expr],
+) -> Vec<usize> {
+    let n = meta.num_row_groups();
+    let mut keep = vec![true; n];
+    let mut conjuncts = Vec::new();
+    for f in filters {
+        split_and(f, &mut conjuncts);
+    }
+    for c in conjuncts {
+        let Some((col, op, lit)) = comparison(c) else {
+            continue;
+        };
+        let Some(&table_col) = projection.get(col) else {
+            continue;
+        };
+        let name = schema.field(table_col).name();
+        let Ok(conv) =
+            StatisticsConverter::try_new(name, schema, meta.file_metadata().schema_descr())
+        else {
+            continue;
+        };
+        let (Ok(mins), Ok(maxes)) = (
+            conv.row_group_mins(meta.row_groups().iter()),
+            conv.row_group_maxes(meta.row_groups().iter()),
+        ) else {
+            continue;
+        };
+        if let Some(may) = may_match(&mins, &maxes, op, lit) {
+            for (i, k) in keep.iter_mut().enumerate() {
+                // NULL (no statistics) keeps the row group.
+                if may.is_valid(i) && !may.value(i) {
+                    *k = false;
+                }
+            }
+        }
+    }
+    (0..n).filter(|i| keep[*i]).collect()
+}
+
+fn split_and<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+    match e {
+        Expr::Binary(l, BinOp::And, r) => {
+            split_and(l, out);
+            split_and(r, out);
+        }
+        other => out.push(other),
+    }
+}
+
+/// `column op literal`, with the literal on the right.
+fn comparison(e: &Expr) -> Option<(usize, BinOp, &ArrayRef)> {
+    let Expr::Binary(l, op, r) = e else {
+        return None;
+    };
+    let flipped = |op: BinOp| match op {
+        BinOp::Lt => BinOp::Gt,
+        BinOp::LtEq => BinOp::GtEq,
+        BinOp::Gt => BinOp::Lt,
+        BinOp::GtEq => BinOp::LtEq,
+        other => other,
+    };
+    if !matches!(
+        op,
+        BinOp::Eq | BinOp::Lt | BinOp::LtEq | BinOp::Gt | BinOp::GtEq
+    ) {
+        return None;
+    }
+    match (l.as_ref(), r.as_ref()) {
+        (Expr::Column(c), Expr::Literal(v)) => Some((*c, *op, v)),
+        (Expr::Literal(v), Expr::Column(c)) => Some((*c, flipped(*op), v)),
+        _ => None,
+    }
+}
+
+/// Per row group, whether some value in [min, max] can satisfy `x op lit`.
+fn may_match(mins: &ArrayRef, maxes: &ArrayRef, op: BinOp, lit: &ArrayRef) -> Option<BooleanArray> {
+    if mins.data_type() != lit.data_type() || lit.is_null(0) {
+        return None;
+    }
+    let s = Scalar::new(lit.clone());
+    let r = match op {
+        BinOp::Eq => {
+            let lo = cmp::lt_eq(mins, &s).ok()?;
+            let hi = cmp::gt_eq(maxes, &s).ok()?;
+            arrow::compute::and(&lo, &hi).ok()?
+        }
+        BinOp::Lt => cmp::lt(mins, &s).ok()?,
+        BinOp::LtEq => cmp::lt_eq(mins, &s).ok()?,
+        BinOp::Gt => cmp::gt(maxes, &s).ok()?,
+        BinOp::GtEq => cmp::gt_eq(maxes, &s).ok()?,
+        _ => return None,
+    };
+    Some(r)
+}

@@ -1,0 +1,338 @@
+//! Window functions. The input is gathered (a window needs its whole partition); for each
+//! function the rows are ordered by (PARTITION BY, ORDER BY) with a lexicographic sort of
+//! row indices, the function walks that order, and its results are scattered back to the
+//! rows' input positions, so the output is the input with one column added per function.
+//!
+//! Frames follow the SQL default: with ORDER BY, an aggregate covers the partition's start
+//! through the current row and its peers (rows with equal ORDER BY keys); without, the
+//! whole partition. Windows are evaluated in memory (they do not spill).
+
+use super::{Ctx, Stream};
+use crate::error::{Result, SqlError};
+use crate::plan::{AggFunc, Frame, WindowCall, WindowFunc};
+use arrow::array::{
+    Array, ArrayRef, AsArray, Decimal128Array, Float64Array, Int64Array, UInt32Array,
+};
+use arrow::compute::{SortColumn, SortOptions, concat_batches};
+use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use arrow::row::{RowConverter, Rows, SortField};
+use std::sync::Arc;
+
+pub fn window<'a>(
+    ctx: &'a Ctx,
+    _id: usize,
+    in_schema: SchemaRef,
+    parts: Vec<Stream<'a>>,
+    funcs: &'a [(WindowCall, String)],
+    out_schema: SchemaRef,
+) -> Result<Vec<Stream<'a>>> {
+    let batches: Vec<RecordBatch> = super::collect(ctx, parts)?.into_iter().flatten().collect();
+    let input = concat_batches(&in_schema, &batches)?;
+    drop(batches);
+    let mut cols = input.columns().to_vec();
+    for (w, _) in funcs {
+        let t = out_schema.field(cols.len()).data_type().clone();
+        cols.push(eval(&input, w, &t)?);
+    }
+    Ok(vec![super::once(vec![RecordBatch::try_new(
+        out_schema, cols,
+    )?])])
+}
+
+/// Row-format keys, to compare rows for equality.
+fn rows_of(cols: &[ArrayRef]) -> Result<Option<Rows>> {
+    if cols.is_empty() {
+        return Ok(None);
+    }
+    let conv = RowConverter::new(
+        cols.iter()
+            .map(|c| SortField::new(c.data_type().clone()))
+            .collect(),
+    )?;
+    Ok(Some(conv.convert_columns(cols)?))
+}
+
+fn same(rows: &Option<Rows>, a: usize, b: usize) -> bool {
+    rows.as_ref().is_none_or(|r| r.row(a) == r.row(b))
+}
+
+fn eval(input: &RecordBatch, w: &WindowCall, out_type: &DataType) -> Result<ArrayRef> {
+    let n = input.num_rows();
+    let part = w
+        .partition_by
+        .iter()
+        .map(|e| e.eval(input)?.into_array(n))
+        .collect::<Result<Vec<_>>>()?;
+    let order = w
+        .order_by
+        .iter()
+        .map(|k| k.expr.eval(input)?.into_array(n))
+        .collect::<Result<Vec<_>>>()?;
+    let mut sort_cols: Vec<SortColumn> = part
+        .iter()
+        .map(|c| SortColumn {
+            values: c.clone(),
+            options: None,
+        })
+        .collect();
+    for (c, k) in order.iter().zip(&w.order_by) {
+        sort_cols.push(SortColumn {
+            values: c.clone(),
+            options: Some(SortOptions {
+                descending: !k.asc,
+                nulls_first: k.nulls_first,
+            }),
+        });
+    }
+    let perm: Vec<usize> = if sort_cols.is_empty() || n == 0 {
+        (0..n).collect()
+    } else {
+        arrow::compute::lexsort_to_indices(&sort_cols, None)?
+            .values()
+            .iter()
+            .map(|i| *i as usize)
+            .collect()
+    };
+    let (prows, orows) = (rows_of(&part)?, rows_of(&order)?);
+    // Walk the sorted order in runs: partitions, and peer groups within them.
+    let mut starts = vec![0usize; n]; // sorted position -> its partition's first position
+    let mut peer_end = vec![0usize; n]; // sorted position -> one past its last peer
+    let mut p0 = 0;
+    for s in 0..n {
+        if s > 0 && !same(&prows, perm[s - 1], perm[s]) {
+            p0 = s;
+        }
+        starts[s] = p0;
+    }
+    let mut pend = vec![n; n]; // sorted position -> one past its partition's last position
+    for s in (0..n.saturating_sub(1)).rev() {
+        pend[s] = if starts[s + 1] == starts[s] { pend[s + 1] } else { s + 1 };
+    }
+    let mut s = n;
+    while s > 0 {
+        let mut b = s - 1;
+        while b > 0
+            && starts[b - 1] == starts[s - 1]
+            && (w.order_by.is_empty() || same(&orows, perm[b - 1], perm[s - 1]))
+        {
+            b -= 1;
+        }
+        for x in b..s {
+            peer_end[x] = s;
+        }
+        s = b;
+    }
+    let arg = |i: usize| -> Result<ArrayRef> {
+        w.args
+            .get(i)
+            .ok_or_else(|| SqlError::Plan(format!("{:?} needs an argument", w.func)))?
+            .eval(input)?
+            .into_array(n)
+    };
+    match w.func {
+        WindowFunc::RowNumber | WindowFunc::Rank | WindowFunc::DenseRank => {
+            let mut out = vec![0i64; n];
+            let (mut dense, mut first) = (0, 0);
+            for s in 0..n {
+                let first_peer = s == starts[s] || peer_end[s - 1] != peer_end[s];
+                if s == starts[s] {
+                    dense = 0;
+                }
+                if first_peer {
+                    dense += 1;
+                }
+                // The first peer's position gives the rank.
+                if first_peer {
+                    first = s;
+                }
+                out[perm[s]] = match w.func {
+                    WindowFunc::RowNumber => (s - starts[s] + 1) as i64,
+                    WindowFunc::Rank => (first - starts[s] + 1) as i64,
+                    _ => dense,
+                };
+            }
+            Ok(Arc::new(Int64Array::from(out)))
+        }
+        WindowFunc::Lag | WindowFunc::Lead => {
+            let v = arg(0)?;
+            let offset = match w.args.get(1) {
+                Some(e) => {
+                    let a = arrow::compute::cast(&e.eval(input)?.into_array(1)?, &DataType::Int64)?;
+                    a.as_primitive::<Int64Type>().value(0)
+                }
+                None => 1,
+            };
+            let mut src: Vec<Option<u32>> = vec![None; n];
+            for s in 0..n {
+                let t = if w.func == WindowFunc::Lag {
+                    s as i64 - offset
+                } else {
+                    s as i64 + offset
+                };
+                if t >= starts[s] as i64 && t < pend[s] as i64 {
+                    src[perm[s]] = Some(perm[t as usize] as u32);
+                }
+            }
+            let taken = arrow::compute::take(&v, &UInt32Array::from(src.clone()), None)?;
+            match w.args.get(2) {
+                None => Ok(taken),
+                Some(d) => {
+                    let d = arrow::compute::cast(&d.eval(input)?.into_array(n)?, v.data_type())?;
+                    let has: arrow::array::BooleanArray =
+                        src.iter().map(|s| Some(s.is_some())).collect();
+                    Ok(arrow::compute::kernels::zip::zip(&has, &taken, &d)?)
+                }
+            }
+        }
+        WindowFunc::Agg(f) => {
+            let v = if f == AggFunc::CountStar {
+                None
+            } else {
+                Some(arg(0)?)
+            };
+            // The frame's end per sorted position: its peers', its own, or the partition's.
+            let ends: Vec<usize> = match w.frame {
+                Frame::Peers => peer_end,
+                Frame::Rows => (1..=n).collect(),
+                Frame::Partition => pend,
+            };
+            running(f, v.as_ref(), &perm, &starts, &ends, out_type)
+        }
+    }
+}
+
+/// An aggregate over each row's frame: rows from its partition's start to its last peer.
+fn running(
+    f: AggFunc,
+    v: Option<&ArrayRef>,
+    perm: &[usize],
+    starts: &[usize],
+    peer_end: &[usize],
+    out_type: &DataType,
+) -> Result<ArrayRef> {
+    let n = perm.len();
+    let valid = |i: usize| v.is_none_or(|a| a.is_valid(i));
+    // Per sorted position, the frame's value; computed at each peer group's end.
+    let mut count = vec![0i64; n];
+    let mut acc_f = vec![0f64; n];
+    let mut acc_i = vec![0i128; n];
+    let mut best: Vec<Option<usize>> = vec![None; n];
+    let vrows = match (f, v) {
+        (AggFunc::Min | AggFunc::Max, Some(a)) => rows_of(std::slice::from_ref(a))?,
+        _ => None,
+    };
+    let fl = match v {
+        Some(a) if a.data_type().is_floating() || a.data_type().is_integer() => {
+            Some(arrow::compute::cast(a, &DataType::Float64)?)
+        }
+        _ => None,
+    };
+    let (mut c, mut sf, mut si, mut b) = (0i64, 0f64, 0i128, None::<usize>);
+    let mut s = 0;
+    while s < n {
+        if s == starts[s] {
+            (c, sf, si, b) = (0, 0.0, 0, None);
+        }
+        let end = peer_end[s];
+        for x in s..end {
+            let i = perm[x];
+            if !valid(i) {
+                continue;
+            }
+            c += 1;
+            if let Some(a) = v {
+                match a.data_type() {
+                    DataType::Decimal128(..) => si += a.as_primitive::<Decimal128Type>().value(i),
+                    t if t.is_integer() => {
+                        si += fl.as_ref().expect("cast").as_primitive::<Float64Type>().value(i)
+                            as i128
+                    }
+                    t if t.is_floating() => {
+                        sf += fl.as_ref().expect("cast").as_primitive::<Float64Type>().value(i)
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(r) = &vrows {
+                let better = match b {
+                    None => true,
+                    Some(j) => {
+                        let (new, old) = (r.row(i), r.row(j));
+                        if f == AggFunc::Min { new < old } else { new > old }
+                    }
+                };
+                if better {
+                    b = Some(i);
+                }
+            }
+        }
+        for x in s..end {
+            count[x] = c;
+            acc_f[x] = sf;
+            acc_i[x] = si;
+            best[x] = b;
+        }
+        s = end;
+    }
+    // Scatter from sorted positions back to input rows.
+    let mut at = vec![0usize; n];
+    for (s, &i) in perm.iter().enumerate() {
+        at[i] = s;
+    }
+    let is_dec = matches!(v.map(|a| a.data_type()), Some(DataType::Decimal128(..)));
+    let is_int = v.is_some_and(|a| a.data_type().is_integer());
+    let num = |x: usize| -> f64 {
+        if is_dec || is_int {
+            acc_i[x] as f64
+        } else {
+            acc_f[x]
+        }
+    };
+    let out: ArrayRef = match f {
+        AggFunc::Count | AggFunc::CountStar => {
+            Arc::new(Int64Array::from((0..n).map(|i| count[at[i]]).collect::<Vec<_>>()))
+        }
+        AggFunc::Sum => match out_type {
+            DataType::Decimal128(p, sc) => Arc::new(
+                (0..n)
+                    .map(|i| (count[at[i]] > 0).then_some(acc_i[at[i]]))
+                    .collect::<Decimal128Array>()
+                    .with_precision_and_scale(*p, *sc)?,
+            ),
+            DataType::Int64 => Arc::new(
+                (0..n)
+                    .map(|i| (count[at[i]] > 0).then_some(acc_i[at[i]] as i64))
+                    .collect::<Int64Array>(),
+            ),
+            _ => Arc::new(
+                (0..n)
+                    .map(|i| (count[at[i]] > 0).then_some(acc_f[at[i]]))
+                    .collect::<Float64Array>(),
+            ),
+        },
+        AggFunc::Avg => {
+            let scale = match v.map(|a| a.data_type()) {
+                Some(DataType::Decimal128(_, s)) => 10f64.powi(*s as i32),
+                _ => 1.0,
+            };
+            Arc::new(
+                (0..n)
+                    .map(|i| {
+                        let x = at[i];
+                        (count[x] > 0).then(|| num(x) / scale / count[x] as f64)
+                    })
+                    .collect::<Float64Array>(),
+            )
+        }
+        AggFunc::Min | AggFunc::Max => {
+            let idx: UInt32Array = (0..n).map(|i| best[at[i]].map(|j| j as u32)).collect();
+            arrow::compute::take(v.expect("argument"), &idx, None)?
+        }
+    };
+    if out.data_type() == out_type {
+        Ok(out)
+    } else {
+        Ok(arrow::compute::cast(&out, out_type)?)
+    }
+}

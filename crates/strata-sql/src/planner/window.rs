@@ -1,0 +1,182 @@
+//! Window functions in the SELECT list (`rank() OVER (PARTITION BY a ORDER BY b)`).
+//!
+//! They run after WHERE, GROUP BY and HAVING: the calls are bound against the scope at that
+//! point (aggregates included, through the hook), a [`Plan::Window`] appends one column per
+//! call, and the projection then refers to those columns by the call's SQL text.
+
+use crate::bind::{Hook, Scope, bind};
+use crate::error::{Result, SqlError};
+use crate::expr::Expr;
+use crate::plan::{AggFunc, Frame, Plan, SortKey, WindowCall, WindowFunc};
+use sqlparser::ast as sql;
+
+/// Window calls in `e`, by SQL text, not repeating one already in `out`.
+pub fn collect(e: &sql::Expr, out: &mut Vec<sql::Expr>) {
+    if let sql::Expr::Function(f) = e
+        && f.over.is_some()
+    {
+        if !out.iter().any(|x| x.to_string() == e.to_string()) {
+            out.push(e.clone());
+        }
+        return;
+    }
+    match e {
+        sql::Expr::BinaryOp { left, right, .. } => {
+            collect(left, out);
+            collect(right, out);
+        }
+        sql::Expr::UnaryOp { expr, .. }
+        | sql::Expr::Nested(expr)
+        | sql::Expr::Cast { expr, .. } => collect(expr, out),
+        sql::Expr::Case {
+            conditions,
+            else_result,
+            ..
+        } => {
+            for w in conditions {
+                collect(&w.condition, out);
+                collect(&w.result, out);
+            }
+            if let Some(x) = else_result {
+                collect(x, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Binds one window call.
+pub fn call(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<WindowCall> {
+    let sql::Expr::Function(f) = e else {
+        return Err(SqlError::Internal("not a window call".into()));
+    };
+    let Some(sql::WindowType::WindowSpec(spec)) = &f.over else {
+        return Err(SqlError::NotSupported(format!("{e}: named windows")));
+    };
+    let frame = frame(e, spec)?;
+    let name = f.name.to_string().to_lowercase();
+    let mut args = Vec::new();
+    let mut star = false;
+    if let sql::FunctionArguments::List(list) = &f.args {
+        if list.duplicate_treatment.is_some() {
+            return Err(SqlError::NotSupported(format!("{e}: DISTINCT in a window")));
+        }
+        for a in &list.args {
+            match a {
+                sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(x)) => {
+                    args.push(bind(x, scope, hook)?)
+                }
+                sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Wildcard) => star = true,
+                other => return Err(SqlError::Plan(format!("{e}: bad argument {other}"))),
+            }
+        }
+    }
+    let func = match (name.as_str(), args.len(), star) {
+        ("row_number", 0, false) => WindowFunc::RowNumber,
+        ("rank", 0, false) => WindowFunc::Rank,
+        ("dense_rank", 0, false) => WindowFunc::DenseRank,
+        ("lag", 1..=3, false) => WindowFunc::Lag,
+        ("lead", 1..=3, false) => WindowFunc::Lead,
+        ("count", 0, true) => WindowFunc::Agg(AggFunc::CountStar),
+        ("count", 1, false) => WindowFunc::Agg(AggFunc::Count),
+        ("sum", 1, false) => WindowFunc::Agg(AggFunc::Sum),
+        ("avg", 1, false) => WindowFunc::Agg(AggFunc::Avg),
+        ("min", 1, false) => WindowFunc::Agg(AggFunc::Min),
+        ("max", 1, false) => WindowFunc::Agg(AggFunc::Max),
+        (
+            "row_number" | "rank" | "dense_rank" | "lag" | "lead" | "count" | "sum" | "avg"
+            | "min" | "max",
+            ..,
+        ) => {
+            return Err(SqlError::Plan(format!(
+                "{e}: wrong number of arguments for {name}"
+            )));
+        }
+        _ => {
+            return Err(SqlError::NotSupported(format!(
+                "window function {name} (supported: row_number, rank, dense_rank, lag, lead, \
+                 count, sum, avg, min, max)"
+            )));
+        }
+    };
+    if matches!(func, WindowFunc::Lag | WindowFunc::Lead)
+        && args[1..].iter().any(|a| !matches!(a, Expr::Literal(_)))
+    {
+        return Err(SqlError::Plan(format!(
+            "{e}: the offset and default of {name} must be constants"
+        )));
+    }
+    let partition_by = spec
+        .partition_by
+        .iter()
+        .map(|p| bind(p, scope, hook))
+        .collect::<Result<Vec<_>>>()?;
+    let order_by = spec
+        .order_by
+        .iter()
+        .map(|o| {
+            let asc = !matches!(o.options.sort, Some(sql::OrderBySort::Desc));
+            Ok(SortKey {
+                expr: bind(&o.expr, scope, hook)?,
+                asc,
+                nulls_first: o.options.nulls_first.unwrap_or(!asc),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(WindowCall {
+        func,
+        args,
+        partition_by,
+        order_by,
+        frame,
+    })
+}
+
+/// The frame a window spec asks for: UNBOUNDED PRECEDING to CURRENT ROW or to UNBOUNDED
+/// FOLLOWING.
+fn frame(e: &sql::Expr, spec: &sql::WindowSpec) -> Result<Frame> {
+    let Some(f) = &spec.window_frame else {
+        return Ok(if spec.order_by.is_empty() {
+            Frame::Partition
+        } else {
+            Frame::Peers
+        });
+    };
+    use sql::WindowFrameBound as B;
+    let end = f.end_bound.as_ref().unwrap_or(&B::CurrentRow);
+    match (&f.start_bound, end, &f.units) {
+        (B::Preceding(None), B::Following(None), _) => Ok(Frame::Partition),
+        (B::Preceding(None), B::CurrentRow, sql::WindowFrameUnits::Rows) => Ok(Frame::Rows),
+        (B::Preceding(None), B::CurrentRow, sql::WindowFrameUnits::Range) => Ok(Frame::Peers),
+        _ => Err(SqlError::NotSupported(format!(
+            "{e}: this window frame (supported: UNBOUNDED PRECEDING to CURRENT ROW or to \
+             UNBOUNDED FOLLOWING)"
+        ))),
+    }
+}
+
+/// Adds a [`Plan::Window`] for `calls` over `plan`: the new plan, its scope, and the SQL
+/// text of each call (its column is `scope.names.len()` + position before the call).
+pub fn add(
+    plan: Plan,
+    scope: &Scope,
+    hook: Option<Hook>,
+    calls: &[sql::Expr],
+) -> Result<(Plan, Scope)> {
+    let funcs = calls
+        .iter()
+        .map(|c| Ok((call(c, scope, hook)?, c.to_string())))
+        .collect::<Result<Vec<_>>>()?;
+    let plan = Plan::Window {
+        input: Box::new(plan),
+        funcs,
+    };
+    let mut names = scope.names.clone();
+    names.extend(calls.iter().map(|c| (None, c.to_string())));
+    let scope = Scope {
+        names,
+        schema: plan.schema(),
+        hints: scope.hints.clone(),
+    };
+    Ok((plan, scope))
+}
