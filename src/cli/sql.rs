@@ -3,7 +3,7 @@
 use anyhow::{Context as _, Result, bail};
 use arrow::record_batch::RecordBatch;
 use clap::{Args, ValueEnum};
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use strata_sql::{Engine, Output};
 
@@ -47,9 +47,46 @@ pub struct SqlArgs {
     /// The string that means NULL in CSV files (besides an empty field), e.g. NA or \N.
     #[arg(long, value_name = "STR")]
     csv_null: Option<String>,
+    /// Memory that aggregations, joins and sorts may hold before spilling to disk, e.g.
+    /// 512MB or 2GiB [default: half of the machine's memory].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    memory_limit: Option<usize>,
+    /// Where spill files go [default: the system's temporary directory].
+    #[arg(long, value_name = "DIR")]
+    spill_dir: Option<PathBuf>,
+    /// Worker threads (1 runs every operator on one partition) [default: all cores].
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
     /// The query.
     #[arg(value_name = "QUERY")]
     query: Option<String>,
+}
+
+/// A byte size: a number with an optional unit (B, KB, MB, GB, KiB, MiB, GiB; K/M/G).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size; write e.g. 512MB or 2GiB"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {s:?}; use MB, GB, MiB or GiB"
+            ));
+        }
+    };
+    Ok((n * mult) as usize)
 }
 
 fn print(out: Output, format: Format) -> Result<()> {
@@ -106,6 +143,18 @@ pub fn run(args: SqlArgs) -> Result<()> {
     engine.csv.delimiter = d[0];
     engine.csv.header = !args.csv_no_header;
     engine.csv.null = args.csv_null.clone();
+    if let Some(m) = args.memory_limit {
+        engine.exec.memory_limit = m;
+    }
+    if let Some(d) = &args.spill_dir {
+        engine.exec.spill_dir = d.clone();
+    }
+    if let Some(t) = args.threads {
+        if t == 0 {
+            bail!("--threads must be at least 1");
+        }
+        engine.exec.threads = t;
+    }
     for t in &args.tables {
         let Some((name, path)) = t.split_once('=') else {
             bail!("--table {t}: expected NAME=PATH");
@@ -125,11 +174,12 @@ pub fn run(args: SqlArgs) -> Result<()> {
     if let Some(q) = &args.query {
         return print(engine.execute(q)?, args.format);
     }
-    // Interactive: statements end with `;`.
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return shell(&engine, args.format);
+    }
+    // Statements piped in: each ends with `;`.
     let stdin = std::io::stdin();
     let mut buf = String::new();
-    eprint!("strata> ");
-    std::io::stderr().flush().ok();
     for line in stdin.lock().lines() {
         let line = line?;
         buf.push_str(&line);
@@ -141,8 +191,47 @@ pub fn run(args: SqlArgs) -> Result<()> {
             }
             buf.clear();
         }
-        eprint!("strata> ");
-        std::io::stderr().flush().ok();
+    }
+    Ok(())
+}
+
+/// The interactive shell: line editing, and history kept in `~/.strata_sql_history`.
+fn shell(engine: &Engine, format: Format) -> Result<()> {
+    use rustyline::error::ReadlineError;
+    let mut rl = rustyline::DefaultEditor::new()?;
+    let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".strata_sql_history"));
+    if let Some(h) = &history {
+        let _ = rl.load_history(h);
+    }
+    eprintln!("Strata SQL. End statements with ';'. Ctrl-D quits; arrows recall history.");
+    let mut buf = String::new();
+    loop {
+        let prompt = if buf.is_empty() {
+            "strata> "
+        } else {
+            "   ...> "
+        };
+        match rl.readline(prompt) {
+            Ok(line) => {
+                buf.push_str(&line);
+                buf.push('\n');
+                if line.trim_end().ends_with(';') {
+                    let stmt = buf.trim().to_string();
+                    let _ = rl.add_history_entry(stmt.as_str());
+                    match engine.execute(stmt.trim_end_matches(';')) {
+                        Ok(out) => print(out, format)?,
+                        Err(e) => eprintln!("error: {e}"),
+                    }
+                    buf.clear();
+                }
+            }
+            Err(ReadlineError::Interrupted) => buf.clear(),
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let Some(h) = &history {
+        let _ = rl.save_history(h);
     }
     Ok(())
 }

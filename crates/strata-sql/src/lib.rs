@@ -203,6 +203,17 @@ impl Engine {
         }
     }
 
+    /// Runs a query: its rows and each operator's metrics (rows, time, bytes spilled).
+    pub fn sql_with_metrics(&self, query: &str) -> Result<(Vec<RecordBatch>, exec::Metrics)> {
+        match parse_one(query)? {
+            sqlparser::ast::Statement::Query(q) => {
+                let p = plan_with_subqueries(&q, self.snapshot(), &self.exec)?;
+                run(&p, &self.exec)
+            }
+            other => Err(SqlError::NotSupported(format!("statement {other}"))),
+        }
+    }
+
     /// Runs a query and returns its rows.
     pub fn sql(&self, query: &str) -> Result<Vec<RecordBatch>> {
         match self.execute(query)? {

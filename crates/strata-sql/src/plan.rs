@@ -341,7 +341,8 @@ impl Plan {
             }
             Plan::Window { input, funcs } => {
                 let s = input.schema();
-                let mut fields: Vec<Field> = s.fields().iter().map(|f| f.as_ref().clone()).collect();
+                let mut fields: Vec<Field> =
+                    s.fields().iter().map(|f| f.as_ref().clone()).collect();
                 for (w, n) in funcs {
                     fields.push(Field::new(n, window_type(w, &s), true));
                 }
@@ -371,7 +372,11 @@ impl Plan {
                 op.time().as_secs_f64() * 1e3
             );
             if op.spilled() > 0 {
-                let _ = write!(s, " spilled={:.1}MiB", op.spilled() as f64 / (1 << 20) as f64);
+                let _ = write!(
+                    s,
+                    " spilled={:.1}MiB",
+                    op.spilled() as f64 / (1 << 20) as f64
+                );
             }
             s.push(']');
             id += 1;
@@ -462,7 +467,9 @@ impl Plan {
                     let _ = write!(out, " filter {f}");
                 }
             }
-            Plan::Sort { keys: ks, fetch, .. } => {
+            Plan::Sort {
+                keys: ks, fetch, ..
+            } => {
                 let _ = write!(out, "Sort [{}]", keys(ks));
                 if let Some(n) = fetch {
                     let _ = write!(out, " fetch {n}");

@@ -1,4 +1,5 @@
-//! TPC-H at scale factor 0.1: every query in `SUPPORTED` (all 22 today) must return exactly
+//! TPC-H at scale factor 0.1, on all cores and on one partition, with and without a memory
+//! budget that forces spilling: every query in `SUPPORTED` (all 22 today) must return exactly
 //! DuckDB's answer (checked in under `tests/tpch/answers/sf0.1`, produced by
 //! `scripts/tpch-answers.py`); a query outside it must say "not supported", never answer
 //! wrongly. SF 1 answers are checked by `bench/tpch_check.py`. Numbers match to 1e-9 relative (averages are exact in DuckDB, f64 sums here).
@@ -55,51 +56,84 @@ fn same(a: &str, b: &str) -> bool {
     }
 }
 
-#[test]
-fn tpch_sf01_matches_duckdb() {
-    let dir = tempfile::tempdir().unwrap();
-    strata_sql::tpch::generate_all(0.1, strata_sql::tpch::Format::Parquet, dir.path()).unwrap();
-    let mut engine = Engine::new();
-    for t in strata_sql::tpch::TABLES {
-        engine
-            .register(t, dir.path().join(t).to_str().unwrap())
-            .unwrap();
-    }
+/// Runs every query on `engine`; returns the queries that matched and the bytes spilled.
+fn run_all(engine: &Engine, label: &str) -> (Vec<usize>, u64) {
     let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tpch");
     let mut passed = Vec::new();
+    let mut spilled = 0;
     for q in 1..=22 {
         let sql = std::fs::read_to_string(here.join(format!("queries/q{q}.sql"))).unwrap();
         let expected =
             std::fs::read_to_string(here.join(format!("answers/sf0.1/q{q}.csv"))).unwrap();
         let mut expected = parse_csv(&expected);
         expected.remove(0); // header
-        match engine.sql(&sql) {
-            Ok(batches) => {
+        match engine.sql_with_metrics(&sql) {
+            Ok((batches, m)) => {
+                spilled += m.total_spilled();
                 let got = csv(&batches);
-                assert_eq!(got.len(), expected.len(), "q{q}: row count");
+                assert_eq!(got.len(), expected.len(), "{label} q{q}: row count");
                 for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
-                    assert_eq!(g.len(), e.len(), "q{q} row {i}: columns");
+                    assert_eq!(g.len(), e.len(), "{label} q{q} row {i}: columns");
                     for (c, (x, y)) in g.iter().zip(e).enumerate() {
                         assert!(
                             same(x, y),
-                            "q{q} row {i} column {c}: got {x}, DuckDB says {y}"
+                            "{label} q{q} row {i} column {c}: got {x}, DuckDB says {y}"
                         );
                     }
                 }
                 passed.push(q);
             }
             Err(SqlError::NotSupported(why)) => {
-                assert!(!SUPPORTED.contains(&q), "q{q} should run but: {why}");
+                assert!(
+                    !SUPPORTED.contains(&q),
+                    "{label} q{q} should run but: {why}"
+                );
                 eprintln!("q{q}: not supported yet: {why}");
             }
-            Err(e) => panic!("q{q} failed: {e}"),
+            Err(e) => panic!("{label} q{q} failed: {e}"),
         }
     }
+    for q in SUPPORTED {
+        assert!(passed.contains(q), "{label} q{q} regressed");
+    }
+    (passed, spilled)
+}
+
+/// The same answers on all cores and on one partition, with and without spilling.
+#[test]
+fn tpch_sf01_matches_duckdb() {
+    let dir = tempfile::tempdir().unwrap();
+    strata_sql::tpch::generate_all(0.1, strata_sql::tpch::Format::Parquet, dir.path()).unwrap();
+    let spill = tempfile::tempdir().unwrap();
+    let engine = |threads: Option<usize>, budget: Option<usize>| {
+        let mut e = Engine::new();
+        for t in strata_sql::tpch::TABLES {
+            e.register(t, dir.path().join(t).to_str().unwrap()).unwrap();
+        }
+        if let Some(t) = threads {
+            e.exec.threads = t;
+        }
+        if let Some(b) = budget {
+            e.exec.memory_limit = b;
+            e.exec.spill_dir = spill.path().to_path_buf();
+        }
+        e
+    };
+    let (passed, spilled) = run_all(&engine(None, None), "all cores");
+    assert_eq!(spilled, 0, "spilled without a budget");
     eprintln!(
         "TPC-H SF0.1: {} of 22 queries match DuckDB: {passed:?}",
         passed.len()
     );
-    for q in SUPPORTED {
-        assert!(passed.contains(q), "q{q} regressed");
-    }
+    run_all(&engine(Some(1), None), "one partition");
+    // A 1 MiB budget: lineitem's joins and aggregations all spill.
+    let (_, spilled) = run_all(&engine(None, Some(1 << 20)), "spilling");
+    assert!(spilled > 50 << 20, "only {spilled} bytes spilled");
+    let (_, spilled) = run_all(&engine(Some(1), Some(1 << 20)), "one partition, spilling");
+    assert!(spilled > 50 << 20, "only {spilled} bytes spilled");
+    assert_eq!(
+        std::fs::read_dir(spill.path()).unwrap().count(),
+        0,
+        "spill files left"
+    );
 }

@@ -526,7 +526,10 @@ pub fn aggregate<'a>(
             t.update(&b?)?;
             if nk > 0 && t.memory() > share {
                 let full = std::mem::replace(&mut t, GroupTable::new(&in_schema, &keys, &specs)?);
-                buckets.add(&RecordBatch::try_new(pschema.clone(), full.finish(&types)?)?)?;
+                buckets.add(&RecordBatch::try_new(
+                    pschema.clone(),
+                    full.finish(&types)?,
+                )?)?;
                 spilled.store(true, Relaxed);
             }
         }

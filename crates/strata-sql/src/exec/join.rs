@@ -74,7 +74,8 @@ pub fn hash_join<'a>(
     let bufs = par_map_n(ctx.opts.threads, sides.right, |s| {
         let mut buf = Vec::new();
         for b in s {
-            let b = b?;
+            // Filtered string views pin whole pages; the table keeps only its own rows.
+            let b = spill::compact(&b?)?;
             if spilling.load(Relaxed) {
                 buckets.add(&b)?;
                 continue;
@@ -182,9 +183,9 @@ fn in_memory<'a>(
     if out.is_empty() {
         // No probe partitions: a right/full join still owes the whole build side.
         let (table, spec) = (table.clone(), spec.clone());
-        out.push(Box::new(std::iter::once(()).filter_map(move |_| {
-            table.unmatched(&spec).transpose()
-        })));
+        out.push(Box::new(
+            std::iter::once(()).filter_map(move |_| table.unmatched(&spec).transpose()),
+        ));
     }
     Ok(out)
 }
@@ -419,7 +420,11 @@ fn pair_schema(l: &SchemaRef, r: &SchemaRef) -> SchemaRef {
 }
 
 /// Semi/anti join by indexing the left side: marks each left row some right row matches.
-fn reversed_semi(spec: &Spec, left: Vec<RecordBatch>, right: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+fn reversed_semi(
+    spec: &Spec,
+    left: Vec<RecordBatch>,
+    right: Vec<RecordBatch>,
+) -> Result<Vec<RecordBatch>> {
     let probe = concat_batches(&spec.left_schema, &left)?;
     let n = probe.num_rows();
     let key_types = spec

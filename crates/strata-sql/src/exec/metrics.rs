@@ -62,7 +62,9 @@ impl Iterator for Counted<'_> {
         let b = self.inner.next();
         self.m.add_time(t.elapsed());
         if let Some(Ok(b)) = &b {
-            self.m.rows.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+            self.m
+                .rows
+                .fetch_add(b.num_rows() as u64, Ordering::Relaxed);
         }
         b
     }

@@ -98,7 +98,9 @@ impl Ctx {
             let d = tempfile::Builder::new()
                 .prefix("strata-sql-spill-")
                 .tempdir_in(root)
-                .map_err(|e| SqlError::io_other(root, format!("cannot make a spill directory: {e}")))?;
+                .map_err(|e| {
+                    SqlError::io_other(root, format!("cannot make a spill directory: {e}"))
+                })?;
             *dir = Some(d);
         }
         let n = self.spill_files.fetch_add(1, Ordering::Relaxed);

@@ -30,12 +30,12 @@ pub fn scan<'a>(
         .into_iter()
         .map(|p| -> Stream<'a> {
             // Opened when first pulled, so only the files being read hold buffers.
-            Box::new(
-                std::iter::once(p).flat_map(move |p| match open(table, projection, filters, p) {
+            Box::new(std::iter::once(p).flat_map(move |p| {
+                match open(table, projection, filters, p) {
                     Ok(s) => s,
                     Err(e) => Box::new(std::iter::once(Err(e))),
-                }),
-            )
+                }
+            }))
         })
         .collect())
 }

@@ -90,7 +90,9 @@ pub fn sort<'a>(
             buf.push(b);
             if bytes > share {
                 let sorted = sort_batch(&schema, &buf, keys, None)?;
-                runs.lock().unwrap().push(spill::write_run(ctx, m, &sorted)?);
+                runs.lock()
+                    .unwrap()
+                    .push(spill::write_run(ctx, m, &sorted)?);
                 buf.clear();
                 bytes = 0;
             }
@@ -105,7 +107,11 @@ pub fn sort<'a>(
         )?])]);
     }
     for buf in buffers.into_iter().filter(|b| !b.is_empty()) {
-        runs.push(spill::write_run(ctx, m, &sort_batch(&schema, &buf, keys, None)?)?);
+        runs.push(spill::write_run(
+            ctx,
+            m,
+            &sort_batch(&schema, &buf, keys, None)?,
+        )?);
     }
     let conv = RowConverter::new(
         keys.iter()
@@ -214,7 +220,9 @@ impl Merge<'_> {
             }
         }
         let refs: Vec<&RecordBatch> = batches.iter().collect();
-        Ok(Some(arrow::compute::interleave_record_batch(&refs, &picks)?))
+        Ok(Some(arrow::compute::interleave_record_batch(
+            &refs, &picks,
+        )?))
     }
 }
 

@@ -44,6 +44,31 @@ pub fn read<'a>(path: PathBuf) -> Result<Stream<'a>> {
     ))
 }
 
+/// `batch` with string/binary *view* columns copied out of the buffers they share with
+/// other batches: written as is, each slice would carry every shared buffer whole.
+pub fn compact(batch: &RecordBatch) -> Result<RecordBatch> {
+    use arrow::array::AsArray;
+    if !batch
+        .columns()
+        .iter()
+        .any(|c| matches!(c.data_type(), DataType::Utf8View | DataType::BinaryView))
+    {
+        return Ok(batch.clone());
+    }
+    let cols: Vec<ArrayRef> = batch
+        .columns()
+        .iter()
+        .map(|c| -> ArrayRef {
+            match c.data_type() {
+                DataType::Utf8View => std::sync::Arc::new(c.as_string_view().gc()),
+                DataType::BinaryView => std::sync::Arc::new(c.as_binary_view().gc()),
+                _ => c.clone(),
+            }
+        })
+        .collect();
+    Ok(RecordBatch::try_new(batch.schema(), cols)?)
+}
+
 /// Writes `batch` (already sorted) to a new spill file in slices; returns its path.
 pub fn write_run(ctx: &Ctx, m: &OpMetrics, batch: &RecordBatch) -> Result<PathBuf> {
     let path = ctx.spill_path()?;
@@ -51,7 +76,7 @@ pub fn write_run(ctx: &Ctx, m: &OpMetrics, batch: &RecordBatch) -> Result<PathBu
     let mut off = 0;
     while off < batch.num_rows() {
         let n = (batch.num_rows() - off).min(8192);
-        w.write(&batch.slice(off, n))
+        w.write(&compact(&batch.slice(off, n))?)
             .map_err(|e| SqlError::io_other(&path, e))?;
         off += n;
     }
@@ -137,7 +162,7 @@ impl<'a> Buckets<'a> {
                 continue;
             }
             let part = if idx.len() == n {
-                batch.clone()
+                compact(batch)?
             } else {
                 let idx = UInt32Array::from(idx);
                 let cols = batch
@@ -145,7 +170,7 @@ impl<'a> Buckets<'a> {
                     .iter()
                     .map(|c| arrow::compute::take(c, &idx, None))
                     .collect::<Result<Vec<_>, _>>()?;
-                RecordBatch::try_new(self.schema.clone(), cols)?
+                compact(&RecordBatch::try_new(self.schema.clone(), cols)?)?
             };
             self.m.add_spill(part.get_array_memory_size() as u64);
             let mut slot = self.files[b].lock().unwrap();

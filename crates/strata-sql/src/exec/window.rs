@@ -107,7 +107,11 @@ fn eval(input: &RecordBatch, w: &WindowCall, out_type: &DataType) -> Result<Arra
     }
     let mut pend = vec![n; n]; // sorted position -> one past its partition's last position
     for s in (0..n.saturating_sub(1)).rev() {
-        pend[s] = if starts[s + 1] == starts[s] { pend[s + 1] } else { s + 1 };
+        pend[s] = if starts[s + 1] == starts[s] {
+            pend[s + 1]
+        } else {
+            s + 1
+        };
     }
     let mut s = n;
     while s > 0 {
@@ -245,11 +249,18 @@ fn running(
                 match a.data_type() {
                     DataType::Decimal128(..) => si += a.as_primitive::<Decimal128Type>().value(i),
                     t if t.is_integer() => {
-                        si += fl.as_ref().expect("cast").as_primitive::<Float64Type>().value(i)
-                            as i128
+                        si += fl
+                            .as_ref()
+                            .expect("cast")
+                            .as_primitive::<Float64Type>()
+                            .value(i) as i128
                     }
                     t if t.is_floating() => {
-                        sf += fl.as_ref().expect("cast").as_primitive::<Float64Type>().value(i)
+                        sf += fl
+                            .as_ref()
+                            .expect("cast")
+                            .as_primitive::<Float64Type>()
+                            .value(i)
                     }
                     _ => {}
                 }
@@ -259,7 +270,11 @@ fn running(
                     None => true,
                     Some(j) => {
                         let (new, old) = (r.row(i), r.row(j));
-                        if f == AggFunc::Min { new < old } else { new > old }
+                        if f == AggFunc::Min {
+                            new < old
+                        } else {
+                            new > old
+                        }
                     }
                 };
                 if better {
@@ -290,9 +305,9 @@ fn running(
         }
     };
     let out: ArrayRef = match f {
-        AggFunc::Count | AggFunc::CountStar => {
-            Arc::new(Int64Array::from((0..n).map(|i| count[at[i]]).collect::<Vec<_>>()))
-        }
+        AggFunc::Count | AggFunc::CountStar => Arc::new(Int64Array::from(
+            (0..n).map(|i| count[at[i]]).collect::<Vec<_>>(),
+        )),
         AggFunc::Sum => match out_type {
             DataType::Decimal128(p, sc) => Arc::new(
                 (0..n)

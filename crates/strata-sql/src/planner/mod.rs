@@ -243,7 +243,11 @@ fn union(
     }
     let cast = |p: Plan| -> Plan {
         let s = p.schema();
-        if s.fields().iter().zip(&types).all(|(f, t)| f.data_type() == t) {
+        if s.fields()
+            .iter()
+            .zip(&types)
+            .all(|(f, t)| f.data_type() == t)
+        {
             return p;
         }
         let exprs = types
@@ -390,9 +394,7 @@ fn from_item(t: &sql::TableWithJoins, tables: &dyn Tables, words: &HashSet<Strin
         let (kind, constraint) = match &j.join_operator {
             sql::JoinOperator::Join(c) | sql::JoinOperator::Inner(c) => (JoinKind::Inner, c),
             sql::JoinOperator::Left(c) | sql::JoinOperator::LeftOuter(c) => (JoinKind::Left, c),
-            sql::JoinOperator::Right(c) | sql::JoinOperator::RightOuter(c) => {
-                (JoinKind::Right, c)
-            }
+            sql::JoinOperator::Right(c) | sql::JoinOperator::RightOuter(c) => (JoinKind::Right, c),
             sql::JoinOperator::FullOuter(c) => (JoinKind::Full, c),
             other => return Err(SqlError::NotSupported(format!("join {other:?}"))),
         };
@@ -776,7 +778,10 @@ fn plan_select(
         };
         let whook = |e: &sql::Expr| {
             let t = e.to_string();
-            wtexts.iter().position(|w| *w == t).map(|i| Expr::Column(base + i))
+            wtexts
+                .iter()
+                .position(|w| *w == t)
+                .map(|i| Expr::Column(base + i))
         };
         for (e, alias) in &items {
             exprs.push((

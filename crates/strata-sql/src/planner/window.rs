@@ -84,8 +84,8 @@ pub fn call(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<WindowCa
         ("min", 1, false) => WindowFunc::Agg(AggFunc::Min),
         ("max", 1, false) => WindowFunc::Agg(AggFunc::Max),
         (
-            "row_number" | "rank" | "dense_rank" | "lag" | "lead" | "count" | "sum" | "avg"
-            | "min" | "max",
+            "row_number" | "rank" | "dense_rank" | "lag" | "lead" | "count" | "sum" | "avg" | "min"
+            | "max",
             ..,
         ) => {
             return Err(SqlError::Plan(format!(
