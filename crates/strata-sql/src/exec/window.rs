@@ -122,9 +122,7 @@ fn eval(input: &RecordBatch, w: &WindowCall, out_type: &DataType) -> Result<Arra
         {
             b -= 1;
         }
-        for x in b..s {
-            peer_end[x] = s;
-        }
+        peer_end[b..s].fill(s);
         s = b;
     }
     let arg = |i: usize| -> Result<ArrayRef> {
@@ -239,8 +237,7 @@ fn running(
             (c, sf, si, b) = (0, 0.0, 0, None);
         }
         let end = peer_end[s];
-        for x in s..end {
-            let i = perm[x];
+        for &i in &perm[s..end] {
             if !valid(i) {
                 continue;
             }

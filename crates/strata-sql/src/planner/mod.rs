@@ -206,7 +206,7 @@ fn union(
 ) -> Result<(Plan, Scope)> {
     let side = |body: &sql::SetExpr| -> Result<Plan> {
         let mut s = q.clone();
-        s.body = Box::new(body.clone());
+        *s.body = body.clone();
         s.order_by = None;
         s.limit_clause = None;
         s.with = None;
