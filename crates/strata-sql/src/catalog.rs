@@ -14,6 +14,8 @@ pub enum FileFormat {
     Csv(CsvOptions),
     /// JSON lines: one object per line.
     Json,
+    /// Record batches held in memory (registered from Arrow data).
+    Memory(Vec<arrow::record_batch::RecordBatch>),
 }
 
 /// CSV reading options.
@@ -114,6 +116,35 @@ fn format_of(path: &Path, csv: &CsvOptions) -> Result<FileFormat> {
     }
 }
 
+/// A table over record batches in memory; every batch must have `schema`'s columns.
+pub fn from_batches(
+    name: &str,
+    schema: SchemaRef,
+    batches: Vec<arrow::record_batch::RecordBatch>,
+) -> Result<Table> {
+    for (i, b) in batches.iter().enumerate() {
+        if b.schema().fields() != schema.fields() {
+            return Err(SqlError::Plan(format!(
+                "table {name}: batch {i} has columns {:?}, expected {:?}",
+                b.schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name())
+                    .collect::<Vec<_>>(),
+                schema.fields().iter().map(|f| f.name()).collect::<Vec<_>>()
+            )));
+        }
+    }
+    let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+    Ok(Table {
+        name: name.to_string(),
+        schema,
+        files: Vec::new(),
+        format: FileFormat::Memory(batches),
+        rows: Some(rows),
+    })
+}
+
 /// Opens a table over `path` (file, directory or glob) with its schema.
 pub fn open(name: &str, path: &str, csv: &CsvOptions) -> Result<Table> {
     let files = expand(path)?;
@@ -128,6 +159,9 @@ pub fn open(name: &str, path: &str, csv: &CsvOptions) -> Result<Table> {
         }
     }
     let (schema, rows) = match &format {
+        FileFormat::Memory(_) => {
+            return Err(SqlError::Internal("files opened as a memory table".into()));
+        }
         FileFormat::Parquet => {
             let mut rows = 0u64;
             let mut schema = None;

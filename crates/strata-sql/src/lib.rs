@@ -33,6 +33,7 @@
 
 pub mod bind;
 pub mod catalog;
+pub mod dataframe;
 pub mod error;
 pub mod exec;
 pub mod expr;
@@ -156,6 +157,18 @@ impl Engine {
     /// Registers `path` (a file, directory or glob) as table `name`.
     pub fn register(&mut self, name: &str, path: &str) -> Result<()> {
         let t = catalog::open(name, path, &self.csv)?;
+        self.tables.insert(name.to_lowercase(), Arc::new(t));
+        Ok(())
+    }
+
+    /// Registers record batches held in memory as table `name`.
+    pub fn register_batches(
+        &mut self,
+        name: &str,
+        schema: arrow::datatypes::SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> Result<()> {
+        let t = catalog::from_batches(name, schema, batches)?;
         self.tables.insert(name.to_lowercase(), Arc::new(t));
         Ok(())
     }

@@ -15,6 +15,29 @@ pub fn scan<'a>(
     projection: &'a [usize],
     filters: &'a [Expr],
 ) -> Result<Vec<Stream<'a>>> {
+    if let FileFormat::Memory(batches) = &table.format {
+        // Batches dealt round-robin to one partition per thread.
+        let n = ctx.opts.threads.max(1).min(batches.len().max(1));
+        return Ok((0..n)
+            .map(|p| -> Stream<'a> {
+                Box::new(
+                    batches
+                        .iter()
+                        .skip(p)
+                        .step_by(n)
+                        .map(move |b| {
+                            let mut b = b.project(projection)?;
+                            for f in filters {
+                                let m = f.eval(&b)?.into_array(b.num_rows())?;
+                                b = filter_batch(&b, &m)?;
+                            }
+                            Ok(b)
+                        })
+                        .filter(|b| !matches!(b, Ok(b) if b.num_rows() == 0)),
+                )
+            })
+            .collect());
+    }
     let files: Vec<PathBuf> = table.files.clone();
     if ctx.opts.threads <= 1 {
         // One partition: the files one after another.
@@ -76,6 +99,9 @@ fn open<'a>(
                         reason: format!("malformed JSON line: {e}"),
                     })
             }))
+        }
+        FileFormat::Memory(_) => {
+            return Err(SqlError::Internal("a memory table has no files".into()));
         }
         FileFormat::Csv(o) => {
             let mut b = arrow::csv::ReaderBuilder::new(table.schema.clone())

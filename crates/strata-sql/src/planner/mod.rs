@@ -453,7 +453,7 @@ fn join_rels(left: Rel, right: Rel, kind: JoinKind, cs: &[sql::Expr]) -> Result<
 }
 
 /// Casts join keys to one type.
-fn key_pair(l: Expr, ls: &Scope, r: Expr, rs: &Scope) -> Result<(Expr, Expr)> {
+pub(crate) fn key_pair(l: Expr, ls: &Scope, r: Expr, rs: &Scope) -> Result<(Expr, Expr)> {
     let (lt, rt) = (l.data_type(&ls.schema)?, r.data_type(&rs.schema)?);
     Ok(match coerce(BinOp::Eq, &lt, &rt) {
         Some((a, b)) => (
@@ -666,11 +666,12 @@ fn collect_aggs(e: &sql::Expr, out: &mut Vec<sql::Expr>) {
     }
 }
 
-fn agg_call(e: &sql::Expr, scope: &Scope) -> Result<AggCall> {
-    let sql::Expr::Function(f) = e else {
-        return Err(SqlError::Internal("not an aggregate".into()));
+pub(crate) fn agg_call(e: &sql::Expr, scope: &Scope) -> Result<AggCall> {
+    let (sql::Expr::Function(f), Some(name)) = (e, agg_name(e)) else {
+        return Err(SqlError::Plan(format!(
+            "{e} is not an aggregate (use sum, count, avg, min or max)"
+        )));
     };
-    let name = agg_name(e).expect("checked");
     let sql::FunctionArguments::List(list) = &f.args else {
         return Err(SqlError::Plan(format!("{e}: missing arguments")));
     };
@@ -708,7 +709,7 @@ fn agg_call(e: &sql::Expr, scope: &Scope) -> Result<AggCall> {
     })
 }
 
-fn item_name(e: &sql::Expr) -> String {
+pub(crate) fn item_name(e: &sql::Expr) -> String {
     match e {
         sql::Expr::Identifier(i) => i.value.to_lowercase(),
         sql::Expr::CompoundIdentifier(ids) => ids
