@@ -134,7 +134,7 @@ pub fn hash_join<'a>(
     let build: Vec<RecordBatch> = bufs.into_iter().flatten().collect();
     // A semi/anti join whose preserved (left) side is the smaller one: index the left rows
     // and stream the right side past them, instead of building on the large side.
-    if matches!(kind, JoinKind::Semi | JoinKind::Anti) && filter.is_none() {
+    if matches!(kind, JoinKind::Semi | JoinKind::Anti) {
         let rows = |p: &[RecordBatch]| p.iter().map(|b| b.num_rows()).sum::<usize>();
         let left = super::collect(ctx, sides.left)?;
         if left.iter().map(|p| rows(p)).sum::<usize>() < rows(&build) {
@@ -419,7 +419,8 @@ fn pair_schema(l: &SchemaRef, r: &SchemaRef) -> SchemaRef {
     Arc::new(arrow::datatypes::Schema::new(fields))
 }
 
-/// Semi/anti join by indexing the left side: marks each left row some right row matches.
+/// Semi/anti join by indexing the left side: marks each left row some right row matches
+/// (with the residual predicate true on the pair, if there is one).
 fn reversed_semi(
     spec: &Spec,
     left: Vec<RecordBatch>,
@@ -466,14 +467,35 @@ fn reversed_semi(
                 .map(|(_, r)| r.eval(b)?.into_array(rn))
                 .collect::<Result<Vec<_>>>()?;
             let rrows = conv.convert_columns(&rkeys)?;
+            let (mut li, mut ri) = (Vec::new(), Vec::new());
             for i in 0..rn {
                 if rkeys.iter().any(|c| c.is_null(i)) {
                     continue;
                 }
                 if let Some(ls) = index.get(rrows.row(i).as_ref()) {
                     for &l in ls {
-                        m[l as usize] = true;
+                        li.push(l);
+                        ri.push(i as u32);
                     }
+                }
+            }
+            if let Some(f) = spec.filter {
+                // Only pairs passing the residual predicate count as matches.
+                let (l, r) = (UInt32Array::from(li), UInt32Array::from(ri));
+                let pairs = RecordBatch::try_new(
+                    spec.pairs_schema.clone(),
+                    take_pairs(&probe, &l, b, &r)?,
+                )?;
+                let ok = f.eval(&pairs)?.into_array(pairs.num_rows())?;
+                let ok = crate::expr::null_as_false(ok.as_boolean());
+                for (j, l) in l.values().iter().enumerate() {
+                    if ok.value(j) {
+                        m[*l as usize] = true;
+                    }
+                }
+            } else {
+                for l in li {
+                    m[l as usize] = true;
                 }
             }
         }

@@ -547,6 +547,29 @@ fn plan_from_where(s: &sql::Select, tables: &dyn Tables, words: &HashSet<String>
             r
         })
         .collect();
+    // `x [NOT] IN (subquery)` with x from one relation filters that relation before any
+    // join: TPC-H Q18 keeps 57 of 1.5M orders, so the joins above see 57 rows, not 6M.
+    let mut later = Vec::new();
+    for c in semi {
+        let target = match &c {
+            sql::Expr::In {
+                expr,
+                target: sql::InTarget::Subquery(_),
+                ..
+            } => Some(expr.as_ref()),
+            _ => None,
+        };
+        match target.map(|x| rels_of(x, &rels)).as_deref() {
+            Some([one]) => {
+                let r = rels.remove(*one);
+                let mut r = semi_join(r, &c, tables, words)?;
+                r.rows *= 0.1;
+                rels.insert(*one, r);
+            }
+            _ => later.push(c),
+        }
+    }
+    let semi = later;
     // Greedy join order: the largest relation probes; join the smallest connected one next.
     let start = (0..rels.len())
         .max_by(|a, b| rels[*a].rows.total_cmp(&rels[*b].rows))
