@@ -243,6 +243,11 @@ impl Expr {
             }),
             Expr::Like(e, p, negated) => {
                 let (v, p) = (e.eval(batch)?, p.eval(batch)?);
+                if let (Value::Array(a), Value::Scalar(pat)) = (&v, &p)
+                    && let Some(r) = crate::like::like_parts(a, pat, *negated)
+                {
+                    return Ok(Value::Array(Arc::new(r)));
+                }
                 let r = if *negated {
                     arrow::compute::kernels::comparison::nlike(
                         v.datum().as_ref(),

@@ -17,7 +17,7 @@ fn split(e: &sql::Expr, op: sql::BinaryOperator, out: &mut Vec<sql::Expr>) {
     }
 }
 
-fn disjuncts(e: &sql::Expr, out: &mut Vec<sql::Expr>) {
+pub(super) fn disjuncts(e: &sql::Expr, out: &mut Vec<sql::Expr>) {
     split(e, sql::BinaryOperator::Or, out);
 }
 

@@ -21,7 +21,7 @@ mod conditions;
 mod subquery;
 mod window;
 
-use conditions::{collect_idents, conjuncts};
+use conditions::{and_all, collect_idents, conjuncts, disjuncts};
 use subquery::{correlated_scalar, is_semi, scalar_join, semi_join};
 
 /// Finds tables by name (the catalog, or files named in FROM).
@@ -409,7 +409,7 @@ fn from_item(t: &sql::TableWithJoins, tables: &dyn Tables, words: &HashSet<Strin
 }
 
 /// Joins two relations on the given conjuncts (equalities across the two become keys).
-fn join_rels(left: Rel, right: Rel, kind: JoinKind, cs: &[sql::Expr]) -> Result<Rel> {
+fn join_rels(mut left: Rel, mut right: Rel, kind: JoinKind, cs: &[sql::Expr]) -> Result<Rel> {
     let scope = left.scope.join(&right.scope);
     let mut on = Vec::new();
     let mut rest: Vec<Expr> = Vec::new();
@@ -430,6 +430,31 @@ fn join_rels(left: Rel, right: Rel, kind: JoinKind, cs: &[sql::Expr]) -> Result<
                 on.push(key_pair(l, &left.scope, r, &right.scope)?);
                 continue;
             }
+        }
+        // A condition on one side only filters that side's input when the join does not
+        // preserve that side's unmatched rows (`LEFT JOIN orders ON ... AND o_comment NOT
+        // LIKE ...` filters orders first; TPC-H Q13).
+        let mut idents = Vec::new();
+        collect_idents(c, &mut idents);
+        let only = |side: &Scope, other: &Scope| {
+            !idents.is_empty()
+                && idents.iter().all(|(q, n)| {
+                    side.resolve(q.as_deref(), n).is_ok() && other.resolve(q.as_deref(), n).is_err()
+                })
+        };
+        if matches!(kind, JoinKind::Inner | JoinKind::Left) && only(&right.scope, &left.scope) {
+            right.plan = Plan::Filter {
+                input: Box::new(right.plan),
+                predicate: bind(c, &right.scope, None)?,
+            };
+            continue;
+        }
+        if matches!(kind, JoinKind::Inner | JoinKind::Right) && only(&left.scope, &right.scope) {
+            left.plan = Plan::Filter {
+                input: Box::new(left.plan),
+                predicate: bind(c, &left.scope, None)?,
+            };
+            continue;
         }
         rest.push(bind(c, &scope, None)?);
     }
@@ -487,6 +512,51 @@ fn rels_of(c: &sql::Expr, rels: &[Rel]) -> Vec<usize> {
     out
 }
 
+/// From an OR over several relations, a filter each relation can apply on its own: TPC-H
+/// Q7's `(n1.n_name = 'FRANCE' AND n2.n_name = 'GERMANY') OR (n1.n_name = 'GERMANY' AND
+/// n2.n_name = 'FRANCE')` implies `n1.n_name = 'FRANCE' OR n1.n_name = 'GERMANY'`, and the
+/// same of n2. The OR itself still applies once the relations are joined.
+fn implied_filters(c: &sql::Expr, rels: &[Rel]) -> Vec<(usize, sql::Expr)> {
+    let mut ds = Vec::new();
+    disjuncts(c, &mut ds);
+    if ds.len() < 2 {
+        return Vec::new();
+    }
+    let branches: Vec<Vec<sql::Expr>> = ds
+        .iter()
+        .map(|d| {
+            let mut v = Vec::new();
+            conjuncts(d, &mut v);
+            v
+        })
+        .collect();
+    let mut out = Vec::new();
+    for i in 0..rels.len() {
+        let mut ors = Vec::new();
+        for b in &branches {
+            let mine: Vec<sql::Expr> = b
+                .iter()
+                .filter(|x| !is_semi(x) && rels_of(x, rels) == [i])
+                .cloned()
+                .collect();
+            match and_all(mine) {
+                Some(e) => ors.push(sql::Expr::Nested(Box::new(e))),
+                None => break,
+            }
+        }
+        if ors.len() == branches.len() {
+            let first = ors.remove(0);
+            let any = ors.into_iter().fold(first, |a, b| sql::Expr::BinaryOp {
+                left: Box::new(a),
+                op: sql::BinaryOperator::Or,
+                right: Box::new(b),
+            });
+            out.push((i, any));
+        }
+    }
+    out
+}
+
 fn is_equi(c: &sql::Expr) -> bool {
     matches!(
         c,
@@ -530,7 +600,12 @@ fn plan_from_where(s: &sql::Select, tables: &dyn Tables, words: &HashSet<String>
         match used.as_slice() {
             [one] => local[*one].push(bind(&c, &rels[*one].scope, None)?),
             [] => local[0].push(bind(&c, &rels[0].scope, None)?),
-            _ => pending.push(c),
+            _ => {
+                for (i, d) in implied_filters(&c, &rels) {
+                    local[i].push(bind(&d, &rels[i].scope, None)?);
+                }
+                pending.push(c)
+            }
         }
     }
     let mut rels: Vec<Rel> = rels
