@@ -22,6 +22,7 @@ mod union;
 mod window;
 
 pub use metrics::{Metrics, OpMetrics};
+pub use scan::sample;
 
 use crate::error::{Result, SqlError};
 use crate::plan::Plan;

@@ -5,6 +5,7 @@ use super::{Ctx, Stream, filter_batch};
 use crate::catalog::{FileFormat, Table};
 use crate::error::{Result, SqlError};
 use crate::expr::Expr;
+use arrow::record_batch::RecordBatch;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::path::PathBuf;
@@ -136,4 +137,20 @@ fn open<'a>(
             })
             .filter(|b| !matches!(b, Ok(b) if b.num_rows() == 0)),
     ))
+}
+
+/// The first batch of a table (its first file), projected: a sample for estimates.
+pub fn sample(table: &Table, projection: &[usize]) -> Result<Option<RecordBatch>> {
+    if let FileFormat::Memory(batches) = &table.format {
+        return batches
+            .first()
+            .map(|b| Ok(b.project(projection)?))
+            .transpose();
+    }
+    let Some(first) = table.files.first() else {
+        return Ok(None);
+    };
+    open(table, projection, &[], first.clone())?
+        .next()
+        .transpose()
 }

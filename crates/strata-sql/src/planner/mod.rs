@@ -18,6 +18,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 mod conditions;
+mod order;
 mod subquery;
 mod window;
 
@@ -33,7 +34,10 @@ pub trait Tables {
 struct Rel {
     plan: Plan,
     scope: Scope,
+    /// Estimated rows after its filters.
     rows: f64,
+    /// Estimated rows before them (`rows / base` is the filters' selectivity).
+    base: f64,
 }
 
 /// Every identifier the query mentions (lower-cased last part), for column pruning.
@@ -325,6 +329,7 @@ fn relation(f: &sql::TableFactor, tables: &dyn Tables, words: &HashSet<String>) 
                     scope: Scope::new(scope.schema.clone(), Some(&qual)),
                     plan,
                     rows: 100_000.0,
+                    base: 100_000.0,
                 });
             }
             let table = tables.table(&tname)?;
@@ -352,10 +357,12 @@ fn relation(f: &sql::TableFactor, tables: &dyn Tables, words: &HashSet<String>) 
                 .iter()
                 .map(|f| format!("{}.{}", q.to_lowercase(), f.name().to_lowercase()))
                 .collect();
+            let rows = table.rows.unwrap_or(1_000_000) as f64;
             Ok(Rel {
                 plan,
                 scope,
-                rows: table.rows.unwrap_or(1_000_000) as f64,
+                rows,
+                base: rows,
             })
         }
         sql::TableFactor::Derived {
@@ -377,6 +384,7 @@ fn relation(f: &sql::TableFactor, tables: &dyn Tables, words: &HashSet<String>) 
                 plan,
                 scope,
                 rows: 100_000.0,
+                base: 100_000.0,
             })
         }
         sql::TableFactor::NestedJoin {
@@ -466,7 +474,10 @@ fn join_rels(mut left: Rel, mut right: Rel, kind: JoinKind, cs: &[sql::Expr]) ->
     let filter = rest
         .into_iter()
         .reduce(|a, b| Expr::Binary(Box::new(a), BinOp::And, Box::new(b)));
-    let rows = left.rows.max(right.rows);
+    // A key join: each side's rows, thinned by the other side's filters.
+    let sel = |r: &Rel| (r.rows / r.base.max(1.0)).min(1.0);
+    let rows = (left.rows * sel(&right)).max(right.rows * sel(&left));
+    let base = left.base.max(right.base);
     let plan = Plan::Join {
         left: Box::new(left.plan),
         right: Box::new(right.plan),
@@ -474,7 +485,12 @@ fn join_rels(mut left: Rel, mut right: Rel, kind: JoinKind, cs: &[sql::Expr]) ->
         on,
         filter,
     };
-    Ok(Rel { plan, scope, rows })
+    Ok(Rel {
+        plan,
+        scope,
+        rows,
+        base,
+    })
 }
 
 /// Casts join keys to one type.
@@ -612,12 +628,14 @@ fn plan_from_where(s: &sql::Select, tables: &dyn Tables, words: &HashSet<String>
         .into_iter()
         .zip(local)
         .map(|(mut r, preds)| {
+            if !preds.is_empty() {
+                r.rows = r.base * order::selectivity(&r.plan, &preds);
+            }
             for p in preds {
                 r.plan = Plan::Filter {
                     input: Box::new(r.plan),
                     predicate: p,
                 };
-                r.rows *= 0.3;
             }
             r
         })
@@ -645,49 +663,7 @@ fn plan_from_where(s: &sql::Select, tables: &dyn Tables, words: &HashSet<String>
         }
     }
     let semi = later;
-    // Greedy join order: the largest relation probes; join the smallest connected one next.
-    let start = (0..rels.len())
-        .max_by(|a, b| rels[*a].rows.total_cmp(&rels[*b].rows))
-        .expect("non-empty");
-    let mut acc = rels.remove(start);
-    while !rels.is_empty() {
-        let connected = |r: &Rel| {
-            pending.iter().any(|c| {
-                is_equi(c) && {
-                    let both = [&acc, r];
-                    let mut idents = Vec::new();
-                    collect_idents(c, &mut idents);
-                    let in_acc = idents
-                        .iter()
-                        .any(|(q, n)| both[0].scope.resolve(q.as_deref(), n).is_ok());
-                    let in_r = idents
-                        .iter()
-                        .any(|(q, n)| both[1].scope.resolve(q.as_deref(), n).is_ok());
-                    in_acc && in_r
-                }
-            })
-        };
-        let next = (0..rels.len())
-            .filter(|i| connected(&rels[*i]))
-            .min_by(|a, b| rels[*a].rows.total_cmp(&rels[*b].rows))
-            .ok_or_else(|| {
-                SqlError::NotSupported(
-                    "a relation with no equality to the others (cross join)".into(),
-                )
-            })?;
-        let r = rels.remove(next);
-        let both = acc.scope.join(&r.scope);
-        // Conjuncts that only read the two sides go into this join.
-        let (now, later): (Vec<sql::Expr>, Vec<sql::Expr>) = pending.into_iter().partition(|c| {
-            let mut idents = Vec::new();
-            collect_idents(c, &mut idents);
-            idents
-                .iter()
-                .all(|(q, n)| both.resolve(q.as_deref(), n).is_ok())
-        });
-        pending = later;
-        acc = join_rels(acc, r, JoinKind::Inner, &now)?;
-    }
+    let (mut acc, pending) = order::join_all(rels, pending)?;
     for c in pending {
         let p = bind(&c, &acc.scope, None)?;
         acc.plan = Plan::Filter {

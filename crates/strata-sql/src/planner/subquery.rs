@@ -255,6 +255,7 @@ pub(super) fn scalar_join(
         plan,
         scope: outer.scope,
         rows: outer.rows,
+        base: outer.base,
     })
 }
 
@@ -325,6 +326,7 @@ pub(super) fn semi_join(
                 },
                 scope: outer.scope,
                 rows: outer.rows,
+                base: outer.base,
             })
         }
         sql::Expr::Exists { subquery, negated } => {
@@ -400,6 +402,7 @@ pub(super) fn semi_join(
                 },
                 scope: outer.scope,
                 rows: outer.rows,
+                base: outer.base,
             })
         }
         other => Err(SqlError::NotSupported(format!("condition {other}"))),
