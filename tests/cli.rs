@@ -301,9 +301,10 @@ fn gen_tpch_then_sql_over_it() {
         &t,
         "EXPLAIN SELECT n_name FROM nation WHERE n_regionkey = 1",
     ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("Scan nation"), "{}", stderr(&o));
     assert!(
-        String::from_utf8_lossy(&o.stdout).contains("Scan nation"),
-        "{}",
-        stderr(&o)
+        out.contains("Physical plan") && out.contains("Stage 0"),
+        "{out}"
     );
 }

@@ -41,6 +41,7 @@ mod like;
 pub mod optimizer;
 pub mod plan;
 pub mod planner;
+pub mod stages;
 pub mod tpch;
 
 pub use catalog::CsvOptions;
@@ -200,7 +201,11 @@ impl Engine {
                 };
                 let p = plan_with_subqueries(&q, self.snapshot(), &self.exec)?;
                 if !analyze {
-                    return Ok(Output::Text(p.explain()));
+                    return Ok(Output::Text(format!(
+                        "Logical plan:\n{}\nPhysical plan (stages, cut at exchanges):\n{}",
+                        p.explain(),
+                        stages::explain(&p)
+                    )));
                 }
                 let start = std::time::Instant::now();
                 let (batches, metrics) = run(&p, &self.exec)?;
