@@ -284,6 +284,17 @@ pub fn bind(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> {
             };
             lit(a)
         }
+        sql::Expr::BinaryOp {
+            left,
+            op: sql::BinaryOperator::StringConcat,
+            right,
+        } => Expr::Call(Func::ConcatOp, vec![b(left)?, b(right)?]),
+        sql::Expr::Trim {
+            expr,
+            trim_where: None,
+            trim_what: None,
+            trim_characters: None,
+        } => Expr::Call(Func::Trim, vec![b(expr)?]),
         sql::Expr::BinaryOp { left, op, right } => {
             let op = match op {
                 sql::BinaryOperator::Plus => BinOp::Add,
@@ -452,6 +463,12 @@ pub fn bind(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> {
                 "lower" => Func::Lower,
                 "length" | "char_length" => Func::Length,
                 "substring" | "substr" => Func::Substring,
+                "coalesce" | "ifnull" => Func::Coalesce,
+                "concat" => Func::Concat,
+                "trim" => Func::Trim,
+                "replace" => Func::Replace,
+                "abs" => Func::Abs,
+                "round" => Func::Round,
                 "sum" | "count" | "avg" | "min" | "max" => {
                     return Err(SqlError::Plan(format!(
                         "aggregate {e} is not allowed here (WHERE, GROUP BY or a join condition)"
@@ -459,6 +476,9 @@ pub fn bind(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> {
                 }
                 other => return Err(SqlError::NotSupported(format!("function {other}()"))),
             };
+            if func == Func::Round {
+                crate::functions::digits(&args)?;
+            }
             Expr::Call(func, args)
         }
         sql::Expr::Subquery(q) => {

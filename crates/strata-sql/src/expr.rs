@@ -85,6 +85,20 @@ pub enum Func {
     Lower,
     /// `LENGTH(s)`
     Length,
+    /// `COALESCE(a, b, ...)`: the first non-NULL argument.
+    Coalesce,
+    /// `a || b`: NULL if either is.
+    ConcatOp,
+    /// `CONCAT(a, b, ...)`: NULL arguments count as empty.
+    Concat,
+    /// `TRIM(s)`: without leading and trailing spaces.
+    Trim,
+    /// `REPLACE(s, from, to)`
+    Replace,
+    /// `ABS(x)`
+    Abs,
+    /// `ROUND(x [, digits])`: half away from zero; a decimal keeps `digits` places.
+    Round,
 }
 
 /// A bound expression.
@@ -215,6 +229,21 @@ impl Expr {
                 Func::ExtractYear => DataType::Int64,
                 Func::Length => DataType::Int64,
                 Func::Substring => args[0].data_type(schema)?,
+                Func::Coalesce => {
+                    let mut t = DataType::Null;
+                    for a in args {
+                        t = a.data_type(schema)?;
+                        if !t.is_null() {
+                            break;
+                        }
+                    }
+                    t
+                }
+                Func::Abs => args[0].data_type(schema)?,
+                Func::Round => crate::functions::round_type(
+                    &args[0].data_type(schema)?,
+                    crate::functions::digits(args)?,
+                ),
                 _ => DataType::Utf8,
             },
         })
@@ -467,7 +496,8 @@ fn call(f: Func, args: &[Value], rows: usize) -> Result<Value> {
             )?
         }
         Func::Upper | Func::Lower => {
-            let s = arrays[0]
+            let a = arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
+            let s = a
                 .as_any()
                 .downcast_ref::<arrow::array::StringArray>()
                 .ok_or_else(|| SqlError::Plan("UPPER/LOWER need a string".into()))?;
@@ -486,9 +516,18 @@ fn call(f: Func, args: &[Value], rows: usize) -> Result<Value> {
             Arc::new(v)
         }
         Func::Length => {
-            let l = arrow::compute::kernels::length::length(&arrays[0])?;
-            arrow::compute::cast(&l, &DataType::Int64)?
+            // Characters, not bytes.
+            let a = arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
+            let l: arrow::array::Int64Array = a
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .ok_or_else(|| SqlError::Plan("LENGTH needs a string".into()))?
+                .iter()
+                .map(|x| x.map(|x| x.chars().count() as i64))
+                .collect();
+            Arc::new(l)
         }
+        other => crate::functions::eval(other, &arrays)?,
     };
     Ok(if scalar {
         Value::Scalar(out)

@@ -37,6 +37,7 @@ pub mod dataframe;
 pub mod error;
 pub mod exec;
 pub mod expr;
+mod functions;
 mod like;
 pub mod optimizer;
 pub mod plan;
