@@ -308,3 +308,35 @@ fn gen_tpch_then_sql_over_it() {
         "{out}"
     );
 }
+
+#[test]
+fn sql_reads_statements_piped_on_stdin_and_reports_bad_ones() {
+    use std::io::Write;
+    let d = tempfile::tempdir().unwrap();
+    let csv = d.path().join("t.csv");
+    std::fs::write(&csv, "k,v\n1,10\n2,20\n2,5\n").unwrap();
+    let t = format!("t={}", csv.display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["sql", "--table", &t, "--format", "csv", "--memory", "64m"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT k, sum(v) AS s\n  FROM t GROUP BY k ORDER BY k;\nSELECT nope FROM t;\nSELECT count(*) AS n FROM t;\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "k,s\n1,10\n2,25\nn\n3\n"
+    );
+    assert!(stderr(&o).contains("unknown column nope"), "{}", stderr(&o));
+    let o = strata(&["sql", "--memory", "lots", "SELECT 1"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("lots"), "{}", stderr(&o));
+}

@@ -156,8 +156,10 @@ enum Command {
         #[arg(long, default_value_t = 7070)]
         port: u16,
     },
-    /// Run SQL over CSV and Parquet files: `strata sql --table t=data/t.parquet "SELECT ..."`.
-    /// With no query and no -f, an interactive shell.
+    /// Run SQL over CSV, Parquet and JSON-lines files: `strata sql --table t=data/t.parquet
+    /// "SELECT ..."`. With no query and no -f, an interactive shell with history. Joins,
+    /// aggregations and sorts spill to --local-dir past --memory (for SQL the default is half
+    /// the machine's memory); --threads 1 runs every operator on one partition.
     Sql(sql::SqlArgs),
     /// Use the distributed file system (put, get, cat, ls, rm, mv, mkdir, stat, snapshot,
     /// append, report).
@@ -428,7 +430,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::LocalCluster { workers, dir, port } => {
             cluster::local_cluster(cli.engine.config.as_deref(), workers, &dir, port)
         }
-        Command::Sql(args) => sql::run(args),
+        Command::Sql(args) => sql::run(
+            args,
+            cli.engine.threads,
+            cli.engine.memory.map(|m| m.0 as usize),
+            cli.engine.local_dir.clone(),
+        ),
         Command::Gen(Generator::Tpch {
             sf,
             format,

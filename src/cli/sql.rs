@@ -47,46 +47,9 @@ pub struct SqlArgs {
     /// The string that means NULL in CSV files (besides an empty field), e.g. NA or \N.
     #[arg(long, value_name = "STR")]
     csv_null: Option<String>,
-    /// Memory that aggregations, joins and sorts may hold before spilling to disk, e.g.
-    /// 512MB or 2GiB [default: half of the machine's memory].
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    memory_limit: Option<usize>,
-    /// Where spill files go [default: the system's temporary directory].
-    #[arg(long, value_name = "DIR")]
-    spill_dir: Option<PathBuf>,
-    /// Worker threads (1 runs every operator on one partition) [default: all cores].
-    #[arg(long, value_name = "N")]
-    threads: Option<usize>,
     /// The query.
     #[arg(value_name = "QUERY")]
     query: Option<String>,
-}
-
-/// A byte size: a number with an optional unit (B, KB, MB, GB, KiB, MiB, GiB; K/M/G).
-pub fn parse_size(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size; write e.g. 512MB or 2GiB"))?;
-    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "k" | "kb" => 1e3,
-        "m" | "mb" => 1e6,
-        "g" | "gb" => 1e9,
-        "kib" => 1024.0,
-        "mib" => 1024.0 * 1024.0,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        other => {
-            return Err(format!(
-                "unknown size unit {other:?} in {s:?}; use MB, GB, MiB or GiB"
-            ));
-        }
-    };
-    Ok((n * mult) as usize)
 }
 
 fn print(out: Output, format: Format) -> Result<()> {
@@ -131,7 +94,13 @@ fn print(out: Output, format: Format) -> Result<()> {
     Ok(())
 }
 
-pub fn run(args: SqlArgs) -> Result<()> {
+/// Runs `strata sql`; `threads`, `memory` and `spill_dir` come from the global flags.
+pub fn run(
+    args: SqlArgs,
+    threads: Option<usize>,
+    memory: Option<usize>,
+    spill_dir: Option<PathBuf>,
+) -> Result<()> {
     let mut engine = Engine::new();
     let d = args.csv_delimiter.as_bytes();
     if d.len() != 1 {
@@ -143,13 +112,13 @@ pub fn run(args: SqlArgs) -> Result<()> {
     engine.csv.delimiter = d[0];
     engine.csv.header = !args.csv_no_header;
     engine.csv.null = args.csv_null.clone();
-    if let Some(m) = args.memory_limit {
+    if let Some(m) = memory {
         engine.exec.memory_limit = m;
     }
-    if let Some(d) = &args.spill_dir {
-        engine.exec.spill_dir = d.clone();
+    if let Some(d) = spill_dir {
+        engine.exec.spill_dir = d;
     }
-    if let Some(t) = args.threads {
+    if let Some(t) = threads {
         if t == 0 {
             bail!("--threads must be at least 1");
         }
