@@ -171,6 +171,38 @@ pub fn count_star() -> E {
     )
 }
 
+impl std::ops::Add for E {
+    type Output = E;
+    /// `self + r`
+    fn add(self, r: E) -> E {
+        self.bin(sql::BinaryOperator::Plus, r)
+    }
+}
+
+impl std::ops::Sub for E {
+    type Output = E;
+    /// `self - r`
+    fn sub(self, r: E) -> E {
+        self.bin(sql::BinaryOperator::Minus, r)
+    }
+}
+
+impl std::ops::Mul for E {
+    type Output = E;
+    /// `self * r`
+    fn mul(self, r: E) -> E {
+        self.bin(sql::BinaryOperator::Multiply, r)
+    }
+}
+
+impl std::ops::Div for E {
+    type Output = E;
+    /// `self / r`
+    fn div(self, r: E) -> E {
+        self.bin(sql::BinaryOperator::Divide, r)
+    }
+}
+
 impl From<sql::Expr> for E {
     fn from(ast: sql::Expr) -> Self {
         E {
@@ -220,22 +252,6 @@ impl E {
     /// `self OR r`
     pub fn or(self, r: E) -> E {
         self.bin(sql::BinaryOperator::Or, r)
-    }
-    /// `self + r`
-    pub fn add(self, r: E) -> E {
-        self.bin(sql::BinaryOperator::Plus, r)
-    }
-    /// `self - r`
-    pub fn sub(self, r: E) -> E {
-        self.bin(sql::BinaryOperator::Minus, r)
-    }
-    /// `self * r`
-    pub fn mul(self, r: E) -> E {
-        self.bin(sql::BinaryOperator::Multiply, r)
-    }
-    /// `self / r`
-    pub fn div(self, r: E) -> E {
-        self.bin(sql::BinaryOperator::Divide, r)
     }
     /// Names the output column.
     pub fn alias(mut self, name: &str) -> E {

@@ -25,7 +25,7 @@ pub fn like_parts(a: &ArrayRef, pattern: &ArrayRef, negated: bool) -> Option<Boo
     let middle: Vec<Finder<'_>> = parts[1..parts.len() - 1]
         .iter()
         .filter(|m| !m.is_empty())
-        .map(|m| Finder::new(m))
+        .map(Finder::new)
         .collect();
     let matches = |s: &[u8]| -> bool {
         if s.len() < first.len() + last.len() || !s.starts_with(first) || !s.ends_with(last) {

@@ -131,11 +131,7 @@ fn dataframe_errors_name_the_problem() {
         err.contains("unknown column amout") && err.contains("amount"),
         "{err}"
     );
-    let err = t
-        .filter(col("amount").add(lit(1)))
-        .err()
-        .unwrap()
-        .to_string();
+    let err = t.filter(col("amount") + lit(1)).err().unwrap().to_string();
     assert!(err.contains("must be boolean"), "{err}");
     let err = t
         .group_by(&[col("region")])
