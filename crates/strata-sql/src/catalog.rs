@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// How a table's files are encoded.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum FileFormat {
     /// Apache Parquet.
     Parquet,
@@ -15,11 +15,11 @@ pub enum FileFormat {
     /// JSON lines: one object per line.
     Json,
     /// Record batches held in memory (registered from Arrow data).
-    Memory(Vec<arrow::record_batch::RecordBatch>),
+    Memory(#[serde(with = "crate::serial::batches")] Vec<arrow::record_batch::RecordBatch>),
 }
 
 /// CSV reading options.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CsvOptions {
     /// The first line names the columns.
     pub header: bool,
@@ -40,7 +40,7 @@ impl Default for CsvOptions {
 }
 
 /// A registered table.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Table {
     /// Its name in queries.
     pub name: String,

@@ -15,7 +15,7 @@ use std::fmt;
 use std::sync::Arc;
 
 /// Binary operators.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum BinOp {
     /// `+`
     Add,
@@ -73,7 +73,7 @@ impl BinOp {
 }
 
 /// Scalar functions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Func {
     /// `EXTRACT(YEAR FROM d)`
     ExtractYear,
@@ -102,12 +102,12 @@ pub enum Func {
 }
 
 /// A bound expression.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Expr {
     /// Input column `i`.
     Column(usize),
     /// A constant: a one-row array.
-    Literal(ArrayRef),
+    Literal(#[serde(with = "crate::serial::array")] ArrayRef),
     /// `l op r`.
     Binary(Box<Expr>, BinOp, Box<Expr>),
     /// `NOT e`.

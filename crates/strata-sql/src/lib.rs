@@ -42,6 +42,7 @@ mod like;
 pub mod optimizer;
 pub mod plan;
 pub mod planner;
+pub mod serial;
 pub mod stages;
 pub mod tpch;
 

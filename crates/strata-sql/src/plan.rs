@@ -11,7 +11,7 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 /// Aggregate functions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AggFunc {
     /// `SUM(x)`
     Sum,
@@ -28,7 +28,7 @@ pub enum AggFunc {
 }
 
 /// One aggregate in an [`Plan::Aggregate`].
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct AggCall {
     /// Which function.
     pub func: AggFunc,
@@ -39,7 +39,7 @@ pub struct AggCall {
 }
 
 /// Join types.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum JoinKind {
     /// Matching pairs.
     Inner,
@@ -56,7 +56,7 @@ pub enum JoinKind {
 }
 
 /// Window functions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum WindowFunc {
     /// `ROW_NUMBER()`: 1, 2, 3... within the partition.
     RowNumber,
@@ -74,7 +74,7 @@ pub enum WindowFunc {
 }
 
 /// One window function call in a [`Plan::Window`].
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct WindowCall {
     /// Which function.
     pub func: WindowFunc,
@@ -90,7 +90,7 @@ pub struct WindowCall {
 }
 
 /// The rows a window aggregate covers, relative to the current row.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Frame {
     /// From the partition's start through the current row and its peers (RANGE ... CURRENT
     /// ROW; the default with ORDER BY).
@@ -102,7 +102,7 @@ pub enum Frame {
 }
 
 /// A sort key.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SortKey {
     /// What to sort by.
     pub expr: Expr,
@@ -113,7 +113,7 @@ pub struct SortKey {
 }
 
 /// A relational operator.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Plan {
     /// Read columns `projection` of a table, keeping rows where every filter holds
     /// (filters refer to the projected columns).
@@ -183,6 +183,7 @@ pub enum Plan {
         /// Their schema.
         schema: SchemaRef,
         /// The rows.
+        #[serde(with = "crate::serial::batches")]
         batches: Vec<arrow::record_batch::RecordBatch>,
     },
     /// The rows of every input, in turn (`UNION ALL`); without duplicates when `distinct`
@@ -192,6 +193,14 @@ pub enum Plan {
         inputs: Vec<Plan>,
         /// Remove duplicate rows.
         distinct: bool,
+    },
+    /// The output of another stage, fed in by whoever runs the stages
+    /// ([`crate::stages`]); a leaf of a stage's fragment.
+    Exchange {
+        /// The stage whose output this reads.
+        stage: usize,
+        /// Its schema.
+        schema: SchemaRef,
     },
     /// The input's columns, then one column per window function.
     Window {
@@ -211,7 +220,7 @@ impl Plan {
     /// The inputs, left to right.
     pub fn children(&self) -> Vec<&Plan> {
         match self {
-            Plan::Scan { .. } | Plan::Values { .. } => vec![],
+            Plan::Scan { .. } | Plan::Values { .. } | Plan::Exchange { .. } => vec![],
             Plan::Filter { input, .. }
             | Plan::Project { input, .. }
             | Plan::Aggregate { input, .. }
@@ -227,7 +236,7 @@ impl Plan {
     pub fn map_children(self, f: &mut impl FnMut(Plan) -> Plan) -> Plan {
         let mut b = |p: Box<Plan>| Box::new(f(*p));
         match self {
-            Plan::Scan { .. } | Plan::Values { .. } => self,
+            Plan::Scan { .. } | Plan::Values { .. } | Plan::Exchange { .. } => self,
             Plan::Filter { input, predicate } => Plan::Filter {
                 input: b(input),
                 predicate,
@@ -323,7 +332,7 @@ impl Plan {
                     .collect();
                 Arc::new(Schema::new(fields))
             }
-            Plan::Values { schema, .. } => schema.clone(),
+            Plan::Values { schema, .. } | Plan::Exchange { schema, .. } => schema.clone(),
             Plan::Union { inputs, .. } => {
                 let first = inputs[0].schema();
                 let fields: Vec<Field> = first
@@ -435,6 +444,9 @@ impl Plan {
             Plan::Values { batches, .. } => {
                 let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
                 let _ = write!(out, "Values ({rows} rows)");
+            }
+            Plan::Exchange { stage, .. } => {
+                let _ = write!(out, "Exchange <- stage {stage}");
             }
             Plan::Filter { predicate, .. } => {
                 let _ = write!(out, "Filter {predicate}");

@@ -1,121 +1,107 @@
 //! The physical plan as stages: the logical plan cut at its exchanges, the points where
-//! rows change partitions. Within a stage, operators are pipelined on each partition
-//! (a batch flows scan → filter → project → join probe without being stored); a stage
-//! ends where the executor gathers, broadcasts or repartitions rows:
+//! rows change partitions, each stage a self-contained plan *fragment* that serializes
+//! ([`crate::serial`]) so that another process can run it.
 //!
-//! - **Aggregate**: each partition aggregates partially inside its stage; partial states
-//!   are gathered (hash-repartitioned into 64 buckets when they pass the memory budget) and
-//!   merged in the next stage.
-//! - **Hash join**: the build side's stage ends in a broadcast to every probe partition
-//!   when it fits the budget; otherwise both sides are hash-partitioned by key into 64
-//!   buckets and joined bucket by bucket (a partitioned join). The choice is made at run
-//!   time from the build side's actual size.
-//! - **Sort, window, union distinct**: gather.
+//! Within a stage, operators are pipelined on each partition (a batch flows scan → filter →
+//! project → join probe without being stored). A stage ends below each pipeline breaker:
+//! the input of an aggregation, a sort, a window or a UNION, and the build side of a hash
+//! join (the probe side stays in the join's stage). The breaker's stage reads that output
+//! through an [`Plan::Exchange`] leaf. How rows cross an exchange:
 //!
-//! `EXPLAIN` prints these stages after the logical plan. They are the boundary at which
-//! the dataflow runtime would run a query's stages as tasks; the SQL engine runs them
-//! in-process today.
+//! - into an aggregation: the parent aggregates each partition partially and merges
+//!   (hash-repartitioned into 64 buckets past the memory budget);
+//! - into a join's build side: broadcast to every probe partition when it fits the budget,
+//!   else both sides are hash-partitioned by key and joined bucket by bucket (a partitioned
+//!   join), decided at run time from the build side's actual size;
+//! - into a sort, window or UNION: gathered.
+//!
+//! `EXPLAIN` prints the stages; [`run_staged`] runs them one after another, each from its
+//! serialized bytes, which is how a distributed runtime would hand them to executors.
 
+use crate::error::Result;
+use crate::exec::{self, ExecOptions};
 use crate::plan::Plan;
+use arrow::record_batch::RecordBatch;
 use std::fmt::Write;
 
-/// One stage: its pipelined operators (top first), its partitions, what ends it, and the
-/// stages it reads.
-#[derive(Debug, Clone)]
+/// One stage: a fragment whose `Exchange` leaves read earlier stages.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Stage {
-    /// Its id (inputs have smaller ids).
+    /// Its id (inputs have smaller ids; the last stage produces the result).
     pub id: usize,
-    /// Operator descriptions, top of the pipeline first.
-    pub ops: Vec<String>,
-    /// How many partitions it runs on ("per file", "1", ...).
-    pub partitions: String,
-    /// The exchange its output goes through.
-    pub output: String,
-    /// Stages whose output it reads, with how.
-    pub inputs: Vec<(usize, String)>,
+    /// What it computes.
+    pub fragment: Plan,
+    /// How its output reaches the stage that reads it.
+    pub exchange: String,
 }
 
-/// Cuts `plan` into stages (inputs first; the last stage produces the result).
+/// Cuts `plan` into stages, inputs first.
 pub fn stages(plan: &Plan) -> Vec<Stage> {
     let mut out = Vec::new();
-    let last = cut(plan, &mut out);
-    out[last].output = "result".into();
+    let root = cut(plan.clone(), &mut out);
+    out.push(Stage {
+        id: out.len(),
+        fragment: root,
+        exchange: "result".into(),
+    });
     out
 }
 
-fn name(p: &Plan) -> String {
-    let line = p.explain();
-    line.lines().next().unwrap_or_default().trim().to_string()
+/// Makes `input` a stage of its own; returns the leaf that reads it.
+fn split(input: Plan, exchange: &str, out: &mut Vec<Stage>) -> Plan {
+    let fragment = cut(input, out);
+    let schema = fragment.schema();
+    let id = out.len();
+    out.push(Stage {
+        id,
+        fragment,
+        exchange: exchange.into(),
+    });
+    Plan::Exchange { stage: id, schema }
 }
 
-/// Adds the stages of `p`; returns the id of the stage whose pipeline ends with `p`.
-fn cut(p: &Plan, out: &mut Vec<Stage>) -> usize {
-    let new = |out: &mut Vec<Stage>, ops: Vec<String>, partitions: &str| {
-        out.push(Stage {
-            id: out.len(),
-            ops,
-            partitions: partitions.into(),
-            output: String::new(),
-            inputs: Vec::new(),
-        });
-        out.len() - 1
-    };
+/// `p` with the inputs of its breakers cut off into stages.
+fn cut(p: Plan, out: &mut Vec<Stage>) -> Plan {
     match p {
-        Plan::Scan { .. } => new(out, vec![name(p)], "one per file"),
-        Plan::Values { .. } => new(out, vec![name(p)], "one per thread"),
-        Plan::Filter { input, .. } | Plan::Project { input, .. } | Plan::Limit { input, .. } => {
-            let s = cut(input, out);
-            out[s].ops.insert(0, name(p));
-            s
-        }
-        Plan::Aggregate { input, .. } => {
-            let s = cut(input, out);
-            out[s].ops.insert(0, format!("Partial{}", name(p)));
-            out[s].output = "gather partial states (hash-repartitioned past the budget)".into();
-            let f = new(
+        Plan::Aggregate { input, group, aggs } => Plan::Aggregate {
+            input: Box::new(split(*input, "to the aggregation", out)),
+            group,
+            aggs,
+        },
+        Plan::Sort { input, keys, fetch } => Plan::Sort {
+            input: Box::new(split(*input, "gather", out)),
+            keys,
+            fetch,
+        },
+        Plan::Window { input, funcs } => Plan::Window {
+            input: Box::new(split(*input, "gather", out)),
+            funcs,
+        },
+        Plan::Union { inputs, distinct } => Plan::Union {
+            inputs: inputs.into_iter().map(|i| split(i, "union", out)).collect(),
+            distinct,
+        },
+        Plan::Join {
+            left,
+            right,
+            kind,
+            on,
+            filter,
+        } => {
+            let right = split(
+                *right,
+                "build side: broadcast, or hash-partitioned by key past the budget",
                 out,
-                vec![format!("Final{}", name(p))],
-                "1 (or one per bucket)",
             );
-            out[f].inputs.push((s, "partial states".into()));
-            f
-        }
-        Plan::Join { left, right, .. } => {
-            let b = cut(right, out);
-            out[b].output =
-                "broadcast to every probe partition, or hash-partition by key past the budget"
-                    .into();
-            let s = cut(left, out);
-            out[s].ops.insert(0, format!("{} (probe)", name(p)));
-            out[s].inputs.push((b, "build side".into()));
-            s
-        }
-        Plan::Sort { input, .. } | Plan::Window { input, .. } => {
-            let s = cut(input, out);
-            out[s].output = "gather".into();
-            let f = new(out, vec![name(p)], "1");
-            out[f].inputs.push((s, "all rows".into()));
-            f
-        }
-        Plan::Union { inputs, distinct } => {
-            let ids: Vec<usize> = inputs.iter().map(|i| cut(i, out)).collect();
-            for &i in &ids {
-                out[i].output = "union".into();
+            Plan::Join {
+                left: Box::new(cut(*left, out)),
+                right: Box::new(right),
+                kind,
+                on,
+                filter,
             }
-            let f = new(
-                out,
-                vec![name(p)],
-                if *distinct {
-                    "1 (or one per bucket)"
-                } else {
-                    "the inputs' partitions"
-                },
-            );
-            for i in ids {
-                out[f].inputs.push((i, "rows".into()));
-            }
-            f
         }
+        other => other.map_children(&mut |c| cut(c, out)),
     }
 }
 
@@ -123,17 +109,46 @@ fn cut(p: &Plan, out: &mut Vec<Stage>) -> usize {
 pub fn explain(plan: &Plan) -> String {
     let mut s = String::new();
     for st in stages(plan).iter().rev() {
-        let _ = writeln!(
-            s,
-            "Stage {} [partitions: {}] -> {}",
-            st.id, st.partitions, st.output
-        );
-        for op in &st.ops {
-            let _ = writeln!(s, "  {op}");
-        }
-        for (i, how) in &st.inputs {
-            let _ = writeln!(s, "  <- stage {i} ({how})");
+        let _ = writeln!(s, "Stage {} -> {}", st.id, st.exchange);
+        for line in st.fragment.explain().lines() {
+            let _ = writeln!(s, "  {line}");
         }
     }
     s
+}
+
+/// Runs `plan` stage by stage: each fragment goes through its serialized form, runs with
+/// its inputs' outputs, and its output feeds the stages that read it.
+pub fn run_staged(plan: &Plan, opts: &ExecOptions) -> Result<Vec<RecordBatch>> {
+    let mut outputs: std::collections::HashMap<usize, Vec<RecordBatch>> = Default::default();
+    let all = stages(plan);
+    let last = all.len() - 1;
+    for st in all {
+        let fragment = crate::serial::from_bytes(&crate::serial::to_bytes(&st.fragment)?)?;
+        let mut ctx = exec::Ctx::new(&fragment, opts.clone());
+        // Each input is read by exactly one Exchange leaf.
+        let mut wanted = Vec::new();
+        leaves(&fragment, &mut wanted);
+        for w in wanted {
+            if let Some(rows) = outputs.remove(&w) {
+                ctx.inputs.insert(w, rows);
+            }
+        }
+        let parts = exec::execute(&fragment, &ctx)?;
+        let rows: Vec<RecordBatch> = exec::collect(&ctx, parts)?.into_iter().flatten().collect();
+        if st.id == last {
+            return Ok(rows);
+        }
+        outputs.insert(st.id, rows);
+    }
+    Ok(Vec::new())
+}
+
+fn leaves(p: &Plan, out: &mut Vec<usize>) {
+    if let Plan::Exchange { stage, .. } = p {
+        out.push(*stage);
+    }
+    for c in p.children() {
+        leaves(c, out);
+    }
 }

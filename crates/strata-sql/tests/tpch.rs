@@ -58,6 +58,18 @@ fn same(a: &str, b: &str) -> bool {
 
 /// Runs every query on `engine`; returns the queries that matched and the bytes spilled.
 fn run_all(engine: &Engine, label: &str) -> (Vec<usize>, u64) {
+    run_all_with(label, &|sql| {
+        engine
+            .sql_with_metrics(sql)
+            .map(|(b, m)| (b, m.total_spilled()))
+    })
+}
+
+/// Runs every query with `run` (rows and bytes spilled), comparing with DuckDB's answers.
+fn run_all_with(
+    label: &str,
+    run: &dyn Fn(&str) -> Result<(Vec<RecordBatch>, u64), SqlError>,
+) -> (Vec<usize>, u64) {
     let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tpch");
     let mut passed = Vec::new();
     let mut spilled = 0;
@@ -67,9 +79,9 @@ fn run_all(engine: &Engine, label: &str) -> (Vec<usize>, u64) {
             std::fs::read_to_string(here.join(format!("answers/sf0.1/q{q}.csv"))).unwrap();
         let mut expected = parse_csv(&expected);
         expected.remove(0); // header
-        match engine.sql_with_metrics(&sql) {
+        match run(&sql) {
             Ok((batches, m)) => {
-                spilled += m.total_spilled();
+                spilled += m;
                 let got = csv(&batches);
                 assert_eq!(got.len(), expected.len(), "{label} q{q}: row count");
                 for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
@@ -136,4 +148,10 @@ fn tpch_sf01_matches_duckdb() {
         0,
         "spill files left"
     );
+    // Stage by stage, each fragment through its serialized form.
+    let e = engine(None, None);
+    run_all_with("staged", &|sql| {
+        let plan = e.plan(sql)?;
+        Ok((strata_sql::stages::run_staged(&plan, &e.exec)?, 0))
+    });
 }

@@ -78,6 +78,8 @@ pub struct Ctx {
     spill_files: AtomicUsize,
     /// Per operator, by pre-order position in the plan.
     pub metrics: Metrics,
+    /// The outputs of earlier stages that `Exchange` leaves read.
+    pub inputs: std::collections::HashMap<usize, Vec<RecordBatch>>,
 }
 
 impl Ctx {
@@ -88,6 +90,7 @@ impl Ctx {
             spill: Mutex::new(None),
             spill_files: AtomicUsize::new(0),
             metrics: Metrics::new(plan.size()),
+            inputs: Default::default(),
         }
     }
 
@@ -205,6 +208,16 @@ fn run_node<'a>(plan: &'a Plan, ctx: &'a Ctx, id: usize) -> Result<Vec<Stream<'a
             filters,
         } => scan::scan(ctx, table, projection, filters),
         Plan::Values { batches, .. } => Ok(vec![once(batches.clone())]),
+        Plan::Exchange { stage, .. } => {
+            let rows = ctx.inputs.get(stage).ok_or_else(|| {
+                SqlError::Internal(format!("stage {stage}'s output was not supplied"))
+            })?;
+            // Dealt round-robin to one partition per thread.
+            let n = ctx.opts.threads.max(1);
+            Ok((0..n)
+                .map(|p| once(rows.iter().skip(p).step_by(n).cloned().collect()))
+                .collect())
+        }
         Plan::Filter { input, predicate } => Ok(run(input, ctx, child)?
             .into_iter()
             .map(|s| -> Stream<'a> {
