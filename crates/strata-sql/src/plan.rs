@@ -380,6 +380,9 @@ impl Plan {
                 m.self_time(p, id).as_secs_f64() * 1e3,
                 op.time().as_secs_f64() * 1e3
             );
+            if let Plan::Scan { .. } = p {
+                let _ = write!(s, " read={}", op.read());
+            }
             if op.spilled() > 0 {
                 let _ = write!(
                     s,

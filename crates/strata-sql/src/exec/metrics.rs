@@ -15,6 +15,7 @@ pub struct OpMetrics {
     rows: AtomicU64,
     nanos: AtomicU64,
     spilled: AtomicU64,
+    read: AtomicU64,
 }
 
 impl OpMetrics {
@@ -26,6 +27,16 @@ impl OpMetrics {
     /// Adds bytes written to spill files.
     pub fn add_spill(&self, bytes: u64) {
         self.spilled.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Adds rows a scan decoded from its files (before its filters).
+    pub fn add_read(&self, rows: u64) {
+        self.read.fetch_add(rows, Ordering::Relaxed);
+    }
+
+    /// Rows a scan decoded (after row-group and page pruning, before filters).
+    pub fn read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
     }
 
     /// Rows produced so far.

@@ -206,7 +206,7 @@ fn run_node<'a>(plan: &'a Plan, ctx: &'a Ctx, id: usize) -> Result<Vec<Stream<'a
             table,
             projection,
             filters,
-        } => scan::scan(ctx, table, projection, filters),
+        } => scan::scan(ctx, ctx.metrics.op(id), table, projection, filters),
         Plan::Values { batches, .. } => Ok(vec![once(batches.clone())]),
         Plan::Exchange { stage, .. } => {
             let rows = ctx.inputs.get(stage).ok_or_else(|| {

@@ -1,13 +1,15 @@
-//! Parquet row-group pruning: a scan skips the row groups whose min/max statistics prove
-//! that a filter `column op literal` (=, <, <=, >, >=; conjunctions of them, as BETWEEN
-//! becomes) holds for none of their rows. Anything else keeps the row group: pruning
-//! only ever saves work, the filters still run on every row read.
+//! Parquet pruning: a scan skips the row groups, and then the data pages (from the page
+//! index, when the file has one), whose min/max statistics prove that a filter `column op
+//! literal` (=, <, <=, >, >=; conjunctions of them, as BETWEEN becomes) holds for none of
+//! their rows. Anything else is read: pruning only ever saves work, the filters still run
+//! on every row read.
 
 use crate::expr::{BinOp, Expr};
 use arrow::array::{Array, ArrayRef, BooleanArray, Scalar};
 use arrow::compute::kernels::cmp;
 use arrow::datatypes::Schema;
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use parquet::file::metadata::ParquetMetaData;
 
 /// The row groups of a file that may hold rows passing `filters` (over `projection`).
@@ -52,6 +54,66 @@ pub fn row_groups(
         }
     }
     (0..n).filter(|i| keep[*i]).collect()
+}
+
+/// Rows of row groups `groups` to read: data pages whose statistics rule out a filter are
+/// skipped. None when nothing can be skipped this way (no page index, no usable filter).
+pub fn pages(
+    meta: &ParquetMetaData,
+    schema: &Schema,
+    projection: &[usize],
+    filters: &[Expr],
+    groups: &[usize],
+) -> Option<RowSelection> {
+    let index = meta.page_index()?;
+    let mut conjuncts = Vec::new();
+    for f in filters {
+        split_and(f, &mut conjuncts);
+    }
+    let mut selection: Option<RowSelection> = None;
+    for c in conjuncts {
+        let Some((col, op, lit)) = comparison(c) else {
+            continue;
+        };
+        let Some(&table_col) = projection.get(col) else {
+            continue;
+        };
+        let name = schema.field(table_col).name();
+        let Ok(conv) =
+            StatisticsConverter::try_new(name, schema, meta.file_metadata().schema_descr())
+        else {
+            continue;
+        };
+        let (Ok(mins), Ok(maxes), Ok(Some(rows))) = (
+            conv.data_page_mins(index.as_ref(), groups.iter()),
+            conv.data_page_maxes(index.as_ref(), groups.iter()),
+            conv.data_page_row_counts(index.as_ref(), meta.row_groups(), groups.iter()),
+        ) else {
+            continue;
+        };
+        let Some(may) = may_match(&mins, &maxes, op, lit) else {
+            continue;
+        };
+        if may.len() != rows.len() {
+            continue;
+        }
+        let selectors: Vec<RowSelector> = (0..rows.len())
+            .map(|i| {
+                let n = rows.value(i) as usize;
+                if may.is_valid(i) && !may.value(i) {
+                    RowSelector::skip(n)
+                } else {
+                    RowSelector::select(n)
+                }
+            })
+            .collect();
+        let s = RowSelection::from(selectors);
+        selection = Some(match selection {
+            None => s,
+            Some(prev) => prev.intersection(&s),
+        });
+    }
+    selection
 }
 
 fn split_and<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {

@@ -1,17 +1,19 @@
 //! Reading a table: a lazy stream per file (or per group of files when running on fewer
 //! partitions), only the projected columns, filters applied batch by batch as rows arrive.
 
-use super::{Ctx, Stream, filter_batch};
+use super::{Ctx, OpMetrics, Stream, filter_batch};
 use crate::catalog::{FileFormat, Table};
 use crate::error::{Result, SqlError};
 use crate::expr::Expr;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::file::metadata::PageIndexPolicy;
 use std::path::PathBuf;
 
 pub fn scan<'a>(
     ctx: &Ctx,
+    m: &'a OpMetrics,
     table: &'a Table,
     projection: &'a [usize],
     filters: &'a [Expr],
@@ -28,6 +30,7 @@ pub fn scan<'a>(
                         .step_by(n)
                         .map(move |b| {
                             let mut b = b.project(projection)?;
+                            m.add_read(b.num_rows() as u64);
                             for f in filters {
                                 let m = f.eval(&b)?.into_array(b.num_rows())?;
                                 b = filter_batch(&b, &m)?;
@@ -42,12 +45,13 @@ pub fn scan<'a>(
     let files: Vec<PathBuf> = table.files.clone();
     if ctx.opts.threads <= 1 {
         // One partition: the files one after another.
-        let it = files
-            .into_iter()
-            .flat_map(move |p| match open(table, projection, filters, p) {
-                Ok(s) => s,
-                Err(e) => Box::new(std::iter::once(Err(e))),
-            });
+        let it =
+            files
+                .into_iter()
+                .flat_map(move |p| match open(m, table, projection, filters, p) {
+                    Ok(s) => s,
+                    Err(e) => Box::new(std::iter::once(Err(e))),
+                });
         return Ok(vec![Box::new(it)]);
     }
     Ok(files
@@ -55,7 +59,7 @@ pub fn scan<'a>(
         .map(|p| -> Stream<'a> {
             // Opened when first pulled, so only the files being read hold buffers.
             Box::new(std::iter::once(p).flat_map(move |p| {
-                match open(table, projection, filters, p) {
+                match open(m, table, projection, filters, p) {
                     Ok(s) => s,
                     Err(e) => Box::new(std::iter::once(Err(e))),
                 }
@@ -66,6 +70,7 @@ pub fn scan<'a>(
 
 /// The batches of one file, filtered.
 fn open<'a>(
+    m: &'a OpMetrics,
     table: &'a Table,
     projection: &'a [usize],
     filters: &'a [Expr],
@@ -74,16 +79,27 @@ fn open<'a>(
     let file = std::fs::File::open(&path).map_err(|e| SqlError::io(&path, e))?;
     let batches: Stream<'a> = match &table.format {
         FileFormat::Parquet => {
-            let b = ParquetRecordBatchReaderBuilder::try_new(file)
+            // The page index is read only when there are filters to prune pages with.
+            let policy = if filters.is_empty() {
+                PageIndexPolicy::Skip
+            } else {
+                PageIndexPolicy::Optional
+            };
+            let options = ArrowReaderOptions::new().with_page_index_policy(policy);
+            let b = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
                 .map_err(|e| SqlError::io_other(&path, e))?;
             let groups = super::prune::row_groups(b.metadata(), &table.schema, projection, filters);
+            let pages =
+                super::prune::pages(b.metadata(), &table.schema, projection, filters, &groups);
             let mask = ProjectionMask::roots(b.parquet_schema(), projection.iter().copied());
-            let r = b
+            let mut b = b
                 .with_projection(mask)
                 .with_row_groups(groups)
-                .with_batch_size(8192)
-                .build()
-                .map_err(|e| SqlError::io_other(&path, e))?;
+                .with_batch_size(8192);
+            if let Some(sel) = pages {
+                b = b.with_row_selection(sel);
+            }
+            let r = b.build().map_err(|e| SqlError::io_other(&path, e))?;
             let p = path.clone();
             Box::new(r.map(move |b| b.map_err(|e| SqlError::io_other(&p, e))))
         }
@@ -129,6 +145,7 @@ fn open<'a>(
         batches
             .map(move |b| {
                 let mut b = b?;
+                m.add_read(b.num_rows() as u64);
                 for f in filters {
                     let m = f.eval(&b)?.into_array(b.num_rows())?;
                     b = filter_batch(&b, &m)?;
@@ -150,7 +167,8 @@ pub fn sample(table: &Table, projection: &[usize]) -> Result<Option<RecordBatch>
     let Some(first) = table.files.first() else {
         return Ok(None);
     };
-    open(table, projection, &[], first.clone())?
+    let m = OpMetrics::default();
+    open(&m, table, projection, &[], first.clone())?
         .next()
         .transpose()
 }
