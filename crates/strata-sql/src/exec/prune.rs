@@ -113,7 +113,8 @@ pub fn pages(
             Some(prev) => prev.intersection(&s),
         });
     }
-    selection
+    // A selection that skips nothing only slows the reader down.
+    selection.filter(|s| s.skipped_row_count() > 0)
 }
 
 fn split_and<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
