@@ -374,7 +374,10 @@ impl DataFrame {
             on: keys,
             filter: None,
         };
-        let scope = if matches!(kind, JoinKind::Semi | JoinKind::Anti) {
+        let scope = if matches!(
+            kind,
+            JoinKind::Semi | JoinKind::Anti | JoinKind::NullAwareAnti
+        ) {
             self.scope.clone()
         } else {
             self.scope.join(&right.scope)

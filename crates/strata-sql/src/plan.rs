@@ -47,8 +47,12 @@ pub enum JoinKind {
     Left,
     /// Left rows with a match (EXISTS / IN).
     Semi,
-    /// Left rows without a match (NOT EXISTS / NOT IN).
+    /// Left rows without a match (NOT EXISTS).
     Anti,
+    /// `NOT IN (subquery)`: left rows without a match, except that nothing passes when the
+    /// right side holds a NULL key, and a NULL left key passes only when the right side is
+    /// empty (SQL's three-valued IN).
+    NullAwareAnti,
     /// Every right row, with NULLs where nothing matches.
     Right,
     /// Every row of both sides, with NULLs where nothing matches.
@@ -320,7 +324,10 @@ impl Plan {
                 left, right, kind, ..
             } => {
                 let l = left.schema();
-                if matches!(kind, JoinKind::Semi | JoinKind::Anti) {
+                if matches!(
+                    kind,
+                    JoinKind::Semi | JoinKind::Anti | JoinKind::NullAwareAnti
+                ) {
                     return l;
                 }
                 let r = right.schema();

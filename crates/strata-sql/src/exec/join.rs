@@ -9,7 +9,7 @@
 //! into spill buckets ([`spill::Buckets`]) and joined bucket by bucket (grace hash join).
 
 use super::{Ctx, Stream, once, par_map_n, spill};
-use crate::error::Result;
+use crate::error::{Result, SqlError};
 use crate::expr::Expr;
 use crate::plan::JoinKind;
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
@@ -44,6 +44,8 @@ struct Spec<'a> {
     right_schema: SchemaRef,
     out_schema: SchemaRef,
     pairs_schema: SchemaRef,
+    /// NOT IN against a non-empty set: a left row with a NULL key never passes.
+    drop_null_left: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -64,6 +66,7 @@ pub fn hash_join<'a>(
         left_schema: sides.left_schema,
         right_schema: sides.right_schema,
         out_schema,
+        drop_null_left: false,
     });
     let m = ctx.metrics.op(id);
     // Drain the build side, switching to buckets when it passes the budget.
@@ -71,11 +74,20 @@ pub fn hash_join<'a>(
     let buckets = spill::Buckets::new(ctx, m, spec.right_schema.clone(), right_keys);
     let spilling = AtomicBool::new(false);
     let held = AtomicUsize::new(0);
+    let (build_rows, build_null) = (AtomicUsize::new(0), AtomicBool::new(false));
     let bufs = par_map_n(ctx.opts.threads, sides.right, |s| {
         let mut buf = Vec::new();
         for b in s {
             // Filtered string views pin whole pages; the table keeps only its own rows.
             let b = spill::compact(&b?)?;
+            if kind == JoinKind::NullAwareAnti {
+                build_rows.fetch_add(b.num_rows(), Relaxed);
+                for (_, r) in on {
+                    if r.eval(&b)?.into_array(b.num_rows())?.null_count() > 0 {
+                        build_null.store(true, Relaxed);
+                    }
+                }
+            }
             if spilling.load(Relaxed) {
                 buckets.add(&b)?;
                 continue;
@@ -93,6 +105,22 @@ pub fn hash_join<'a>(
         }
         Ok(buf)
     })?;
+    let mut spec = spec;
+    if kind == JoinKind::NullAwareAnti {
+        if build_null.load(Relaxed) {
+            // `x NOT IN (..., NULL, ...)` is never true.
+            return Ok(Vec::new());
+        }
+        if build_rows.load(Relaxed) == 0 {
+            // Against an empty set, NOT IN is true for every row, NULL keys included.
+            return Ok(sides.left);
+        }
+        // Otherwise an anti join that also drops NULL left keys.
+        match Arc::get_mut(&mut spec) {
+            Some(s) => s.drop_null_left = true,
+            None => return Err(SqlError::Internal("join spec shared too early".into())),
+        }
+    }
     if spilling.load(Relaxed) {
         for b in bufs.iter().flatten() {
             buckets.add(b)?;
@@ -134,7 +162,10 @@ pub fn hash_join<'a>(
     let build: Vec<RecordBatch> = bufs.into_iter().flatten().collect();
     // A semi/anti join whose preserved (left) side is the smaller one: index the left rows
     // and stream the right side past them, instead of building on the large side.
-    if matches!(kind, JoinKind::Semi | JoinKind::Anti) {
+    if matches!(
+        kind,
+        JoinKind::Semi | JoinKind::Anti | JoinKind::NullAwareAnti
+    ) {
         let rows = |p: &[RecordBatch]| p.iter().map(|b| b.num_rows()).sum::<usize>();
         let left = super::collect(ctx, sides.left)?;
         if left.iter().map(|p| rows(p)).sum::<usize>() < rows(&build) {
@@ -144,6 +175,24 @@ pub fn hash_join<'a>(
         return in_memory(&spec, build, left.into_iter().map(once).collect());
     }
     in_memory(&spec, build, sides.left)
+}
+
+impl Spec<'_> {
+    /// Unmarks `keep` for left rows with a NULL key, when NOT IN calls for it.
+    fn drop_null_keys(&self, b: &RecordBatch, keep: &mut [bool]) -> Result<()> {
+        if !self.drop_null_left {
+            return Ok(());
+        }
+        for (l, _) in self.on {
+            let key = l.eval(b)?.into_array(b.num_rows())?;
+            for (i, k) in keep.iter_mut().enumerate() {
+                if key.is_null(i) {
+                    *k = false;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 fn preserves_right(kind: JoinKind) -> bool {
@@ -353,9 +402,11 @@ impl Table {
             JoinKind::Inner | JoinKind::Right => {
                 RecordBatch::try_new(spec.out_schema.clone(), pairs.columns().to_vec())?
             }
-            JoinKind::Semi | JoinKind::Anti => {
+            JoinKind::Semi | JoinKind::Anti | JoinKind::NullAwareAnti => {
                 let want = spec.kind == JoinKind::Semi;
-                let keep: BooleanArray = matched().into_iter().map(|m| Some(m == want)).collect();
+                let mut keep: Vec<bool> = matched().into_iter().map(|m| m == want).collect();
+                spec.drop_null_keys(b, &mut keep)?;
+                let keep: BooleanArray = keep.into_iter().map(Some).collect();
                 arrow::compute::filter_record_batch(b, &keep)?
             }
             JoinKind::Left | JoinKind::Full => {
@@ -502,8 +553,8 @@ fn reversed_semi(
         Ok(m)
     })?;
     let want = spec.kind == JoinKind::Semi;
-    let keep: BooleanArray = (0..n)
-        .map(|i| Some(marks.iter().any(|m| m[i]) == want))
-        .collect();
+    let mut keep: Vec<bool> = (0..n).map(|i| marks.iter().any(|m| m[i]) == want).collect();
+    spec.drop_null_keys(&probe, &mut keep)?;
+    let keep: BooleanArray = keep.into_iter().map(Some).collect();
     Ok(vec![arrow::compute::filter_record_batch(&probe, &keep)?])
 }

@@ -312,7 +312,7 @@ pub(super) fn semi_join(
             let l = bind(expr, &outer.scope, None)?;
             let key = key_pair(l, &outer.scope, Expr::Column(0), &scope)?;
             let kind = if *negated != flip {
-                JoinKind::Anti
+                JoinKind::NullAwareAnti
             } else {
                 JoinKind::Semi
             };
