@@ -177,6 +177,16 @@ pub fn hash_join<'a>(
     in_memory(&spec, build, sides.left)
 }
 
+/// A join condition's value as booleans, or an error naming the condition.
+fn boolean<'b>(a: &'b ArrayRef, cond: &Expr) -> Result<&'b BooleanArray> {
+    a.as_boolean_opt().ok_or_else(|| {
+        SqlError::Plan(format!(
+            "join condition {cond} must be boolean, got {}",
+            a.data_type()
+        ))
+    })
+}
+
 impl Spec<'_> {
     /// Unmarks `keep` for left rows with a NULL key, when NOT IN calls for it.
     fn drop_null_keys(&self, b: &RecordBatch, keep: &mut [bool]) -> Result<()> {
@@ -380,7 +390,7 @@ impl Table {
         )?;
         if let Some(f) = spec.filter {
             let m = f.eval(&pairs)?.into_array(pairs.num_rows())?;
-            let m = m.as_any().downcast_ref::<BooleanArray>().expect("boolean");
+            let m = boolean(&m, f)?;
             let m = crate::expr::null_as_false(m);
             pairs = arrow::compute::filter_record_batch(&pairs, &m)?;
             pi = arrow::compute::filter(&pi, &m)?.as_primitive().clone();
@@ -538,7 +548,7 @@ fn reversed_semi(
                     take_pairs(&probe, &l, b, &r)?,
                 )?;
                 let ok = f.eval(&pairs)?.into_array(pairs.num_rows())?;
-                let ok = crate::expr::null_as_false(ok.as_boolean());
+                let ok = crate::expr::null_as_false(boolean(&ok, f)?);
                 for (j, l) in l.values().iter().enumerate() {
                     if ok.value(j) {
                         m[*l as usize] = true;
