@@ -76,23 +76,32 @@ pub enum Output {
 
 impl planner::Tables for Engine {
     fn table(&self, name: &str) -> Result<Arc<Table>> {
-        if let Some(t) = self.tables.get(&name.to_lowercase()) {
-            return Ok(t.clone());
-        }
-        if name.contains(['/', '.', '*']) {
-            return Ok(Arc::new(catalog::open(name, name, &self.csv)?));
-        }
-        let mut known: Vec<&str> = self.tables.keys().map(String::as_str).collect();
-        known.sort();
-        Err(SqlError::Plan(format!(
-            "unknown table {name}; registered tables: {}",
-            if known.is_empty() {
-                "none (use --table NAME=PATH)".to_string()
-            } else {
-                known.join(", ")
-            }
-        )))
+        lookup(&self.tables, &self.csv, name)
     }
+}
+
+/// Table `name`: a registered one, or a path opened on the fly.
+fn lookup(
+    tables: &HashMap<String, Arc<Table>>,
+    csv: &CsvOptions,
+    name: &str,
+) -> Result<Arc<Table>> {
+    if let Some(t) = tables.get(&name.to_lowercase()) {
+        return Ok(t.clone());
+    }
+    if name.contains(['/', '.', '*']) {
+        return Ok(Arc::new(catalog::open(name, name, csv)?));
+    }
+    let mut known: Vec<&str> = tables.keys().map(String::as_str).collect();
+    known.sort();
+    Err(SqlError::Plan(format!(
+        "unknown table {name}; registered tables: {}",
+        if known.is_empty() {
+            "none (use --table NAME=PATH)".to_string()
+        } else {
+            known.join(", ")
+        }
+    )))
 }
 
 /// The tables of an engine, for planning subqueries while the engine is borrowed.
@@ -101,12 +110,7 @@ struct Snapshot(HashMap<String, Arc<Table>>, CsvOptions);
 
 impl planner::Tables for Snapshot {
     fn table(&self, name: &str) -> Result<Arc<Table>> {
-        let e = Engine {
-            tables: self.0.clone(),
-            csv: self.1.clone(),
-            exec: exec::ExecOptions::default(),
-        };
-        planner::Tables::table(&e, name)
+        lookup(&self.0, &self.1, name)
     }
 }
 

@@ -370,7 +370,7 @@ impl Plan {
     /// An indented description, one operator per line (`EXPLAIN`).
     pub fn explain(&self) -> String {
         let mut out = String::new();
-        self.explain_into(0, &mut out, &mut |_, _| String::new());
+        self.explain_into(0, &mut out, &mut |_| String::new());
         out
     }
 
@@ -379,7 +379,7 @@ impl Plan {
     pub fn explain_analyze(&self, m: &crate::exec::Metrics) -> String {
         let mut out = String::new();
         let mut id = 0;
-        self.explain_into(0, &mut out, &mut |p: &Plan, _| {
+        self.explain_into(0, &mut out, &mut |p: &Plan| {
             let op = m.op(id);
             let mut s = format!(
                 "  [rows={} self={:.1}ms total={:.1}ms",
@@ -406,16 +406,11 @@ impl Plan {
 
     /// Writes this subtree, one line per operator; `note` adds text after each (called in
     /// pre-order).
-    fn explain_into(
-        &self,
-        depth: usize,
-        out: &mut String,
-        note: &mut dyn FnMut(&Plan, usize) -> String,
-    ) {
+    fn explain_into(&self, depth: usize, out: &mut String, note: &mut dyn FnMut(&Plan) -> String) {
         let pad = "  ".repeat(depth);
         let mut line = String::new();
         self.describe(&mut line);
-        let _ = writeln!(out, "{pad}{line}{}", note(self, depth));
+        let _ = writeln!(out, "{pad}{line}{}", note(self));
         for c in self.children() {
             c.explain_into(depth + 1, out, note);
         }

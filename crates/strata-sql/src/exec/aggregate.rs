@@ -476,37 +476,16 @@ pub fn aggregate<'a>(
             ));
         }
         // One phase over raw rows, bucketed by group key past the budget.
+        // (Without group keys every row is one group: bucketing cannot split it.)
         let buckets = spill::Buckets::new(ctx, m, in_schema.clone(), keys.clone());
-        let spilling = std::sync::atomic::AtomicBool::new(false);
-        let held = std::sync::atomic::AtomicUsize::new(0);
-        let bufs = par_map_n(ctx.opts.threads, parts, |s| {
-            let mut buf = Vec::new();
-            for b in s {
-                let b = b?;
-                if spilling.load(Relaxed) {
-                    buckets.add(&b)?;
-                    continue;
-                }
-                let total = held.fetch_add(b.get_array_memory_size(), Relaxed);
-                buf.push(b);
-                if total > ctx.opts.memory_limit && nk > 0 {
-                    spilling.store(true, Relaxed);
-                }
-                if spilling.load(Relaxed) {
-                    for b in buf.drain(..) {
-                        buckets.add(&b)?;
-                    }
-                }
-            }
-            Ok(buf)
-        })?;
-        if !spilling.load(Relaxed) {
-            let batches: Vec<RecordBatch> = bufs.into_iter().flatten().collect();
+        let limit = if nk > 0 {
+            ctx.opts.memory_limit
+        } else {
+            usize::MAX
+        };
+        if let Some(batches) = buckets.hold_or_spill(parts, limit, Ok)? {
             let cols = group_by(&batches, &in_schema, &keys, &specs, &types)?;
             return Ok(vec![super::once(finish_avg(cols, nk, &aggs, &out_schema)?)]);
-        }
-        for b in bufs.iter().flatten() {
-            buckets.add(b)?;
         }
         let files = buckets.finish()?;
         let (keys, specs, types) = (Arc::new(keys), Arc::new(specs), Arc::new(types));

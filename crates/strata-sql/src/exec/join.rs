@@ -58,7 +58,7 @@ pub fn hash_join<'a>(
     filter: Option<&'a Expr>,
     out_schema: SchemaRef,
 ) -> Result<Vec<Stream<'a>>> {
-    let spec = Arc::new(Spec {
+    let mut spec = Spec {
         kind,
         on,
         filter,
@@ -67,45 +67,25 @@ pub fn hash_join<'a>(
         right_schema: sides.right_schema,
         out_schema,
         drop_null_left: false,
-    });
+    };
     let m = ctx.metrics.op(id);
     // Drain the build side, switching to buckets when it passes the budget.
     let right_keys: Vec<Expr> = on.iter().map(|(_, r)| r.clone()).collect();
     let buckets = spill::Buckets::new(ctx, m, spec.right_schema.clone(), right_keys);
-    let spilling = AtomicBool::new(false);
-    let held = AtomicUsize::new(0);
     let (build_rows, build_null) = (AtomicUsize::new(0), AtomicBool::new(false));
-    let bufs = par_map_n(ctx.opts.threads, sides.right, |s| {
-        let mut buf = Vec::new();
-        for b in s {
-            // Filtered string views pin whole pages; the table keeps only its own rows.
-            let b = spill::compact(&b?)?;
-            if kind == JoinKind::NullAwareAnti {
-                build_rows.fetch_add(b.num_rows(), Relaxed);
-                for (_, r) in on {
-                    if r.eval(&b)?.into_array(b.num_rows())?.null_count() > 0 {
-                        build_null.store(true, Relaxed);
-                    }
-                }
-            }
-            if spilling.load(Relaxed) {
-                buckets.add(&b)?;
-                continue;
-            }
-            let total = held.fetch_add(b.get_array_memory_size(), Relaxed);
-            buf.push(b);
-            if total > ctx.opts.memory_limit {
-                spilling.store(true, Relaxed);
-            }
-            if spilling.load(Relaxed) {
-                for b in buf.drain(..) {
-                    buckets.add(&b)?;
+    let held = buckets.hold_or_spill(sides.right, ctx.opts.memory_limit, |b| {
+        // Filtered string views pin whole pages; the table keeps only its own rows.
+        let b = spill::compact(&b)?;
+        if kind == JoinKind::NullAwareAnti {
+            build_rows.fetch_add(b.num_rows(), Relaxed);
+            for (_, r) in on {
+                if r.eval(&b)?.into_array(b.num_rows())?.null_count() > 0 {
+                    build_null.store(true, Relaxed);
                 }
             }
         }
-        Ok(buf)
+        Ok(b)
     })?;
-    let mut spec = spec;
     if kind == JoinKind::NullAwareAnti {
         if build_null.load(Relaxed) {
             // `x NOT IN (..., NULL, ...)` is never true.
@@ -116,15 +96,10 @@ pub fn hash_join<'a>(
             return Ok(sides.left);
         }
         // Otherwise an anti join that also drops NULL left keys.
-        match Arc::get_mut(&mut spec) {
-            Some(s) => s.drop_null_left = true,
-            None => return Err(SqlError::Internal("join spec shared too early".into())),
-        }
+        spec.drop_null_left = true;
     }
-    if spilling.load(Relaxed) {
-        for b in bufs.iter().flatten() {
-            buckets.add(b)?;
-        }
+    let spec = Arc::new(spec);
+    let Some(build) = held else {
         let right = buckets.finish()?;
         let left_keys: Vec<Expr> = on.iter().map(|(l, _)| l.clone()).collect();
         let lb = spill::Buckets::new(ctx, m, spec.left_schema.clone(), left_keys);
@@ -158,8 +133,7 @@ pub fn hash_join<'a>(
                 )
             })
             .collect());
-    }
-    let build: Vec<RecordBatch> = bufs.into_iter().flatten().collect();
+    };
     // A semi/anti join whose preserved (left) side is the smaller one: index the left rows
     // and stream the right side past them, instead of building on the large side.
     if matches!(

@@ -21,23 +21,7 @@ pub fn row_groups(
 ) -> Vec<usize> {
     let n = meta.num_row_groups();
     let mut keep = vec![true; n];
-    let mut conjuncts = Vec::new();
-    for f in filters {
-        split_and(f, &mut conjuncts);
-    }
-    for c in conjuncts {
-        let Some((col, op, lit)) = comparison(c) else {
-            continue;
-        };
-        let Some(&table_col) = projection.get(col) else {
-            continue;
-        };
-        let name = schema.field(table_col).name();
-        let Ok(conv) =
-            StatisticsConverter::try_new(name, schema, meta.file_metadata().schema_descr())
-        else {
-            continue;
-        };
+    for (conv, op, lit) in usable(meta, schema, projection, filters) {
         let (Ok(mins), Ok(maxes)) = (
             conv.row_group_mins(meta.row_groups().iter()),
             conv.row_group_maxes(meta.row_groups().iter()),
@@ -66,24 +50,8 @@ pub fn pages(
     groups: &[usize],
 ) -> Option<RowSelection> {
     let index = meta.page_index()?;
-    let mut conjuncts = Vec::new();
-    for f in filters {
-        split_and(f, &mut conjuncts);
-    }
     let mut selection: Option<RowSelection> = None;
-    for c in conjuncts {
-        let Some((col, op, lit)) = comparison(c) else {
-            continue;
-        };
-        let Some(&table_col) = projection.get(col) else {
-            continue;
-        };
-        let name = schema.field(table_col).name();
-        let Ok(conv) =
-            StatisticsConverter::try_new(name, schema, meta.file_metadata().schema_descr())
-        else {
-            continue;
-        };
+    for (conv, op, lit) in usable(meta, schema, projection, filters) {
         let (Ok(mins), Ok(maxes), Ok(Some(rows))) = (
             conv.data_page_mins(index.as_ref(), groups.iter()),
             conv.data_page_maxes(index.as_ref(), groups.iter()),
@@ -115,6 +83,31 @@ pub fn pages(
     }
     // A selection that skips nothing only slows the reader down.
     selection.filter(|s| s.skipped_row_count() > 0)
+}
+
+/// The filters' `column op literal` conjuncts on columns the file has statistics for: a
+/// statistics converter for the column, the operator and the literal.
+fn usable<'a>(
+    meta: &'a ParquetMetaData,
+    schema: &'a Schema,
+    projection: &[usize],
+    filters: &'a [Expr],
+) -> Vec<(StatisticsConverter<'a>, BinOp, &'a ArrayRef)> {
+    let mut conjuncts = Vec::new();
+    for f in filters {
+        split_and(f, &mut conjuncts);
+    }
+    conjuncts
+        .into_iter()
+        .filter_map(|c| {
+            let (col, op, lit) = comparison(c)?;
+            let name = schema.field(*projection.get(col)?).name();
+            let conv =
+                StatisticsConverter::try_new(name, schema, meta.file_metadata().schema_descr())
+                    .ok()?;
+            Some((conv, op, lit))
+        })
+        .collect()
 }
 
 fn split_and<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {

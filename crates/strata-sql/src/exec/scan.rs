@@ -23,22 +23,8 @@ pub fn scan<'a>(
         let n = ctx.opts.threads.max(1).min(batches.len().max(1));
         return Ok((0..n)
             .map(|p| -> Stream<'a> {
-                Box::new(
-                    batches
-                        .iter()
-                        .skip(p)
-                        .step_by(n)
-                        .map(move |b| {
-                            let mut b = b.project(projection)?;
-                            m.add_read(b.num_rows() as u64);
-                            for f in filters {
-                                let m = f.eval(&b)?.into_array(b.num_rows())?;
-                                b = filter_batch(&b, &m)?;
-                            }
-                            Ok(b)
-                        })
-                        .filter(|b| !matches!(b, Ok(b) if b.num_rows() == 0)),
-                )
+                let mine = batches.iter().skip(p).step_by(n);
+                filtered(m, filters, mine.map(|b| Ok(b.project(projection)?)))
             })
             .collect());
     }
@@ -141,7 +127,16 @@ fn open<'a>(
             }))
         }
     };
-    Ok(Box::new(
+    Ok(filtered(m, filters, batches))
+}
+
+/// `batches` counted as read, with `filters` applied and emptied batches dropped.
+fn filtered<'a>(
+    m: &'a OpMetrics,
+    filters: &'a [Expr],
+    batches: impl Iterator<Item = Result<RecordBatch>> + Send + 'a,
+) -> Stream<'a> {
+    Box::new(
         batches
             .map(move |b| {
                 let mut b = b?;
@@ -153,7 +148,7 @@ fn open<'a>(
                 Ok(b)
             })
             .filter(|b| !matches!(b, Ok(b) if b.num_rows() == 0)),
-    ))
+    )
 }
 
 /// The first batch of a table (its first file), projected: a sample for estimates.

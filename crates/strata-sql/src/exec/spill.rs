@@ -21,6 +21,7 @@ use std::hash::Hasher;
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
 /// How many buckets a spilling aggregation or join uses. A bucket holds about 1/64 of the
 /// data, so an input up to ~30x the budget finishes each bucket within it.
@@ -183,6 +184,48 @@ impl<'a> Buckets<'a> {
             w.write(&part).map_err(|e| SqlError::io_other(path, e))?;
         }
         Ok(())
+    }
+
+    /// Drains `parts` on the context's threads, holding batches in memory until together
+    /// they pass `limit` bytes; from then on every batch, held ones included, goes to the
+    /// buckets. `prepare` sees each batch first. Returns the held batches, or None when
+    /// the rows went to the buckets (then [`Buckets::finish`] names the files).
+    pub fn hold_or_spill(
+        &self,
+        parts: Vec<Stream<'_>>,
+        limit: usize,
+        prepare: impl Fn(RecordBatch) -> Result<RecordBatch> + Sync,
+    ) -> Result<Option<Vec<RecordBatch>>> {
+        let spilling = AtomicBool::new(false);
+        let held = AtomicUsize::new(0);
+        let bufs = super::par_map_n(self.ctx.opts.threads, parts, |s| {
+            let mut buf = Vec::new();
+            for b in s {
+                let b = prepare(b?)?;
+                if spilling.load(Relaxed) {
+                    self.add(&b)?;
+                    continue;
+                }
+                let total = held.fetch_add(b.get_array_memory_size(), Relaxed);
+                buf.push(b);
+                if total > limit {
+                    spilling.store(true, Relaxed);
+                }
+                if spilling.load(Relaxed) {
+                    for b in buf.drain(..) {
+                        self.add(&b)?;
+                    }
+                }
+            }
+            Ok(buf)
+        })?;
+        if !spilling.load(Relaxed) {
+            return Ok(Some(bufs.into_iter().flatten().collect()));
+        }
+        for b in bufs.iter().flatten() {
+            self.add(b)?;
+        }
+        Ok(None)
     }
 
     /// Closes the files: per bucket, its file (None when no row went there).

@@ -202,21 +202,32 @@ pub(super) fn join_rels(
 /// Casts join keys to one type.
 pub(crate) fn key_pair(l: Expr, ls: &Scope, r: Expr, rs: &Scope) -> Result<(Expr, Expr)> {
     let (lt, rt) = (l.data_type(&ls.schema)?, r.data_type(&rs.schema)?);
-    Ok(match coerce(BinOp::Eq, &lt, &rt) {
+    Ok(coerced(BinOp::Eq, l, &lt, r, &rt))
+}
+
+/// The operands of `l op r` (of types `lt`, `rt`) cast to the types `op` compares them at.
+pub(super) fn coerced(
+    op: BinOp,
+    l: Expr,
+    lt: &arrow::datatypes::DataType,
+    r: Expr,
+    rt: &arrow::datatypes::DataType,
+) -> (Expr, Expr) {
+    match coerce(op, lt, rt) {
         Some((a, b)) => (
-            if a != lt {
+            if a != *lt {
                 Expr::Cast(Box::new(l), a)
             } else {
                 l
             },
-            if b != rt {
+            if b != *rt {
                 Expr::Cast(Box::new(r), b)
             } else {
                 r
             },
         ),
         None => (l, r),
-    })
+    }
 }
 
 /// Which relations a conjunct reads (by trying to bind it against each).

@@ -6,7 +6,7 @@ use super::conditions::{and_all, collect_idents, conjuncts};
 use super::{Rel, Tables, from_item, key_pair, plan_query_with, plan_select};
 use crate::bind::{Scope, bind};
 use crate::error::{Result, SqlError};
-use crate::expr::{BinOp, Expr, coerce};
+use crate::expr::{BinOp, Expr};
 use crate::plan::{JoinKind, Plan};
 use sqlparser::ast as sql;
 use std::collections::HashSet;
@@ -221,21 +221,7 @@ pub(super) fn scalar_join(
         _ => BinOp::GtEq,
     };
     let (lt, rt) = (l.data_type(&joined.schema)?, r.data_type(&joined.schema)?);
-    let (l, r) = match coerce(bop, &lt, &rt) {
-        Some((a, b)) => (
-            if a != lt {
-                Expr::Cast(Box::new(l), a)
-            } else {
-                l
-            },
-            if b != rt {
-                Expr::Cast(Box::new(r), b)
-            } else {
-                r
-            },
-        ),
-        None => (l, r),
-    };
+    let (l, r) = super::from::coerced(bop, l, &lt, r, &rt);
     let plan = Plan::Project {
         input: Box::new(Plan::Filter {
             input: Box::new(Plan::Join {
