@@ -158,7 +158,7 @@ fn metadata(a: &Args) {
     };
     let d = dir.clone();
     let creates = run(Arc::new(move |c, t, i| {
-        c.create(&format!("{d}/t{t}-f{i}"), 1, false).unwrap();
+        c.touch(&format!("{d}/t{t}-f{i}"), 1, false).unwrap();
     }));
     let d = dir.clone();
     let stats = run(Arc::new(move |c, t, i| {

@@ -54,7 +54,13 @@ fn wordcount_writes_word_tab_count_lines() {
     assert!(o.status.success(), "{}", stderr(&o));
     let mut lines = read_parts(&out);
     lines.sort();
-    assert_eq!(lines, vec!["café\t1", "hello\t2", "world\t2"]);
+    // The stray byte \xff is not UTF-8: it reads as Latin-1 (ÿ) and the job says so.
+    assert_eq!(lines, vec!["café\t1", "hello\t2", "world\t2", "ÿ\t1"]);
+    assert!(
+        stderr(&o).contains("1 input lines were not valid UTF-8"),
+        "{}",
+        stderr(&o)
+    );
     assert!(out.join("_SUCCESS").exists());
 
     // Running again into the same directory is refused, --overwrite replaces it.
@@ -339,4 +345,200 @@ fn sql_reads_statements_piped_on_stdin_and_reports_bad_ones() {
     let o = strata(&["sql", "--memory", "lots", "SELECT 1"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("lots"), "{}", stderr(&o));
+}
+
+/// Data-safety row 1: `--overwrite` never deletes an input, and nothing is deleted before
+/// the inputs are checked.
+#[test]
+fn overwrite_never_deletes_an_input_or_an_output_before_inputs_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("inp");
+    std::fs::create_dir_all(input.join("sub")).unwrap();
+    std::fs::write(input.join("a.txt"), "keep me\n").unwrap();
+    let inp = input.to_str().unwrap();
+    let cases = [
+        (inp.to_string(), "is the input"),
+        (
+            dir.path().to_str().unwrap().to_string(),
+            "contains the input",
+        ),
+        (
+            input.join("sub").to_str().unwrap().to_string(),
+            "lies inside the input",
+        ),
+        (format!("{inp}/../inp/."), "is the input"),
+    ];
+    for (out, why) in cases {
+        let o = strata(&["run", "wordcount", inp, "--out", &out, "--overwrite"]);
+        assert!(!o.status.success(), "--out {out} was accepted");
+        assert!(stderr(&o).contains(why), "--out {out}: {}", stderr(&o));
+        assert_eq!(
+            std::fs::read_to_string(input.join("a.txt")).unwrap(),
+            "keep me\n"
+        );
+    }
+    // `--out .` (the working directory) is refused too.
+    let o = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .current_dir(&input)
+        .args([
+            "run",
+            "wordcount",
+            "a.txt",
+            "--out",
+            ".",
+            "--overwrite",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success() && stderr(&o).contains("contains the input a.txt"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(input.join("a.txt").exists());
+    // So is any output holding the working directory, for generators too.
+    let o = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .current_dir(input.join("sub"))
+        .args([
+            "gen",
+            "terasort",
+            "--records",
+            "10",
+            "--out",
+            "..",
+            "--overwrite",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success() && stderr(&o).contains("working directory"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(input.join("a.txt").exists());
+    // A typo in the input keeps the old output.
+    let out = dir.path().join("out");
+    let o = strata(&["run", "wordcount", inp, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let typo = format!("{inp}-typo");
+    let o = strata(&[
+        "run",
+        "wordcount",
+        &typo,
+        "--out",
+        out.to_str().unwrap(),
+        "--overwrite",
+    ]);
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+    assert!(out.join("_SUCCESS").exists(), "the old output was deleted");
+}
+
+/// Data-safety row 12: compressed inputs are read transparently, Latin-1 text is not split,
+/// special files are refused with a reason.
+#[test]
+fn compressed_latin1_and_special_inputs() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let text = "the quick brown fox\njumps over the lazy dog\n".repeat(2000);
+    let plain = dir.path().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    std::fs::write(plain.join("t.txt"), &text).unwrap();
+    let packed = dir.path().join("packed");
+    std::fs::create_dir_all(&packed).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(packed.join("t.txt.gz")).unwrap(),
+        flate2::Compression::default(),
+    );
+    gz.write_all(text.as_bytes()).unwrap();
+    gz.finish().unwrap();
+    std::fs::write(
+        packed.join("u.txt.zst"),
+        ruzstd::encoding::compress_to_vec(
+            text.as_bytes(),
+            ruzstd::encoding::CompressionLevel::Fastest,
+        ),
+    )
+    .unwrap();
+    let count = |input: &Path, name: &str| {
+        let out = dir.path().join(name);
+        let o = strata(&[
+            "run",
+            "wordcount",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--partitions",
+            "3",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mut l = read_parts(&out);
+        l.sort();
+        l
+    };
+    let once = count(&plain, "o1");
+    let twice: Vec<String> = once
+        .iter()
+        .map(|l| {
+            let (w, n) = l.split_once('\t').unwrap();
+            format!("{w}\t{}", n.parse::<u64>().unwrap() * 2)
+        })
+        .collect();
+    assert_eq!(
+        count(&packed, "o2"),
+        twice,
+        "gz + zst inputs read as their text"
+    );
+    // Latin-1: café stays one word.
+    let latin = dir.path().join("latin");
+    std::fs::create_dir_all(&latin).unwrap();
+    std::fs::write(latin.join("l.txt"), b"caf\xe9 caf\xe9\n").unwrap();
+    assert_eq!(count(&latin, "o3"), vec!["café\t2"]);
+    // A FIFO is refused with a reason, not read as empty.
+    let fifo = dir.path().join("pipe");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let o = strata(&[
+        "run",
+        "wordcount",
+        fifo.to_str().unwrap(),
+        "--out",
+        dir.path().join("o4").to_str().unwrap(),
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("named pipe"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Data-safety row 9: a failed job leaves no `_temporary` and no part files.
+#[test]
+fn a_failed_job_leaves_no_scratch_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let edges = dir.path().join("edges.txt");
+    std::fs::write(&edges, "1 2\n2 3\nnot an edge\n").unwrap();
+    let out = dir.path().join("ranks");
+    let o = strata(&[
+        "run",
+        "pagerank",
+        edges.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let left: Vec<String> = std::fs::read_dir(&out)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "a failed job left {left:?}");
 }

@@ -69,6 +69,8 @@ struct Cluster {
     _master: Proc,
     master: String,
     ui: String,
+    /// The web UI's login token (printed by the master as `...?token=`).
+    ui_token: String,
     workers: Vec<Worker>,
     _serial: std::sync::MutexGuard<'static, ()>,
 }
@@ -113,18 +115,19 @@ impl Cluster {
             .arg(&config);
         let (master_proc, lines) = daemon(m, 2);
         let master = lines[0].rsplit(' ').next().unwrap().to_string();
-        let ui = lines[1]
-            .rsplit(' ')
-            .next()
-            .unwrap()
+        let url = lines[1].rsplit(' ').next().unwrap();
+        let (ui, ui_token) = url
             .trim_start_matches("http://")
-            .to_string();
+            .split_once("/?token=")
+            .map(|(a, t)| (a.to_string(), t.to_string()))
+            .expect("the master prints the UI's URL with its login token");
         let mut c = Cluster {
             root,
             config,
             _master: master_proc,
             master,
             ui,
+            ui_token,
             workers: Vec::new(),
             _serial: serial,
         };
@@ -174,7 +177,11 @@ impl Cluster {
     }
 
     fn state(&self) -> Value {
-        serde_json::from_str(&http_get(&self.ui, "/api/state")).unwrap_or(Value::Null)
+        serde_json::from_str(&http_get(
+            &self.ui,
+            &format!("/api/state?token={}", self.ui_token),
+        ))
+        .unwrap_or(Value::Null)
     }
 
     fn live_workers(&self) -> usize {
@@ -598,7 +605,7 @@ fn web_ui_during_a_job_then_the_driver_dies_and_workers_clean_up() {
     );
     let app = c.last_app()["id"].as_str().unwrap().to_string();
 
-    let home = dom(&browser, &format!("http://{}/", c.ui));
+    let home = dom(&browser, &format!("http://{}/?token={}", c.ui, c.ui_token));
     assert!(home.contains("3 live of 3 workers"), "{home}");
     for host in ["127.0.0.1", "127.0.0.2", "127.0.0.3"] {
         assert!(home.contains(host), "worker {host} missing: {home}");
@@ -606,7 +613,10 @@ fn web_ui_during_a_job_then_the_driver_dies_and_workers_clean_up() {
     assert!(home.contains(&app) && home.contains("running"), "{home}");
     assert!(home.contains("capacity"), "DFS capacity missing: {home}");
 
-    let page = dom(&browser, &format!("http://{}/app/{app}", c.ui));
+    let page = dom(
+        &browser,
+        &format!("http://{}/app/{app}?token={}", c.ui, c.ui_token),
+    );
     assert!(page.contains("<svg"), "no stage DAG picture: {page}");
     assert!(
         page.contains("class=\"stage\""),
@@ -621,8 +631,20 @@ fn web_ui_during_a_job_then_the_driver_dies_and_workers_clean_up() {
     }
     assert!(page.contains("127.0.0.2"), "task hosts missing: {page}");
 
-    let dfs = dom(&browser, &format!("http://{}/dfs?path=/", c.ui));
+    let dfs = dom(
+        &browser,
+        &format!("http://{}/dfs?path=/&token={}", c.ui, c.ui_token),
+    );
     assert!(dfs.contains("id=\"files\""), "{dfs}");
+    // Regression (data-safety issue, row 6): without the token the UI shows nothing.
+    for page in ["/", "/dfs?path=/", "/api/state", &format!("/app/{app}")] {
+        let body = http_get(&c.ui, page);
+        assert!(
+            body.contains("has a secret") && !body.contains("files"),
+            "{page}: {body}"
+        );
+    }
+    assert!(http_get(&c.ui, "/dfs?path=/&token=wrong").contains("has a secret"));
 
     // Lose the driver: its application fails with a clear reason, executors are killed and
     // their scratch space removed.

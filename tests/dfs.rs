@@ -10,6 +10,11 @@ use std::time::{Duration, Instant};
 use strata::dfs::DfsClient;
 
 const SECRET: &str = "test-secret";
+
+/// What a data-protocol request carries (derived from the secret, never the secret).
+fn token() -> String {
+    strata::net::auth::token(SECRET, strata::net::auth::purpose::DATA)
+}
 const CHUNK: usize = 256 << 10;
 
 struct Proc {
@@ -69,7 +74,7 @@ impl Cluster {
         std::fs::write(
             &config,
             format!(
-                "[cluster]\nsecret = \"{SECRET}\"\n[dfs]\nchunk_size = \"{}k\"\nheartbeat_interval_ms = 100\nnode_timeout_ms = 3000\nreplication_streams = 4\ncheckpoint_ops = 500\n",
+                "[cluster]\nsecret = \"{SECRET}\"\n[dfs]\nchunk_size = \"{}k\"\nheartbeat_interval_ms = 100\nnode_timeout_ms = 3000\nreplication_streams = 4\ncheckpoint_ops = 500\nwriter_lease_ms = 2000\n",
                 CHUNK >> 10
             ),
         )
@@ -209,13 +214,14 @@ fn files_of_many_sizes_round_trip_byte_identical() {
     assert!(err.to_string().contains("already exists"), "{err}");
     let err = cl.read_all("/nope").unwrap_err();
     assert!(err.to_string().contains("no such file"), "{err}");
-    let err = cl
-        .put(&mut &b"x"[..], "/sizes/r5", 5, false, &mut |_| {})
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("not enough live chunkservers"),
-        "{err}"
-    );
+    // More replicas than live nodes: written to all 3 (dfs.min_replication is 1), reported
+    // as under-replicated until more nodes join.
+    cl.put(&mut &b"x"[..], "/sizes/r5", 5, false, &mut |_| {})
+        .unwrap();
+    assert_eq!(cl.read_all("/sizes/r5").unwrap(), b"x");
+    assert_eq!(cl.chunks("/sizes/r5").unwrap().chunks[0].replicas.len(), 3);
+    assert!(c.report().under_replicated_files >= 1);
+    cl.delete("/sizes/r5", false).unwrap();
     // Namespace operations.
     cl.rename("/sizes/f1", "/sizes/one").unwrap();
     cl.mkdir("/a/b/c", true).unwrap();
@@ -234,8 +240,21 @@ fn files_of_many_sizes_round_trip_byte_identical() {
 #[test]
 fn requests_without_the_secret_are_refused_and_a_missing_master_is_named() {
     let c = Cluster::start(1);
-    let mut bad = DfsClient::connect(&c.master_addr, "wrong").unwrap();
-    let err = bad.list("/", false).unwrap_err().to_string();
+    // Mutual: a client whose secret differs refuses the master before sending anything
+    // (the master cannot prove it knows the client's secret).
+    let err = DfsClient::connect(&c.master_addr, "wrong")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("could not prove it knows the cluster secret"),
+        "{err}"
+    );
+    // The raw secret is not a token: the master refuses it.
+    let mut raw = DfsClient::connect(&c.master_addr, "").unwrap();
+    let err = raw.list("/", false).unwrap_err().to_string();
+    assert!(err.contains("secret"), "{err}");
+    let err = conn_read_with(&c, SECRET);
     assert!(err.contains("secret"), "{err}");
     let err = DfsClient::connect("127.0.0.1:1", SECRET)
         .err()
@@ -243,10 +262,15 @@ fn requests_without_the_secret_are_refused_and_a_missing_master_is_named() {
         .to_string();
     assert!(err.contains("master unreachable at 127.0.0.1:1"), "{err}");
     // The data protocol refuses too.
+    let err = conn_read_with(&c, "wrong");
+    assert!(err.contains("secret"), "{err}");
+}
+
+/// A data-protocol read presenting `token`; the error it gets.
+fn conn_read_with(c: &Cluster, token: &str) -> String {
     let w = c.workers[0].as_ref().unwrap();
     let mut conn = strata::dfs::data::Conn::open(&w.addr, Duration::from_secs(5)).unwrap();
-    let err = conn.read("wrong", 1, 0, 10).unwrap_err().to_string();
-    assert!(err.contains("secret"), "{err}");
+    conn.read(token, 1, 0, 10).unwrap_err().to_string()
 }
 
 #[test]
@@ -359,7 +383,7 @@ fn a_corrupt_chunk_on_disk_is_detected_never_served_and_repaired() {
     std::fs::write(&file, raw).unwrap();
     // Reading that replica directly is refused...
     let mut conn = strata::dfs::data::Conn::open(&w0.addr, Duration::from_secs(5)).unwrap();
-    let err = conn.read(SECRET, chunk.handle, 0, 4096).unwrap_err();
+    let err = conn.read(&token(), chunk.handle, 0, 4096).unwrap_err();
     assert!(err.to_string().contains("corrupt"), "{err}");
     // ...while the client still reads the right bytes from another replica.
     assert!(cl.read_all("/f").unwrap() == bytes);
@@ -372,7 +396,7 @@ fn a_corrupt_chunk_on_disk_is_detected_never_served_and_repaired() {
         ch.replicas.len() == 3
             && ch.replicas.iter().all(|a| {
                 strata::dfs::data::Conn::open(a, Duration::from_secs(5))
-                    .and_then(|mut k| k.read(SECRET, ch.handle, 0, CHUNK as u64))
+                    .and_then(|mut k| k.read(&token(), ch.handle, 0, CHUNK as u64))
                     .is_ok_and(|d| d[..] == bytes[..CHUNK])
             })
     });
@@ -691,4 +715,367 @@ fn record_appends_survive_a_chunkserver_killed_under_them() {
         .collect();
     assert_eq!(acked.len(), 360);
     assert_records_present(&c, "/events", &acked);
+}
+
+// ---- Regressions of the data-safety issue (one test per row it names) ----
+
+/// Runs `strata dfs ARGS` against the cluster; (success, stdout, stderr).
+fn dfs_cli(c: &Cluster, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("dfs")
+        .args(["--master", &c.master_addr, "--quiet", "--config"])
+        .arg(&c.config)
+        .args(args)
+        .output()
+        .expect("run strata dfs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Rows 2 and 9: one writer holds the lease on a path; a file is invisible until closed; a
+/// writer that dies (with its master) leaves nothing visible, and its lease lapses.
+#[test]
+fn one_writer_per_path_and_files_appear_only_when_complete() {
+    let mut c = Cluster::start(3);
+    let mut a = strata::dfs::client::FileWriter::create(c.client(), "/f", 0, true).unwrap();
+    a.append(&data(2 * CHUNK + 10, 1)).unwrap();
+    let mut other = c.client();
+    assert!(other.stat("/f").is_err(), "visible before close");
+    assert!(other.list("/", false).unwrap().is_empty());
+    let err = other
+        .put(&mut &b"intruder"[..], "/f", 0, true, &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("being written by another client"), "{err}");
+    assert_eq!(a.close().unwrap(), 2 * CHUNK as u64 + 10);
+    assert!(other.read_all("/f").unwrap() == data(2 * CHUNK + 10, 1));
+
+    // Six processes overwrite one path at once: each gets exit 0 or a clear refusal, and
+    // the file is exactly one successful writer's content.
+    let dir = tempfile::tempdir().unwrap();
+    let inputs: Vec<PathBuf> = (0..6)
+        .map(|i| {
+            let p = dir.path().join(format!("cp{i}.bin"));
+            std::fs::write(&p, data(3 * CHUNK + 100 * i, 10 + i as u64)).unwrap();
+            p
+        })
+        .collect();
+    let procs: Vec<_> = inputs
+        .iter()
+        .map(|p| {
+            Command::new(env!("CARGO_BIN_EXE_strata"))
+                .args(["dfs", "--master", &c.master_addr, "--quiet", "--config"])
+                .arg(&c.config)
+                .args(["put", "-f"])
+                .arg(p)
+                .arg("/race.bin")
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for (i, p) in procs.into_iter().enumerate() {
+        let out = p.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            winners.push(i);
+        } else {
+            assert!(err.contains("being written by another client"), "{err}");
+        }
+    }
+    assert!(!winners.is_empty());
+    let got = other.read_all("/race.bin").unwrap();
+    assert!(
+        winners
+            .iter()
+            .any(|&i| got == data(3 * CHUNK + 100 * i, 10 + i as u64)),
+        "the file is not one writer's content ({} bytes)",
+        got.len()
+    );
+
+    // A put cut off by a master crash leaves no file; the path frees up when the dead
+    // writer's lease lapses.
+    let mut w = strata::dfs::client::FileWriter::create(c.client(), "/cut", 0, false).unwrap();
+    w.append(&data(3 * CHUNK, 2)).unwrap();
+    let listen = c.master.as_ref().unwrap().addr.clone();
+    drop(c.master.take()); // SIGKILL
+    assert!(w.close().is_err());
+    c.start_master(&listen);
+    c.wait_for("workers back", |c| {
+        c.report().nodes.iter().filter(|n| n.alive).count() == 3
+    });
+    let mut cl = c.client();
+    assert!(cl.stat("/cut").is_err(), "a partial file became visible");
+    c.wait_for("the dead writer's lease lapses", |c| {
+        c.client()
+            .put(&mut &b"fresh"[..], "/cut", 0, false, &mut |_| {})
+            .is_ok()
+    });
+    assert_eq!(cl.read_all("/cut").unwrap(), b"fresh");
+    assert_eq!(c.report().being_written, 0);
+}
+
+/// Row 4: when every replica of a chunk is corrupt, the last copy is kept and reported, a
+/// plain read says so, `--skip-checksums` salvages it, and a failed `dfs get` leaves no
+/// truncated file (row 9).
+#[test]
+fn the_last_copy_of_a_corrupt_chunk_is_kept_reported_and_salvageable() {
+    let c = Cluster::start(3);
+    let mut cl = c.client();
+    let bytes = data(3 * CHUNK, 8);
+    cl.put(&mut &bytes[..], "/f", 3, false, &mut |_| {})
+        .unwrap();
+    let chunk = cl.chunks("/f").unwrap().chunks[1].clone();
+    for w in c.workers.iter().flatten() {
+        let file = w.dir.join("chunks").join(format!("{}.chunk", chunk.handle));
+        let mut raw = std::fs::read(&file).unwrap();
+        raw[77] ^= 0xff;
+        std::fs::write(&file, raw).unwrap();
+    }
+    let err = cl.read_all("/f").unwrap_err().to_string();
+    assert!(err.contains("corrupt"), "{err}");
+    c.wait_for("the master knows every copy is corrupt", |c| {
+        let r = c.report();
+        r.unreadable == 1 && r.corrupt >= 1
+    });
+    c.wait_for("one corrupt copy is kept", |c| {
+        c.client().chunks("/f").is_ok_and(|l| {
+            l.chunks[1].replicas.is_empty() && l.chunks[1].corrupt_replicas.len() == 1
+        })
+    });
+    let err = c.client().read_all("/f").unwrap_err().to_string();
+    assert!(err.contains("--skip-checksums"), "{err}");
+    let (ok, out, _) = dfs_cli(&c, &["report"]);
+    assert!(ok && out.contains("unreadable chunks 1"), "{out}");
+    // A get that fails leaves nothing under the local name.
+    let local = c.root.path().join("copy.bin");
+    let (ok, _, err) = dfs_cli(&c, &["get", "/f", local.to_str().unwrap()]);
+    assert!(!ok && err.contains("checksums"), "{err}");
+    assert!(!local.exists(), "a failed get left a partial file");
+    assert!(
+        std::fs::read_dir(c.root.path())
+            .unwrap()
+            .flatten()
+            .all(|e| !e.file_name().to_string_lossy().contains("strata-get")),
+        "a failed get left its temporary file"
+    );
+    // Salvage: the bytes as stored, with the flipped byte.
+    let (ok, _, err) = dfs_cli(
+        &c,
+        &["get", "--skip-checksums", "/f", local.to_str().unwrap()],
+    );
+    assert!(ok, "{err}");
+    let got = std::fs::read(&local).unwrap();
+    let mut want = bytes.clone();
+    want[CHUNK + 77] ^= 0xff;
+    assert!(got == want, "salvaged bytes differ from what is stored");
+}
+
+/// Row 5: a second daemon on the same directory is refused with a clear message.
+#[test]
+fn a_second_daemon_on_a_directory_is_refused() {
+    let c = Cluster::start(1);
+    for (role, dir) in [
+        ("master", c.master.as_ref().unwrap().dir.clone()),
+        ("worker", c.workers[0].as_ref().unwrap().dir.clone()),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args([role, "--dir", dir.to_str().unwrap()])
+            .args(
+                &["--listen", "127.0.0.1:0", "--master", &c.master_addr]
+                    [..if role == "master" { 2 } else { 4 }],
+            )
+            .arg("--config")
+            .arg(&c.config)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "a second {role} started");
+        assert!(err.contains("is in use by another process"), "{err}");
+    }
+    // The first ones still serve.
+    assert_eq!(c.report().nodes.iter().filter(|n| n.alive).count(), 1);
+}
+
+/// Row 7: `strata dfs` reads the master from the config, and a client never talks to a
+/// server that cannot prove it knows the secret.
+#[test]
+fn the_dfs_shell_uses_the_config_and_refuses_an_impostor_master() {
+    let c = Cluster::start(1);
+    let cfg = c.root.path().join("client.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[cluster]\nmaster = \"{}\"\nsecret = \"{SECRET}\"\n",
+            c.master_addr
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["dfs", "mkdir", "/from-config"])
+        .env("STRATA_CONFIG", &cfg)
+        .env_remove("STRATA_MASTER")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(c.client().stat("/from-config").unwrap().is_dir);
+    // An impostor: a master with another secret. The client refuses it.
+    let other = c.root.path().join("impostor.toml");
+    std::fs::write(&other, "[cluster]\nsecret = \"not-the-secret\"\n").unwrap();
+    let (mut imp, addr) = spawn(
+        &[
+            "master",
+            "--dir",
+            c.root.path().join("impostor").to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &other,
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["dfs", "--master", &addr, "put", "-", "/stolen"])
+        .env("STRATA_CONFIG", &cfg)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("could not prove it knows the cluster secret"),
+        "{err}"
+    );
+    let _ = imp.kill();
+    let _ = imp.wait();
+}
+
+fn threads_of(pid: u32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap()
+}
+
+/// Row 8: idle, unauthenticated connections do not each get a thread without bound.
+#[test]
+fn idle_unauthenticated_connections_are_bounded() {
+    let c = Cluster::start(1);
+    let w = c.workers[0].as_ref().unwrap();
+    let pid = w.child.id();
+    let before = threads_of(pid);
+    let socks: Vec<_> = (0..300)
+        .map(|_| std::net::TcpStream::connect(&w.addr).unwrap())
+        .collect();
+    // Give the acceptor every chance to spawn what it would.
+    c.wait_for("the acceptor has taken what it may", |_| {
+        threads_of(pid) >= before + strata::dfs::chunkserver::server::MAX_HANDSHAKES
+    });
+    let during = threads_of(pid);
+    assert!(
+        during <= before + strata::dfs::chunkserver::server::MAX_HANDSHAKES + 4,
+        "{during} threads for 300 idle sockets (was {before})"
+    );
+    drop(socks);
+    // Once they go, real clients are served again.
+    let mut cl = c.client();
+    cl.put(&mut &b"still serving"[..], "/ok", 1, false, &mut |_| {})
+        .unwrap();
+    assert_eq!(cl.read_all("/ok").unwrap(), b"still serving");
+}
+
+/// Rows 10 and 13: record files read as records (cat, jobs), `--raw` shows the framing;
+/// listings escape control characters; `put` into `dir/` keeps the local name; errors
+/// are stated once and name the master as the master.
+#[test]
+fn record_files_listings_and_messages() {
+    let c = Cluster::start(3);
+    let mut cl = c.client();
+    cl.mkdir("/logs", false).unwrap();
+    cl.touch("/logs/events", 0, false).unwrap();
+    for r in ["arts and crafts", "hello world", "hello again"] {
+        cl.append_record("/logs/events", r.as_bytes()).unwrap();
+    }
+    let (ok, out, err) = dfs_cli(&c, &["cat", "/logs/events"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "arts and crafts\nhello world\nhello again\n");
+    let (_, raw, _) = dfs_cli(&c, &["cat", "--raw", "/logs/events"]);
+    assert!(raw.len() > out.len() && raw.contains("hello"), "{raw:?}");
+    let (_, ls, _) = dfs_cli(&c, &["ls", "/logs"]);
+    assert!(ls.starts_with('r'), "record files are marked: {ls}");
+    // A word count over the log counts words of the records only.
+    let out_dir = format!("dfs://{}/wc-log", c.master_addr);
+    let run = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["run", "wordcount", &format!("dfs://{}/logs", c.master_addr)])
+        .args(["--out", &out_dir, "--quiet", "--config"])
+        .arg(&c.config)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let mut counts = String::new();
+    for e in cl.list("/wc-log", false).unwrap() {
+        if strata::dfs::path::name(&e.path).starts_with("part-") {
+            counts.push_str(&String::from_utf8(cl.read_all(&e.path).unwrap()).unwrap());
+        }
+    }
+    let mut lines: Vec<&str> = counts.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "again\t1",
+            "and\t1",
+            "arts\t1",
+            "crafts\t1",
+            "hello\t2",
+            "world\t1"
+        ]
+    );
+
+    // Names with control characters cannot forge listing lines.
+    cl.touch("/logs/evil\n- 999 3  passwd", 0, false).unwrap();
+    let (_, ls, _) = dfs_cli(&c, &["ls", "/logs"]);
+    assert_eq!(ls.lines().count(), 2, "{ls}");
+    assert!(ls.contains("evil\\n- 999"), "{ls}");
+    // `put` into a directory path keeps the local file's name.
+    let local = c.root.path().join("notes.txt");
+    std::fs::write(&local, "n").unwrap();
+    let (ok, _, err) = dfs_cli(&c, &["put", local.to_str().unwrap(), "/logs/"]);
+    assert!(ok, "{err}");
+    assert_eq!(cl.read_all("/logs/notes.txt").unwrap(), b"n");
+    // Messages: said once, and the master is called the master.
+    let (_, _, err) = dfs_cli(&c, &["rm", "/logs"]);
+    assert_eq!(err.matches("directory not empty").count(), 1, "{err}");
+    assert_eq!(err.matches("use -r").count(), 1, "{err}");
+    let (_, _, err) = dfs_cli(&c, &["mv", "/logs", "/logs/inside"]);
+    assert!(!err.contains("chunkserver master"), "{err}");
+    // Overwriting a job's DFS input is refused before anything is deleted.
+    let run = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["run", "wordcount", &format!("dfs://{}/logs", c.master_addr)])
+        .args([
+            "--out",
+            &format!("dfs://{}/logs", c.master_addr),
+            "--overwrite",
+        ])
+        .args(["--quiet", "--config"])
+        .arg(&c.config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        !run.status.success() && err.contains("is the input"),
+        "{err}"
+    );
+    assert!(cl.stat("/logs/events").is_ok(), "the input was deleted");
 }

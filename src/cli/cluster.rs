@@ -61,7 +61,17 @@ pub fn master(cfg: StrataConfig, dir: &Path, listen: &str, http: Option<&str>) -
         };
         outln!("master listening on {addr}");
         if let Some(h) = &http_addr {
-            outln!("web UI on http://{h}");
+            let t = strata::cluster::ui_auth::ui_token(&cfg.cluster.secret);
+            if t.is_empty() {
+                if !h.starts_with("127.") && !h.starts_with("[::1]") && !h.starts_with("localhost") {
+                    eprintln!(
+                        "master: warning: the web UI on {h} is open to anyone who can reach it: set a [cluster] secret (STRATA_SECRET) to require a login"
+                    );
+                }
+                outln!("web UI on http://{h}/");
+            } else {
+                outln!("web UI on http://{h}/?token={t}");
+            }
         }
         std::io::stdout().flush().ok();
         let routes = tonic::service::Routes::new(cluster.server());

@@ -4,17 +4,20 @@ use anyhow::{Context as _, Result};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use strata::common::ByteSize;
 use strata::dfs::DfsClient;
 
 #[derive(Subcommand, Debug)]
 pub enum DfsCmd {
-    /// Copy a local file into the DFS.
+    /// Copy a local file into the DFS. The file appears under its name only once it is
+    /// complete (a failed or interrupted put leaves nothing); while it is being written,
+    /// another put to the same path is refused.
     Put {
         /// Local file (`-` for stdin).
         local: PathBuf,
-        /// DFS path (`/dir/file` or `dfs:///dir/file`).
+        /// DFS path (`/dir/file` or `dfs:///dir/file`); a path ending in `/`, or an existing
+        /// directory, receives the file under its local name.
         path: String,
         /// Replicas per chunk [default: the cluster's dfs.replication].
         #[arg(long, short = 'r', default_value_t = 0)]
@@ -23,17 +26,27 @@ pub enum DfsCmd {
         #[arg(long, short = 'f')]
         overwrite: bool,
     },
-    /// Copy a DFS file to a local file.
+    /// Copy a DFS file to a local file (written to a temporary name beside it and renamed
+    /// when complete, so a failed get never leaves a truncated file).
     Get {
         /// DFS path.
         path: String,
         /// Local file.
         local: PathBuf,
+        /// Read chunks whose every replica fails its checksums anyway, as stored (salvage).
+        #[arg(long)]
+        skip_checksums: bool,
     },
-    /// Print a DFS file to stdout.
+    /// Print a DFS file to stdout. Files written by `append` print one record per line.
     Cat {
         /// DFS path.
         path: String,
+        /// Print a record file's bytes as stored (with the record framing).
+        #[arg(long)]
+        raw: bool,
+        /// Read chunks whose every replica fails its checksums anyway, as stored (salvage).
+        #[arg(long)]
+        skip_checksums: bool,
     },
     /// List a directory.
     Ls {
@@ -99,6 +112,59 @@ fn bar(len: u64) -> ProgressBar {
     b
 }
 
+/// A DFS path as printed: control characters (a newline in a name could forge a line of
+/// the listing) and backslashes are escaped, as `ls -b` does.
+fn printable(p: &str) -> String {
+    let mut o = String::with_capacity(p.len());
+    for ch in p.chars() {
+        match ch {
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            '\t' => o.push_str("\\t"),
+            '\r' => o.push_str("\\r"),
+            c if c.is_control() => o.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// A reader that went away (`strata dfs cat f | head`) ends the command quietly.
+fn closed_pipe(e: std::io::Error) -> std::io::Result<()> {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    Err(e)
+}
+
+/// `local`'s temporary name while it is being written: hidden, beside it, unique.
+fn temp_beside(local: &Path) -> PathBuf {
+    let name = local
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "get".into());
+    local.with_file_name(format!(".{name}.strata-get-{}", std::process::id()))
+}
+
+/// Where `put` writes: `path`, or `path/<local name>` when `path` ends in `/` or is a
+/// directory.
+fn put_target(c: &mut DfsClient, local: &Path, path: &str) -> Result<String> {
+    let is_dir = path.ends_with('/') || c.stat(path).map(|i| i.is_dir).unwrap_or(false);
+    if !is_dir {
+        return Ok(path.to_string());
+    }
+    let name = local
+        .file_name()
+        .filter(|_| local.as_os_str() != "-")
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{path} is a directory: name the file to create in it (e.g. {path}/data.bin)"
+            )
+        })?;
+    Ok(format!("{}/{name}", path.trim_end_matches('/')))
+}
+
 pub fn run(master: &str, secret: &str, quiet: bool, cmd: DfsCmd) -> Result<()> {
     let mut c = DfsClient::connect(master, secret)?;
     match cmd {
@@ -108,6 +174,7 @@ pub fn run(master: &str, secret: &str, quiet: bool, cmd: DfsCmd) -> Result<()> {
             replication,
             overwrite,
         } => {
+            let path = put_target(&mut c, &local, &path)?;
             let (mut input, len): (Box<dyn std::io::Read>, u64) = if local.as_os_str() == "-" {
                 (Box::new(std::io::stdin().lock()), 0)
             } else {
@@ -127,35 +194,69 @@ pub fn run(master: &str, secret: &str, quiet: bool, cmd: DfsCmd) -> Result<()> {
             }
             eprintln!("put {} -> {path} ({})", local.display(), ByteSize(n));
         }
-        DfsCmd::Get { path, local } => {
+        DfsCmd::Get {
+            path,
+            local,
+            skip_checksums,
+        } => {
+            c.set_skip_checksums(skip_checksums);
             let len = c.stat(&path)?.length;
-            let f = std::fs::File::create(&local)
+            let tmp = temp_beside(&local);
+            let f = std::fs::File::create(&tmp)
                 .with_context(|| format!("cannot write {}", local.display()))?;
             let mut w = std::io::BufWriter::new(f);
             let pb = (!quiet && len > 64 << 20).then(|| bar(len));
-            c.get(&path, &mut w, &mut |n| {
-                if let Some(b) = &pb {
-                    b.set_position(n)
-                }
-            })?;
-            w.flush()
-                .with_context(|| format!("cannot write {}", local.display()))?;
+            let copied = c
+                .get(&path, &mut w, &mut |n| {
+                    if let Some(b) = &pb {
+                        b.set_position(n)
+                    }
+                })
+                .map_err(anyhow::Error::from)
+                .and_then(|_| {
+                    w.flush()?;
+                    w.get_ref().sync_all()?;
+                    Ok(())
+                })
+                .with_context(|| format!("cannot copy {path} to {}", local.display()));
             if let Some(b) = pb {
                 b.finish_and_clear();
             }
+            if let Err(e) = copied {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+            std::fs::rename(&tmp, &local)
+                .with_context(|| format!("cannot write {}", local.display()))?;
         }
-        DfsCmd::Cat { path } => {
+        DfsCmd::Cat {
+            path,
+            raw,
+            skip_checksums,
+        } => {
+            c.set_skip_checksums(skip_checksums);
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
-            c.get(&path, &mut out, &mut |_| {})?;
+            let records = !raw && c.stat(&path)?.records;
+            if records {
+                for r in c.read_records(&path)? {
+                    out.write_all(&r)
+                        .and_then(|_| out.write_all(b"\n"))
+                        .or_else(closed_pipe)?;
+                }
+            } else {
+                c.get(&path, &mut out, &mut |_| {})?;
+            }
             out.flush().ok();
         }
         DfsCmd::Ls { path, recursive } => {
             for e in c.list(&path, recursive)? {
+                let name = printable(&e.path);
                 if e.is_dir {
-                    outln!("d {:>12} {:>3}  {}/", "-", "-", e.path);
+                    outln!("d {:>12} {:>3}  {name}/", "-", "-");
                 } else {
-                    outln!("- {:>12} {:>3}  {}", e.length, e.replication, e.path);
+                    let kind = if e.records { 'r' } else { '-' };
+                    outln!("{kind} {:>12} {:>3}  {name}", e.length, e.replication);
                 }
             }
         }
@@ -194,13 +295,22 @@ pub fn run(master: &str, secret: &str, quiet: bool, cmd: DfsCmd) -> Result<()> {
         DfsCmd::Report => {
             let r = c.report()?;
             outln!(
-                "files {}  chunks {}  under-replicated {}  corrupt {}  pending deletion {}",
+                "files {}  chunks {}  under-replicated {} (in {} files)  corrupt replicas {}  unreadable chunks {}  being written {}  pending deletion {}",
                 r.files,
                 r.chunks,
                 r.under_replicated,
+                r.under_replicated_files,
                 r.corrupt,
+                r.unreadable,
+                r.being_written,
                 r.pending_deletion
             );
+            if r.unreadable > 0 {
+                outln!(
+                    "warning: {} chunks have no readable replica (lost with their nodes, or every copy corrupt; `dfs get --skip-checksums` salvages corrupt ones)",
+                    r.unreadable
+                );
+            }
             outln!(
                 "{:<22} {:<20} {:>6} {:>12} {:>7}  last heartbeat",
                 "node",

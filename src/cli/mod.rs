@@ -11,6 +11,7 @@ macro_rules! outln {
 mod cluster;
 mod demo;
 mod dfs;
+mod outputs;
 mod progress;
 mod sql;
 mod submit;
@@ -88,14 +89,10 @@ enum Command {
     /// copied into the DFS, each worker starts it as an executor, and it runs here as the
     /// driver. Its `Context::from_env()` picks this up.
     Submit {
-        /// The master's address.
-        #[arg(
-            long,
-            env = "STRATA_MASTER",
-            default_value = "127.0.0.1:7070",
-            value_name = "HOST:PORT"
-        )]
-        master: String,
+        /// The master's address [default: STRATA_MASTER, else `[cluster] master` of the
+        /// config, else 127.0.0.1:7070].
+        #[arg(long, value_name = "HOST:PORT")]
+        master: Option<String>,
         /// Executors to start [default: one per live worker].
         #[arg(long, default_value_t = 0, value_name = "N")]
         executors: u32,
@@ -131,9 +128,10 @@ enum Command {
         /// Task slots offered to executors [default: the configured threads].
         #[arg(long, value_name = "N")]
         cores: Option<u32>,
-        /// The master's address.
-        #[arg(long, env = "STRATA_MASTER", value_name = "HOST:PORT")]
-        master: String,
+        /// The master's address [default: STRATA_MASTER, else `[cluster] master` of the
+        /// config, else 127.0.0.1:7070].
+        #[arg(long, value_name = "HOST:PORT")]
+        master: Option<String>,
         /// Directory for chunks.
         #[arg(long, value_name = "DIR")]
         dir: PathBuf,
@@ -161,20 +159,48 @@ enum Command {
     /// aggregations and sorts spill to --local-dir past --memory (for SQL the default is half
     /// the machine's memory); --threads 1 runs every operator on one partition.
     Sql(sql::SqlArgs),
+    /// Fault campaigns: start a real cluster, run concurrent clients against it while random
+    /// daemons are SIGKILLed, paused and restarted and chunk files corrupted, then check
+    /// every acknowledged operation against a model of what the namespace may hold. Exits
+    /// with status 1 if any anomaly is found.
+    #[command(subcommand)]
+    Chaos(ChaosCmd),
+    /// Print the web UI's login token for the configured cluster secret (open the UI as
+    /// http://HOST:PORT/?token=TOKEN).
+    UiToken,
     /// Use the distributed file system (put, get, cat, ls, rm, mv, mkdir, stat, snapshot,
     /// append, report).
     Dfs {
-        /// The master's address.
-        #[arg(
-            long,
-            env = "STRATA_MASTER",
-            default_value = "127.0.0.1:7070",
-            value_name = "HOST:PORT",
-            global = true
-        )]
-        master: String,
+        /// The master's address [default: STRATA_MASTER, else `[cluster] master` of the
+        /// config, else 127.0.0.1:7070]. The master must prove it knows the cluster secret
+        /// before anything is sent to it.
+        #[arg(long, value_name = "HOST:PORT", global = true)]
+        master: Option<String>,
         #[command(subcommand)]
         cmd: dfs::DfsCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ChaosCmd {
+    /// The DFS campaign: creates, overwrites, record appends, renames, snapshots and deletes
+    /// by concurrent clients, and every client racing to overwrite one file.
+    Dfs {
+        /// How long the workload runs under faults (then the cluster heals and is checked).
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Seed of the operation and fault schedules.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Worker processes.
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        /// Keep the cluster's data and logs in DIR (default: a temporary directory).
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
     },
 }
 
@@ -357,16 +383,19 @@ fn context_on(
     Ok(ctx)
 }
 
-fn prepare_out(args: &EngineArgs, out: &OutArgs) -> Result<()> {
+fn prepare_out(args: &EngineArgs, out: &OutArgs, inputs: &[String]) -> Result<()> {
     // An executor runs the same command line; only the driver touches the output.
     if strata::dataflow::cluster::is_executor_process() {
         return Ok(());
     }
+    let cluster = StrataConfig::load(args.config.as_deref())?.cluster;
+    outputs::check_job_output(inputs, &out.out, &cluster)?;
     prepare_dir(args, &out.out, out.overwrite)
 }
 
 /// With `--overwrite`, removes an old output (local or `dfs://`) before the job runs.
 fn prepare_dir(args: &EngineArgs, dir: &Path, overwrite: bool) -> Result<()> {
+    outputs::check_not_cwd(dir)?;
     let cluster = StrataConfig::load(args.config.as_deref())?.cluster;
     if let Some((master, path)) = dir
         .to_str()
@@ -407,26 +436,21 @@ pub fn run(cli: Cli) -> Result<()> {
             dir,
             listen,
             http,
-        } => cluster::worker(
-            full_config(&cli.engine)?,
-            &master,
-            &dir,
-            &listen,
-            http.as_deref(),
-            cores,
-        ),
+        } => {
+            let cfg = full_config(&cli.engine)?;
+            let master = master.unwrap_or_else(|| cfg.cluster.master.clone());
+            cluster::worker(cfg, &master, &dir, &listen, http.as_deref(), cores)
+        }
         Command::Submit {
             master,
             executors,
             program,
             args,
-        } => submit::run(
-            &full_config(&cli.engine)?,
-            &master,
-            executors,
-            &program,
-            &args,
-        ),
+        } => {
+            let cfg = full_config(&cli.engine)?;
+            let master = master.unwrap_or_else(|| cfg.cluster.master.clone());
+            submit::run(&cfg, &master, executors, &program, &args)
+        }
         Command::LocalCluster { workers, dir, port } => {
             cluster::local_cluster(cli.engine.config.as_deref(), workers, &dir, port)
         }
@@ -444,14 +468,53 @@ pub fn run(cli: Cli) -> Result<()> {
         }) => sql::gen_tpch(sf, format, &out, overwrite),
         Command::Dfs { master, cmd } => {
             let cfg = full_config(&cli.engine)?;
+            let master = master.unwrap_or_else(|| cfg.cluster.master.clone());
             dfs::run(&master, &cfg.cluster.secret, cli.engine.quiet, cmd)
+        }
+        Command::Chaos(ChaosCmd::Dfs {
+            seconds,
+            seed,
+            workers,
+            clients,
+            keep,
+        }) => {
+            if workers < 3 {
+                anyhow::bail!("--workers must be at least 3 (chunks have 3 replicas)");
+            }
+            let summary = strata_chaos::run_dfs(&strata_chaos::DfsCampaign {
+                exe: std::env::current_exe().context("cannot find the strata executable")?,
+                seed,
+                duration: std::time::Duration::from_secs(seconds),
+                workers,
+                clients: clients.max(1),
+                keep,
+            })
+            .map_err(anyhow::Error::msg)?;
+            outln!("{summary}");
+            if !summary.anomalies.is_empty() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::UiToken => {
+            let cfg = full_config(&cli.engine)?;
+            if cfg.cluster.secret.is_empty() {
+                anyhow::bail!(
+                    "no cluster secret is configured, so the web UI needs no token (set [cluster] secret or STRATA_SECRET to require one)"
+                );
+            }
+            outln!(
+                "{}",
+                strata::cluster::ui_auth::ui_token(&cfg.cluster.secret)
+            );
+            Ok(())
         }
         Command::Demo { data } => demo::run(&context(&cli.engine, None)?, data),
         Command::Run {
             cluster,
             job: Job::Wordcount { inputs, out },
         } => {
-            prepare_out(&cli.engine, &out)?;
+            prepare_out(&cli.engine, &out, &inputs)?;
             let ctx = context_on(&cli.engine, out.partitions, &cluster.launch("wordcount"))?;
             wordcount::run(&ctx, &inputs, &out.out, out.partitions)?;
             report(&ctx, "wordcount", &out.out, start);
@@ -467,7 +530,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     out,
                 },
         } => {
-            prepare_out(&cli.engine, &out)?;
+            prepare_out(&cli.engine, &out, &inputs)?;
             let ctx = context_on(&cli.engine, out.partitions, &cluster.launch("pagerank"))?;
             let r = pagerank::run(&ctx, &inputs, iterations, damping, &out.out, out.partitions)?;
             if ctx.is_driver() {
@@ -480,7 +543,7 @@ pub fn run(cli: Cli) -> Result<()> {
             cluster,
             job: Job::Sort { inputs, out },
         } => {
-            prepare_out(&cli.engine, &out)?;
+            prepare_out(&cli.engine, &out, &inputs)?;
             let ctx = context_on(&cli.engine, None, &cluster.launch("sort"))?;
             terasort::sort(&ctx, &inputs, &out.out, out.partitions)?;
             report(&ctx, "sort", &out.out, start);
@@ -516,6 +579,12 @@ fn report(ctx: &strata::Context, what: &str, out: &Path, start: Instant) {
             r.speculative_tasks,
             r.map_outputs_lost,
             r.map_tasks_rerun
+        );
+    }
+    let bad = strata::dataflow::invalid_utf8_lines();
+    if bad > 0 {
+        eprintln!(
+            "{what}: warning: {bad} input lines were not valid UTF-8 and were read as Latin-1 (see the log for the first of each split)"
         );
     }
     let m = ctx.metrics();

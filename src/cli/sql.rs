@@ -208,6 +208,7 @@ fn shell(engine: &Engine, format: Format) -> Result<()> {
 pub fn gen_tpch(sf: f64, format: GenFormat, out: &Path, overwrite: bool) -> Result<()> {
     if out.exists() {
         if overwrite {
+            super::outputs::check_not_cwd(out)?;
             std::fs::remove_dir_all(out)
                 .with_context(|| format!("cannot remove {}", out.display()))?;
         } else if std::fs::read_dir(out)?.next().is_some() {

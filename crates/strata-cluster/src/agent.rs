@@ -84,6 +84,7 @@ async fn connect(opts: &AgentOptions) -> Result<Client, String> {
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(5));
     let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
+    strata_dfs::auth::verify_server(channel.clone(), &opts.master, &opts.secret).await?;
     let attach = Attach::new(&opts.secret).map_err(|s| s.message().to_string())?;
     Ok(ClusterMasterClient::with_interceptor(channel, attach))
 }

@@ -45,6 +45,12 @@ impl AppClient {
         let channel = rt
             .block_on(endpoint.connect())
             .map_err(|e| unreachable(e.to_string()))?;
+        rt.block_on(strata_dfs::auth::verify_server(
+            channel.clone(),
+            master,
+            secret,
+        ))
+        .map_err(ClientError::Refused)?;
         let attach = Attach::new(secret).map_err(|s| ClientError::Refused(s.message().into()))?;
         Ok(AppClient {
             rt,

@@ -28,6 +28,7 @@ pub mod client;
 pub mod master;
 pub mod model;
 pub mod ui;
+pub mod ui_auth;
 
 /// gRPC messages and services generated from `proto/cluster.proto`.
 #[allow(missing_docs, clippy::all)]

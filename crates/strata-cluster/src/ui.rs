@@ -7,7 +7,8 @@
 //!   a picture of its stage DAG (inline SVG) and every task attempt (host, locality,
 //!   attempt, duration, status).
 //!
-//! Pages refresh themselves every two seconds while something runs.
+//! Pages refresh themselves every two seconds while something runs. With a cluster secret,
+//! every page needs the login token ([`crate::ui_auth`]).
 
 use crate::master::{AppState, State};
 use crate::model::{AppUi, JobUi, now_ms};
@@ -33,6 +34,7 @@ pub struct UiContext {
 
 /// The UI's routes, to merge into the admin HTTP server.
 pub fn router(ctx: UiContext) -> Router {
+    let secret = ctx.secret.clone();
     let (c1, c2, c3, c4) = (ctx.clone(), ctx.clone(), ctx.clone(), ctx);
     Router::new()
         .route("/", get(move || overview(c1.clone())))
@@ -45,6 +47,10 @@ pub fn router(ctx: UiContext) -> Router {
             get(move |p: Path<String>| app_page(c3.clone(), p)),
         )
         .route("/api/state", get(move || api_state(c4.clone())))
+        .layer(axum::middleware::from_fn_with_state(
+            crate::ui_auth::ui_token(&secret),
+            crate::ui_auth::guard,
+        ))
 }
 
 /// Escapes text for HTML.

@@ -104,6 +104,14 @@ pub struct DfsConfig {
     /// is on every replica (in the page cache), which survives the death of processes and of
     /// any one machine; turn it on to survive a simultaneous power loss of all replicas.
     pub fsync_data: bool,
+    /// A file being written stays invisible until its writer closes it, and nobody else may
+    /// create it meanwhile (a lease on the path, as in GFS and HDFS). A writer silent this
+    /// long, in milliseconds, loses the lease: its unfinished file is discarded and the path
+    /// is free again. Default: 60000.
+    pub writer_lease_ms: u64,
+    /// Fewest replicas a chunk write needs to succeed when fewer than the file's replication
+    /// factor are live; the master copies the missing replicas once nodes are back. Default: 1.
+    pub min_replication: u32,
 }
 
 impl Default for DfsConfig {
@@ -116,6 +124,8 @@ impl Default for DfsConfig {
             replication_streams: 2,
             checkpoint_ops: 100_000,
             fsync_data: false,
+            writer_lease_ms: 60_000,
+            min_replication: 1,
         }
     }
 }
@@ -268,6 +278,20 @@ impl StrataConfig {
                 key: "dfs.node_timeout_ms",
                 value: f.node_timeout_ms.to_string(),
                 hint: "at least twice dfs.heartbeat_interval_ms (which must be positive)",
+            });
+        }
+        if f.writer_lease_ms < 1000 {
+            return Err(ConfigError::Invalid {
+                key: "dfs.writer_lease_ms",
+                value: f.writer_lease_ms.to_string(),
+                hint: "at least 1000",
+            });
+        }
+        if f.min_replication == 0 || f.min_replication > f.replication {
+            return Err(ConfigError::Invalid {
+                key: "dfs.min_replication",
+                value: f.min_replication.to_string(),
+                hint: "between 1 and dfs.replication",
             });
         }
         let c = &self.cluster;

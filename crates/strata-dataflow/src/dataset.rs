@@ -363,15 +363,22 @@ impl<T: Data> Dataset<T> {
             write(&mut w, it).map_err(fail)?;
             w.flush().map_err(fail)?;
             Ok(name)
-        })?;
+        });
         if !driver {
-            return Ok(());
+            return files.map(|_| ());
         }
-        // The driver commits: only the successful attempt of each partition is renamed.
-        for (p, name) in files.into_iter().enumerate() {
-            out.commit(&name, p)?;
+        // The driver commits: only the successful attempt of each partition is renamed. A
+        // failed job leaves nothing behind (no `_temporary`, no partial part files).
+        let done = files.and_then(|files| {
+            for (p, name) in files.into_iter().enumerate() {
+                out.commit(&name, p)?;
+            }
+            out.finish()
+        });
+        if done.is_err() {
+            out.abort();
         }
-        out.finish()
+        done
     }
 }
 

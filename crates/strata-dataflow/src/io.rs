@@ -30,6 +30,39 @@ pub struct InputFile {
     pub len: u64,
     /// Where the file lives on the DFS, if it does.
     pub dfs: Option<DfsInput>,
+    /// How its bytes become text.
+    pub encoding: Encoding,
+}
+
+/// How an input file's bytes are read (Hadoop picks a codec by the file's extension too).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Encoding {
+    /// The bytes as they are.
+    #[default]
+    Plain,
+    /// gzip (`.gz`), decompressed on the fly; one split per file (gzip is not splittable).
+    Gzip,
+    /// Zstandard (`.zst`), decompressed on the fly; one split per file.
+    Zstd,
+    /// A DFS file written by record append: framed records, unframed by the reader
+    /// (records never straddle chunks, so each chunk is a split of its own).
+    Records,
+}
+
+impl Encoding {
+    /// The encoding a file's name implies.
+    pub fn of(path: &Path) -> Encoding {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("gz") => Encoding::Gzip,
+            Some("zst") => Encoding::Zstd,
+            _ => Encoding::Plain,
+        }
+    }
+
+    /// Whether a byte range of the file can be read on its own.
+    pub fn splittable(self) -> bool {
+        matches!(self, Encoding::Plain | Encoding::Records)
+    }
 }
 
 /// A DFS input file.
@@ -96,7 +129,13 @@ fn expand_dfs(url: &str, cluster: &ClusterConfig, out: &mut Vec<InputFile>) -> R
             .iter()
             .map(|c| (c.offset, c.length, c.replicas.clone()))
             .collect();
+        let encoding = if list.file.as_ref().is_some_and(|i| i.records) {
+            Encoding::Records
+        } else {
+            Encoding::of(Path::new(&f))
+        };
         out.push(InputFile {
+            encoding,
             path: PathBuf::from(format!("dfs://{master}{f}")),
             len: chunks.iter().map(|c| c.1).sum(),
             dfs: Some(DfsInput {
@@ -180,6 +219,23 @@ fn hidden(path: &Path) -> bool {
 
 fn collect(path: &Path, out: &mut Vec<InputFile>) -> Result<()> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_dir() && !meta.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        let kind = if t.is_fifo() {
+            "a named pipe (FIFO)"
+        } else if t.is_socket() {
+            "a socket"
+        } else if t.is_char_device() || t.is_block_device() {
+            "a device"
+        } else {
+            "not a regular file"
+        };
+        return Err(Error::Input(format!(
+            "input {} is {kind}: inputs are read by byte ranges, possibly more than once; copy it to a regular file first",
+            path.display()
+        )));
+    }
     if meta.is_dir() {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
             .map_err(|e| Error::io(path, e))?
@@ -196,6 +252,7 @@ fn collect(path: &Path, out: &mut Vec<InputFile>) -> Result<()> {
             path: path.to_path_buf(),
             len: meta.len(),
             dfs: None,
+            encoding: Encoding::of(path),
         });
     }
     Ok(())
@@ -255,6 +312,10 @@ fn plan_pieces(files: &[InputFile], split_size: u64, min_splits: usize, align: u
     let mut splits = Vec::new();
     for (i, f) in files.iter().enumerate() {
         if f.len == 0 {
+            continue;
+        }
+        if !f.encoding.splittable() {
+            splits.push((i, 0, f.len));
             continue;
         }
         if let Some(d) = &f.dfs {
@@ -393,6 +454,38 @@ impl OutputDir {
         }
     }
 
+    /// After a failed job: removes the scratch directory and any part files committed
+    /// (the directory held no result before the job, so everything in it is the job's).
+    pub fn abort(&self) {
+        match self {
+            OutputDir::Local(dir) => {
+                let _ = std::fs::remove_dir_all(dir.join("_temporary"));
+                if let Ok(entries) = std::fs::read_dir(dir) {
+                    for e in entries.flatten() {
+                        let name = e.file_name();
+                        if name.to_string_lossy().starts_with("part-") {
+                            let _ = std::fs::remove_file(e.path());
+                        }
+                    }
+                }
+            }
+            OutputDir::Dfs {
+                master,
+                secret,
+                path,
+            } => {
+                if let Ok(mut c) = dfs_client(master, secret) {
+                    let _ = c.delete(&format!("{path}/_temporary"), true);
+                    for e in c.list(path, false).unwrap_or_default() {
+                        if strata_dfs::path::name(&e.path).starts_with("part-") {
+                            let _ = c.delete(&e.path, false);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Marks the output complete and removes the scratch directory.
     pub fn finish(&self) -> Result<()> {
         match self {
@@ -506,16 +599,19 @@ mod tests {
                 path: "a".into(),
                 len: 1000,
                 dfs: None,
+                encoding: Encoding::Plain,
             },
             InputFile {
                 path: "b".into(),
                 len: 0,
                 dfs: None,
+                encoding: Encoding::Plain,
             },
             InputFile {
                 path: "c".into(),
                 len: 250,
                 dfs: None,
+                encoding: Encoding::Plain,
             },
         ];
         let splits = plan_splits(&files, 300, 1, 1);
@@ -534,12 +630,14 @@ mod tests {
                 path: format!("small{i:03}").into(),
                 len: 10,
                 dfs: None,
+                encoding: Encoding::Plain,
             })
             .collect();
         files.push(InputFile {
             path: "big".into(),
             len: 10_000,
             dfs: None,
+            encoding: Encoding::Plain,
         });
         let splits = plan_splits(&files, 1000, 1, 1);
         // 1,000 bytes of small files fill about one split; the big file is cut in ten.

@@ -84,7 +84,7 @@ pub use dataset::Dataset;
 pub use error::{Error, Result};
 pub use metrics::MetricsSnapshot;
 pub use pair::Side;
-pub use rdd::text::Line;
+pub use rdd::text::{Line, invalid_utf8_lines};
 pub use scheduler::listener::JobListener;
 pub use shuffle::{DirectPartitioner, HashPartitioner, Partitioner, RangePartitioner};
 pub use strata_common::{DataflowConfig, StrataConfig};

@@ -44,7 +44,7 @@ fn main() {
                         path: format!("/c{c}-f{i}"),
                         replication: 3,
                         overwrite: false,
-                        mtime: 0,
+                        writer: 1,
                     };
                     let done = {
                         let mut g = state.lock();

@@ -30,9 +30,11 @@ const READ_PIECE: u64 = 8 << 20;
 /// A connection to a DFS cluster.
 pub struct DfsClient {
     master_addr: String,
+    /// The data-protocol token (never the secret itself).
     secret: String,
     rt: tokio::runtime::Runtime,
     master: MasterClient<InterceptedService<Channel, Attach>>,
+    skip_checksums: bool,
 }
 
 impl DfsClient {
@@ -48,11 +50,15 @@ impl DfsClient {
         let channel = rt
             .block_on(endpoint.connect())
             .map_err(|e| DfsError::MasterUnreachable(master.into(), e.to_string()))?;
+        // The master proves it knows the secret before it sees our token.
+        rt.block_on(crate::auth::verify_server(channel.clone(), master, secret))
+            .map_err(DfsError::Unauthenticated)?;
         let attach =
             Attach::new(secret).map_err(|s| DfsError::Unauthenticated(s.message().into()))?;
         Ok(DfsClient {
             master_addr: master.to_string(),
-            secret: secret.to_string(),
+            secret: strata_net::auth::token(secret, strata_net::auth::purpose::DATA),
+            skip_checksums: false,
             rt,
             master: MasterClient::with_interceptor(channel, attach)
                 .max_decoding_message_size(64 << 20),
@@ -83,8 +89,34 @@ impl DfsClient {
             .map(|_| ())
     }
 
-    /// Creates an empty file (`replication` 0: the cluster default).
+    /// Reads chunks whose every replica fails its checksums anyway, as stored (to salvage
+    /// what is left of them); off by default.
+    pub fn set_skip_checksums(&mut self, skip: bool) {
+        self.skip_checksums = skip;
+    }
+
+    /// Starts writing a file leased to `writer` (`replication` 0: the cluster default); it
+    /// is visible only after [`DfsClient::close_file`]. Prefer [`FileWriter`].
     pub fn create(
+        &mut self,
+        path: &str,
+        replication: u32,
+        overwrite: bool,
+        writer: u64,
+    ) -> Result<proto::FileInfo> {
+        let req = proto::CreateRequest {
+            path: path.into(),
+            replication,
+            overwrite,
+            writer,
+            close: false,
+        };
+        self.call(|mut m| async move { m.create(req).await })
+    }
+
+    /// Creates an empty, closed file in one step (like `touch`, but an existing file is an
+    /// error unless `overwrite`).
+    pub fn touch(
         &mut self,
         path: &str,
         replication: u32,
@@ -94,8 +126,29 @@ impl DfsClient {
             path: path.into(),
             replication,
             overwrite,
+            writer: new_writer_id(),
+            close: true,
         };
         self.call(|mut m| async move { m.create(req).await })
+    }
+
+    /// Makes the file `writer` was writing visible.
+    pub fn close_file(&mut self, path: &str, writer: u64) -> Result<proto::FileInfo> {
+        let req = proto::CloseRequest {
+            path: path.into(),
+            writer,
+        };
+        self.call(|mut m| async move { m.close(req).await })
+    }
+
+    /// Discards the file `writer` was writing.
+    pub fn abort_file(&mut self, path: &str, writer: u64) -> Result<()> {
+        let req = proto::CloseRequest {
+            path: path.into(),
+            writer,
+        };
+        self.call(|mut m| async move { m.abort(req).await })
+            .map(|_| ())
     }
 
     /// Deletes a file, or a directory (non-empty only with `recursive`).
@@ -160,26 +213,39 @@ impl DfsClient {
         path: &str,
         previous: u64,
         exclude: Vec<String>,
+        writer: u64,
     ) -> Result<proto::ChunkLease> {
         let req = proto::AddChunkRequest {
             path: path.into(),
             previous_handle: previous,
             exclude,
+            writer,
         };
         self.call(|mut m| async move { m.add_chunk(req).await })
     }
 
-    fn lease(&mut self, path: &str) -> Result<proto::ChunkLease> {
-        let req = proto::LeaseRequest { path: path.into() };
+    fn lease(&mut self, path: &str, append: bool) -> Result<proto::ChunkLease> {
+        let req = proto::LeaseRequest {
+            path: path.into(),
+            append,
+        };
         self.call(|mut m| async move { m.get_lease(req).await })
     }
 
-    fn commit(&mut self, path: &str, handle: u64, length: u64, release: bool) -> Result<()> {
+    fn commit(
+        &mut self,
+        path: &str,
+        handle: u64,
+        length: u64,
+        release: bool,
+        writer: u64,
+    ) -> Result<()> {
         let req = proto::CommitRequest {
             path: path.into(),
             handle,
             length,
             release,
+            writer,
         };
         self.call(|mut m| async move { m.commit(req).await })
             .map(|_| ())
@@ -276,9 +342,27 @@ impl DfsClient {
                 c.handle
             ),
         );
-        for addr in &c.replicas {
+        if c.replicas.is_empty() && !c.corrupt_replicas.is_empty() {
+            if !self.skip_checksums {
+                return Err(DfsError::Corrupt(format!(
+                    "every replica of chunk {} fails its checksums (kept on {}); to salvage the bytes as stored, read with --skip-checksums",
+                    c.handle,
+                    c.corrupt_replicas.join(", ")
+                )));
+            }
+            last_err = DfsError::Corrupt(format!(
+                "chunk {}: no corrupt replica could be read",
+                c.handle
+            ));
+        }
+        let (addrs, verify) = if self.skip_checksums && c.replicas.is_empty() {
+            (&c.corrupt_replicas, false)
+        } else {
+            (&c.replicas, true)
+        };
+        for addr in addrs {
             let r = Conn::open(addr, Duration::from_secs(60))
-                .and_then(|mut conn| conn.read_into(&self.secret, c.handle, pos, len, buf));
+                .and_then(|mut conn| conn.read_into(&self.secret, c.handle, pos, len, verify, buf));
             match r {
                 Ok(()) if buf.len() as u64 == len => return Ok(()),
                 Ok(()) => {
@@ -327,7 +411,7 @@ impl DfsClient {
     }
 
     fn try_append(&mut self, path: &str, framed: &[u8]) -> Result<u64> {
-        let mut lease = self.lease(path)?;
+        let mut lease = self.lease(path, true)?;
         if framed.len() as u64 > lease.chunk_size / MAX_RECORD_FRACTION {
             return Err(DfsError::WrongKind(format!(
                 "record of {} bytes is larger than 1/{MAX_RECORD_FRACTION} of the chunk size",
@@ -352,12 +436,12 @@ impl DfsClient {
             c.flush()?;
             match c.recv()? {
                 Response::Ok { offset, length } => {
-                    self.commit(path, lease.handle, length, false)?;
+                    self.commit(path, lease.handle, length, false, 0)?;
                     return Ok(lease.offset + offset);
                 }
                 Response::ChunkFull => {
-                    self.commit(path, lease.handle, lease.chunk_size, true)?;
-                    lease = self.add_chunk(path, lease.handle, Vec::new())?;
+                    self.commit(path, lease.handle, lease.chunk_size, true, 0)?;
+                    lease = self.add_chunk(path, lease.handle, Vec::new(), 0)?;
                 }
                 Response::Err { kind, message } => {
                     return Err(response_error(&lease.primary, kind, message));
@@ -375,6 +459,16 @@ impl DfsClient {
     pub fn read_records(&mut self, path: &str) -> Result<Vec<Vec<u8>>> {
         let bytes = self.read_all(path)?;
         Ok(parse_records(&bytes))
+    }
+}
+
+/// A random, non-zero writer id.
+fn new_writer_id() -> u64 {
+    loop {
+        let w = rand::RngCore::next_u64(&mut rand::rngs::OsRng);
+        if w != 0 {
+            return w;
+        }
     }
 }
 
@@ -401,10 +495,15 @@ pub fn parse_records(bytes: &[u8]) -> Vec<Vec<u8>> {
 }
 
 /// A new DFS file being written, chunk by chunk (see the module docs for failure handling).
-/// Bytes are committed a chunk at a time; `close` commits the last, partial chunk.
+/// Bytes are committed a chunk at a time; `close` commits the last, partial chunk and makes
+/// the file visible under its name. Until then nobody sees it, and nobody else may create
+/// the path (the master leases it to this writer). Dropped without `close` (an error, a
+/// panic), the unfinished file is discarded.
 pub struct FileWriter<C: std::borrow::BorrowMut<DfsClient>> {
     client: C,
     path: String,
+    writer: u64,
+    closed: bool,
     chunk_size: usize,
     buf: Vec<u8>,
     previous: u64,
@@ -418,9 +517,14 @@ pub struct FileWriter<C: std::borrow::BorrowMut<DfsClient>> {
 impl<C: std::borrow::BorrowMut<DfsClient>> FileWriter<C> {
     /// Creates the file (replication 0: the cluster default).
     pub fn create(mut client: C, path: &str, replication: u32, overwrite: bool) -> Result<Self> {
-        let info = client.borrow_mut().create(path, replication, overwrite)?;
+        let writer = new_writer_id();
+        let info = client
+            .borrow_mut()
+            .create(path, replication, overwrite, writer)?;
         Ok(FileWriter {
             client,
+            writer,
+            closed: false,
             path: info.path,
             chunk_size: info.chunk_size as usize,
             buf: Vec::new(),
@@ -451,11 +555,18 @@ impl<C: std::borrow::BorrowMut<DfsClient>> FileWriter<C> {
         let client = self.client.borrow_mut();
         let mut attempt = 0;
         loop {
-            let lease = client.add_chunk(&self.path, self.previous, self.exclude.clone())?;
+            let lease =
+                client.add_chunk(&self.path, self.previous, self.exclude.clone(), self.writer)?;
             self.previous = lease.handle;
             match client.write_pipeline(&lease, 0, &self.buf) {
                 Ok(_) => {
-                    client.commit(&self.path, lease.handle, self.buf.len() as u64, true)?;
+                    client.commit(
+                        &self.path,
+                        lease.handle,
+                        self.buf.len() as u64,
+                        true,
+                        self.writer,
+                    )?;
                     break;
                 }
                 Err(e) => {
@@ -487,10 +598,30 @@ impl<C: std::borrow::BorrowMut<DfsClient>> FileWriter<C> {
         Ok(())
     }
 
-    /// Writes what is buffered and returns the file's length.
+    /// Writes what is buffered, makes the file visible and returns its length.
     pub fn close(mut self) -> Result<u64> {
         self.write_chunk()?;
+        let (path, writer) = (self.path.clone(), self.writer);
+        self.client.borrow_mut().close_file(&path, writer)?;
+        self.closed = true;
         Ok(self.written)
+    }
+
+    /// The path being written.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+impl<C: std::borrow::BorrowMut<DfsClient>> Drop for FileWriter<C> {
+    fn drop(&mut self) {
+        if !self.closed {
+            let (path, writer) = (self.path.clone(), self.writer);
+            // Best effort: if the master cannot be told, the write lease lapses instead.
+            if let Err(e) = self.client.borrow_mut().abort_file(&path, writer) {
+                tracing::debug!(path = %path, error = %e, "could not discard an unfinished file");
+            }
+        }
     }
 }
 

@@ -22,7 +22,7 @@ pub const PIECE: usize = 1 << 20;
 pub enum Request {
     /// Write `len` bytes (which follow) at `offset`, then forward along `chain`.
     Write {
-        /// Cluster secret.
+        /// The data-protocol token (`strata_net::auth::token(secret, "data")`).
         secret: String,
         /// Chunk.
         handle: u64,
@@ -39,7 +39,7 @@ pub enum Request {
     },
     /// Record append (to the primary): the primary picks the offset.
     Append {
-        /// Cluster secret.
+        /// The data-protocol token (`strata_net::auth::token(secret, "data")`).
         secret: String,
         /// Chunk.
         handle: u64,
@@ -56,7 +56,7 @@ pub enum Request {
     },
     /// Zero-fill the chunk up to `to` bytes, then forward along `chain`.
     Pad {
-        /// Cluster secret.
+        /// The data-protocol token (`strata_net::auth::token(secret, "data")`).
         secret: String,
         /// Chunk.
         handle: u64,
@@ -69,7 +69,7 @@ pub enum Request {
     },
     /// Read up to `len` bytes at `offset`.
     Read {
-        /// Cluster secret.
+        /// The data-protocol token (`strata_net::auth::token(secret, "data")`).
         secret: String,
         /// Chunk.
         handle: u64,
@@ -77,10 +77,12 @@ pub enum Request {
         offset: u64,
         /// How much.
         len: u64,
+        /// Check block checksums (false only to salvage a chunk whose every copy is corrupt).
+        verify: bool,
     },
     /// Raise a chunk's version (the master, granting a lease).
     SetVersion {
-        /// Cluster secret.
+        /// The data-protocol token (`strata_net::auth::token(secret, "data")`).
         secret: String,
         /// Chunk.
         handle: u64,
@@ -89,7 +91,7 @@ pub enum Request {
     },
     /// Copy chunk `from` to a new chunk `to` locally (copy-on-write after a snapshot).
     Clone {
-        /// Cluster secret.
+        /// The data-protocol token (`strata_net::auth::token(secret, "data")`).
         secret: String,
         /// Source chunk.
         from: u64,
@@ -98,6 +100,20 @@ pub enum Request {
         /// Version of the new chunk.
         version: u64,
     },
+}
+
+impl Request {
+    /// The token the request carries.
+    pub fn token(&self) -> &str {
+        match self {
+            Request::Write { secret, .. }
+            | Request::Append { secret, .. }
+            | Request::Pad { secret, .. }
+            | Request::Read { secret, .. }
+            | Request::SetVersion { secret, .. }
+            | Request::Clone { secret, .. } => secret,
+        }
+    }
 }
 
 /// A chunkserver's answer.
@@ -284,7 +300,7 @@ impl Conn {
     /// Reads `[offset, offset+len)` of a chunk.
     pub fn read(&mut self, secret: &str, handle: u64, offset: u64, len: u64) -> Result<Vec<u8>> {
         let mut buf = Vec::new();
-        self.read_into(secret, handle, offset, len, &mut buf)?;
+        self.read_into(secret, handle, offset, len, true, &mut buf)?;
         Ok(buf)
     }
 
@@ -296,6 +312,7 @@ impl Conn {
         handle: u64,
         offset: u64,
         len: u64,
+        verify: bool,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
         self.send(
@@ -304,6 +321,7 @@ impl Conn {
                 handle,
                 offset,
                 len,
+                verify,
             },
             false,
         )?;
@@ -314,6 +332,38 @@ impl Conn {
             }
             Response::Err { kind, message } => Err(response_error(&self.addr, kind, message)),
             other => Err(DfsError::Internal(format!("unexpected response {other:?}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_net::frame::read_header;
+
+    proptest::proptest! {
+        /// Fuzz (data-safety issue): any bytes a peer sends decode to a request or response
+        /// or to an error; never a panic or a huge allocation.
+        #[test]
+        fn arbitrary_headers_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2048)) {
+            let mut r = &bytes[..];
+            let _ = read_header::<_, Request>(&mut r);
+            let mut r = &bytes[..];
+            let _ = read_header::<_, Response>(&mut r);
+        }
+
+        /// A real write header with one byte changed.
+        #[test]
+        fn corrupted_requests_never_panic(at in 0usize..200, flip in 1u8..=255) {
+            let mut buf = Vec::new();
+            strata_net::frame::write_header(&mut buf, &Request::Write {
+                secret: "t".repeat(64), handle: 7, version: 2, offset: 0, len: 10, crc: 1,
+                chain: vec!["127.0.0.1:1".into(), "127.0.0.2:1".into()],
+            }).unwrap();
+            let i = at % buf.len();
+            buf[i] ^= flip;
+            let mut r = &buf[..];
+            let _ = read_header::<_, Request>(&mut r);
         }
     }
 }

@@ -50,6 +50,23 @@ pub enum DfsError {
     /// A chunkserver failed or could not be reached mid-operation.
     #[error("chunkserver {0}: {1}")]
     Node(String, String),
+    /// Another client is writing the file (it holds the lease on the path).
+    #[error(
+        "{0} is being written by another client; try again when it has finished (its lease lapses if that client died)"
+    )]
+    Busy(String),
+    /// This writer's lease on a file it was writing is gone (it expired, or the file or a
+    /// directory above it was removed); the unfinished file was discarded.
+    #[error(
+        "lost the write lease on {0}: the unfinished file was discarded (it was deleted, or this writer was silent too long)"
+    )]
+    LeaseLost(String),
+    /// A daemon's directory is locked by another process.
+    #[error("{0}")]
+    Locked(String),
+    /// The master refused or failed a request for a reason not listed above.
+    #[error("master {0}: {1}")]
+    Master(String, String),
     /// Local I/O failed.
     #[error("I/O error on {0}: {1}")]
     Io(String, std::io::Error),
@@ -67,8 +84,12 @@ impl From<DfsError> for Status {
             DfsError::InvalidPath(..) => Code::InvalidArgument,
             DfsError::NotEnoughNodes { .. } | DfsError::DiskFull(_) => Code::ResourceExhausted,
             DfsError::MasterUnreachable(..) | DfsError::Node(..) => Code::Unavailable,
+            DfsError::Master(..) => Code::Internal,
             DfsError::Unauthenticated(_) => Code::Unauthenticated,
             DfsError::Corrupt(_) => Code::DataLoss,
+            DfsError::Locked(_) => Code::FailedPrecondition,
+            DfsError::Busy(_) => Code::Aborted,
+            DfsError::LeaseLost(_) => Code::Cancelled,
             DfsError::Io(..) | DfsError::Internal(_) => Code::Internal,
         };
         Status::new(code, e.to_string())
@@ -92,9 +113,23 @@ impl DfsError {
             Code::ResourceExhausted if msg.starts_with("disk full") => DfsError::DiskFull(msg),
             Code::DataLoss => DfsError::Corrupt(msg),
             Code::FailedPrecondition if msg.starts_with("directory not empty") => {
-                DfsError::NotEmpty(msg)
+                DfsError::NotEmpty(strip(&msg, "directory not empty: "))
             }
-            _ => DfsError::Node(format!("master {master}"), msg),
+            Code::FailedPrecondition | Code::InvalidArgument => DfsError::WrongKind(msg),
+            Code::Aborted => DfsError::Busy(
+                msg.split(" is being written")
+                    .next()
+                    .unwrap_or(&msg)
+                    .to_string(),
+            ),
+            Code::Cancelled => DfsError::LeaseLost(
+                strip(&msg, "lost the write lease on ")
+                    .split(':')
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+            ),
+            _ => DfsError::Master(master.to_string(), msg),
         }
     }
 }

@@ -19,7 +19,8 @@
 //!   record append atomic and safe from many concurrent writers.
 //!
 //! Control traffic is gRPC (`proto/dfs.proto`, compiled by protox); chunk bytes use the
-//! framed streaming protocol of [`data`]. Every request carries the cluster's shared secret.
+//! framed streaming protocol of [`data`]. Authentication is mutual and never sends the cluster
+//! secret itself ([`auth`], `strata_net::auth`).
 //!
 //! Departures from GFS, on purpose: files are written sequentially or appended to (no
 //! random overwrite, as in HDFS); the master tells chunkservers about a new version
@@ -27,9 +28,11 @@
 
 #![deny(missing_docs)]
 
+pub mod auth;
 pub mod chunkserver;
 pub mod client;
 pub mod data;
+pub mod dirlock;
 pub mod error;
 pub mod master;
 pub mod path;

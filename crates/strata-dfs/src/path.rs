@@ -59,6 +59,21 @@ pub fn is_within(p: &str, dir: &str) -> bool {
     dir == "/" || p == dir || (p.starts_with(dir) && p.as_bytes().get(dir.len()) == Some(&b'/'))
 }
 
+/// `p` (at or below `from`) moved to `to`, component by component: `rebase("/a/x", "/a",
+/// "/b") == "/b/x"`, `rebase("/x", "/", "/s") == "/s/x"`.
+pub fn rebase(p: &str, from: &str, to: &str) -> String {
+    debug_assert!(is_within(p, from), "{p} is not within {from}");
+    let rest = if from == "/" { p } else { &p[from.len()..] };
+    if rest.is_empty() || rest == "/" {
+        return to.to_string();
+    }
+    if to == "/" {
+        rest.to_string()
+    } else {
+        format!("{to}{rest}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +92,10 @@ mod tests {
         assert_eq!(name("/a/b"), "b");
         assert!(is_within("/a/b", "/a"));
         assert!(!is_within("/ab", "/a"));
+        assert_eq!(rebase("/a/x", "/a", "/b"), "/b/x");
+        assert_eq!(rebase("/a", "/a", "/b"), "/b");
+        assert_eq!(rebase("/data", "/", "/v/s"), "/v/s/data");
+        assert_eq!(rebase("/", "/", "/v/s"), "/v/s");
+        assert_eq!(rebase("/a/x", "/a", "/"), "/x");
     }
 }

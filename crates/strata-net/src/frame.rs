@@ -58,4 +58,28 @@ mod tests {
         let err = read_header::<_, u64>(&mut &garbage[..]).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     }
+
+    proptest::proptest! {
+        /// Fuzz (data-safety issue): any bytes from the network decode to a header or an
+        /// error; never a panic or an allocation beyond the frame limit.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2048)) {
+            let mut r = &bytes[..];
+            let _ = read_header::<_, (String, Vec<String>, u64)>(&mut r);
+            let mut r = &bytes[..];
+            let _ = read_header::<_, Vec<Vec<u8>>>(&mut r);
+        }
+
+        /// A valid frame with a corrupted length field or payload byte is an error or a
+        /// (different) value, never a panic.
+        #[test]
+        fn corrupted_frames_never_panic(s in ".{0,64}", n in proptest::num::u64::ANY, at in 0usize..80, flip in 1u8..=255) {
+            let mut buf = Vec::new();
+            write_header(&mut buf, &(s, vec!["a".to_string(); 3], n)).unwrap();
+            let i = at % buf.len();
+            buf[i] ^= flip;
+            let mut r = &buf[..];
+            let _ = read_header::<_, (String, Vec<String>, u64)>(&mut r);
+        }
+    }
 }

@@ -372,7 +372,12 @@ fn handle_executor(s: Arc<Shared>, conn: TcpStream) {
         return;
     };
     let mut w = BufWriter::with_capacity(1 << 16, write_half);
-    if !strata_net::auth::secrets_match(&s.cfg.cluster.secret, &secret) || app != s.app_id {
+    if !strata_net::auth::token_ok(
+        &s.cfg.cluster.secret,
+        strata_net::auth::purpose::DATAFLOW,
+        &secret,
+    ) || app != s.app_id
+    {
         let _ = send(
             &mut w,
             &ToExecutor::Refused("wrong cluster secret or application id".into()),

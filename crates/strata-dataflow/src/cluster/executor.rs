@@ -75,7 +75,9 @@ impl Executor {
             .parse()
             .map_err(|_| Error::Cluster("STRATA_EXECUTOR_ID is not a number".into()))?;
         let host = std::env::var("STRATA_EXECUTOR_HOST").unwrap_or_else(|_| "127.0.0.1".into());
-        let secret = cfg.cluster.secret.clone();
+        // Never the secret itself on the wire: the dataflow token derived from it.
+        let secret =
+            strata_net::auth::token(&cfg.cluster.secret, strata_net::auth::purpose::DATAFLOW);
         let cores = cfg.dataflow.threads;
         let cluster_err = |what: &str, e: std::io::Error| Error::Cluster(format!("{what}: {e}"));
 

@@ -388,6 +388,13 @@ pub(crate) fn run_job<T: Data, R: Data>(
         d.job_started(job, &format!("{description} ({})", base.name()));
     }
     let mut results: Vec<Option<R>> = partitions.iter().map(|_| None).collect();
+    // Where each partition's result goes (a partition may be asked for more than once).
+    // Regression (data-safety issue, row 11): a linear search per finished task made
+    // scheduling quadratic in the number of partitions (100k partitions: over a minute).
+    let mut slots: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
+    for (i, p) in partitions.iter().enumerate().rev() {
+        slots.entry(*p).or_default().push(i);
+    }
     let mut resubmits = 0;
     let desc = format!("{description} ({})", base.name());
     let outcome = loop {
@@ -412,11 +419,8 @@ pub(crate) fn run_job<T: Data, R: Data>(
                 let (done, failure) =
                     run_stage(inner, job, &desc, &todo, task, TaskKind::Result, &base);
                 for (p, r) in done {
-                    for (i, q) in partitions.iter().enumerate() {
-                        if *q == p && results[i].is_none() {
-                            results[i] = Some(r);
-                            break;
-                        }
+                    if let Some(i) = slots.get_mut(&p).and_then(|v| v.pop()) {
+                        results[i] = Some(r);
                     }
                 }
                 failure

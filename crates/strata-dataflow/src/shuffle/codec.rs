@@ -154,4 +154,22 @@ mod tests {
         let mut r: RecordReader<_, String> = RecordReader::new(&junk[..], 1, junk.len() as u64);
         assert!(r.next_record().unwrap().is_err());
     }
+
+    proptest::proptest! {
+        /// Fuzz (data-safety issue): a shuffle segment of arbitrary bytes yields records or
+        /// errors, never a panic or a huge allocation.
+        #[test]
+        fn arbitrary_segments_never_panic(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..4096),
+            count in 0u64..64,
+        ) {
+            let mut r: RecordReader<_, (String, Vec<u64>)> =
+                RecordReader::new(&bytes[..], count, bytes.len() as u64);
+            while let Some(rec) = r.next_record() {
+                if rec.is_err() {
+                    break;
+                }
+            }
+        }
+    }
 }

@@ -66,13 +66,13 @@ pub struct Chunkserver {
     pub store: Arc<ChunkStore>,
     corrupt: Receiver<u64>,
     opts: Options,
+    _lock: crate::dirlock::DirLock,
 }
 
 impl Chunkserver {
     /// Opens the store and starts the data server.
     pub fn start(opts: Options) -> Result<Chunkserver> {
-        std::fs::create_dir_all(&opts.dir)
-            .map_err(|e| DfsError::Io(opts.dir.display().to_string(), e))?;
+        let lock = crate::dirlock::DirLock::acquire(&opts.dir, "worker")?;
         let id = node_id(&opts.dir)?;
         let store = Arc::new(ChunkStore::open(&opts.dir, opts.cfg.dfs.fsync_data)?);
         let listener = TcpListener::bind(&opts.listen)
@@ -85,6 +85,10 @@ impl Chunkserver {
         let ctx = Arc::new(server::ServerCtx {
             store: store.clone(),
             secret: opts.cfg.cluster.secret.clone(),
+            token: strata_net::auth::token(
+                &opts.cfg.cluster.secret,
+                strata_net::auth::purpose::DATA,
+            ),
             corrupt: tx,
         });
         std::thread::Builder::new()
@@ -97,6 +101,7 @@ impl Chunkserver {
             store,
             corrupt,
             opts,
+            _lock: lock,
         })
     }
 
@@ -119,6 +124,13 @@ impl Chunkserver {
                     continue;
                 }
             };
+            if let Err(e) =
+                crate::auth::verify_server(channel.clone(), &self.opts.master, &secret).await
+            {
+                tracing::error!(master = %self.opts.master, error = %e, "master failed authentication; retrying");
+                tokio::time::sleep(every).await;
+                continue;
+            }
             let attach = strata_net::auth::Attach::new(&secret)
                 .map_err(|s| DfsError::Unauthenticated(s.message().to_string()))?;
             let mut master = MasterClient::with_interceptor(channel, attach);
@@ -198,7 +210,10 @@ impl Chunkserver {
             }
             for cmd in resp.replicate {
                 let store = self.store.clone();
-                let secret = self.opts.cfg.cluster.secret.clone();
+                let secret = strata_net::auth::token(
+                    &self.opts.cfg.cluster.secret,
+                    strata_net::auth::purpose::DATA,
+                );
                 std::thread::spawn(move || {
                     if let Err(e) =
                         push_chunk(&store, &secret, cmd.handle, cmd.version, &cmd.target)

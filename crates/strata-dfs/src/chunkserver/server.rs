@@ -17,28 +17,103 @@ pub struct ServerCtx {
     pub store: Arc<ChunkStore>,
     /// The cluster secret.
     pub secret: String,
+    /// The data-protocol token expected from clients (derived from the secret).
+    pub token: String,
     /// Handles of replicas found corrupt, for the heartbeat loop to report.
     pub corrupt: Sender<u64>,
 }
 
-/// Accepts connections until the listener fails.
-pub fn serve(listener: TcpListener, ctx: Arc<ServerCtx>) {
-    for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
-        let ctx = ctx.clone();
-        std::thread::spawn(move || {
-            if let Err(e) = handle(stream, &ctx) {
-                tracing::debug!(error = %e, "data connection ended");
-            }
-        });
+/// Connections served at once; the acceptor waits (the kernel queues new ones) beyond it.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// Connections accepted but not yet authenticated, at once.
+pub const MAX_HANDSHAKES: usize = 64;
+/// A new connection must send an authenticated request within this time.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// An authenticated connection silent this long between (or inside) requests is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A counting semaphore whose permits are returned on drop.
+struct Slots {
+    free: parking_lot::Mutex<usize>,
+    cv: parking_lot::Condvar,
+}
+
+struct Slot(Arc<Slots>);
+
+impl Slots {
+    fn new(n: usize) -> Arc<Slots> {
+        Arc::new(Slots {
+            free: parking_lot::Mutex::new(n),
+            cv: parking_lot::Condvar::new(),
+        })
+    }
+    fn take(self: &Arc<Self>) -> Slot {
+        let mut f = self.free.lock();
+        while *f == 0 {
+            self.cv.wait(&mut f);
+        }
+        *f -= 1;
+        Slot(self.clone())
     }
 }
 
-fn handle(stream: TcpStream, ctx: &ServerCtx) -> std::io::Result<()> {
+impl Drop for Slot {
+    fn drop(&mut self) {
+        *self.0.free.lock() += 1;
+        self.0.cv.notify_one();
+    }
+}
+
+/// Accepts connections until the listener fails. Resources are bounded before a peer has
+/// proved anything: at most [`MAX_HANDSHAKES`] unauthenticated connections exist at once,
+/// each with [`HANDSHAKE_TIMEOUT`] to send a request carrying the cluster token, and at most
+/// [`MAX_CONNECTIONS`] in all; beyond either bound the acceptor stops accepting (the kernel's
+/// backlog holds the rest) rather than spawning more threads.
+pub fn serve(listener: TcpListener, ctx: Arc<ServerCtx>) {
+    let conns = Slots::new(MAX_CONNECTIONS);
+    let handshakes = Slots::new(MAX_HANDSHAKES);
+    loop {
+        let conn = conns.take();
+        let hs = handshakes.take();
+        let stream = match listener.accept() {
+            Ok((s, _)) => s,
+            Err(e) => {
+                tracing::debug!(error = %e, "accept failed");
+                continue;
+            }
+        };
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("data-conn".into())
+            .spawn(move || {
+                let _conn = conn;
+                if let Err(e) = handle(stream, &ctx, hs) {
+                    tracing::debug!(error = %e, "data connection ended");
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start a connection thread");
+        }
+    }
+}
+
+fn handle(stream: TcpStream, ctx: &ServerCtx, handshake: Slot) -> std::io::Result<()> {
     stream.set_nodelay(true).ok();
+    stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
     let mut r = BufReader::with_capacity(PIECE, stream.try_clone()?);
     let mut w = BufWriter::with_capacity(64 << 10, stream);
+    let mut handshake = Some(handshake);
     while let Some(req) = read_header::<_, Request>(&mut r)? {
+        if handshake.is_some() {
+            // The first request must carry the token; only then does the peer get time.
+            if let Err(e) = auth(ctx, req.token()) {
+                write_header(&mut w, &Response::from_error(&e))?;
+                w.flush()?;
+                return Ok(());
+            }
+            handshake = None;
+            w.get_ref().set_read_timeout(Some(IDLE_TIMEOUT))?;
+        }
         let resp = dispatch(req, &mut r, &mut w, ctx);
         match resp {
             Ok(None) => {}
@@ -55,8 +130,8 @@ fn handle(stream: TcpStream, ctx: &ServerCtx) -> std::io::Result<()> {
     Ok(())
 }
 
-fn auth(ctx: &ServerCtx, secret: &str) -> Result<()> {
-    if ctx.secret.is_empty() || secrets_match(&ctx.secret, secret) {
+fn auth(ctx: &ServerCtx, token: &str) -> Result<()> {
+    if ctx.token.is_empty() || secrets_match(&ctx.token, token) {
         Ok(())
     } else {
         Err(DfsError::Unauthenticated(
@@ -146,6 +221,7 @@ fn dispatch(
             handle,
             offset,
             len,
+            verify,
         } => {
             auth(ctx, &secret)?;
             let started = std::cell::Cell::new(false);
@@ -154,13 +230,14 @@ fn dispatch(
                 handle,
                 offset,
                 len,
+                verify,
                 |n| {
                     started.set(true);
                     write_header(&mut **out.borrow_mut(), &Response::Data { len: n })
                 },
                 |data| out.borrow_mut().write_all(data),
             );
-            if let Err(DfsError::Corrupt(_)) = &streamed {
+            if let (Err(DfsError::Corrupt(_)), true) = (&streamed, verify) {
                 let _ = ctx.corrupt.send(handle);
             }
             match streamed {

@@ -76,7 +76,23 @@ impl ChunkStore {
                 .and_then(|h| h.parse::<u64>().ok())
             {
                 let bytes = std::fs::read(&p).map_err(|e| io_err(&p, e))?;
+                let data_len = std::fs::metadata(dir.join(format!("{h}.chunk")))
+                    .map(|m| m.len())
+                    .unwrap_or(0);
                 match bincode::deserialize::<ChunkMeta>(&bytes) {
+                    // A meta that does not describe its data file (damaged on disk) is not
+                    // trusted: the chunk is left out of the report and re-replicated.
+                    Ok(meta)
+                        if meta.crcs.len() as u64 != meta.length.div_ceil(BLOCK)
+                            || data_len < meta.length =>
+                    {
+                        tracing::warn!(
+                            handle = h,
+                            length = meta.length,
+                            data_len,
+                            "chunk meta does not match its data; ignoring the chunk"
+                        )
+                    }
                     Ok(meta) => {
                         chunks.insert(
                             h,
@@ -227,6 +243,19 @@ impl ChunkStore {
         self.read_with(h, offset, len, |data| data.to_vec())
     }
 
+    /// Like [`ChunkStore::read_with`], checking checksums only if `verify` (an operator
+    /// reading what is left of a chunk whose every replica is corrupt).
+    pub fn read_verified<R>(
+        &self,
+        h: u64,
+        offset: u64,
+        len: u64,
+        verify: bool,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R> {
+        self.read_inner(h, offset, len, verify, f)
+    }
+
     /// Like [`ChunkStore::read`], but hands the verified bytes to `f` from a reusable
     /// per-thread buffer (no allocation per request on the serving path).
     pub fn read_with<R>(
@@ -234,6 +263,17 @@ impl ChunkStore {
         h: u64,
         offset: u64,
         len: u64,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R> {
+        self.read_inner(h, offset, len, true, f)
+    }
+
+    fn read_inner<R>(
+        &self,
+        h: u64,
+        offset: u64,
+        len: u64,
+        verify: bool,
         f: impl FnOnce(&[u8]) -> R,
     ) -> Result<R> {
         thread_local! {
@@ -275,7 +315,7 @@ impl ChunkStore {
                     })?;
             }
             let buf = &raw[off..off + want];
-            for b in first..=last {
+            for b in (first..=last).filter(|_| verify) {
                 let s = ((b - first) * BLOCK) as usize;
                 let e = (s + BLOCK as usize).min(buf.len());
                 if crc32c::crc32c(&buf[s..e]) != meta.crcs.get(b as usize).copied().unwrap_or(!0) {
@@ -298,6 +338,7 @@ impl ChunkStore {
         h: u64,
         offset: u64,
         len: u64,
+        verify: bool,
         start: impl FnOnce(u64) -> std::io::Result<()>,
         mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<()> {
@@ -326,7 +367,7 @@ impl ChunkStore {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<u8>>>(2);
             s.spawn(move || {
                 for (a, b) in windows {
-                    let r = self.read(h, a, b - a);
+                    let r = self.read_verified(h, a, b - a, verify, |d| d.to_vec());
                     let failed = r.is_err();
                     if tx.send(r).is_err() || failed {
                         return;
@@ -636,5 +677,25 @@ mod tests {
         drop(_g);
         store.pad(1, 1, 4096).unwrap();
         assert_eq!(store.read(1, 0, 1 << 20).unwrap().len(), 4096);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Fuzz (data-safety issue): a chunk meta file of arbitrary bytes is ignored with a
+        /// warning or loaded; reads of what loaded give data or an error, never a panic.
+        #[test]
+        fn arbitrary_meta_files_never_panic(
+            meta in proptest::collection::vec(proptest::num::u8::ANY, 0..512),
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..4096),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let chunks = dir.path().join("chunks");
+            std::fs::create_dir_all(&chunks).unwrap();
+            std::fs::write(chunks.join("5.meta"), &meta).unwrap();
+            std::fs::write(chunks.join("5.chunk"), &data).unwrap();
+            let store = ChunkStore::open(dir.path(), false).unwrap();
+            let _ = store.read(5, 0, 1 << 20);
+            let _ = store.verify(5);
+        }
     }
 }

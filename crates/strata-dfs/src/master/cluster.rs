@@ -53,6 +53,8 @@ pub struct Cluster {
     pub inflight: HashMap<(u64, String), (String, Instant)>,
     /// Free bytes a node needs to receive a new replica (one chunk).
     pub min_free: u64,
+    /// The version each node last reported (or was told) for each replica it holds.
+    pub versions: HashMap<(u64, String), u64>,
 }
 
 fn host_of(addr: &str) -> String {
@@ -88,11 +90,35 @@ impl Cluster {
         let mut held = HashSet::new();
         let mut delete = Vec::new();
         for c in chunks {
+            self.versions.insert((c.handle, id.to_string()), c.version);
+        }
+        for c in chunks {
+            let corrupt = self.corrupt.contains(&(c.handle, id.to_string()));
             let keep = match ns.chunks.get(&c.handle) {
                 None => false,
-                Some(info) if c.version < info.version => false,
-                Some(_) => !self.corrupt.contains(&(c.handle, id.to_string())),
+                Some(info) if c.version < info.version => {
+                    // An older version than the master's. Normally a replica that missed
+                    // writes under a newer lease: deleted. But if no live replica has the
+                    // current version, the bump never reached any replica, so no write under
+                    // it was acknowledged, and a copy holding every committed byte is as good
+                    // as any (GFS takes the highest version it sees). Without this, a master
+                    // crash between logging a new version and telling the replicas would
+                    // make every replica stale and lose the chunk.
+                    if self.has_current(c.handle, info.version, id) {
+                        false
+                    } else if c.length >= info.length && !corrupt {
+                        true
+                    } else {
+                        // Not usable, but never deleted while nothing better exists.
+                        continue;
+                    }
+                }
+                Some(_) => !corrupt,
             };
+            let no_good_copy = || self.live_replicas(c.handle).iter().all(|n| n == id);
+            if corrupt && ns.chunks.contains_key(&c.handle) && no_good_copy() {
+                continue; // the last copy: kept, though corrupt, and not counted as good
+            }
             if keep {
                 held.insert(c.handle);
                 self.locations
@@ -117,9 +143,25 @@ impl Cluster {
         self.locations.retain(|_, l| !l.is_empty());
         self.corrupt
             .retain(|(h, n)| n != id || reported.contains(h));
+        self.versions
+            .retain(|(h, n), _| n != id || reported.contains(h));
         if let Some(n) = self.nodes.get_mut(id) {
             n.pending_delete.extend(delete);
         }
+    }
+
+    /// Whether a live node other than `except` holds chunk `h` at version `v` or later.
+    pub fn has_current(&self, h: u64, v: u64, except: &str) -> bool {
+        self.locations.get(&h).is_some_and(|locs| {
+            locs.iter().any(|n| {
+                n != except
+                    && self.nodes.get(n).is_some_and(|n| n.alive)
+                    && self
+                        .versions
+                        .get(&(h, n.clone()))
+                        .is_some_and(|&rv| rv >= v)
+            })
+        })
     }
 
     /// Marks nodes silent for longer than `timeout` dead and forgets their replicas.
@@ -203,6 +245,23 @@ impl Cluster {
     /// Address of a node.
     pub fn addr(&self, id: &str) -> Option<String> {
         self.nodes.get(id).map(|n| n.addr.clone())
+    }
+
+    /// Files with at least one chunk below its replication target.
+    pub fn under_replicated_files(&self, ns: &Namespace) -> u64 {
+        let under: HashSet<u64> = self.under_replicated(ns).iter().map(|u| u.0).collect();
+        if under.is_empty() {
+            return 0;
+        }
+        ns.entries
+            .values()
+            .filter(|e| match e {
+                crate::master::namespace::Entry::File { chunks, .. } => {
+                    chunks.iter().any(|h| under.contains(h))
+                }
+                _ => false,
+            })
+            .count() as u64
     }
 
     /// Chunks with fewer live replicas than their target, fewest first.
@@ -318,17 +377,24 @@ mod tests {
             path: "/f".into(),
             replication: 2,
             overwrite: false,
-            mtime: 0,
+            writer: 1,
         })
         .unwrap();
         for h in [1, 2] {
             ns.apply(&Op::AddChunk {
                 path: "/f".into(),
+                writer: 1,
                 handle: h,
                 abandon: None,
             })
             .unwrap();
         }
+        ns.apply(&Op::Close {
+            path: "/f".into(),
+            writer: 1,
+            mtime: 0,
+        })
+        .unwrap();
         ns.apply(&Op::SetVersion {
             handle: 2,
             version: 3,
@@ -344,8 +410,8 @@ mod tests {
             length: 10,
         };
         // n1 has chunk 1 and a stale chunk 2 and an unknown chunk 9; n2 has both, current.
-        c.apply_report("n1", &[rep(1, 1), rep(2, 2), rep(9, 1)], &ns);
         c.apply_report("n2", &[rep(1, 1), rep(2, 3)], &ns);
+        c.apply_report("n1", &[rep(1, 1), rep(2, 2), rep(9, 1)], &ns);
         assert_eq!(c.live_replicas(1), vec!["n1", "n2"]);
         assert_eq!(c.live_replicas(2), vec!["n2"]);
         let mut deletes = c.nodes["n1"].pending_delete.clone();
@@ -361,5 +427,100 @@ mod tests {
         // Throttle: nothing more is planned while the copy is in flight.
         c.plan_replication(&ns, 1, Duration::from_millis(100));
         assert_eq!(c.nodes["n2"].pending_replicate.len(), 1);
+    }
+
+    /// Regression (data-safety issue, row 4): with every replica corrupt the master deleted
+    /// them all. A corrupt replica is deleted only while a good one exists; the last copy
+    /// stays on its node, out of the readable locations.
+    #[test]
+    fn the_last_copy_of_a_chunk_is_kept_even_if_corrupt() {
+        let mut ns = Namespace::default();
+        ns.apply(&Op::Create {
+            path: "/f".into(),
+            replication: 2,
+            overwrite: false,
+            writer: 1,
+        })
+        .unwrap();
+        ns.apply(&Op::AddChunk {
+            path: "/f".into(),
+            writer: 1,
+            handle: 1,
+            abandon: None,
+        })
+        .unwrap();
+        let mut c = Cluster::default();
+        c.register("n1", "h1:1", 100, 0);
+        c.register("n2", "h2:1", 100, 0);
+        let rep = [ChunkReport {
+            handle: 1,
+            version: 1,
+            length: 10,
+        }];
+        c.apply_report("n1", &rep, &ns);
+        c.apply_report("n2", &rep, &ns);
+        c.corrupt.insert((1, "n1".into()));
+        c.corrupt.insert((1, "n2".into()));
+        c.apply_report("n1", &rep, &ns); // n2 still counts as good: n1's copy goes
+        assert_eq!(c.nodes["n1"].pending_delete, vec![1]);
+        c.locations.clear();
+        c.apply_report("n2", &rep, &ns); // now the only copy: kept
+        assert!(c.nodes["n2"].pending_delete.is_empty());
+        assert!(c.live_replicas(1).is_empty());
+        assert!(c.corrupt.contains(&(1, "n2".to_string())));
+    }
+
+    /// Regression (found by the chaos campaign): a version bump that reached no replica (the
+    /// master died after logging it, or every replica was down) made every replica stale,
+    /// and all were deleted. With no current replica, a copy holding every committed byte is
+    /// kept and served; once a current one exists, older ones go.
+    #[test]
+    fn a_bump_no_replica_saw_does_not_make_every_replica_stale() {
+        let mut ns = Namespace::default();
+        ns.apply(&Op::Create {
+            path: "/f".into(),
+            replication: 2,
+            overwrite: false,
+            writer: 1,
+        })
+        .unwrap();
+        ns.apply(&Op::AddChunk {
+            path: "/f".into(),
+            writer: 1,
+            handle: 1,
+            abandon: None,
+        })
+        .unwrap();
+        ns.apply(&Op::Commit {
+            handle: 1,
+            length: 10,
+        })
+        .unwrap();
+        ns.apply(&Op::SetVersion {
+            handle: 1,
+            version: 5,
+        })
+        .unwrap();
+        let mut c = Cluster::default();
+        for (id, addr) in [("n1", "h1:1"), ("n2", "h2:1"), ("n3", "h3:1")] {
+            c.register(id, addr, 100, 0);
+        }
+        let rep = |v: u64, len: u64| ChunkReport {
+            handle: 1,
+            version: v,
+            length: len,
+        };
+        c.apply_report("n1", &[rep(4, 10)], &ns);
+        c.apply_report("n2", &[rep(4, 6)], &ns); // short: unusable, but kept on disk
+        assert_eq!(c.live_replicas(1), vec!["n1"]);
+        assert!(c.nodes["n1"].pending_delete.is_empty());
+        assert!(c.nodes["n2"].pending_delete.is_empty());
+        // A current replica appears: the old ones are deleted at their next report.
+        c.apply_report("n3", &[rep(5, 10)], &ns);
+        c.apply_report("n1", &[rep(4, 10)], &ns);
+        c.apply_report("n2", &[rep(4, 6)], &ns);
+        assert_eq!(c.live_replicas(1), vec!["n3"]);
+        assert_eq!(c.nodes["n1"].pending_delete, vec![1]);
+        assert_eq!(c.nodes["n2"].pending_delete, vec![1]);
     }
 }

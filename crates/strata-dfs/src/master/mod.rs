@@ -30,6 +30,9 @@ pub struct MasterState {
     pub(crate) inner: Mutex<Inner>,
     pub(crate) log: OpLog,
     pub(crate) cfg: StrataConfig,
+    /// When this master started: leases granted by a previous incarnation may still be held
+    /// by clients until one lease period has passed.
+    pub(crate) started: std::time::Instant,
 }
 
 pub(crate) struct Inner {
@@ -37,6 +40,9 @@ pub(crate) struct Inner {
     pub seq: u64,
     pub ops_since_checkpoint: u64,
     pub cluster: Cluster,
+    /// Write leases on paths: when each pending file's writer was last heard from. Soft
+    /// state: after a restart every recovered pending file gets a fresh lease.
+    pub writers: std::collections::HashMap<String, std::time::Instant>,
 }
 
 impl MasterState {
@@ -77,6 +83,32 @@ impl MasterState {
     }
 }
 
+/// Discards files whose writers have been silent longer than the write lease (a client
+/// that died mid-write): their chunks are released and the path is free again.
+async fn expire_writers(state: &MasterState, lease: Duration) {
+    let done = {
+        let mut g = state.inner.lock();
+        let expired: Vec<(String, u64)> =
+            g.ns.pending
+                .iter()
+                .filter(|(p, _)| g.writers.get(*p).is_none_or(|t| t.elapsed() > lease))
+                .map(|(p, w)| (p.clone(), w.writer))
+                .collect();
+        let mut done = Vec::new();
+        for (path, writer) in expired {
+            tracing::warn!(path = %path, writer, "write lease expired; discarding the unfinished file");
+            g.writers.remove(&path);
+            if let Ok(d) = state.apply_locked(&mut g, Op::Abort { path, writer }) {
+                done.push(d);
+            }
+        }
+        done
+    };
+    for d in done {
+        let _ = state.wait_durable(d).await;
+    }
+}
+
 /// A running master.
 pub struct Master {
     /// The gRPC address it listens on.
@@ -94,6 +126,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     extra: tonic::service::Routes,
 ) -> Result<()> {
+    let _lock = crate::dirlock::DirLock::acquire(dir, "master")?;
     let r = oplog::recover(dir)?;
     tracing::info!(
         files = r.namespace.files(),
@@ -102,6 +135,12 @@ pub async fn serve(
         "namespace recovered"
     );
     let log = OpLog::start(dir, r.next_seq)?;
+    let writers = r
+        .namespace
+        .pending
+        .keys()
+        .map(|p| (p.clone(), std::time::Instant::now()))
+        .collect();
     let state = Arc::new(MasterState {
         inner: Mutex::new(Inner {
             ns: r.namespace,
@@ -111,9 +150,11 @@ pub async fn serve(
                 min_free: cfg.dfs.chunk_size.bytes(),
                 ..Cluster::default()
             },
+            writers,
         }),
         log,
         cfg: cfg.clone(),
+        started: std::time::Instant::now(),
     });
     let bg = state.clone();
     tokio::spawn(async move {
@@ -132,8 +173,10 @@ pub async fn serve(
         );
         let dead = gauge("dfs_dead_chunkservers", "Chunkservers declared dead");
         let corrupt = gauge("dfs_corrupt_replicas", "Replicas known to be corrupt");
+        let writer_lease = Duration::from_millis(bg.cfg.dfs.writer_lease_ms);
         loop {
             tokio::time::sleep(every).await;
+            expire_writers(&bg, writer_lease).await;
             let mut g = bg.inner.lock();
             let Inner { ns, cluster, .. } = &mut *g;
             cluster.check_liveness(timeout);
@@ -164,6 +207,7 @@ pub async fn serve(
     );
     tonic::transport::Server::builder()
         .add_routes(extra)
+        .add_service(crate::auth::server(&cfg.cluster.secret))
         .add_service(svc)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await

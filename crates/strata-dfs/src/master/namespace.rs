@@ -7,7 +7,7 @@
 //! Chunk *locations* are not here: the master learns them from chunkservers.
 
 use crate::error::{DfsError, Result};
-use crate::path::{is_within, parent};
+use crate::path::{is_within, parent, rebase};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -27,7 +27,24 @@ pub enum Entry {
         chunks: Vec<u64>,
         /// Modification time (ms since the epoch).
         mtime: u64,
+        /// Written by record append: its bytes are framed records, which readers unframe.
+        records: bool,
     },
+}
+
+/// A file being written: invisible to readers and listings until its writer closes it, and
+/// the path is leased to that writer meanwhile (GFS/HDFS). On close it replaces whatever
+/// was at the path if `overwrite` was asked, else it must still be free.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Pending {
+    /// The writer's id (random, chosen by the client for this one file).
+    pub writer: u64,
+    /// Replicas per chunk.
+    pub replication: u32,
+    /// Chunks written so far.
+    pub chunks: Vec<u64>,
+    /// Replace an existing file at close.
+    pub overwrite: bool,
 }
 
 /// What the master records about a chunk.
@@ -55,16 +72,37 @@ pub enum Op {
         /// Time.
         mtime: u64,
     },
-    /// Create an empty file (replacing an existing one with `overwrite`).
+    /// Start writing a file: a [`Pending`] entry leased to `writer`, visible at [`Op::Close`].
     Create {
         /// Path.
         path: String,
         /// Replicas per chunk.
         replication: u32,
-        /// Replace an existing file.
+        /// Replace an existing file (at close).
         overwrite: bool,
+        /// The writer.
+        writer: u64,
+    },
+    /// Make a pending file visible under its path.
+    Close {
+        /// Path.
+        path: String,
+        /// The writer holding the lease.
+        writer: u64,
         /// Time.
         mtime: u64,
+    },
+    /// Discard a pending file (its writer gave up, or its lease expired).
+    Abort {
+        /// Path.
+        path: String,
+        /// The writer holding the lease.
+        writer: u64,
+    },
+    /// Mark a file as written by record append.
+    MarkRecords {
+        /// Path.
+        path: String,
     },
     /// Delete a file or directory.
     Delete {
@@ -84,6 +122,8 @@ pub enum Op {
     AddChunk {
         /// File.
         path: String,
+        /// The pending file of this writer, or 0 for the visible file (record append).
+        writer: u64,
         /// The new chunk.
         handle: u64,
         /// A last chunk to drop first: a write to it failed and it holds no committed bytes.
@@ -132,6 +172,8 @@ pub struct Namespace {
     pub chunks: HashMap<u64, ChunkInfo>,
     /// Next chunk handle to hand out.
     pub next_handle: u64,
+    /// Files being written, by path (not visible in `entries` until closed).
+    pub pending: BTreeMap<String, Pending>,
 }
 
 impl Default for Namespace {
@@ -142,6 +184,7 @@ impl Default for Namespace {
             entries,
             chunks: HashMap::new(),
             next_handle: 1,
+            pending: BTreeMap::new(),
         }
     }
 }
@@ -185,6 +228,39 @@ impl Namespace {
             }
             None => Err(not_found(path)),
         }
+    }
+
+    /// The chunks of the file `writer` may add to: its pending file, or (writer 0) the
+    /// visible file at `path`. Returns (replication, chunks).
+    pub fn writable(&self, path: &str, writer: u64) -> Result<(u32, &Vec<u64>)> {
+        if writer == 0 {
+            return match self.get(path)? {
+                Entry::File {
+                    replication,
+                    chunks,
+                    ..
+                } => Ok((*replication, chunks)),
+                Entry::Dir { .. } => Err(DfsError::WrongKind(format!("is a directory: {path}"))),
+            };
+        }
+        let p = self.pending_of(path, writer)?;
+        Ok((p.replication, &p.chunks))
+    }
+
+    fn pending_of(&self, path: &str, writer: u64) -> Result<&Pending> {
+        match self.pending.get(path) {
+            Some(p) if p.writer == writer => Ok(p),
+            _ => Err(DfsError::LeaseLost(path.to_string())),
+        }
+    }
+
+    /// Pending files at or below `dir`.
+    fn pending_within(&self, dir: &str) -> Vec<String> {
+        self.pending
+            .keys()
+            .filter(|k| is_within(k, dir))
+            .cloned()
+            .collect()
     }
 
     fn release_chunks(&mut self, chunks: &[u64]) {
@@ -234,7 +310,7 @@ impl Namespace {
                 path,
                 replication,
                 overwrite,
-                mtime,
+                writer,
             } => {
                 let dir =
                     parent(path).ok_or_else(|| DfsError::WrongKind("/ is a directory".into()))?;
@@ -243,23 +319,80 @@ impl Namespace {
                     Some(Entry::Dir { .. }) => {
                         return Err(DfsError::WrongKind(format!("is a directory: {path}")));
                     }
-                    Some(Entry::File { chunks, .. }) if *overwrite => {
-                        let chunks = chunks.clone();
-                        self.release_chunks(&chunks);
+                    Some(Entry::File { .. }) if !*overwrite => {
+                        return Err(DfsError::AlreadyExists(path.clone()));
                     }
-                    Some(_) => return Err(DfsError::AlreadyExists(path.clone())),
+                    _ => {}
+                }
+                match self.pending.get(path) {
+                    Some(p) if p.writer == *writer => return Ok(()), // a retried create
+                    Some(_) => return Err(DfsError::Busy(path.clone())),
                     None => {}
                 }
-                self.entries.insert(
+                if *writer == 0 {
+                    return Err(DfsError::Internal("a writer id must not be 0".into()));
+                }
+                self.pending.insert(
                     path.clone(),
-                    Entry::File {
+                    Pending {
+                        writer: *writer,
                         replication: *replication,
                         chunks: Vec::new(),
-                        mtime: *mtime,
+                        overwrite: *overwrite,
                     },
                 );
                 Ok(())
             }
+            Op::Close {
+                path,
+                writer,
+                mtime,
+            } => {
+                let p = self.pending_of(path, *writer)?;
+                let dir =
+                    parent(path).ok_or_else(|| DfsError::WrongKind("/ is a directory".into()))?;
+                self.require_dir(dir)?;
+                match self.entries.get(path) {
+                    Some(Entry::Dir { .. }) => {
+                        return Err(DfsError::WrongKind(format!("is a directory: {path}")));
+                    }
+                    Some(Entry::File { .. }) if !p.overwrite => {
+                        return Err(DfsError::AlreadyExists(path.clone()));
+                    }
+                    _ => {}
+                }
+                let p = self.pending.remove(path).expect("checked");
+                if let Some(Entry::File { chunks, .. }) = self.entries.get(path) {
+                    let old = chunks.clone();
+                    self.release_chunks(&old);
+                }
+                self.entries.insert(
+                    path.clone(),
+                    Entry::File {
+                        replication: p.replication,
+                        chunks: p.chunks,
+                        mtime: *mtime,
+                        records: false,
+                    },
+                );
+                Ok(())
+            }
+            Op::Abort { path, writer } => {
+                self.pending_of(path, *writer)?;
+                let p = self.pending.remove(path).expect("checked");
+                self.release_chunks(&p.chunks);
+                Ok(())
+            }
+            Op::MarkRecords { path } => match self.entries.get_mut(path) {
+                Some(Entry::File { records, .. }) => {
+                    *records = true;
+                    Ok(())
+                }
+                Some(Entry::Dir { .. }) => {
+                    Err(DfsError::WrongKind(format!("is a directory: {path}")))
+                }
+                None => Err(not_found(path)),
+            },
             Op::Delete { path, recursive } => {
                 if path == "/" {
                     return Err(DfsError::WrongKind("cannot delete /".into()));
@@ -278,6 +411,14 @@ impl Namespace {
                 for v in victims {
                     if let Some(Entry::File { chunks, .. }) = self.entries.remove(&v) {
                         self.release_chunks(&chunks);
+                    }
+                }
+                // Files being written below a deleted directory go with it (their writers'
+                // next call says the lease is lost).
+                if matches!(entry, Entry::Dir { .. }) {
+                    for p in self.pending_within(path) {
+                        let p = self.pending.remove(&p).expect("listed");
+                        self.release_chunks(&p.chunks);
                     }
                 }
                 Ok(())
@@ -300,22 +441,36 @@ impl Namespace {
                     .collect();
                 for k in moved {
                     let e = self.entries.remove(&k).expect("listed");
-                    self.entries.insert(format!("{to}{}", &k[from.len()..]), e);
+                    self.entries.insert(rebase(&k, from, to), e);
+                }
+                if matches!(self.entries.get(to), Some(Entry::Dir { .. })) {
+                    for k in self.pending_within(from) {
+                        let p = self.pending.remove(&k).expect("listed");
+                        self.pending.insert(rebase(&k, from, to), p);
+                    }
                 }
                 Ok(())
             }
             Op::AddChunk {
                 path,
+                writer,
                 handle,
                 abandon,
             } => {
-                let Some(Entry::File {
-                    replication,
-                    chunks,
-                    ..
-                }) = self.entries.get_mut(path)
-                else {
-                    return Err(not_found(path));
+                self.writable(path, *writer)?;
+                let (replication, chunks) = if *writer == 0 {
+                    let Some(Entry::File {
+                        replication,
+                        chunks,
+                        ..
+                    }) = self.entries.get_mut(path)
+                    else {
+                        unreachable!("checked by writable")
+                    };
+                    (replication, chunks)
+                } else {
+                    let p = self.pending.get_mut(path).expect("checked by writable");
+                    (&mut p.replication, &mut p.chunks)
                 };
                 let mut dropped = None;
                 if let Some(a) = abandon
@@ -363,10 +518,14 @@ impl Namespace {
                     return Err(DfsError::AlreadyExists(to.clone()));
                 }
                 self.require_dir(parent(to).unwrap_or("/"))?;
+                // Every copy lands under `to`, which does not exist yet, so none can replace an
+                // entry; the copies are taken from the state before the snapshot, so a
+                // snapshot of a directory into itself (`/` into `/snaps/monday`) copies what
+                // was there, not its own copies.
                 let mut copies: Vec<(String, Entry)> = vec![(to.clone(), src)];
                 if matches!(copies[0].1, Entry::Dir { .. }) {
                     for (k, e) in self.below(from) {
-                        copies.push((format!("{to}{}", &k[from.len()..]), e.clone()));
+                        copies.push((rebase(k, from, to), e.clone()));
                     }
                 }
                 for (k, mut e) in copies {
@@ -388,8 +547,9 @@ impl Namespace {
                 Ok(())
             }
             Op::ReplaceChunk { path, old, new } => {
-                let Some(Entry::File { chunks, .. }) = self.entries.get_mut(path) else {
-                    return Err(not_found(path));
+                let chunks = match self.entries.get_mut(path) {
+                    Some(Entry::File { chunks, .. }) => chunks,
+                    _ => return Err(not_found(path)),
                 };
                 let Some(slot) = chunks.iter_mut().find(|h| **h == *old) else {
                     return Err(not_found(&format!("chunk {old} of {path}")));
@@ -425,6 +585,183 @@ mod tests {
         ns.apply(&op).unwrap_or_else(|e| panic!("{op:?}: {e}"));
     }
 
+    fn create(path: &str, writer: u64, overwrite: bool) -> Op {
+        Op::Create {
+            path: path.into(),
+            replication: 3,
+            overwrite,
+            writer,
+        }
+    }
+
+    fn close(path: &str, writer: u64) -> Op {
+        Op::Close {
+            path: path.into(),
+            writer,
+            mtime: 9,
+        }
+    }
+
+    fn add(ns: &mut Namespace, path: &str, writer: u64, handle: u64, len: u64) {
+        ok(
+            ns,
+            Op::AddChunk {
+                path: path.into(),
+                writer,
+                handle,
+                abandon: None,
+            },
+        );
+        ok(
+            ns,
+            Op::Commit {
+                handle,
+                length: len,
+            },
+        );
+    }
+
+    /// Regression (data-safety issue, row 2): two writers of one path. The second is refused
+    /// while the first holds the lease, the file is invisible until closed, and an overwrite
+    /// replaces the old file only at close, releasing exactly the old chunks.
+    #[test]
+    fn one_writer_per_path_and_files_appear_at_close() {
+        let mut ns = Namespace::default();
+        ok(&mut ns, create("/f", 1, false));
+        add(&mut ns, "/f", 1, 10, 100);
+        assert!(ns.get("/f").is_err(), "invisible while being written");
+        assert!(matches!(
+            ns.apply(&create("/f", 2, true)),
+            Err(DfsError::Busy(_))
+        ));
+        assert!(matches!(
+            ns.apply(&Op::AddChunk {
+                path: "/f".into(),
+                writer: 2,
+                handle: 11,
+                abandon: None
+            }),
+            Err(DfsError::LeaseLost(_))
+        ));
+        ok(&mut ns, create("/f", 1, false)); // a retried create of the same writer
+        ok(&mut ns, close("/f", 1));
+        assert_eq!(ns.file_length(&[10]), 100);
+        assert!(matches!(
+            ns.apply(&close("/f", 1)),
+            Err(DfsError::LeaseLost(_))
+        ));
+        // Overwrite: the old file stays readable until the new one closes.
+        ok(&mut ns, create("/f", 3, true));
+        add(&mut ns, "/f", 3, 12, 5);
+        assert!(matches!(ns.get("/f"), Ok(Entry::File { chunks, .. }) if chunks == &vec![10]));
+        ok(&mut ns, close("/f", 3));
+        assert!(matches!(ns.get("/f"), Ok(Entry::File { chunks, .. }) if chunks == &vec![12]));
+        assert!(
+            !ns.chunks.contains_key(&10),
+            "the replaced file's chunk is released"
+        );
+        // Abort releases the writer's chunks and frees the path.
+        ok(&mut ns, create("/g", 4, false));
+        add(&mut ns, "/g", 4, 13, 5);
+        ok(
+            &mut ns,
+            Op::Abort {
+                path: "/g".into(),
+                writer: 4,
+            },
+        );
+        assert!(!ns.chunks.contains_key(&13) && ns.pending.is_empty());
+        // Deleting a directory drops what is being written below it.
+        ok(
+            &mut ns,
+            Op::Mkdir {
+                path: "/d".into(),
+                parents: false,
+                mtime: 1,
+            },
+        );
+        ok(&mut ns, create("/d/x", 5, false));
+        add(&mut ns, "/d/x", 5, 14, 5);
+        ok(
+            &mut ns,
+            Op::Delete {
+                path: "/d".into(),
+                recursive: true,
+            },
+        );
+        assert!(ns.pending.is_empty() && !ns.chunks.contains_key(&14));
+    }
+
+    /// Regression (data-safety issue, row 3): `snapshot / /v/s` built `/v/sdata` by string
+    /// slicing and replaced an existing `/v/sx.txt`.
+    #[test]
+    fn snapshots_of_the_root_work_on_components() {
+        let mut ns = Namespace::default();
+        ok(
+            &mut ns,
+            Op::Mkdir {
+                path: "/data".into(),
+                parents: false,
+                mtime: 1,
+            },
+        );
+        ok(
+            &mut ns,
+            Op::Mkdir {
+                path: "/v".into(),
+                parents: false,
+                mtime: 1,
+            },
+        );
+        for (p, w, h) in [("/data/a", 1, 1), ("/x.txt", 2, 2), ("/v/sx.txt", 3, 3)] {
+            ok(&mut ns, create(p, w, false));
+            add(&mut ns, p, w, h, 10);
+            ok(&mut ns, close(p, w));
+        }
+        ok(
+            &mut ns,
+            Op::Snapshot {
+                from: "/".into(),
+                to: "/v/s".into(),
+                mtime: 2,
+            },
+        );
+        for p in [
+            "/v/s",
+            "/v/s/data/a",
+            "/v/s/x.txt",
+            "/v/s/v/sx.txt",
+            "/v/sx.txt",
+        ] {
+            assert!(ns.get(p).is_ok(), "{p} missing");
+        }
+        assert!(ns.get("/v/sdata").is_err() && ns.get("/v/s/v/s").is_err());
+        assert!(
+            matches!(ns.get("/v/sx.txt"), Ok(Entry::File { chunks, .. }) if chunks == &vec![3])
+        );
+        assert_eq!(ns.chunks[&2].refs, 2);
+        assert_eq!(ns.chunks[&3].refs, 2);
+        assert!(
+            ns.apply(&Op::Snapshot {
+                from: "/data".into(),
+                to: "/v/s".into(),
+                mtime: 3
+            })
+            .is_err()
+        );
+        // Deleting everything releases every chunk: nothing leaks.
+        for p in ["/data", "/v", "/x.txt"] {
+            ok(
+                &mut ns,
+                Op::Delete {
+                    path: p.into(),
+                    recursive: true,
+                },
+            );
+        }
+        assert!(ns.chunks.is_empty(), "{:?}", ns.chunks);
+    }
+
     #[test]
     fn namespace_operations_and_refcounts() {
         let mut ns = Namespace::default();
@@ -436,41 +773,19 @@ mod tests {
                 mtime: 1,
             },
         );
-        ok(
-            &mut ns,
-            Op::Create {
-                path: "/a/b/f".into(),
-                replication: 3,
-                overwrite: false,
-                mtime: 2,
-            },
-        );
-        assert!(
-            ns.apply(&Op::Create {
-                path: "/a/b/f".into(),
-                replication: 3,
-                overwrite: false,
-                mtime: 2
-            })
-            .is_err()
-        );
-        assert!(
-            ns.apply(&Op::Create {
-                path: "/nope/f".into(),
-                replication: 3,
-                overwrite: false,
-                mtime: 2
-            })
-            .is_err()
-        );
+        ok(&mut ns, create("/a/b/f", 7, false));
         ok(
             &mut ns,
             Op::AddChunk {
                 path: "/a/b/f".into(),
+                writer: 7,
                 handle: 5,
                 abandon: None,
             },
         );
+        ok(&mut ns, close("/a/b/f", 7));
+        assert!(ns.apply(&create("/a/b/f", 8, false)).is_err());
+        assert!(ns.apply(&create("/nope/f", 8, false)).is_err());
         ok(
             &mut ns,
             Op::Commit {

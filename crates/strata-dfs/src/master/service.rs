@@ -43,6 +43,13 @@ impl MasterService {
         ))
     }
 
+    /// Renews `writer`'s lease on `path` (nothing for writer 0, a record appender).
+    fn renew(&self, g: &mut super::Inner, path: &str, writer: u64) {
+        if writer != 0 && g.ns.pending.get(path).is_some_and(|p| p.writer == writer) {
+            g.writers.insert(path.to_string(), Instant::now());
+        }
+    }
+
     /// Calls chunkservers without holding the lock: `(node id, addr)` each, in parallel.
     async fn call_nodes(
         &self,
@@ -101,27 +108,22 @@ impl MasterService {
         path: &str,
         previous: u64,
         exclude: &[String],
+        writer: u64,
     ) -> Result<proto::ChunkLease> {
         let someone_else_added = {
-            let g = self.state.inner.lock();
-            let Entry::File { chunks, .. } = g.ns.get(path)? else {
-                return Err(DfsError::WrongKind(format!("is a directory: {path}")));
-            };
-            chunks.last().is_some_and(|&last| last != previous)
+            let mut g = self.state.inner.lock();
+            let (_, chunks) = g.ns.writable(path, writer)?;
+            let added = chunks.last().is_some_and(|&last| last != previous);
+            self.renew(&mut g, path, writer);
+            added
         };
-        if someone_else_added {
-            return Box::pin(self.lease(path)).await;
+        if someone_else_added && writer == 0 {
+            return Box::pin(self.lease(path, false)).await;
         }
         let (done, handle, offset, replicas) = {
             let mut g = self.state.inner.lock();
-            let Entry::File {
-                replication,
-                chunks,
-                ..
-            } = g.ns.get(path)?.clone()
-            else {
-                return Err(DfsError::WrongKind(format!("is a directory: {path}")));
-            };
+            let (replication, chunks) = g.ns.writable(path, writer)?;
+            let chunks = chunks.clone();
             let excluded: Vec<String> = g
                 .cluster
                 .nodes
@@ -129,13 +131,13 @@ impl MasterService {
                 .filter(|(_, n)| exclude.contains(&n.addr))
                 .map(|(id, _)| id.clone())
                 .collect();
+            // Write to as many replicas as are live, down to dfs.min_replication (HDFS keeps
+            // writing with fewer nodes too); the master copies the missing ones later.
             let replicas = g.cluster.place(replication as usize, &excluded);
-            if (replicas.len() as u32) < replication {
+            let needed = self.state.cfg.dfs.min_replication.min(replication);
+            if (replicas.len() as u32) < needed {
                 let live = g.cluster.live() as u32 - excluded.len().min(g.cluster.live()) as u32;
-                return Err(DfsError::NotEnoughNodes {
-                    needed: replication,
-                    live,
-                });
+                return Err(DfsError::NotEnoughNodes { needed, live });
             }
             let handle = g.ns.next_handle;
             let offset = g.ns.file_length(&chunks);
@@ -143,6 +145,7 @@ impl MasterService {
                 &mut g,
                 Op::AddChunk {
                     path: path.to_string(),
+                    writer,
                     handle,
                     abandon: (previous != 0).then_some(previous),
                 },
@@ -150,6 +153,9 @@ impl MasterService {
             g.cluster
                 .locations
                 .insert(handle, replicas.iter().cloned().collect());
+            for r in &replicas {
+                g.cluster.versions.insert((handle, r.clone()), 1);
+            }
             g.cluster.leases.insert(
                 handle,
                 Lease {
@@ -169,7 +175,24 @@ impl MasterService {
 
     /// The lease on the last chunk of `path`, granting a new one (and a new version) if
     /// needed, after copying a chunk shared with a snapshot.
-    async fn lease(&self, path: &str) -> Result<proto::ChunkLease> {
+    async fn lease(&self, path: &str, append: bool) -> Result<proto::ChunkLease> {
+        if append {
+            let done = {
+                let mut g = self.state.inner.lock();
+                match g.ns.get(path)? {
+                    Entry::File { records: false, .. } => Some(self.state.apply_locked(
+                        &mut g,
+                        Op::MarkRecords {
+                            path: path.to_string(),
+                        },
+                    )?),
+                    _ => None,
+                }
+            };
+            if let Some(d) = done {
+                self.state.wait_durable(d).await?;
+            }
+        }
         let (last, refs) = {
             let g = self.state.inner.lock();
             let Entry::File { chunks, .. } = g.ns.get(path)? else {
@@ -181,7 +204,7 @@ impl MasterService {
             }
         };
         let Some(mut handle) = last else {
-            return Box::pin(self.add_chunk(path, 0, &[])).await;
+            return Box::pin(self.add_chunk(path, 0, &[], 0)).await;
         };
         if refs > 1 {
             handle = self.copy_on_write(path, handle).await?;
@@ -239,7 +262,10 @@ impl MasterService {
                 .filter_map(|id| g.cluster.addr(id).map(|a| (id.clone(), a)))
                 .collect()
         };
-        let secret = self.state.cfg.cluster.secret.clone();
+        let secret = strata_net::auth::token(
+            &self.state.cfg.cluster.secret,
+            strata_net::auth::purpose::DATA,
+        );
         let results = self
             .call_nodes(nodes, move || Request::SetVersion {
                 secret: secret.clone(),
@@ -262,6 +288,9 @@ impl MasterService {
             let mut g = self.state.inner.lock();
             if let Some(locs) = g.cluster.locations.get_mut(&handle) {
                 locs.retain(|id| good.contains(id));
+            }
+            for id in &good {
+                g.cluster.versions.insert((handle, id.clone()), new_version);
             }
             g.cluster.leases.insert(
                 handle,
@@ -290,7 +319,10 @@ impl MasterService {
                 .collect();
             (new, version, nodes)
         };
-        let secret = self.state.cfg.cluster.secret.clone();
+        let secret = strata_net::auth::token(
+            &self.state.cfg.cluster.secret,
+            strata_net::auth::purpose::DATA,
+        );
         let results = self
             .call_nodes(nodes, move || Request::Clone {
                 secret: secret.clone(),
@@ -320,6 +352,9 @@ impl MasterService {
                     new,
                 },
             )?;
+            for id in &good {
+                g.cluster.versions.insert((new, id.clone()), version);
+            }
             g.cluster.locations.insert(new, good.into_iter().collect());
             done
         };
@@ -345,6 +380,7 @@ fn file_info(
             replication,
             chunks,
             mtime,
+            records,
         } => proto::FileInfo {
             path: path.into(),
             is_dir: false,
@@ -353,6 +389,7 @@ fn file_info(
             chunk_size,
             chunks: chunks.len() as u32,
             mtime_ms: *mtime,
+            records: *records,
         },
     }
 }
@@ -385,15 +422,89 @@ impl MasterRpc for MasterService {
                 "replication {replication} is above the maximum of 16"
             )));
         }
+        if r.writer == 0 {
+            return Err(Status::invalid_argument(
+                "create needs a writer id: this client is older than the master; upgrade it",
+            ));
+        }
+        let lease = Duration::from_millis(self.state.cfg.dfs.writer_lease_ms);
+        let done = {
+            let mut g = self.state.inner.lock();
+            // A writer silent past its lease loses the path to the next creator.
+            let stale = g.ns.pending.get(&path).and_then(|p| {
+                let silent = g.writers.get(&path).is_none_or(|t| t.elapsed() > lease);
+                (p.writer != r.writer && silent).then_some(p.writer)
+            });
+            if let Some(old) = stale {
+                tracing::warn!(path = %path, writer = old, "write lease expired; a new writer takes the path");
+                self.state.apply_locked(
+                    &mut g,
+                    Op::Abort {
+                        path: path.clone(),
+                        writer: old,
+                    },
+                )?;
+            }
+            let mut done = self.state.apply_locked(
+                &mut g,
+                Op::Create {
+                    path: path.clone(),
+                    replication,
+                    overwrite: r.overwrite,
+                    writer: r.writer,
+                },
+            )?;
+            if r.close {
+                done = self.state.apply_locked(
+                    &mut g,
+                    Op::Close {
+                        path: path.clone(),
+                        writer: r.writer,
+                        mtime: now_ms(),
+                    },
+                )?;
+            } else {
+                g.writers.insert(path.clone(), Instant::now());
+            }
+            done
+        };
+        self.state.wait_durable(done).await?;
+        if r.close {
+            return ok(self.info(&path)?);
+        }
+        ok(proto::FileInfo {
+            path,
+            replication,
+            chunk_size: self.state.cfg.dfs.chunk_size.bytes(),
+            ..Default::default()
+        })
+    }
+
+    async fn close(&self, r: Req<proto::CloseRequest>) -> R<proto::FileInfo> {
+        let r = r.into_inner();
+        let path = normalize(&r.path)?;
         self.state
-            .mutate(Op::Create {
+            .mutate(Op::Close {
                 path: path.clone(),
-                replication,
-                overwrite: r.overwrite,
+                writer: r.writer,
                 mtime: now_ms(),
             })
             .await?;
+        self.state.inner.lock().writers.remove(&path);
         ok(self.info(&path)?)
+    }
+
+    async fn abort(&self, r: Req<proto::CloseRequest>) -> R<proto::Empty> {
+        let r = r.into_inner();
+        let path = normalize(&r.path)?;
+        self.state
+            .mutate(Op::Abort {
+                path: path.clone(),
+                writer: r.writer,
+            })
+            .await?;
+        self.state.inner.lock().writers.remove(&path);
+        ok(proto::Empty {})
     }
 
     async fn delete(&self, r: Req<proto::DeleteRequest>) -> R<proto::Empty> {
@@ -469,8 +580,15 @@ impl MasterRpc for MasterService {
                     }
                 }
             }
+            // Only a chunk someone may be writing needs its lease revoked: one with a live
+            // lease, or any while leases of a previous master incarnation may be live. A
+            // version bump a replica misses makes it stale, so none is made needlessly.
+            let now = Instant::now();
+            let unsure = self.state.started.elapsed() < LEASE;
             for chunks in files {
-                if let Some(&last) = chunks.last() {
+                if let Some(&last) = chunks.last()
+                    && (unsure || g.cluster.leases.get(&last).is_some_and(|l| l.expires > now))
+                {
                     let v = g.ns.chunks.get(&last).map(|c| c.version).unwrap_or(1) + 1;
                     let nodes = g
                         .cluster
@@ -501,7 +619,10 @@ impl MasterRpc for MasterService {
             )?
         };
         self.state.wait_durable(done).await?;
-        let secret = self.state.cfg.cluster.secret.clone();
+        let secret = strata_net::auth::token(
+            &self.state.cfg.cluster.secret,
+            strata_net::auth::purpose::DATA,
+        );
         for (handle, version, nodes) in to_bump {
             let s = secret.clone();
             self.call_nodes(nodes, move || Request::SetVersion {
@@ -534,12 +655,21 @@ impl MasterRpc for MasterService {
                 .filter_map(|id| g.cluster.addr(id))
                 .collect();
             replicas.sort();
+            let mut corrupt_replicas: Vec<String> = g
+                .cluster
+                .corrupt
+                .iter()
+                .filter(|(c, n)| *c == *h && g.cluster.nodes.get(n).is_some_and(|n| n.alive))
+                .filter_map(|(_, n)| g.cluster.addr(n))
+                .collect();
+            corrupt_replicas.sort();
             out.push(proto::ChunkLocation {
                 handle: *h,
                 version: info.version,
                 offset,
                 length: info.length,
                 replicas,
+                corrupt_replicas,
             });
             offset += info.length;
         }
@@ -553,16 +683,26 @@ impl MasterRpc for MasterService {
     async fn add_chunk(&self, r: Req<proto::AddChunkRequest>) -> R<proto::ChunkLease> {
         let r = r.into_inner();
         let path = normalize(&r.path)?;
-        ok(self.add_chunk(&path, r.previous_handle, &r.exclude).await?)
+        ok(self
+            .add_chunk(&path, r.previous_handle, &r.exclude, r.writer)
+            .await?)
     }
 
     async fn get_lease(&self, r: Req<proto::LeaseRequest>) -> R<proto::ChunkLease> {
-        let path = normalize(&r.into_inner().path)?;
-        ok(self.lease(&path).await?)
+        let r = r.into_inner();
+        let path = normalize(&r.path)?;
+        ok(self.lease(&path, r.append).await?)
     }
 
     async fn commit(&self, r: Req<proto::CommitRequest>) -> R<proto::Empty> {
         let r = r.into_inner();
+        if r.writer != 0 {
+            // A writer whose lease lapsed must not commit into a file it no longer owns.
+            let path = normalize(&r.path)?;
+            let mut g = self.state.inner.lock();
+            g.ns.writable(&path, r.writer)?;
+            self.renew(&mut g, &path, r.writer);
+        }
         self.state
             .mutate(Op::Commit {
                 handle: r.handle,
@@ -604,6 +744,14 @@ impl MasterRpc for MasterService {
             chunks: g.ns.chunks.len() as u64,
             under_replicated: g.cluster.under_replicated(&g.ns).len() as u64,
             corrupt: g.cluster.corrupt.len() as u64,
+            unreadable: g
+                .ns
+                .chunks
+                .keys()
+                .filter(|h| g.cluster.live_replicas(**h).is_empty())
+                .count() as u64,
+            under_replicated_files: g.cluster.under_replicated_files(&g.ns),
+            being_written: g.ns.pending.len() as u64,
             pending_deletion: g
                 .cluster
                 .nodes
@@ -664,7 +812,11 @@ impl MasterRpc for MasterService {
             l.remove(&r.id);
         }
         g.cluster.leases.remove(&r.handle);
-        if let Some(n) = g.cluster.nodes.get_mut(&r.id) {
+        // The last copy is never deleted, corrupt or not: it is kept (and reported) so an
+        // operator can still read what is left of it with checksums off.
+        if g.cluster.live_replicas(r.handle).is_empty() {
+            tracing::error!(chunk = r.handle, node = %r.id, "every replica of the chunk is corrupt; keeping the last one");
+        } else if let Some(n) = g.cluster.nodes.get_mut(&r.id) {
             n.pending_delete.push(r.handle);
         }
         ok(proto::Empty {})

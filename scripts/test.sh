@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need, then runs the whole suite.
+#
+#   bash scripts/test.sh            # everything (what CI runs after fmt and clippy)
+#   bash scripts/test.sh -p strata-dfs   # extra arguments go to `cargo test`
+#
+# Needs: a Rust toolchain (rustup), and root or sudo for Debian's packages the tests drive:
+# chromium (the web UI test reads pages with headless Chromium), iproute2 (network
+# namespaces for the multi-host and partition tests) and procps.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# No incremental caches: a one-off build does not reuse them, and they double target/.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v pkill >/dev/null 2>&1 || need+=(procps)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing ${need[*]} (apt)"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+echo "== cargo test"
+cargo test --workspace --locked "$@"
