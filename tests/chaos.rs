@@ -25,3 +25,23 @@ fn dfs_campaign_finds_no_anomaly() {
     assert!(faults >= 5, "too few faults injected:\n{stdout}");
     assert!(stdout.contains("acknowledged records"), "{stdout}");
 }
+
+#[test]
+fn jobs_campaign_answers_equal_the_embedded_run() {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["chaos", "jobs", "--seconds", "20", "--seed", "3"])
+        .output()
+        .expect("run strata chaos jobs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(out.status.success(), "campaign failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("anomalies: 0"), "{stdout}");
+    let checked: u64 = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("checked: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(checked >= 2, "too few jobs completed:\n{stdout}");
+}

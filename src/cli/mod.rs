@@ -183,6 +183,23 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum ChaosCmd {
+    /// The jobs campaign: word count, sort and PageRank on a real cluster while random
+    /// workers are SIGKILLed under them and restarted; every answer must equal the embedded
+    /// run's on the same input.
+    Jobs {
+        /// How long to keep starting trials.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Seed of the data, trial and fault schedules.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Worker processes.
+        #[arg(long, default_value_t = 3)]
+        workers: usize,
+        /// Keep data, outputs and logs in DIR (default: a temporary directory).
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
+    },
     /// The DFS campaign: creates, overwrites, record appends, renames, snapshots and deletes
     /// by concurrent clients, and every client racing to overwrite one file.
     Dfs {
@@ -487,6 +504,29 @@ pub fn run(cli: Cli) -> Result<()> {
                 duration: std::time::Duration::from_secs(seconds),
                 workers,
                 clients: clients.max(1),
+                keep,
+            })
+            .map_err(anyhow::Error::msg)?;
+            outln!("{summary}");
+            if !summary.anomalies.is_empty() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Chaos(ChaosCmd::Jobs {
+            seconds,
+            seed,
+            workers,
+            keep,
+        }) => {
+            if workers < 2 {
+                anyhow::bail!("--workers must be at least 2 (one is killed at a time)");
+            }
+            let summary = strata_chaos::jobs::run_jobs(&strata_chaos::jobs::JobsCampaign {
+                exe: std::env::current_exe().context("cannot find the strata executable")?,
+                seed,
+                duration: std::time::Duration::from_secs(seconds),
+                workers,
                 keep,
             })
             .map_err(anyhow::Error::msg)?;

@@ -76,6 +76,16 @@ impl Cluster {
         Ok(c)
     }
 
+    /// The cluster's config file (for clients started as processes).
+    pub fn config(&self) -> &Path {
+        &self.config
+    }
+
+    /// The `strata` executable.
+    pub fn exe(&self) -> &Path {
+        &self.exe
+    }
+
     /// The master's address.
     pub fn master_addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)

@@ -17,6 +17,9 @@
 //! - [`check`]: after healing, reads back every file and compares it with the model; lists
 //!   every directory for files the model cannot explain; checks every acknowledged record.
 //!
+//! - [`jobs`]: the jobs campaign: word count, sort and PageRank on the cluster while
+//!   workers are killed under them; each answer must equal the embedded run's.
+//!
 //! The same seed gives the same schedule of operations and faults (timing still varies, as
 //! it does on any real cluster). `strata chaos dfs --seconds 600 --seed N` runs one; CI runs a
 //! short one with a fixed seed (`tests/chaos.rs`).
@@ -25,6 +28,7 @@
 
 pub mod check;
 pub mod cluster;
+pub mod jobs;
 pub mod model;
 pub mod nemesis;
 pub mod workload;
@@ -65,6 +69,8 @@ pub struct Summary {
     pub files_checked: u64,
     /// Acknowledged records looked for.
     pub records_checked: u64,
+    /// Tasks the jobs re-ran to recover from the faults (jobs campaign).
+    pub recovered: u64,
     /// What the checker found wrong (must be empty).
     pub anomalies: Vec<String>,
     /// Wall time of the whole campaign.
@@ -79,7 +85,7 @@ impl std::fmt::Display for Summary {
             .fold((0, 0), |(a, b), (x, y)| (a + x, b + y));
         writeln!(
             f,
-            "chaos dfs: seed {}, {:.0} s: {} operations ({ok} acknowledged, {bad} failed or of unknown outcome)",
+            "chaos: seed {}, {:.0} s: {} operations ({ok} acknowledged, {bad} failed or of unknown outcome)",
             self.seed,
             self.elapsed.as_secs_f64(),
             ok + bad
@@ -94,9 +100,16 @@ impl std::fmt::Display for Summary {
         }
         writeln!(
             f,
-            "  checked: {} files, {} acknowledged records",
+            "  checked: {} files or job outputs, {} acknowledged records",
             self.files_checked, self.records_checked
         )?;
+        if self.recovered > 0 {
+            writeln!(
+                f,
+                "  recovery: {} map tasks re-ran after lost outputs",
+                self.recovered
+            )?;
+        }
         for a in &self.anomalies {
             writeln!(f, "  ANOMALY: {a}")?;
         }
@@ -111,6 +124,12 @@ pub fn run_dfs(c: &DfsCampaign) -> Result<Summary, String> {
     let tmp;
     let root = match &c.keep {
         Some(p) => {
+            if std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_some()) {
+                return Err(format!(
+                    "{} is not empty: --keep needs a new or empty directory (an old cluster there would be checked against this run's history)",
+                    p.display()
+                ));
+            }
             std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
             p.clone()
         }

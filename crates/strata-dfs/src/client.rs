@@ -224,10 +224,11 @@ impl DfsClient {
         self.call(|mut m| async move { m.add_chunk(req).await })
     }
 
-    fn lease(&mut self, path: &str, append: bool) -> Result<proto::ChunkLease> {
+    fn lease(&mut self, path: &str, append: bool, fresh: bool) -> Result<proto::ChunkLease> {
         let req = proto::LeaseRequest {
             path: path.into(),
             append,
+            fresh,
         };
         self.call(|mut m| async move { m.get_lease(req).await })
     }
@@ -390,8 +391,9 @@ impl DfsClient {
         framed.extend_from_slice(record);
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut backoff = Duration::from_millis(50);
+        let mut fresh = false;
         loop {
-            match self.try_append(path, &framed) {
+            match self.try_append(path, &framed, fresh) {
                 Ok(offset) => return Ok(offset),
                 Err(
                     e @ (DfsError::NotFound(_)
@@ -402,7 +404,8 @@ impl DfsClient {
                 ) => return Err(e),
                 Err(e) if Instant::now() > deadline => return Err(e),
                 Err(e) => {
-                    tracing::debug!(error = %e, "append failed; retrying");
+                    tracing::debug!(error = %e, "append failed; retrying with a fresh lease");
+                    fresh = true;
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
@@ -410,8 +413,8 @@ impl DfsClient {
         }
     }
 
-    fn try_append(&mut self, path: &str, framed: &[u8]) -> Result<u64> {
-        let mut lease = self.lease(path, true)?;
+    fn try_append(&mut self, path: &str, framed: &[u8], fresh: bool) -> Result<u64> {
+        let mut lease = self.lease(path, true, fresh)?;
         if framed.len() as u64 > lease.chunk_size / MAX_RECORD_FRACTION {
             return Err(DfsError::WrongKind(format!(
                 "record of {} bytes is larger than 1/{MAX_RECORD_FRACTION} of the chunk size",
@@ -429,6 +432,7 @@ impl DfsClient {
                     crc: crc32c::crc32c(framed),
                     chain: lease.secondaries.clone(),
                     chunk_size: lease.chunk_size,
+                    committed: lease.committed,
                 },
                 true,
             )?;

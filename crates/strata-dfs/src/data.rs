@@ -36,6 +36,9 @@ pub enum Request {
         crc: u32,
         /// Replicas after this one.
         chain: Vec<String>,
+        /// Bytes of the chunk the master has recorded as acknowledged: a replica holding
+        /// fewer refuses (zero-filling up to `offset` would fake acknowledged data).
+        committed: u64,
     },
     /// Record append (to the primary): the primary picks the offset.
     Append {
@@ -53,6 +56,8 @@ pub enum Request {
         chain: Vec<String>,
         /// Chunk size: a record that does not fit pads the chunk instead.
         chunk_size: u64,
+        /// Bytes of the chunk the master has recorded as acknowledged (see `Write`).
+        committed: u64,
     },
     /// Zero-fill the chunk up to `to` bytes, then forward along `chain`.
     Pad {
@@ -66,6 +71,8 @@ pub enum Request {
         to: u64,
         /// Replicas after this one.
         chain: Vec<String>,
+        /// Bytes acknowledged so far (see `Write`): padding never covers missing data.
+        committed: u64,
     },
     /// Read up to `len` bytes at `offset`.
     Read {
@@ -283,6 +290,7 @@ impl Conn {
                 len: data.len() as u64,
                 crc: crc32c::crc32c(data),
                 chain,
+                committed: 0,
             },
             true,
         )?;
@@ -358,7 +366,7 @@ mod tests {
             let mut buf = Vec::new();
             strata_net::frame::write_header(&mut buf, &Request::Write {
                 secret: "t".repeat(64), handle: 7, version: 2, offset: 0, len: 10, crc: 1,
-                chain: vec!["127.0.0.1:1".into(), "127.0.0.2:1".into()],
+                chain: vec!["127.0.0.1:1".into(), "127.0.0.2:1".into()], committed: 3,
             }).unwrap();
             let i = at % buf.len();
             buf[i] ^= flip;

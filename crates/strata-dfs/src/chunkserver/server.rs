@@ -169,12 +169,14 @@ fn dispatch(
             len,
             crc,
             chain,
+            committed,
         } => {
             auth_payload(ctx, &secret, r, len)?;
             let chunk = ctx.store.get_or_create(handle, version)?;
             let _g = chunk.write_lock.lock();
-            let length =
-                pipelined_write(ctx, r, handle, version, offset, len, crc, &secret, &chain)?;
+            let length = pipelined_write(
+                ctx, r, handle, version, offset, len, crc, &secret, &chain, committed,
+            )?;
             Ok(Some(Response::Ok { offset, length }))
         }
         Request::Append {
@@ -185,20 +187,29 @@ fn dispatch(
             crc,
             chain,
             chunk_size,
+            committed,
         } => {
             auth_payload(ctx, &secret, r, len)?;
             let chunk = ctx.store.get_or_create(handle, version)?;
             let guard = chunk.write_lock.lock();
             let offset = chunk.meta().length;
+            if offset < committed {
+                // This primary lacks acknowledged records (it lost or never had them):
+                // appending here would place the record over others on the secondaries.
+                drop(guard);
+                drain(r, len).map_err(io)?;
+                return Err(behind(handle, offset, committed));
+            }
             if offset + len > chunk_size {
                 drop(guard);
                 drain(r, len).map_err(io)?;
                 ctx.store.pad(handle, version, chunk_size)?;
-                forward_pad(&secret, handle, version, chunk_size, &chain)?;
+                forward_pad(&secret, handle, version, chunk_size, &chain, committed)?;
                 return Ok(Some(Response::ChunkFull));
             }
-            let length =
-                pipelined_write(ctx, r, handle, version, offset, len, crc, &secret, &chain)?;
+            let length = pipelined_write(
+                ctx, r, handle, version, offset, len, crc, &secret, &chain, committed,
+            )?;
             Ok(Some(Response::Ok { offset, length }))
         }
         Request::Pad {
@@ -207,10 +218,15 @@ fn dispatch(
             version,
             to,
             chain,
+            committed,
         } => {
             auth(ctx, &secret)?;
+            let have = ctx.store.get(handle).map_or(0, |c| c.meta().length);
+            if have < committed {
+                return Err(behind(handle, have, committed));
+            }
             ctx.store.pad(handle, version, to)?;
-            forward_pad(&secret, handle, version, to, &chain)?;
+            forward_pad(&secret, handle, version, to, &chain, committed)?;
             Ok(Some(Response::Ok {
                 offset: 0,
                 length: to,
@@ -257,11 +273,8 @@ fn dispatch(
             version,
         } => {
             auth(ctx, &secret)?;
-            ctx.store.set_version(handle, version)?;
-            Ok(Some(Response::Ok {
-                offset: 0,
-                length: 0,
-            }))
+            let length = ctx.store.set_version(handle, version)?;
+            Ok(Some(Response::Ok { offset: 0, length }))
         }
         Request::Clone {
             secret,
@@ -279,7 +292,21 @@ fn dispatch(
     }
 }
 
-fn forward_pad(secret: &str, handle: u64, version: u64, to: u64, chain: &[String]) -> Result<()> {
+fn behind(handle: u64, have: u64, committed: u64) -> DfsError {
+    DfsError::Node(
+        "behind".into(),
+        format!("chunk {handle}: this replica has {have} bytes of the {committed} acknowledged"),
+    )
+}
+
+fn forward_pad(
+    secret: &str,
+    handle: u64,
+    version: u64,
+    to: u64,
+    chain: &[String],
+    committed: u64,
+) -> Result<()> {
     if let Some((next, rest)) = chain.split_first() {
         let mut c = Conn::open(next, Duration::from_secs(60))?;
         c.call(&Request::Pad {
@@ -288,6 +315,7 @@ fn forward_pad(secret: &str, handle: u64, version: u64, to: u64, chain: &[String
             version,
             to,
             chain: rest.to_vec(),
+            committed,
         })?;
     }
     Ok(())
@@ -306,7 +334,13 @@ fn pipelined_write(
     crc: u32,
     secret: &str,
     chain: &[String],
+    committed: u64,
 ) -> Result<u64> {
+    let have = ctx.store.get(handle).map_or(0, |c| c.meta().length);
+    if have < committed {
+        drain(r, len).map_err(|e| DfsError::Node("upstream".into(), e.to_string()))?;
+        return Err(behind(handle, have, committed));
+    }
     let mut writer = match ctx.store.begin_write(handle, version, offset) {
         Ok(w) => Some(w),
         Err(e) => {
@@ -327,6 +361,7 @@ fn pipelined_write(
                     len,
                     crc,
                     chain: rest.to_vec(),
+                    committed,
                 },
                 true,
             )?;

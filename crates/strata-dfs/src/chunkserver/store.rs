@@ -159,8 +159,9 @@ impl ChunkStore {
         std::fs::rename(&tmp, self.meta_path(h)).map_err(|e| io_err(&tmp, e))
     }
 
-    /// Raises the version (a new lease); refuses to go backwards.
-    pub fn set_version(&self, h: u64, version: u64) -> Result<()> {
+    /// Raises the version (a new lease); refuses to go backwards. Returns the chunk's length
+    /// (the master leases only replicas holding every committed byte).
+    pub fn set_version(&self, h: u64, version: u64) -> Result<u64> {
         let c = self
             .get(h)
             .ok_or_else(|| DfsError::NotFound(format!("chunk {h}")))?;
@@ -169,9 +170,9 @@ impl ChunkStore {
         if version > meta.version {
             meta.version = version;
             self.persist_meta(h, &meta)?;
-            *c.meta.lock() = meta;
+            *c.meta.lock() = meta.clone();
         }
-        Ok(())
+        Ok(meta.length)
     }
 
     /// A writer for `[offset, offset + len)` of chunk `h`; call with the chunk's write lock
@@ -409,12 +410,23 @@ impl ChunkStore {
         Ok(())
     }
 
-    /// Deletes a chunk (garbage collection).
+    /// Deletes a chunk (garbage collection). Waits for a write in progress on it, so that a
+    /// write never re-creates the meta of a chunk whose data file is gone.
     pub fn delete(&self, h: u64) {
-        if self.chunks.lock().remove(&h).is_some() {
+        let removed = self.chunks.lock().remove(&h);
+        if let Some(c) = removed {
+            let _g = c.write_lock.lock();
             let _ = std::fs::remove_file(self.meta_path(h));
             let _ = std::fs::remove_file(self.data_path(h));
         }
+    }
+
+    /// Whether `chunk` is still the stored chunk `h` (not deleted meanwhile).
+    fn is_current(&self, h: u64, chunk: &Arc<Chunk>) -> bool {
+        self.chunks
+            .lock()
+            .get(&h)
+            .is_some_and(|c| Arc::ptr_eq(c, chunk))
     }
 
     /// `(handle, version, length)` of every chunk.
@@ -572,6 +584,12 @@ impl ChunkWriter<'_> {
                 "chunk {}: payload checksum mismatch in transit",
                 self.handle
             )));
+        }
+        if !self.store.is_current(self.handle, &self.chunk) {
+            return Err(DfsError::Node(
+                "deleted".into(),
+                format!("chunk {} was deleted during the write", self.handle),
+            ));
         }
         if self.store.fsync {
             self.file.sync_data().map_err(|e| io_err(&self.path, e))?;

@@ -55,6 +55,8 @@ pub struct Cluster {
     pub min_free: u64,
     /// The version each node last reported (or was told) for each replica it holds.
     pub versions: HashMap<(u64, String), u64>,
+    /// The highest version this master incarnation has sent to replicas, by chunk.
+    pub max_sent: HashMap<u64, u64>,
 }
 
 fn host_of(addr: &str) -> String {
@@ -97,19 +99,13 @@ impl Cluster {
             let keep = match ns.chunks.get(&c.handle) {
                 None => false,
                 Some(info) if c.version < info.version => {
-                    // An older version than the master's. Normally a replica that missed
-                    // writes under a newer lease: deleted. But if no live replica has the
-                    // current version, the bump never reached any replica, so no write under
-                    // it was acknowledged, and a copy holding every committed byte is as good
-                    // as any (GFS takes the highest version it sees). Without this, a master
-                    // crash between logging a new version and telling the replicas would
-                    // make every replica stale and lose the chunk.
+                    // Stale: it missed a version bump, and so the writes of that lease. It is
+                    // deleted once a live replica at the current version exists; never
+                    // before (a logged version is always on some replica, which may be down
+                    // now), so a copy is never deleted while nothing better is live.
                     if self.has_current(c.handle, info.version, id) {
                         false
-                    } else if c.length >= info.length && !corrupt {
-                        true
                     } else {
-                        // Not usable, but never deleted while nothing better exists.
                         continue;
                     }
                 }
@@ -470,12 +466,12 @@ mod tests {
         assert!(c.corrupt.contains(&(1, "n2".to_string())));
     }
 
-    /// Regression (found by the chaos campaign): a version bump that reached no replica (the
-    /// master died after logging it, or every replica was down) made every replica stale,
-    /// and all were deleted. With no current replica, a copy holding every committed byte is
-    /// kept and served; once a current one exists, older ones go.
+    /// Regression (found by the chaos campaign): version bumps that some replicas missed
+    /// (down or paused) made them stale, and they were deleted even when no replica at the
+    /// current version was live, until hundreds of chunks had no replica left. A stale
+    /// replica is now deleted only once a live replica at the current version exists.
     #[test]
-    fn a_bump_no_replica_saw_does_not_make_every_replica_stale() {
+    fn stale_replicas_are_kept_until_a_current_one_is_live() {
         let mut ns = Namespace::default();
         ns.apply(&Op::Create {
             path: "/f".into(),
@@ -505,20 +501,20 @@ mod tests {
         for (id, addr) in [("n1", "h1:1"), ("n2", "h2:1"), ("n3", "h3:1")] {
             c.register(id, addr, 100, 0);
         }
-        let rep = |v: u64, len: u64| ChunkReport {
+        let rep = |v: u64| ChunkReport {
             handle: 1,
             version: v,
-            length: len,
+            length: 10,
         };
-        c.apply_report("n1", &[rep(4, 10)], &ns);
-        c.apply_report("n2", &[rep(4, 6)], &ns); // short: unusable, but kept on disk
-        assert_eq!(c.live_replicas(1), vec!["n1"]);
-        assert!(c.nodes["n1"].pending_delete.is_empty());
+        c.apply_report("n1", &[rep(4)], &ns);
+        c.apply_report("n2", &[rep(4)], &ns);
+        assert!(c.live_replicas(1).is_empty(), "stale copies are not served");
+        assert!(c.nodes["n1"].pending_delete.is_empty(), "nor deleted");
         assert!(c.nodes["n2"].pending_delete.is_empty());
-        // A current replica appears: the old ones are deleted at their next report.
-        c.apply_report("n3", &[rep(5, 10)], &ns);
-        c.apply_report("n1", &[rep(4, 10)], &ns);
-        c.apply_report("n2", &[rep(4, 6)], &ns);
+        // The replica that has the current version reports: the old ones go.
+        c.apply_report("n3", &[rep(5)], &ns);
+        c.apply_report("n1", &[rep(4)], &ns);
+        c.apply_report("n2", &[rep(4)], &ns);
         assert_eq!(c.live_replicas(1), vec!["n3"]);
         assert_eq!(c.nodes["n1"].pending_delete, vec![1]);
         assert_eq!(c.nodes["n2"].pending_delete, vec![1]);

@@ -45,6 +45,20 @@ pub(crate) struct Inner {
     pub writers: std::collections::HashMap<String, std::time::Instant>,
 }
 
+impl Inner {
+    /// A version for a new lease on `handle` that no replica has ever been sent: above the
+    /// logged version, above any version sent by this master incarnation (a bump that
+    /// failed part-way), and at least this incarnation's floor (`epoch << 32`), so a bump a
+    /// previous incarnation sent but never logged is never reused.
+    pub(crate) fn next_version(&mut self, handle: u64) -> u64 {
+        let logged = self.ns.chunks.get(&handle).map_or(0, |c| c.version);
+        let sent = self.cluster.max_sent.get(&handle).copied().unwrap_or(0);
+        let v = (logged.max(sent) + 1).max(self.ns.epoch << 32);
+        self.cluster.max_sent.insert(handle, v);
+        v
+    }
+}
+
 impl MasterState {
     /// Applies `op` and waits until it is durable in the log.
     pub(crate) async fn mutate(&self, op: Op) -> Result<()> {
@@ -135,6 +149,19 @@ pub async fn serve(
         "namespace recovered"
     );
     let log = OpLog::start(dir, r.next_seq)?;
+    let mut namespace = r.namespace;
+    // A new incarnation: versions it grants start above anything a previous one may have
+    // sent to replicas without logging.
+    let epoch_op = Op::Epoch {
+        epoch: namespace.epoch + 1,
+    };
+    namespace.apply(&epoch_op)?;
+    let epoch_done = log.append(oplog::encode(r.next_seq, &epoch_op));
+    let r = oplog::Recovered {
+        namespace,
+        next_seq: r.next_seq + 1,
+        replayed: r.replayed,
+    };
     let writers = r
         .namespace
         .pending
@@ -156,6 +183,7 @@ pub async fn serve(
         cfg: cfg.clone(),
         started: std::time::Instant::now(),
     });
+    state.wait_durable(epoch_done).await?;
     let bg = state.clone();
     tokio::spawn(async move {
         use strata_common::metrics::gauge;

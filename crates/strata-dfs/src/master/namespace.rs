@@ -99,6 +99,11 @@ pub enum Op {
         /// The writer holding the lease.
         writer: u64,
     },
+    /// A master started (a new incarnation).
+    Epoch {
+        /// The new epoch.
+        epoch: u64,
+    },
     /// Mark a file as written by record append.
     MarkRecords {
         /// Path.
@@ -174,6 +179,9 @@ pub struct Namespace {
     pub next_handle: u64,
     /// Files being written, by path (not visible in `entries` until closed).
     pub pending: BTreeMap<String, Pending>,
+    /// Master incarnations so far (each start logs one more); chunk versions granted by
+    /// incarnation `e` are at least `e << 32`.
+    pub epoch: u64,
 }
 
 impl Default for Namespace {
@@ -185,6 +193,7 @@ impl Default for Namespace {
             chunks: HashMap::new(),
             next_handle: 1,
             pending: BTreeMap::new(),
+            epoch: 0,
         }
     }
 }
@@ -381,6 +390,10 @@ impl Namespace {
                 self.pending_of(path, *writer)?;
                 let p = self.pending.remove(path).expect("checked");
                 self.release_chunks(&p.chunks);
+                Ok(())
+            }
+            Op::Epoch { epoch } => {
+                self.epoch = self.epoch.max(*epoch);
                 Ok(())
             }
             Op::MarkRecords { path } => match self.entries.get_mut(path) {

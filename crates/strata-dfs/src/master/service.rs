@@ -55,13 +55,13 @@ impl MasterService {
         &self,
         nodes: Vec<(String, String)>,
         req: impl Fn() -> Request + Send + Clone + 'static,
-    ) -> Vec<(String, Result<()>)> {
+    ) -> Vec<(String, Result<u64>)> {
         let mut tasks = Vec::new();
         for (id, addr) in nodes {
             let req = req.clone();
             tasks.push(tokio::task::spawn_blocking(move || {
                 let r = Conn::open(&addr, Duration::from_secs(10))
-                    .and_then(|mut c| c.call(&req()).map(|_| ()));
+                    .and_then(|mut c| c.call(&req()).map(|(_, length)| length));
                 (id, r)
             }));
         }
@@ -89,6 +89,7 @@ impl MasterService {
                 .ok_or_else(|| DfsError::Internal(format!("unknown node {id}")))
         };
         Ok(proto::ChunkLease {
+            committed: g.ns.chunks.get(&handle).map_or(0, |c| c.length),
             handle,
             version,
             offset,
@@ -118,7 +119,7 @@ impl MasterService {
             added
         };
         if someone_else_added && writer == 0 {
-            return Box::pin(self.lease(path, false)).await;
+            return Box::pin(self.lease(path, false, false)).await;
         }
         let (done, handle, offset, replicas) = {
             let mut g = self.state.inner.lock();
@@ -175,7 +176,7 @@ impl MasterService {
 
     /// The lease on the last chunk of `path`, granting a new one (and a new version) if
     /// needed, after copying a chunk shared with a snapshot.
-    async fn lease(&self, path: &str, append: bool) -> Result<proto::ChunkLease> {
+    async fn lease(&self, path: &str, append: bool, fresh: bool) -> Result<proto::ChunkLease> {
         if append {
             let done = {
                 let mut g = self.state.inner.lock();
@@ -234,7 +235,10 @@ impl MasterService {
             )
         };
         if let Some(l) = existing {
-            return self.lease_reply(handle, l.version, offset, &l.primary, &replicas);
+            if !fresh {
+                return self.lease_reply(handle, l.version, offset, &l.primary, &replicas);
+            }
+            self.state.inner.lock().cluster.leases.remove(&handle);
         }
         if replicas.is_empty() {
             return Err(DfsError::Node(
@@ -242,8 +246,22 @@ impl MasterService {
                 format!("chunk {handle} of {path} has no live replica"),
             ));
         }
-        // New lease: raise the version everywhere first, so a replica that misses it is stale.
-        let new_version = version + 1;
+        // New lease: raise the version on the replicas first, and log it only once at least
+        // one has it. Then a logged version always lives on some replica, and a replica that
+        // missed the bump is stale (it will miss the writes of this lease). Logging first
+        // could make *every* replica stale if the master died before telling them.
+        let _ = version;
+        let new_version = {
+            let mut g = self.state.inner.lock();
+            g.next_version(handle)
+        };
+        let good = self.bump_replicas(handle, new_version, &replicas).await;
+        if good.is_empty() {
+            return Err(DfsError::Node(
+                "-".into(),
+                format!("no replica of chunk {handle} accepted the new lease"),
+            ));
+        }
         let done = {
             let mut g = self.state.inner.lock();
             self.state.apply_locked(
@@ -255,35 +273,6 @@ impl MasterService {
             )?
         };
         self.state.wait_durable(done).await?;
-        let nodes: Vec<(String, String)> = {
-            let g = self.state.inner.lock();
-            replicas
-                .iter()
-                .filter_map(|id| g.cluster.addr(id).map(|a| (id.clone(), a)))
-                .collect()
-        };
-        let secret = strata_net::auth::token(
-            &self.state.cfg.cluster.secret,
-            strata_net::auth::purpose::DATA,
-        );
-        let results = self
-            .call_nodes(nodes, move || Request::SetVersion {
-                secret: secret.clone(),
-                handle,
-                version: new_version,
-            })
-            .await;
-        let good: Vec<String> = results
-            .iter()
-            .filter(|r| r.1.is_ok())
-            .map(|r| r.0.clone())
-            .collect();
-        if good.is_empty() {
-            return Err(DfsError::Node(
-                "-".into(),
-                format!("no replica of chunk {handle} accepted the new lease"),
-            ));
-        }
         {
             let mut g = self.state.inner.lock();
             if let Some(locs) = g.cluster.locations.get_mut(&handle) {
@@ -302,6 +291,36 @@ impl MasterService {
             );
         }
         self.lease_reply(handle, new_version, offset, &good[0], &good)
+    }
+
+    /// Tells `replicas` (node ids) that chunk `handle` is now at `version`; returns those that
+    /// accepted.
+    async fn bump_replicas(&self, handle: u64, version: u64, replicas: &[String]) -> Vec<String> {
+        let (nodes, committed): (Vec<(String, String)>, u64) = {
+            let g = self.state.inner.lock();
+            (
+                replicas
+                    .iter()
+                    .filter_map(|id| g.cluster.addr(id).map(|a| (id.clone(), a)))
+                    .collect(),
+                g.ns.chunks.get(&handle).map_or(0, |c| c.length),
+            )
+        };
+        let secret = strata_net::auth::token(
+            &self.state.cfg.cluster.secret,
+            strata_net::auth::purpose::DATA,
+        );
+        self.call_nodes(nodes, move || Request::SetVersion {
+            secret: secret.clone(),
+            handle,
+            version,
+        })
+        .await
+        .into_iter()
+        // A replica lacking acknowledged bytes (it lost them) takes no part in the lease.
+        .filter(|r| r.1.as_ref().is_ok_and(|&len| len >= committed))
+        .map(|r| r.0)
+        .collect()
     }
 
     /// Gives `path` a private copy of its shared last chunk (made on the same chunkservers).
@@ -565,74 +584,91 @@ impl MasterRpc for MasterService {
         let (from, to) = (normalize(&r.from)?, normalize(&r.to)?);
         // Revoke writes to the (only mutable) last chunk of every file being snapshotted:
         // raise its version on the replicas, so a writer holding the old lease is refused
-        // and must come back for a new lease, which copies the chunk first.
-        let mut to_bump: Vec<(u64, u64, Vec<(String, String)>)> = Vec::new();
-        let done = {
-            let mut g = self.state.inner.lock();
-            let mut files: Vec<Vec<u64>> = Vec::new();
-            match g.ns.get(&from)? {
-                Entry::File { chunks, .. } => files.push(chunks.clone()),
-                Entry::Dir { .. } => {
-                    for (_, e) in g.ns.below(&from) {
-                        if let Entry::File { chunks, .. } = e {
-                            files.push(chunks.clone());
+        // and must come back for a new lease, which copies the chunk first. As for leases,
+        // replicas first, then the log.
+        let unsure = self.state.started.elapsed() < LEASE;
+        for _attempt in 0..3 {
+            let to_bump: Vec<(u64, u64, Vec<String>)> = {
+                let mut g = self.state.inner.lock();
+                let mut lasts: Vec<u64> = Vec::new();
+                match g.ns.get(&from)? {
+                    Entry::File { chunks, .. } => lasts.extend(chunks.last()),
+                    Entry::Dir { .. } => {
+                        for (_, e) in g.ns.below(&from) {
+                            if let Entry::File { chunks, .. } = e {
+                                lasts.extend(chunks.last());
+                            }
                         }
                     }
                 }
-            }
-            // Only a chunk someone may be writing needs its lease revoked: one with a live
-            // lease, or any while leases of a previous master incarnation may be live. A
-            // version bump a replica misses makes it stale, so none is made needlessly.
-            let now = Instant::now();
-            let unsure = self.state.started.elapsed() < LEASE;
-            for chunks in files {
-                if let Some(&last) = chunks.last()
-                    && (unsure || g.cluster.leases.get(&last).is_some_and(|l| l.expires > now))
-                {
-                    let v = g.ns.chunks.get(&last).map(|c| c.version).unwrap_or(1) + 1;
-                    let nodes = g
-                        .cluster
-                        .live_replicas(last)
-                        .iter()
-                        .filter_map(|id| g.cluster.addr(id).map(|a| (id.clone(), a)))
-                        .collect();
-                    g.cluster.leases.remove(&last);
-                    to_bump.push((last, v, nodes));
+                // Only a chunk someone may be writing needs its lease revoked: one with a
+                // live lease, or any while leases of a previous master incarnation may be
+                // live. A bump a replica misses makes it stale, so none is made needlessly.
+                let now = Instant::now();
+                let mut v = Vec::new();
+                for last in lasts {
+                    if unsure || g.cluster.leases.get(&last).is_some_and(|l| l.expires > now) {
+                        g.cluster.leases.remove(&last);
+                        let version = g.next_version(last);
+                        v.push((last, version, g.cluster.live_replicas(last)));
+                    }
                 }
+                v
+            };
+            let mut bumped = Vec::with_capacity(to_bump.len());
+            for (handle, version, replicas) in &to_bump {
+                let good = self.bump_replicas(*handle, *version, replicas).await;
+                if good.is_empty() && (!replicas.is_empty() || unsure) {
+                    return Err(DfsError::Node(
+                        "-".into(),
+                        format!(
+                            "cannot revoke writes to chunk {handle} of the snapshot source: none of its replicas answered; retry when its chunkservers are back"
+                        ),
+                    )
+                    .into());
+                }
+                bumped.push((*handle, *version, good));
             }
-            for (h, v, _) in &to_bump {
+            let done = {
+                let mut g = self.state.inner.lock();
+                // A lease granted meanwhile would let a writer into a chunk the snapshot is
+                // about to share: start over.
+                if bumped
+                    .iter()
+                    .any(|(h, _, _)| g.cluster.leases.contains_key(h))
+                {
+                    continue;
+                }
+                for (h, v, good) in &bumped {
+                    self.state.apply_locked(
+                        &mut g,
+                        Op::SetVersion {
+                            handle: *h,
+                            version: *v,
+                        },
+                    )?;
+                    if let Some(locs) = g.cluster.locations.get_mut(h) {
+                        locs.retain(|id| good.contains(id));
+                    }
+                    for id in good {
+                        g.cluster.versions.insert((*h, id.clone()), *v);
+                    }
+                }
                 self.state.apply_locked(
                     &mut g,
-                    Op::SetVersion {
-                        handle: *h,
-                        version: *v,
+                    Op::Snapshot {
+                        from: from.clone(),
+                        to: to.clone(),
+                        mtime: now_ms(),
                     },
-                )?;
-            }
-            self.state.apply_locked(
-                &mut g,
-                Op::Snapshot {
-                    from,
-                    to,
-                    mtime: now_ms(),
-                },
-            )?
-        };
-        self.state.wait_durable(done).await?;
-        let secret = strata_net::auth::token(
-            &self.state.cfg.cluster.secret,
-            strata_net::auth::purpose::DATA,
-        );
-        for (handle, version, nodes) in to_bump {
-            let s = secret.clone();
-            self.call_nodes(nodes, move || Request::SetVersion {
-                secret: s.clone(),
-                handle,
-                version,
-            })
-            .await;
+                )?
+            };
+            self.state.wait_durable(done).await?;
+            return ok(proto::Empty {});
         }
-        ok(proto::Empty {})
+        Err(Status::unavailable(format!(
+            "snapshot of {from}: writers kept taking new leases; retry"
+        )))
     }
 
     async fn get_chunks(&self, r: Req<proto::GetChunksRequest>) -> R<proto::ChunkList> {
@@ -691,7 +727,7 @@ impl MasterRpc for MasterService {
     async fn get_lease(&self, r: Req<proto::LeaseRequest>) -> R<proto::ChunkLease> {
         let r = r.into_inner();
         let path = normalize(&r.path)?;
-        ok(self.lease(&path, r.append).await?)
+        ok(self.lease(&path, r.append, r.fresh).await?)
     }
 
     async fn commit(&self, r: Req<proto::CommitRequest>) -> R<proto::Empty> {
@@ -766,6 +802,8 @@ impl MasterRpc for MasterService {
         let mut g = self.state.inner.lock();
         let super::Inner { ns, cluster, .. } = &mut *g;
         cluster.register(&r.id, &r.address, r.capacity, r.used);
+        // A node (re)starting may have lost chunks it led leases for: those leases end.
+        cluster.leases.retain(|_, l| l.primary != r.id);
         cluster.apply_report(&r.id, &r.chunks, ns);
         tracing::info!(node = %r.id, address = %r.address, chunks = r.chunks.len(), "chunkserver registered");
         ok(proto::Empty {})
