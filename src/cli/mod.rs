@@ -400,20 +400,45 @@ fn context_on(
     Ok(ctx)
 }
 
-fn prepare_out(args: &EngineArgs, out: &OutArgs, inputs: &[String]) -> Result<()> {
+fn prepare_out(
+    args: &EngineArgs,
+    out: &OutArgs,
+    inputs: &[String],
+    on: &ClusterArgs,
+) -> Result<()> {
     // An executor runs the same command line; only the driver touches the output.
     if strata::dataflow::cluster::is_executor_process() {
         return Ok(());
     }
-    let cluster = StrataConfig::load(args.config.as_deref())?.cluster;
+    let cluster = cluster_config(args, on.master.as_deref())?;
     outputs::check_job_output(inputs, &out.out, &cluster)?;
-    prepare_dir(args, &out.out, out.overwrite)
+    prepare_dir_on(&cluster, &out.out, out.overwrite)
+}
+
+/// The cluster settings: the config chain, with the `--master` of a job run on a cluster
+/// (which is also the DFS master for `dfs:///` paths).
+fn cluster_config(
+    args: &EngineArgs,
+    master: Option<&str>,
+) -> Result<strata::common::ClusterConfig> {
+    let mut cluster = StrataConfig::load(args.config.as_deref())?.cluster;
+    if let Some(m) = master {
+        cluster.master = m.to_string();
+    }
+    Ok(cluster)
 }
 
 /// With `--overwrite`, removes an old output (local or `dfs://`) before the job runs.
 fn prepare_dir(args: &EngineArgs, dir: &Path, overwrite: bool) -> Result<()> {
+    prepare_dir_on(&cluster_config(args, None)?, dir, overwrite)
+}
+
+fn prepare_dir_on(
+    cluster: &strata::common::ClusterConfig,
+    dir: &Path,
+    overwrite: bool,
+) -> Result<()> {
     outputs::check_not_cwd(dir)?;
-    let cluster = StrataConfig::load(args.config.as_deref())?.cluster;
     if let Some((master, path)) = dir
         .to_str()
         .and_then(|d| strata::dataflow::io::parse_dfs_url(d, &cluster.master))
@@ -554,7 +579,7 @@ pub fn run(cli: Cli) -> Result<()> {
             cluster,
             job: Job::Wordcount { inputs, out },
         } => {
-            prepare_out(&cli.engine, &out, &inputs)?;
+            prepare_out(&cli.engine, &out, &inputs, &cluster)?;
             let ctx = context_on(&cli.engine, out.partitions, &cluster.launch("wordcount"))?;
             wordcount::run(&ctx, &inputs, &out.out, out.partitions)?;
             report(&ctx, "wordcount", &out.out, start);
@@ -570,7 +595,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     out,
                 },
         } => {
-            prepare_out(&cli.engine, &out, &inputs)?;
+            prepare_out(&cli.engine, &out, &inputs, &cluster)?;
             let ctx = context_on(&cli.engine, out.partitions, &cluster.launch("pagerank"))?;
             let r = pagerank::run(&ctx, &inputs, iterations, damping, &out.out, out.partitions)?;
             if ctx.is_driver() {
@@ -583,7 +608,7 @@ pub fn run(cli: Cli) -> Result<()> {
             cluster,
             job: Job::Sort { inputs, out },
         } => {
-            prepare_out(&cli.engine, &out, &inputs)?;
+            prepare_out(&cli.engine, &out, &inputs, &cluster)?;
             let ctx = context_on(&cli.engine, None, &cluster.launch("sort"))?;
             terasort::sort(&ctx, &inputs, &out.out, out.partitions)?;
             report(&ctx, "sort", &out.out, start);
