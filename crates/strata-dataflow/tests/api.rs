@@ -39,7 +39,8 @@ fn text_splits_yield_each_line_once_whatever_the_split_size() {
     std::fs::write(dir.path().join("sub/b.txt"), b"caf\xe9 ok\n\nend\n").unwrap();
     std::fs::write(dir.path().join("sub/empty.txt"), b"").unwrap();
     std::fs::write(dir.path().join(".hidden"), b"skip me\n").unwrap();
-    expected.extend(["caf\u{FFFD} ok".to_string(), String::new(), "end".into()]);
+    // Not UTF-8: the stray byte reads as Latin-1 (é), so the word is not split.
+    expected.extend(["café ok".to_string(), String::new(), "end".into()]);
 
     for partitions in [1, 3, 50] {
         let c = ctx(partitions);
