@@ -100,7 +100,7 @@ pub(super) fn write_map_output<K: Key, V: Data>(
     TaskMetrics::add(&tc.metrics.shuffle_bytes_written, out.pos);
     Ok(MapStatus {
         path,
-        segments,
+        segments: segments.into(),
         location: None,
     })
 }

@@ -83,6 +83,17 @@ pub enum Op {
         /// The writer.
         writer: u64,
     },
+    /// Create an empty, closed file in one step (`touch`; one log record).
+    Touch {
+        /// Path.
+        path: String,
+        /// Replicas per chunk.
+        replication: u32,
+        /// Replace an existing file.
+        overwrite: bool,
+        /// Time.
+        mtime: u64,
+    },
     /// Make a pending file visible under its path.
     Close {
         /// Path.
@@ -348,6 +359,40 @@ impl Namespace {
                         replication: *replication,
                         chunks: Vec::new(),
                         overwrite: *overwrite,
+                    },
+                );
+                Ok(())
+            }
+            Op::Touch {
+                path,
+                replication,
+                overwrite,
+                mtime,
+            } => {
+                let dir =
+                    parent(path).ok_or_else(|| DfsError::WrongKind("/ is a directory".into()))?;
+                self.require_dir(dir)?;
+                if self.pending.contains_key(path) {
+                    return Err(DfsError::Busy(path.clone()));
+                }
+                match self.entries.get(path) {
+                    Some(Entry::Dir { .. }) => {
+                        return Err(DfsError::WrongKind(format!("is a directory: {path}")));
+                    }
+                    Some(Entry::File { chunks, .. }) if *overwrite => {
+                        let old = chunks.clone();
+                        self.release_chunks(&old);
+                    }
+                    Some(Entry::File { .. }) => return Err(DfsError::AlreadyExists(path.clone())),
+                    None => {}
+                }
+                self.entries.insert(
+                    path.clone(),
+                    Entry::File {
+                        replication: *replication,
+                        chunks: Vec::new(),
+                        mtime: *mtime,
+                        records: false,
                     },
                 );
                 Ok(())

@@ -441,6 +441,18 @@ impl MasterRpc for MasterService {
                 "replication {replication} is above the maximum of 16"
             )));
         }
+        if r.close {
+            // An empty file, closed at once: one op, one log record.
+            self.state
+                .mutate(Op::Touch {
+                    path: path.clone(),
+                    replication,
+                    overwrite: r.overwrite,
+                    mtime: now_ms(),
+                })
+                .await?;
+            return ok(self.info(&path)?);
+        }
         if r.writer == 0 {
             return Err(Status::invalid_argument(
                 "create needs a writer id: this client is older than the master; upgrade it",
@@ -464,7 +476,7 @@ impl MasterRpc for MasterService {
                     },
                 )?;
             }
-            let mut done = self.state.apply_locked(
+            let done = self.state.apply_locked(
                 &mut g,
                 Op::Create {
                     path: path.clone(),
@@ -473,24 +485,10 @@ impl MasterRpc for MasterService {
                     writer: r.writer,
                 },
             )?;
-            if r.close {
-                done = self.state.apply_locked(
-                    &mut g,
-                    Op::Close {
-                        path: path.clone(),
-                        writer: r.writer,
-                        mtime: now_ms(),
-                    },
-                )?;
-            } else {
-                g.writers.insert(path.clone(), Instant::now());
-            }
+            g.writers.insert(path.clone(), Instant::now());
             done
         };
         self.state.wait_durable(done).await?;
-        if r.close {
-            return ok(self.info(&path)?);
-        }
         ok(proto::FileInfo {
             path,
             replication,
