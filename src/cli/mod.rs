@@ -532,11 +532,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 keep,
             })
             .map_err(anyhow::Error::msg)?;
-            outln!("{summary}");
-            if !summary.anomalies.is_empty() {
-                std::process::exit(1);
-            }
-            Ok(())
+            campaign_done(&summary)
         }
         Command::Chaos(ChaosCmd::Jobs {
             seconds,
@@ -555,11 +551,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 keep,
             })
             .map_err(anyhow::Error::msg)?;
-            outln!("{summary}");
-            if !summary.anomalies.is_empty() {
-                std::process::exit(1);
-            }
-            Ok(())
+            campaign_done(&summary)
         }
         Command::UiToken => {
             let cfg = full_config(&cli.engine)?;
@@ -629,6 +621,15 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Prints a campaign's summary; any anomaly makes the exit status 1.
+fn campaign_done(summary: &strata_chaos::Summary) -> Result<()> {
+    outln!("{summary}");
+    if !summary.anomalies.is_empty() {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 fn report(ctx: &strata::Context, what: &str, out: &Path, start: Instant) {

@@ -170,23 +170,7 @@ fn same(job: &str, mut want: Vec<String>, mut got: Vec<String>) -> Result<(), St
 /// Runs the campaign.
 pub fn run_jobs(c: &JobsCampaign) -> Result<Summary, String> {
     let started = Instant::now();
-    let tmp;
-    let root = match &c.keep {
-        Some(p) => {
-            if std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_some()) {
-                return Err(format!(
-                    "{} is not empty: --keep needs a new or empty directory",
-                    p.display()
-                ));
-            }
-            std::fs::create_dir_all(p).map_err(|e| e.to_string())?;
-            p.clone()
-        }
-        None => {
-            tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
-            tmp.path().to_path_buf()
-        }
-    };
+    let (root, _tmp) = crate::campaign_root(c.keep.as_deref())?;
     let data = root.join("data");
     prepare(&c.exe, &data, c.seed)?;
     // The answers, embedded.

@@ -117,27 +117,35 @@ impl std::fmt::Display for Summary {
     }
 }
 
-/// Runs a DFS campaign and returns what it found. An error means the campaign could not
-/// run (a daemon would not start), not that it found anomalies.
-pub fn run_dfs(c: &DfsCampaign) -> Result<Summary, String> {
-    let started = Instant::now();
-    let tmp;
-    let root = match &c.keep {
+/// Where a campaign keeps its cluster: `keep` (which must be new or empty: an old cluster
+/// there would be checked against this run's history), or a temporary directory removed
+/// with the returned guard.
+pub fn campaign_root(
+    keep: Option<&std::path::Path>,
+) -> Result<(PathBuf, Option<tempfile::TempDir>), String> {
+    match keep {
         Some(p) => {
             if std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_some()) {
                 return Err(format!(
-                    "{} is not empty: --keep needs a new or empty directory (an old cluster there would be checked against this run's history)",
+                    "{} is not empty: --keep needs a new or empty directory",
                     p.display()
                 ));
             }
             std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            p.clone()
+            Ok((p.to_path_buf(), None))
         }
         None => {
-            tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
-            tmp.path().to_path_buf()
+            let t = tempfile::tempdir().map_err(|e| e.to_string())?;
+            Ok((t.path().to_path_buf(), Some(t)))
         }
-    };
+    }
+}
+
+/// Runs a DFS campaign and returns what it found. An error means the campaign could not
+/// run (a daemon would not start), not that it found anomalies.
+pub fn run_dfs(c: &DfsCampaign) -> Result<Summary, String> {
+    let started = Instant::now();
+    let (root, _tmp) = campaign_root(c.keep.as_deref())?;
     let cluster = Arc::new(cluster::Cluster::start(&c.exe, &root, c.workers)?);
     let stop = Arc::new(AtomicBool::new(false));
     let nemesis = {

@@ -123,41 +123,11 @@ pub fn client(k: usize, seed: u64, master: &str, secret: &str, deadline: Instant
             // Create a new file.
             let path = format!("{dir}/f{n}");
             let data = content(seed, k, n, size(&mut rng));
-            let d = digest(&data);
-            match put(c, &path, &data, false) {
-                Ok(_) => {
-                    m.count("create", true);
-                    m.set(&path, Some(d));
-                    read_your_write(c, &path, d, &mut m);
-                    Ok(())
-                }
-                Err(e) => {
-                    m.count("create", false);
-                    if !refused(&e) {
-                        m.widen(&path, Some(d));
-                    }
-                    Err(e)
-                }
-            }
+            write(c, &mut m, "create", &path, &data, false)
         } else if pick < 45 {
             let path = any(&mut rng).expect("non-empty");
             let data = content(seed, k, n, size(&mut rng));
-            let d = digest(&data);
-            match put(c, &path, &data, true) {
-                Ok(_) => {
-                    m.count("overwrite", true);
-                    m.set(&path, Some(d));
-                    read_your_write(c, &path, d, &mut m);
-                    Ok(())
-                }
-                Err(e) => {
-                    m.count("overwrite", false);
-                    if !refused(&e) {
-                        m.widen(&path, Some(d));
-                    }
-                    Err(e)
-                }
-            }
+            write(c, &mut m, "overwrite", &path, &data, true)
         } else if pick < 65 {
             let rec = format!("c{k}-r{n}");
             m.attempted.insert(rec.clone());
@@ -271,6 +241,33 @@ pub fn client(k: usize, seed: u64, master: &str, secret: &str, deadline: Instant
         }
     }
     m
+}
+
+/// Writes a whole file and records the outcome in the model.
+fn write(
+    c: &mut DfsClient,
+    m: &mut Model,
+    kind: &'static str,
+    path: &str,
+    data: &[u8],
+    overwrite: bool,
+) -> Result<(), DfsError> {
+    let d = digest(data);
+    match put(c, path, data, overwrite) {
+        Ok(_) => {
+            m.count(kind, true);
+            m.set(path, Some(d));
+            read_your_write(c, path, d, m);
+            Ok(())
+        }
+        Err(e) => {
+            m.count(kind, false);
+            if !refused(&e) {
+                m.widen(path, Some(d));
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Reads back an acknowledged write; a read that succeeds with other bytes is an anomaly

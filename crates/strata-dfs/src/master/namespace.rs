@@ -283,6 +283,26 @@ impl Namespace {
             .collect()
     }
 
+    /// Whether a file may be (re)placed at `path`: its parent is a directory, and `path`
+    /// is free, or a file and `overwrite` is set.
+    fn may_write(&self, path: &str, overwrite: bool) -> Result<()> {
+        let dir = parent(path).ok_or_else(|| DfsError::WrongKind("/ is a directory".into()))?;
+        self.require_dir(dir)?;
+        match self.entries.get(path) {
+            Some(Entry::Dir { .. }) => Err(DfsError::WrongKind(format!("is a directory: {path}"))),
+            Some(Entry::File { .. }) if !overwrite => Err(DfsError::AlreadyExists(path.into())),
+            _ => Ok(()),
+        }
+    }
+
+    /// Releases the chunks of the file at `path`, if there is one (it is being replaced).
+    fn release_file(&mut self, path: &str) {
+        if let Some(Entry::File { chunks, .. }) = self.entries.get(path) {
+            let old = chunks.clone();
+            self.release_chunks(&old);
+        }
+    }
+
     fn release_chunks(&mut self, chunks: &[u64]) {
         for h in chunks {
             if let Some(c) = self.chunks.get_mut(h) {
@@ -332,18 +352,7 @@ impl Namespace {
                 overwrite,
                 writer,
             } => {
-                let dir =
-                    parent(path).ok_or_else(|| DfsError::WrongKind("/ is a directory".into()))?;
-                self.require_dir(dir)?;
-                match self.entries.get(path) {
-                    Some(Entry::Dir { .. }) => {
-                        return Err(DfsError::WrongKind(format!("is a directory: {path}")));
-                    }
-                    Some(Entry::File { .. }) if !*overwrite => {
-                        return Err(DfsError::AlreadyExists(path.clone()));
-                    }
-                    _ => {}
-                }
+                self.may_write(path, *overwrite)?;
                 match self.pending.get(path) {
                     Some(p) if p.writer == *writer => return Ok(()), // a retried create
                     Some(_) => return Err(DfsError::Busy(path.clone())),
@@ -369,23 +378,11 @@ impl Namespace {
                 overwrite,
                 mtime,
             } => {
-                let dir =
-                    parent(path).ok_or_else(|| DfsError::WrongKind("/ is a directory".into()))?;
-                self.require_dir(dir)?;
+                self.may_write(path, *overwrite)?;
                 if self.pending.contains_key(path) {
                     return Err(DfsError::Busy(path.clone()));
                 }
-                match self.entries.get(path) {
-                    Some(Entry::Dir { .. }) => {
-                        return Err(DfsError::WrongKind(format!("is a directory: {path}")));
-                    }
-                    Some(Entry::File { chunks, .. }) if *overwrite => {
-                        let old = chunks.clone();
-                        self.release_chunks(&old);
-                    }
-                    Some(Entry::File { .. }) => return Err(DfsError::AlreadyExists(path.clone())),
-                    None => {}
-                }
+                self.release_file(path);
                 self.entries.insert(
                     path.clone(),
                     Entry::File {
@@ -402,24 +399,10 @@ impl Namespace {
                 writer,
                 mtime,
             } => {
-                let p = self.pending_of(path, *writer)?;
-                let dir =
-                    parent(path).ok_or_else(|| DfsError::WrongKind("/ is a directory".into()))?;
-                self.require_dir(dir)?;
-                match self.entries.get(path) {
-                    Some(Entry::Dir { .. }) => {
-                        return Err(DfsError::WrongKind(format!("is a directory: {path}")));
-                    }
-                    Some(Entry::File { .. }) if !p.overwrite => {
-                        return Err(DfsError::AlreadyExists(path.clone()));
-                    }
-                    _ => {}
-                }
+                let overwrite = self.pending_of(path, *writer)?.overwrite;
+                self.may_write(path, overwrite)?;
                 let p = self.pending.remove(path).expect("checked");
-                if let Some(Entry::File { chunks, .. }) = self.entries.get(path) {
-                    let old = chunks.clone();
-                    self.release_chunks(&old);
-                }
+                self.release_file(path);
                 self.entries.insert(
                     path.clone(),
                     Entry::File {
