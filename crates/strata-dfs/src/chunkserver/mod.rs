@@ -84,7 +84,6 @@ impl Chunkserver {
         let (tx, corrupt) = std::sync::mpsc::channel();
         let ctx = Arc::new(server::ServerCtx {
             store: store.clone(),
-            secret: opts.cfg.cluster.secret.clone(),
             token: strata_net::auth::token(
                 &opts.cfg.cluster.secret,
                 strata_net::auth::purpose::DATA,

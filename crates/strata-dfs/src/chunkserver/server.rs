@@ -15,8 +15,6 @@ use strata_net::frame::{read_header, write_header};
 pub struct ServerCtx {
     /// The chunks.
     pub store: Arc<ChunkStore>,
-    /// The cluster secret.
-    pub secret: String,
     /// The data-protocol token expected from clients (derived from the secret).
     pub token: String,
     /// Handles of replicas found corrupt, for the heartbeat loop to report.

@@ -244,19 +244,6 @@ impl ChunkStore {
         self.read_with(h, offset, len, |data| data.to_vec())
     }
 
-    /// Like [`ChunkStore::read_with`], checking checksums only if `verify` (an operator
-    /// reading what is left of a chunk whose every replica is corrupt).
-    pub fn read_verified<R>(
-        &self,
-        h: u64,
-        offset: u64,
-        len: u64,
-        verify: bool,
-        f: impl FnOnce(&[u8]) -> R,
-    ) -> Result<R> {
-        self.read_inner(h, offset, len, verify, f)
-    }
-
     /// Like [`ChunkStore::read`], but hands the verified bytes to `f` from a reusable
     /// per-thread buffer (no allocation per request on the serving path).
     pub fn read_with<R>(
@@ -266,10 +253,12 @@ impl ChunkStore {
         len: u64,
         f: impl FnOnce(&[u8]) -> R,
     ) -> Result<R> {
-        self.read_inner(h, offset, len, true, f)
+        self.read_verified(h, offset, len, true, f)
     }
 
-    fn read_inner<R>(
+    /// Like [`ChunkStore::read_with`], checking checksums only if `verify` (an operator
+    /// reading what is left of a chunk whose every replica is corrupt).
+    pub fn read_verified<R>(
         &self,
         h: u64,
         offset: u64,

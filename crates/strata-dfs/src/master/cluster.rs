@@ -343,6 +343,34 @@ impl Cluster {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A namespace holding `/f` (replication 2) made of chunks `handles`.
+    fn file_of(handles: &[u64]) -> Namespace {
+        let mut ns = Namespace::default();
+        ns.apply(&Op::Create {
+            path: "/f".into(),
+            replication: 2,
+            overwrite: false,
+            writer: 1,
+        })
+        .unwrap();
+        for &h in handles {
+            ns.apply(&Op::AddChunk {
+                path: "/f".into(),
+                writer: 1,
+                handle: h,
+                abandon: None,
+            })
+            .unwrap();
+        }
+        ns.apply(&Op::Close {
+            path: "/f".into(),
+            writer: 1,
+            mtime: 0,
+        })
+        .unwrap();
+        ns
+    }
     use crate::master::namespace::{Namespace, Op};
 
     #[test]
@@ -368,29 +396,7 @@ mod tests {
 
     #[test]
     fn reports_drop_stale_and_unknown_chunks_and_plan_copies_fewest_first() {
-        let mut ns = Namespace::default();
-        ns.apply(&Op::Create {
-            path: "/f".into(),
-            replication: 2,
-            overwrite: false,
-            writer: 1,
-        })
-        .unwrap();
-        for h in [1, 2] {
-            ns.apply(&Op::AddChunk {
-                path: "/f".into(),
-                writer: 1,
-                handle: h,
-                abandon: None,
-            })
-            .unwrap();
-        }
-        ns.apply(&Op::Close {
-            path: "/f".into(),
-            writer: 1,
-            mtime: 0,
-        })
-        .unwrap();
+        let mut ns = file_of(&[1, 2]);
         ns.apply(&Op::SetVersion {
             handle: 2,
             version: 3,
@@ -430,21 +436,7 @@ mod tests {
     /// stays on its node, out of the readable locations.
     #[test]
     fn the_last_copy_of_a_chunk_is_kept_even_if_corrupt() {
-        let mut ns = Namespace::default();
-        ns.apply(&Op::Create {
-            path: "/f".into(),
-            replication: 2,
-            overwrite: false,
-            writer: 1,
-        })
-        .unwrap();
-        ns.apply(&Op::AddChunk {
-            path: "/f".into(),
-            writer: 1,
-            handle: 1,
-            abandon: None,
-        })
-        .unwrap();
+        let ns = file_of(&[1]);
         let mut c = Cluster::default();
         c.register("n1", "h1:1", 100, 0);
         c.register("n2", "h2:1", 100, 0);
@@ -472,21 +464,7 @@ mod tests {
     /// replica is now deleted only once a live replica at the current version exists.
     #[test]
     fn stale_replicas_are_kept_until_a_current_one_is_live() {
-        let mut ns = Namespace::default();
-        ns.apply(&Op::Create {
-            path: "/f".into(),
-            replication: 2,
-            overwrite: false,
-            writer: 1,
-        })
-        .unwrap();
-        ns.apply(&Op::AddChunk {
-            path: "/f".into(),
-            writer: 1,
-            handle: 1,
-            abandon: None,
-        })
-        .unwrap();
+        let mut ns = file_of(&[1]);
         ns.apply(&Op::Commit {
             handle: 1,
             length: 10,

@@ -210,7 +210,7 @@ impl MasterService {
         if refs > 1 {
             handle = self.copy_on_write(path, handle).await?;
         }
-        let (version, replicas, offset, existing) = {
+        let (replicas, offset, existing) = {
             let g = self.state.inner.lock();
             let info =
                 g.ns.chunks
@@ -227,12 +227,7 @@ impl MasterService {
                 .get(&handle)
                 .filter(|l| l.expires > Instant::now() && l.version == info.version)
                 .cloned();
-            (
-                info.version,
-                g.cluster.live_replicas(handle),
-                offset,
-                existing,
-            )
+            (g.cluster.live_replicas(handle), offset, existing)
         };
         if let Some(l) = existing {
             if !fresh {
@@ -250,7 +245,6 @@ impl MasterService {
         // one has it. Then a logged version always lives on some replica, and a replica that
         // missed the bump is stale (it will miss the writes of this lease). Logging first
         // could make *every* replica stale if the master died before telling them.
-        let _ = version;
         let new_version = {
             let mut g = self.state.inner.lock();
             g.next_version(handle)
