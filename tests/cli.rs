@@ -264,7 +264,8 @@ fn sql_reads_csv_with_a_null_string_and_prints_table_csv_json() {
     ]);
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
-        "{\"k\":\"a\",\"n\":2,\"s\":3.75}\n{\"k\":\"b\",\"n\":0,\"s\":null}\n"
+        // Keys in column order, as DuckDB writes them.
+        "{\"k\":\"a\",\"s\":3.75,\"n\":2}\n{\"k\":\"b\",\"s\":null,\"n\":0}\n"
     );
     let o = strata(&["sql", "--table", &table, "--csv-null", "NA", q]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("| a | 3.75 | 2 |"));
@@ -276,6 +277,65 @@ fn sql_reads_csv_with_a_null_string_and_prints_table_csv_json() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn sql_shell_dot_commands_scripts_and_table_flags() {
+    let d = tempfile::tempdir().unwrap();
+    let csv = d.path().join("m.csv");
+    std::fs::write(&csv, "k,v\na,\nb,NA\n").unwrap();
+    let table = format!("m={}", csv.display());
+    // An empty field stays NULL beside the --csv-null string.
+    let o = strata(&[
+        "sql",
+        "--table",
+        &table,
+        "--csv-null",
+        "NA",
+        "--format",
+        "csv",
+        "SELECT count(k), count(v), count(*) FROM m",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "count(k),count(v),count(*)\n2,0,2\n"
+    );
+    // The same name twice is an error, not a silent choice.
+    let o = strata(&["sql", "--table", &table, "--table", &table, "SELECT 1"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("given twice"), "{}", stderr(&o));
+    // Dot commands take one line each, and do not swallow the statement after them.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["sql", "--table", &table])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b".tables\n.mode csv\nSELECT 40\n + 2 AS x;\n.schema m\nSHOW TABLES;\n.nope\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "m\nx\n42\nCREATE TABLE m (k VARCHAR, v VARCHAR);\nname\nm\n"
+    );
+    assert!(
+        stderr(&o).contains("unknown or incomplete command .nope"),
+        "{}",
+        stderr(&o)
+    );
+    // A script stops at its first failing statement, and the exit status says so.
+    let script = d.path().join("s.sql");
+    std::fs::write(&script, "SELECT 1 AS a;\nSELECT 1/0;\nSELECT 3 AS c;\n").unwrap();
+    let o = strata(&["sql", "--format", "csv", "-f", script.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "a\n1\n");
+    assert!(stderr(&o).contains("division by zero"), "{}", stderr(&o));
 }
 
 #[test]

@@ -59,7 +59,8 @@ fn print(out: Output, format: Format) -> Result<()> {
         }
         Output::Rows(batches) => match format {
             Format::Table => {
-                let s = arrow::util::pretty::pretty_format_batches(&batches)?;
+                let opts = arrow::util::display::FormatOptions::default().with_null("NULL");
+                let s = arrow::util::pretty::pretty_format_batches_with_options(&batches, &opts)?;
                 outln!("{s}");
             }
             Format::Json => {
@@ -124,10 +125,16 @@ pub fn run(
         }
         engine.exec.threads = t;
     }
+    let mut seen = std::collections::HashSet::new();
     for t in &args.tables {
         let Some((name, path)) = t.split_once('=') else {
             bail!("--table {t}: expected NAME=PATH");
         };
+        if !seen.insert(name.to_lowercase()) {
+            bail!(
+                "--table {name}= is given twice; give each table one path (a directory or glob reads many files)"
+            );
+        }
         engine
             .register(name, path)
             .with_context(|| format!("cannot register table {name}"))?;
@@ -135,29 +142,51 @@ pub fn run(
     if let Some(f) = &args.file {
         let text =
             std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
-        for stmt in strata_sql::split_statements(&text)? {
-            print(engine.execute(&stmt)?, args.format)?;
-        }
-        return Ok(());
+        // Statements run in order and stop at the first error, which is the exit status.
+        let mut failed: Option<anyhow::Error> = None;
+        engine.execute_script(&text, |r| {
+            match r
+                .map_err(anyhow::Error::from)
+                .and_then(|o| print(o, args.format))
+            {
+                Ok(()) => true,
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            }
+        })?;
+        return failed.map_or(Ok(()), Err);
     }
     if let Some(q) = &args.query {
         return print(engine.execute(q)?, args.format);
     }
-    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        return shell(&engine, args.format);
+    let mut state = Shell {
+        format: args.format,
+        timer: false,
+        interactive: std::io::IsTerminal::is_terminal(&std::io::stdin()),
+    };
+    if state.interactive {
+        return shell(&engine, state);
     }
-    // Statements piped in: each ends with `;`.
+    // Statements piped in: each ends with `;`; dot commands take one line.
     let stdin = std::io::stdin();
     let mut buf = String::new();
     for line in stdin.lock().lines() {
         let line = line?;
+        if buf.trim().is_empty() && line.trim_start().starts_with('.') {
+            buf.clear();
+            match dot(line.trim(), &engine, &mut state) {
+                Ok(Dot::Quit) => break,
+                Ok(Dot::Continue) => {}
+                Err(e) => eprintln!("error: {e}"),
+            }
+            continue;
+        }
         buf.push_str(&line);
         buf.push('\n');
         if line.trim_end().ends_with(';') {
-            match engine.execute(buf.trim().trim_end_matches(';')) {
-                Ok(out) => print(out, args.format)?,
-                Err(e) => eprintln!("error: {e}"),
-            }
+            state.run(&engine, buf.trim().trim_end_matches(';'))?;
             buf.clear();
         }
     }
@@ -165,14 +194,17 @@ pub fn run(
 }
 
 /// The interactive shell: line editing, and history kept in `~/.strata_sql_history`.
-fn shell(engine: &Engine, format: Format) -> Result<()> {
+fn shell(engine: &Engine, mut state: Shell) -> Result<()> {
     use rustyline::error::ReadlineError;
     let mut rl = rustyline::DefaultEditor::new()?;
     let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".strata_sql_history"));
     if let Some(h) = &history {
         let _ = rl.load_history(h);
     }
-    eprintln!("Strata SQL. End statements with ';'. Ctrl-D quits; arrows recall history.");
+    eprintln!(
+        "Strata SQL. End statements with ';'. .help lists the dot commands; Ctrl-D quits; \
+         arrows recall history."
+    );
     let mut buf = String::new();
     loop {
         let prompt = if buf.is_empty() {
@@ -182,15 +214,22 @@ fn shell(engine: &Engine, format: Format) -> Result<()> {
         };
         match rl.readline(prompt) {
             Ok(line) => {
+                if buf.trim().is_empty() && line.trim_start().starts_with('.') {
+                    buf.clear();
+                    let _ = rl.add_history_entry(line.trim());
+                    match dot(line.trim(), engine, &mut state) {
+                        Ok(Dot::Quit) => break,
+                        Ok(Dot::Continue) => {}
+                        Err(e) => eprintln!("error: {e}"),
+                    }
+                    continue;
+                }
                 buf.push_str(&line);
                 buf.push('\n');
                 if line.trim_end().ends_with(';') {
                     let stmt = buf.trim().to_string();
                     let _ = rl.add_history_entry(stmt.as_str());
-                    match engine.execute(stmt.trim_end_matches(';')) {
-                        Ok(out) => print(out, format)?,
-                        Err(e) => eprintln!("error: {e}"),
-                    }
+                    state.run(engine, stmt.trim_end_matches(';'))?;
                     buf.clear();
                 }
             }
@@ -203,6 +242,93 @@ fn shell(engine: &Engine, format: Format) -> Result<()> {
         let _ = rl.save_history(h);
     }
     Ok(())
+}
+
+/// Settings the shell's dot commands change.
+struct Shell {
+    format: Format,
+    timer: bool,
+    /// At a terminal: row counts follow each result.
+    interactive: bool,
+}
+
+impl Shell {
+    /// Runs one statement, printing its result or its error (the shell goes on).
+    fn run(&self, engine: &Engine, stmt: &str) -> Result<()> {
+        let start = std::time::Instant::now();
+        match engine.execute(stmt) {
+            Ok(out) => {
+                let rows = match &out {
+                    Output::Rows(b) => Some(b.iter().map(|b| b.num_rows()).sum::<usize>()),
+                    Output::Text(_) => None,
+                };
+                print(out, self.format)?;
+                if let (Some(n), Format::Table, true) = (rows, self.format, self.interactive) {
+                    eprintln!("({n} row{})", if n == 1 { "" } else { "s" });
+                }
+            }
+            Err(e) => eprintln!("error: {e}"),
+        }
+        if self.timer {
+            eprintln!("Run Time: {:.3} s", start.elapsed().as_secs_f64());
+        }
+        Ok(())
+    }
+}
+
+enum Dot {
+    Continue,
+    Quit,
+}
+
+const DOT_HELP: &str = "\
+.tables            list the tables (also: SHOW TABLES;)
+.schema [NAME]     the columns and types of a table, or of all (also: DESCRIBE NAME;)
+.mode table|csv|json
+                   how results print
+.timer on|off      print each statement's run time
+.help              this list
+.quit              leave (also .exit, Ctrl-D)";
+
+/// A shell dot command (one line, no `;`).
+fn dot(line: &str, engine: &Engine, state: &mut Shell) -> Result<Dot> {
+    let mut words = line.split_whitespace();
+    let cmd = words.next().unwrap_or_default();
+    let arg = words.next();
+    match (cmd, arg) {
+        (".quit" | ".exit", _) => return Ok(Dot::Quit),
+        (".help", _) => eprintln!("{DOT_HELP}"),
+        (".tables", _) => {
+            for (name, _) in engine.tables() {
+                outln!("{name}");
+            }
+        }
+        (".schema", name) => {
+            for (t, schema) in engine.tables() {
+                if name.is_some_and(|n| !n.eq_ignore_ascii_case(&t)) {
+                    continue;
+                }
+                let cols: Vec<String> = schema
+                    .fields()
+                    .iter()
+                    .map(|f| format!("{} {}", f.name(), strata_sql::sql_type_name(f.data_type())))
+                    .collect();
+                outln!("CREATE TABLE {t} ({});", cols.join(", "));
+            }
+        }
+        (".mode", Some(m)) => {
+            state.format = match m {
+                "table" | "box" | "duckbox" => Format::Table,
+                "csv" => Format::Csv,
+                "json" | "jsonlines" => Format::Json,
+                other => bail!(".mode {other}: expected table, csv or json"),
+            }
+        }
+        (".timer", Some("on")) => state.timer = true,
+        (".timer", Some("off")) => state.timer = false,
+        _ => bail!("unknown or incomplete command {line}; .help lists the commands"),
+    }
+    Ok(Dot::Continue)
 }
 
 pub fn gen_tpch(sf: f64, format: GenFormat, out: &Path, overwrite: bool) -> Result<()> {

@@ -193,9 +193,21 @@ use arrow::array::Array;
 pub fn sql_type(t: &sql::DataType) -> Result<DataType> {
     use sql::DataType as T;
     Ok(match t {
-        T::Int(_) | T::Integer(_) | T::BigInt(_) | T::SmallInt(_) | T::TinyInt(_) | T::Int64 => {
-            DataType::Int64
+        T::TinyInt(_) => DataType::Int8,
+        T::SmallInt(_) | T::Int16 | T::Int2(_) => DataType::Int16,
+        T::Int(_) | T::Integer(_) | T::Int32 | T::Int4(_) => DataType::Int32,
+        // INT8 is PostgreSQL's and DuckDB's name for BIGINT (8 bytes).
+        T::BigInt(_) | T::Int64 | T::Int8(_) => DataType::Int64,
+        T::Timestamp(_, sql::TimezoneInfo::WithTimeZone | sql::TimezoneInfo::Tz) => {
+            DataType::Timestamp(
+                arrow::datatypes::TimeUnit::Microsecond,
+                Some("+00:00".into()),
+            )
         }
+        T::Timestamp(..) | T::TimestampNtz(_) | T::Datetime(_) => {
+            DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None)
+        }
+        T::Time(..) => DataType::Time64(arrow::datatypes::TimeUnit::Microsecond),
         T::Double(_) | T::Float(_) | T::Real | T::DoublePrecision | T::Float64 => DataType::Float64,
         T::Decimal(info) | T::Numeric(info) => match info {
             sql::ExactNumberInfo::PrecisionAndScale(p, s) => {
@@ -226,14 +238,110 @@ fn value_string(v: &sql::Expr) -> Option<String> {
     }
 }
 
+/// How deep a bound expression may nest (after `AND`/`OR` chains are balanced, so a chain
+/// of thousands of `OR`s counts as a few levels). Deeper ones are refused with an error.
+pub const MAX_EXPR_DEPTH: usize = 1000;
+
+thread_local! {
+    static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// Binds `e` in `scope`; `hook` may replace sub-expressions first.
 pub fn bind(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> {
+    let depth = DEPTH.with(|d| {
+        d.set(d.get() + 1);
+        d.get()
+    });
+    let r = if depth > MAX_EXPR_DEPTH {
+        Err(SqlError::Plan(format!(
+            "expression nested more than {MAX_EXPR_DEPTH} levels deep; split it up (long \
+             AND/OR chains are fine, as are IN lists)"
+        )))
+    } else {
+        bind_inner(e, scope, hook)
+    };
+    DEPTH.with(|d| d.set(d.get() - 1));
+    r
+}
+
+/// `a OR b OR c ...` (or AND): the operands of a chain of one logical operator, found
+/// without recursion, so that thousands of terms bind into a balanced tree.
+fn chain(e: &sql::Expr) -> Option<(BinOp, Vec<&sql::Expr>)> {
+    let op = match e {
+        sql::Expr::BinaryOp {
+            op: sql::BinaryOperator::Or,
+            ..
+        } => sql::BinaryOperator::Or,
+        sql::Expr::BinaryOp {
+            op: sql::BinaryOperator::And,
+            ..
+        } => sql::BinaryOperator::And,
+        _ => return None,
+    };
+    let mut out = Vec::new();
+    let mut stack = vec![e];
+    while let Some(x) = stack.pop() {
+        match x {
+            sql::Expr::BinaryOp { left, op: o, right } if *o == op => {
+                stack.push(right);
+                stack.push(left);
+            }
+            sql::Expr::Nested(inner) if matches!(inner.as_ref(), sql::Expr::BinaryOp { op: o, .. } if *o == op) => {
+                stack.push(inner)
+            }
+            other => out.push(other),
+        }
+    }
+    let op = if op == sql::BinaryOperator::Or {
+        BinOp::Or
+    } else {
+        BinOp::And
+    };
+    Some((op, out))
+}
+
+/// `parts[0] op parts[1] op ...` as a balanced tree (AND and OR are associative, in
+/// three-valued logic too).
+fn balanced(mut parts: Vec<Expr>, op: BinOp) -> Expr {
+    while parts.len() > 1 {
+        let mut next = Vec::with_capacity(parts.len().div_ceil(2));
+        let mut it = parts.into_iter();
+        while let Some(a) = it.next() {
+            next.push(match it.next() {
+                Some(b) => Expr::Binary(Box::new(a), op, Box::new(b)),
+                None => a,
+            });
+        }
+        parts = next;
+    }
+    parts.pop().expect("a chain has operands")
+}
+
+fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> {
     if let Some(h) = hook
         && let Some(x) = h(e)
     {
         return Ok(x);
     }
     let b = |x: &sql::Expr| bind(x, scope, hook);
+    if let Some((op, parts)) = chain(e) {
+        let mut bound = Vec::with_capacity(parts.len());
+        for p in parts {
+            let x = b(p)?;
+            let t = x.data_type(&scope.schema)?;
+            bound.push(match t {
+                DataType::Boolean => x,
+                DataType::Null => Expr::Cast(Box::new(x), DataType::Boolean).fold()?,
+                other => {
+                    return Err(SqlError::Plan(format!(
+                        "type error in {p}: {} needs booleans, got {other}",
+                        if op == BinOp::Or { "OR" } else { "AND" }
+                    )));
+                }
+            });
+        }
+        return balanced(bound, op).fold();
+    }
     let out = match e {
         sql::Expr::Identifier(id) => Expr::Column(scope.resolve(None, &id.value)?),
         sql::Expr::CompoundIdentifier(ids) => {
@@ -346,21 +454,32 @@ pub fn bind(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> {
             negated,
             ..
         } => {
+            // The value and every item meet at one type (`int_col IN (1.5)` compares
+            // as decimals, `NULL IN (1)` as integers).
             let x = b(expr)?;
-            let xt = x.data_type(&scope.schema)?;
-            let items = list
-                .iter()
-                .map(|i| {
-                    let v = b(i)?;
-                    let vt = v.data_type(&scope.schema)?;
-                    Ok(if vt != xt {
-                        Expr::Cast(Box::new(v), xt.clone()).fold()?
-                    } else {
-                        v
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            Expr::InList(Box::new(x), items, *negated)
+            let items = list.iter().map(b).collect::<Result<Vec<_>>>()?;
+            let mut t = x.data_type(&scope.schema)?;
+            for i in &items {
+                let it = i.data_type(&scope.schema)?;
+                match coerce(BinOp::Eq, &t, &it) {
+                    Some((a, c)) if a == c => t = a,
+                    Some(_) | None if t != it => {
+                        return Err(SqlError::Plan(format!(
+                            "type error in {e}: {t} and {it} cannot be compared"
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+            let to = |v: Expr| -> Result<Expr> {
+                if v.data_type(&scope.schema)? == t {
+                    Ok(v)
+                } else {
+                    Expr::Cast(Box::new(v), t.clone()).fold()
+                }
+            };
+            let items = items.into_iter().map(to).collect::<Result<Vec<_>>>()?;
+            Expr::InList(Box::new(to(x)?), items, *negated)
         }
         sql::Expr::Like {
             negated,
@@ -420,8 +539,17 @@ pub fn bind(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> {
             Expr::Case(branches, other.map(fix).transpose()?.map(Box::new))
         }
         sql::Expr::Cast {
-            expr, data_type, ..
-        } => Expr::Cast(Box::new(b(expr)?), sql_type(data_type)?),
+            kind,
+            expr,
+            data_type,
+            ..
+        } => {
+            let (x, t) = (b(expr)?, sql_type(data_type)?);
+            match kind {
+                sql::CastKind::TryCast | sql::CastKind::SafeCast => Expr::TryCast(Box::new(x), t),
+                _ => Expr::Cast(Box::new(x), t),
+            }
+        }
         sql::Expr::Extract { field, expr, .. } => match field {
             sql::DateTimeField::Year => Expr::Call(Func::ExtractYear, vec![b(expr)?]),
             other => return Err(SqlError::NotSupported(format!("EXTRACT({other})"))),

@@ -64,7 +64,8 @@ fn hidden(p: &Path) -> bool {
 pub fn null_regex(o: &CsvOptions) -> Result<Option<regex::Regex>> {
     match &o.null {
         None => Ok(None),
-        Some(n) => regex::Regex::new(&format!("^{}$", regex::escape(n)))
+        // An empty field stays NULL beside the chosen string.
+        Some(n) => regex::Regex::new(&format!("^(|{})$", regex::escape(n)))
             .map(Some)
             .map_err(|e| SqlError::Plan(format!("bad --csv-null {n:?}: {e}"))),
     }
@@ -178,9 +179,11 @@ pub fn open(name: &str, path: &str, csv: &CsvOptions) -> Result<Table> {
         FileFormat::Json => {
             let f = &files[0];
             let file = std::fs::File::open(f).map_err(|e| SqlError::io(f, e))?;
-            let (s, _) =
-                arrow::json::reader::infer_json_schema(std::io::BufReader::new(file), Some(1000))
-                    .map_err(|e| SqlError::io_other(f, e))?;
+            let (s, _) = arrow::json::reader::infer_json_schema(
+                std::io::BufReader::new(file),
+                Some(INFER_ROWS),
+            )
+            .map_err(|e| SqlError::io_other(f, e))?;
             (Arc::new(s), None)
         }
         FileFormat::Csv(o) => {
@@ -193,16 +196,51 @@ pub fn open(name: &str, path: &str, csv: &CsvOptions) -> Result<Table> {
                 fmt = fmt.with_null_regex(r);
             }
             let (s, _) = fmt
-                .infer_schema(std::io::BufReader::new(file), Some(1000))
+                .infer_schema(std::io::BufReader::new(file), Some(INFER_ROWS))
                 .map_err(|e| SqlError::io_other(f, e))?;
             (Arc::new(s), None)
         }
     };
+    if schema.fields().is_empty() {
+        return Err(SqlError::Plan(format!(
+            "table {name}: {} has no columns (an empty file{}); write a header line or pick another file",
+            files[0].display(),
+            if matches!(format, FileFormat::Csv(_)) {
+                ", or no header line"
+            } else {
+                ""
+            }
+        )));
+    }
     Ok(Table {
         name: name.to_string(),
-        schema,
+        schema: text_for_unknown(schema),
         files,
         format,
         rows,
     })
+}
+
+/// Rows read to infer a CSV or JSON schema (DuckDB samples about as many).
+pub const INFER_ROWS: usize = 20_000;
+
+/// Columns whose type inference could not tell (NULL in every sampled row) read as text,
+/// so values after the sample are kept rather than turned into NULLs.
+fn text_for_unknown(schema: SchemaRef) -> SchemaRef {
+    use arrow::datatypes::{DataType, Field, Schema};
+    if !schema.fields().iter().any(|f| f.data_type().is_null()) {
+        return schema;
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if f.data_type().is_null() {
+                Field::new(f.name(), DataType::Utf8, true)
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
 }

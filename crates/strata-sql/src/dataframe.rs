@@ -417,6 +417,7 @@ impl DataFrame {
             other => Plan::Limit {
                 input: Box::new(other),
                 n,
+                offset: 0,
             },
         };
         Ok(self.with(plan, self.scope.clone()))

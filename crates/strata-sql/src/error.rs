@@ -53,6 +53,14 @@ impl SqlError {
 
 impl From<arrow::error::ArrowError> for SqlError {
     fn from(e: arrow::error::ArrowError) -> Self {
-        SqlError::Execution(e.to_string())
+        match e {
+            arrow::error::ArrowError::DivideByZero => {
+                SqlError::Execution("division by zero".into())
+            }
+            arrow::error::ArrowError::ArithmeticOverflow(m) => SqlError::Execution(format!(
+                "integer overflow: {m} (cast an operand to a wider type, e.g. BIGINT or DOUBLE)"
+            )),
+            other => SqlError::Execution(other.to_string()),
+        }
     }
 }

@@ -122,8 +122,10 @@ pub enum Expr {
     InList(Box<Expr>, Vec<Expr>, bool),
     /// `CASE WHEN c THEN v ... ELSE e END` (operand forms are rewritten to this).
     Case(Vec<(Expr, Expr)>, Option<Box<Expr>>),
-    /// `CAST(e AS t)`.
+    /// `CAST(e AS t)`: a value that does not fit or parse is an error.
     Cast(Box<Expr>, DataType),
+    /// `TRY_CAST(e AS t)`: a value that does not fit or parse becomes NULL.
+    TryCast(Box<Expr>, DataType),
     /// A scalar function.
     Call(Func, Vec<Expr>),
 }
@@ -224,7 +226,7 @@ impl Expr {
                     .transpose()?
                     .unwrap_or(DataType::Null),
             },
-            Expr::Cast(_, t) => t.clone(),
+            Expr::Cast(_, t) | Expr::TryCast(_, t) => t.clone(),
             Expr::Call(f, args) => match f {
                 Func::ExtractYear => DataType::Int64,
                 Func::Length => DataType::Int64,
@@ -330,7 +332,8 @@ impl Expr {
                 }
                 Ok(Value::Array(out))
             }
-            Expr::Cast(e, t) => e.eval(batch)?.map(|a| Ok(arrow::compute::cast(a, t)?)),
+            Expr::Cast(e, t) => e.eval(batch)?.map(|a| strict_cast(a, t)),
+            Expr::TryCast(e, t) => e.eval(batch)?.map(|a| Ok(arrow::compute::cast(a, t)?)),
             Expr::Call(f, args) => {
                 let vals = args
                     .iter()
@@ -354,7 +357,11 @@ impl Expr {
                 l.columns(out);
                 r.columns(out);
             }
-            Expr::Not(e) | Expr::Neg(e) | Expr::IsNull(e, _) | Expr::Cast(e, _) => e.columns(out),
+            Expr::Not(e)
+            | Expr::Neg(e)
+            | Expr::IsNull(e, _)
+            | Expr::Cast(e, _)
+            | Expr::TryCast(e, _) => e.columns(out),
             Expr::InList(e, l, _) => {
                 e.columns(out);
                 l.iter().for_each(|x| x.columns(out));
@@ -393,6 +400,7 @@ impl Expr {
                 o.as_ref().map(|o| b(o)),
             ),
             Expr::Cast(e, t) => Expr::Cast(b(e), t.clone()),
+            Expr::TryCast(e, t) => Expr::TryCast(b(e), t.clone()),
             Expr::Call(f, a) => Expr::Call(*f, a.iter().map(|x| x.remap(map)).collect()),
         }
     }
@@ -455,6 +463,11 @@ fn arith(l: &Value, op: BinOp, r: &Value) -> Result<Value> {
         BinOp::Add => numeric::add(ld, rd)?,
         BinOp::Sub => numeric::sub(ld, rd)?,
         BinOp::Mul => numeric::mul(ld, rd)?,
+        BinOp::Div | BinOp::Mod if r.array().data_type().is_floating() && has_zero(r.array())? => {
+            // Integers and decimals fail on a zero divisor; floats do too (as in
+            // PostgreSQL), rather than yield inf or NaN.
+            return Err(SqlError::Execution("division by zero".into()));
+        }
         BinOp::Div => numeric::div(ld, rd)?,
         BinOp::Mod => numeric::rem(ld, rd)?,
         other => {
@@ -469,6 +482,30 @@ fn arith(l: &Value, op: BinOp, r: &Value) -> Result<Value> {
     } else {
         Value::Array(a)
     })
+}
+
+/// `CAST`: like arrow's cast, but a value that does not parse or fit is an error naming
+/// it (`TRY_CAST` is the lenient form).
+pub fn strict_cast(a: &ArrayRef, t: &DataType) -> Result<ArrayRef> {
+    let opts = arrow::compute::CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    arrow::compute::cast_with_options(a, t, &opts).map_err(|e| {
+        SqlError::Execution(format!(
+            "CAST to {t} failed: {e} (TRY_CAST gives NULL instead of failing)"
+        ))
+    })
+}
+
+/// Whether a float array holds a zero (NULLs aside).
+fn has_zero(a: &ArrayRef) -> Result<bool> {
+    let z = arrow::compute::cast(a, &DataType::Float64)?;
+    let z = z
+        .as_any()
+        .downcast_ref::<arrow::array::Float64Array>()
+        .ok_or_else(|| SqlError::Internal("cast to DOUBLE".into()))?;
+    Ok(z.iter().any(|v| v == Some(0.0)))
 }
 
 fn call(f: Func, args: &[Value], rows: usize) -> Result<Value> {
@@ -554,7 +591,19 @@ fn scalar_i64(a: &ArrayRef) -> Result<i64> {
 pub fn coerce(op: BinOp, l: &DataType, r: &DataType) -> Option<(DataType, DataType)> {
     use DataType::*;
     if matches!(op, BinOp::And | BinOp::Or) {
-        return None;
+        // A NULL literal in a logical operator is an unknown boolean.
+        return match (l, r) {
+            (Null, Null) => Some((Boolean, Boolean)),
+            (Null, _) => Some((Boolean, r.clone())),
+            (_, Null) => Some((l.clone(), Boolean)),
+            _ => None,
+        };
+    }
+    // A NULL operand takes the other operand's type (`n = NULL`, `x + NULL`).
+    match (l, r) {
+        (Null, Null) => return Some((Int64, Int64)),
+        (Null, t) | (t, Null) => return Some((t.clone(), t.clone())),
+        _ => {}
     }
     if l == r && !(op == BinOp::Div && matches!(l, Decimal128(..))) {
         return None;
@@ -575,7 +624,6 @@ pub fn coerce(op: BinOp, l: &DataType, r: &DataType) -> Option<(DataType, DataTy
         }
     }
     match (l, r) {
-        (Null, _) | (_, Null) => None,
         (Decimal128(p1, s1), Decimal128(p2, s2)) if op.is_comparison() => {
             let s = *s1.max(s2);
             let whole = (*p1 as i8 - *s1).max(*p2 as i8 - *s2);
@@ -595,6 +643,12 @@ pub fn coerce(op: BinOp, l: &DataType, r: &DataType) -> Option<(DataType, DataTy
         (Date32, Utf8) if op.is_comparison() => Some((Date32, Date32)),
         (Utf8, Date32) if op.is_comparison() => Some((Date32, Date32)),
         (Date32, Interval(_)) | (Interval(_), Date32) => None,
+        (Timestamp(..), Utf8 | Utf8View | Date32) if op.is_comparison() => {
+            Some((l.clone(), l.clone()))
+        }
+        (Utf8 | Utf8View | Date32, Timestamp(..)) if op.is_comparison() => {
+            Some((r.clone(), r.clone()))
+        }
         (Utf8View, Utf8) | (Utf8, Utf8View) => Some((Utf8View, Utf8View)),
         (Utf8, LargeUtf8) | (LargeUtf8, Utf8) => Some((Utf8, Utf8)),
         _ => None,
@@ -648,6 +702,7 @@ impl fmt::Display for Expr {
                 write!(f, " END")
             }
             Expr::Cast(e, t) => write!(f, "CAST({e} AS {t})"),
+            Expr::TryCast(e, t) => write!(f, "TRY_CAST({e} AS {t})"),
             Expr::Call(func, a) => {
                 write!(f, "{func:?}(")?;
                 for (i, x) in a.iter().enumerate() {

@@ -183,6 +183,10 @@ impl Engine {
 
     /// The optimized plan of a query.
     pub fn plan(&self, query: &str) -> Result<plan::Plan> {
+        on_plan_stack(|| self.plan_here(query))
+    }
+
+    fn plan_here(&self, query: &str) -> Result<plan::Plan> {
         let stmt = parse_one(query)?;
         match stmt {
             sqlparser::ast::Statement::Query(q) => {
@@ -194,7 +198,39 @@ impl Engine {
 
     /// Runs one statement: a query, or `EXPLAIN query`.
     pub fn execute(&self, text: &str) -> Result<Output> {
-        match parse_one(text)? {
+        on_plan_stack(|| self.execute_here(text))
+    }
+
+    fn execute_here(&self, text: &str) -> Result<Output> {
+        self.execute_parsed(parse_one(text)?)
+    }
+
+    /// Runs every statement of a script in order, each straight from its parse; `each`
+    /// gets each statement's result and says whether to go on.
+    pub fn execute_script(
+        &self,
+        text: &str,
+        mut each: impl FnMut(Result<Output>) -> bool + Send,
+    ) -> Result<()> {
+        on_plan_stack(|| {
+            if text.len() > MAX_SCRIPT_BYTES {
+                return Err(SqlError::Plan(format!(
+                    "the script is {} bytes; the limit is {MAX_SCRIPT_BYTES} (16 MiB)",
+                    text.len()
+                )));
+            }
+            let stmts = Parser::parse_sql(&GenericDialect {}, text).map_err(syntax)?;
+            for stmt in stmts {
+                if !each(self.execute_parsed(stmt)) {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn execute_parsed(&self, stmt: sqlparser::ast::Statement) -> Result<Output> {
+        match stmt {
             sqlparser::ast::Statement::Query(q) => {
                 let p = plan_with_subqueries(&q, self.snapshot(), &self.exec)?;
                 Ok(Output::Rows(run(&p, &self.exec)?.0))
@@ -224,12 +260,47 @@ impl Engine {
                 ));
                 Ok(Output::Text(text))
             }
+            sqlparser::ast::Statement::ShowTables { .. } => {
+                Ok(Output::Rows(vec![self.show_tables()?]))
+            }
+            sqlparser::ast::Statement::ExplainTable { table_name, .. } => {
+                let name = table_name.to_string();
+                let t = planner::Tables::table(self, name.trim_matches(['"', '\'', '`']))?;
+                Ok(Output::Rows(vec![describe(&t.schema)?]))
+            }
             other => Err(SqlError::NotSupported(format!("statement {other}"))),
         }
     }
 
+    /// The registered tables, sorted by name.
+    pub fn tables(&self) -> Vec<(String, arrow::datatypes::SchemaRef)> {
+        let mut v: Vec<_> = self
+            .tables
+            .iter()
+            .map(|(n, t)| (n.clone(), t.schema.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// `SHOW TABLES`: one row per registered table.
+    fn show_tables(&self) -> Result<RecordBatch> {
+        let names: Vec<String> = self.tables().into_iter().map(|(n, _)| n).collect();
+        let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new("name", arrow::datatypes::DataType::Utf8, false),
+        ]));
+        Ok(RecordBatch::try_new(
+            schema,
+            vec![Arc::new(arrow::array::StringArray::from(names))],
+        )?)
+    }
+
     /// Runs a query: its rows and each operator's metrics (rows, time, bytes spilled).
     pub fn sql_with_metrics(&self, query: &str) -> Result<(Vec<RecordBatch>, exec::Metrics)> {
+        on_plan_stack(|| self.sql_with_metrics_here(query))
+    }
+
+    fn sql_with_metrics_here(&self, query: &str) -> Result<(Vec<RecordBatch>, exec::Metrics)> {
         match parse_one(query)? {
             sqlparser::ast::Statement::Query(q) => {
                 let p = plan_with_subqueries(&q, self.snapshot(), &self.exec)?;
@@ -248,12 +319,95 @@ impl Engine {
     }
 }
 
+/// The longest statement accepted. It bounds how deeply the syntax tree can nest, so that
+/// parsing and planning fit [`PLAN_STACK`]; larger value lists belong in a table.
+pub const MAX_STATEMENT_BYTES: usize = 1 << 20;
+
+/// The longest script [`Engine::execute_script`] accepts.
+pub const MAX_SCRIPT_BYTES: usize = 16 << 20;
+
+/// Stack of the thread that parses, plans and drives one statement: syntax trees thousands
+/// of levels deep (an `OR` of 8,000 terms) are walked recursively.
+const PLAN_STACK: usize = 256 << 20;
+
+/// Runs `f` on a thread with [`PLAN_STACK`] of stack (reserved, touched only as used).
+fn on_plan_stack<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    std::thread::scope(|s| {
+        let t = std::thread::Builder::new()
+            .name("strata-sql".into())
+            .stack_size(PLAN_STACK)
+            .spawn_scoped(s, f)
+            .map_err(|e| SqlError::Internal(format!("starting the planning thread: {e}")))?;
+        t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
 fn parse_one(text: &str) -> Result<sqlparser::ast::Statement> {
+    if text.len() > MAX_STATEMENT_BYTES {
+        return Err(SqlError::Plan(format!(
+            "the statement is {} bytes; the limit is {MAX_STATEMENT_BYTES} (1 MiB): put long \
+             value lists in a table and join or IN (SELECT ...) it",
+            text.len()
+        )));
+    }
     let mut stmts = Parser::parse_sql(&GenericDialect {}, text).map_err(syntax)?;
     match stmts.len() {
         1 => Ok(stmts.remove(0)),
         0 => Err(SqlError::Syntax("empty statement".into())),
         n => Err(SqlError::Plan(format!("expected one statement, got {n}"))),
+    }
+}
+
+/// `DESCRIBE t`: a row per column with its name, SQL type and whether it may be NULL.
+pub fn describe(schema: &arrow::datatypes::Schema) -> Result<RecordBatch> {
+    use arrow::datatypes::{DataType, Field, Schema};
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let types: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| sql_type_name(f.data_type()))
+        .collect();
+    let nulls: Vec<&str> = schema
+        .fields()
+        .iter()
+        .map(|f| if f.is_nullable() { "YES" } else { "NO" })
+        .collect();
+    let out = Arc::new(Schema::new(vec![
+        Field::new("column_name", DataType::Utf8, false),
+        Field::new("column_type", DataType::Utf8, false),
+        Field::new("null", DataType::Utf8, false),
+    ]));
+    Ok(RecordBatch::try_new(
+        out,
+        vec![
+            Arc::new(arrow::array::StringArray::from(names)),
+            Arc::new(arrow::array::StringArray::from(types)),
+            Arc::new(arrow::array::StringArray::from(nulls)),
+        ],
+    )?)
+}
+
+/// The SQL name of an Arrow type (as `DESCRIBE` shows it).
+pub fn sql_type_name(t: &arrow::datatypes::DataType) -> String {
+    use arrow::datatypes::DataType as D;
+    match t {
+        D::Int8 => "TINYINT".into(),
+        D::Int16 => "SMALLINT".into(),
+        D::Int32 => "INTEGER".into(),
+        D::Int64 => "BIGINT".into(),
+        D::UInt8 | D::UInt16 | D::UInt32 | D::UInt64 => format!("{t} (unsigned)").to_uppercase(),
+        D::Float32 => "REAL".into(),
+        D::Float64 => "DOUBLE".into(),
+        D::Decimal128(p, s) => format!("DECIMAL({p},{s})"),
+        D::Utf8 | D::LargeUtf8 | D::Utf8View => "VARCHAR".into(),
+        D::Boolean => "BOOLEAN".into(),
+        D::Date32 | D::Date64 => "DATE".into(),
+        D::Timestamp(_, None) => "TIMESTAMP".into(),
+        D::Timestamp(_, Some(_)) => "TIMESTAMP WITH TIME ZONE".into(),
+        D::Time32(_) | D::Time64(_) => "TIME".into(),
+        D::Interval(_) => "INTERVAL".into(),
+        D::Null => "NULL".into(),
+        other => other.to_string().to_uppercase(),
     }
 }
 
@@ -287,12 +441,6 @@ pub fn json_lines(batch: &RecordBatch) -> Result<Vec<String>> {
         out.push(serde_json::Value::Object(obj).to_string());
     }
     Ok(out)
-}
-
-/// Splits a script into statements (for `strata sql -f FILE`).
-pub fn split_statements(text: &str) -> Result<Vec<String>> {
-    let stmts = Parser::parse_sql(&GenericDialect {}, text).map_err(syntax)?;
-    Ok(stmts.into_iter().map(|s| s.to_string()).collect())
 }
 
 /// The parser's message, with the position where it has none (an unexpected end).

@@ -1,13 +1,18 @@
 //! Rewrite rules on the logical plan.
 //!
-//! - **Predicate pushdown into scans**: a filter directly above a scan becomes one of the
-//!   scan's filters, applied to each batch as it is read (no intermediate copy).
+//! - **Predicate pushdown**: a filter's conjuncts move down through joins to the side whose
+//!   columns they read, when the join keeps that side's rows as they are (either side of an
+//!   inner join, the left of a left/semi/anti join, the right of a right join; never
+//!   through a full join), so `a JOIN b ON ... WHERE a.x = 1` filters `a` before the join
+//!   as the comma form does. A filter that reaches a scan becomes one of the scan's
+//!   filters, applied to each batch as it is read (no intermediate copy).
 //! - **Constant folding** happens while binding ([`crate::expr::Expr::fold`]).
 //! - **Projection pushdown**: scans read only the columns the query mentions (planner).
 //! - **Join order**: greedy, largest relation probes, smallest connected relation builds
 //!   (planner).
 
-use crate::plan::Plan;
+use crate::expr::{BinOp, Expr};
+use crate::plan::{JoinKind, Plan};
 
 /// Applies every rule.
 pub fn optimize(plan: Plan) -> Plan {
@@ -16,24 +21,87 @@ pub fn optimize(plan: Plan) -> Plan {
 
 fn push_filters(plan: Plan) -> Plan {
     match plan {
-        Plan::Filter { input, predicate } => match push_filters(*input) {
+        Plan::Filter { input, predicate } => push_into(push_filters(*input), predicate),
+        other => other.map_children(&mut push_filters),
+    }
+}
+
+/// `predicate` applied to `input` (already optimized), as far down as it may go.
+fn push_into(input: Plan, predicate: Expr) -> Plan {
+    match input {
+        Plan::Scan {
+            table,
+            projection,
+            mut filters,
+        } => {
+            filters.push(predicate);
             Plan::Scan {
                 table,
                 projection,
-                mut filters,
-            } => {
-                filters.push(predicate);
-                Plan::Scan {
-                    table,
-                    projection,
-                    filters,
+                filters,
+            }
+        }
+        Plan::Join {
+            left,
+            right,
+            kind,
+            on,
+            filter,
+        } if kind != JoinKind::Full => {
+            let width = left.schema().fields().len();
+            let mut parts = Vec::new();
+            split_and(predicate, &mut parts);
+            let (mut to_left, mut to_right, mut keep) = (Vec::new(), Vec::new(), Vec::new());
+            for p in parts {
+                let mut cols = Vec::new();
+                p.columns(&mut cols);
+                let left_only = !cols.is_empty() && cols.iter().all(|&c| c < width);
+                let right_only = !cols.is_empty() && cols.iter().all(|&c| c >= width);
+                let keeps_left = !matches!(kind, JoinKind::Right);
+                let keeps_right = matches!(kind, JoinKind::Inner | JoinKind::Right);
+                if left_only && keeps_left {
+                    to_left.push(p);
+                } else if right_only && keeps_right {
+                    to_right.push(p.remap(&|c| c - width));
+                } else {
+                    keep.push(p);
                 }
             }
-            other => Plan::Filter {
-                input: Box::new(other),
-                predicate,
-            },
+            let left = Box::new(to_left.into_iter().fold(*left, push_into));
+            let right = Box::new(to_right.into_iter().fold(*right, push_into));
+            let join = Plan::Join {
+                left,
+                right,
+                kind,
+                on,
+                filter,
+            };
+            match and_all(keep) {
+                Some(p) => Plan::Filter {
+                    input: Box::new(join),
+                    predicate: p,
+                },
+                None => join,
+            }
+        }
+        other => Plan::Filter {
+            input: Box::new(other),
+            predicate,
         },
-        other => other.map_children(&mut push_filters),
     }
+}
+
+fn split_and(e: Expr, out: &mut Vec<Expr>) {
+    match e {
+        Expr::Binary(l, BinOp::And, r) => {
+            split_and(*l, out);
+            split_and(*r, out);
+        }
+        other => out.push(other),
+    }
+}
+
+fn and_all(v: Vec<Expr>) -> Option<Expr> {
+    v.into_iter()
+        .reduce(|a, b| Expr::Binary(Box::new(a), BinOp::And, Box::new(b)))
 }

@@ -175,12 +175,15 @@ pub enum Plan {
         /// Keep only this many.
         fetch: Option<usize>,
     },
-    /// The first `n` rows.
+    /// `n` rows after skipping `offset` (`LIMIT n OFFSET offset`).
     Limit {
         /// Input.
         input: Box<Plan>,
         /// How many.
         n: usize,
+        /// How many to skip first.
+        #[serde(default)]
+        offset: usize,
     },
     /// Rows already in memory (tables registered from Arrow batches, `VALUES`).
     Values {
@@ -272,7 +275,11 @@ impl Plan {
                 keys,
                 fetch,
             },
-            Plan::Limit { input, n } => Plan::Limit { input: b(input), n },
+            Plan::Limit { input, n, offset } => Plan::Limit {
+                input: b(input),
+                n,
+                offset,
+            },
             Plan::Union { inputs, distinct } => Plan::Union {
                 inputs: inputs.into_iter().map(&mut *f).collect(),
                 distinct,
@@ -492,8 +499,11 @@ impl Plan {
                     let _ = write!(out, " fetch {n}");
                 }
             }
-            Plan::Limit { n, .. } => {
+            Plan::Limit { n, offset, .. } => {
                 let _ = write!(out, "Limit {n}");
+                if *offset > 0 {
+                    let _ = write!(out, " offset {offset}");
+                }
             }
             Plan::Union { distinct, .. } => {
                 out.push_str(if *distinct { "Union" } else { "UnionAll" });

@@ -140,6 +140,11 @@ impl Acc {
             }
             return Ok(());
         };
+        if a.data_type().is_null() {
+            // Every value is NULL: no aggregate counts it (a NullArray has no null bitmap,
+            // so the checks below would take its rows as valid).
+            return Ok(());
+        }
         match self {
             Acc::SumDec { vals, seen, .. } => {
                 let a = a.as_primitive::<Decimal128Type>();

@@ -149,7 +149,9 @@ pub fn par_map_n<T: Send, R: Send>(
     let next = AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..threads {
-            s.spawn(|| {
+            // Room for expressions nested up to the binder's limit (`MAX_EXPR_DEPTH`).
+            let worker = std::thread::Builder::new().stack_size(16 << 20);
+            let spawned = worker.spawn_scoped(s, || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= n {
@@ -159,6 +161,7 @@ pub fn par_map_n<T: Send, R: Send>(
                     *out[i].lock().unwrap() = Some(f(item));
                 }
             });
+            spawned.expect("starting a query thread");
         }
     });
     out.into_iter()
@@ -293,19 +296,25 @@ fn run_node<'a>(plan: &'a Plan, ctx: &'a Ctx, id: usize) -> Result<Vec<Stream<'a
             let parts = run(input, ctx, child)?;
             sort::sort(ctx, id, input.schema(), parts, keys, *fetch)
         }
-        Plan::Limit { input, n } => {
+        Plan::Limit { input, n, offset } => {
             let parts = run(input, ctx, child)?;
-            let mut left = *n;
-            let it = parts.into_iter().flatten().map_while(move |b| {
-                if left == 0 {
-                    return None;
-                }
-                Some(b.map(|b| {
-                    let take = left.min(b.num_rows());
-                    left -= take;
-                    b.slice(0, take)
-                }))
-            });
+            let (mut left, mut skip) = (*n, *offset);
+            let it = parts
+                .into_iter()
+                .flatten()
+                .map_while(move |b| {
+                    if left == 0 {
+                        return None;
+                    }
+                    Some(b.map(|b| {
+                        let from = skip.min(b.num_rows());
+                        skip -= from;
+                        let take = left.min(b.num_rows() - from);
+                        left -= take;
+                        b.slice(from, take)
+                    }))
+                })
+                .filter(|b| !matches!(b, Ok(b) if b.num_rows() == 0));
             Ok(vec![Box::new(it)])
         }
         Plan::Union { inputs, distinct } => {

@@ -122,7 +122,12 @@ fn open<'a>(
             Box::new(r.map(move |b| {
                 b.map_err(|e| SqlError::Io {
                     path: p.clone(),
-                    reason: format!("malformed CSV: {e}"),
+                    reason: format!(
+                        "malformed CSV: {e} (column types are inferred from the first \
+                         {} rows of the first file; a value of another type after them \
+                         fails here)",
+                        crate::catalog::INFER_ROWS
+                    ),
                 })
             }))
         }

@@ -122,53 +122,105 @@ pub(super) fn collect_idents(e: &sql::Expr, out: &mut Vec<(Option<String>, Strin
             Some(ids[ids.len() - 2].value.clone()),
             ids[ids.len() - 1].value.clone(),
         )),
-        sql::Expr::BinaryOp { left, right, .. } => {
-            collect_idents(left, out);
-            collect_idents(right, out);
-        }
+        other => children(other)
+            .into_iter()
+            .for_each(|c| collect_idents(c, out)),
+    }
+}
+
+/// The sub-expressions of `e` evaluated in the same row context: operands, function and
+/// window arguments; not the bodies of subqueries.
+pub(super) fn children(e: &sql::Expr) -> Vec<&sql::Expr> {
+    let mut v: Vec<&sql::Expr> = Vec::new();
+    match e {
+        sql::Expr::BinaryOp { left, right, .. }
+        | sql::Expr::IsDistinctFrom(left, right)
+        | sql::Expr::IsNotDistinctFrom(left, right) => v.extend([left.as_ref(), right.as_ref()]),
         sql::Expr::UnaryOp { expr, .. }
         | sql::Expr::Nested(expr)
         | sql::Expr::IsNull(expr)
         | sql::Expr::IsNotNull(expr)
+        | sql::Expr::IsTrue(expr)
+        | sql::Expr::IsNotTrue(expr)
+        | sql::Expr::IsFalse(expr)
+        | sql::Expr::IsNotFalse(expr)
+        | sql::Expr::IsUnknown(expr)
+        | sql::Expr::IsNotUnknown(expr)
         | sql::Expr::Cast { expr, .. }
-        | sql::Expr::Extract { expr, .. } => collect_idents(expr, out),
-        sql::Expr::Substring { expr, .. } => collect_idents(expr, out),
+        | sql::Expr::Extract { expr, .. }
+        | sql::Expr::Collate { expr, .. } => v.push(expr),
+        sql::Expr::Substring {
+            expr,
+            substring_from,
+            substring_for,
+            ..
+        } => {
+            v.push(expr);
+            v.extend(substring_from.as_deref());
+            v.extend(substring_for.as_deref());
+        }
+        sql::Expr::Trim {
+            expr,
+            trim_what,
+            trim_characters,
+            ..
+        } => {
+            v.push(expr);
+            v.extend(trim_what.as_deref());
+            if let Some(cs) = trim_characters {
+                v.extend(cs.iter());
+            }
+        }
+        sql::Expr::Position { expr, r#in } => v.extend([expr.as_ref(), r#in.as_ref()]),
         sql::Expr::Between {
             expr, low, high, ..
-        } => {
-            collect_idents(expr, out);
-            collect_idents(low, out);
-            collect_idents(high, out);
-        }
+        } => v.extend([expr.as_ref(), low.as_ref(), high.as_ref()]),
         sql::Expr::In {
             expr,
             target: sql::InTarget::List(list),
             ..
         } => {
-            collect_idents(expr, out);
-            list.iter().for_each(|x| collect_idents(x, out));
+            v.push(expr);
+            v.extend(list.iter());
         }
-        sql::Expr::Like { expr, pattern, .. } => {
-            collect_idents(expr, out);
-            collect_idents(pattern, out);
-        }
+        sql::Expr::In { expr, .. } => v.push(expr),
+        sql::Expr::Like { expr, pattern, .. }
+        | sql::Expr::ILike { expr, pattern, .. }
+        | sql::Expr::SimilarTo { expr, pattern, .. }
+        | sql::Expr::RLike { expr, pattern, .. } => v.extend([expr.as_ref(), pattern.as_ref()]),
         sql::Expr::Case {
             operand,
             conditions,
             else_result,
             ..
         } => {
-            if let Some(o) = operand {
-                collect_idents(o, out);
-            }
+            v.extend(operand.as_deref());
             for w in conditions {
-                collect_idents(&w.condition, out);
-                collect_idents(&w.result, out);
+                v.extend([&w.condition, &w.result]);
             }
-            if let Some(x) = else_result {
-                collect_idents(x, out);
+            v.extend(else_result.as_deref());
+        }
+        sql::Expr::Function(f) => {
+            if let sql::FunctionArguments::List(l) = &f.args {
+                for a in &l.args {
+                    match a {
+                        sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(x))
+                        | sql::FunctionArg::Named {
+                            arg: sql::FunctionArgExpr::Expr(x),
+                            ..
+                        } => v.push(x),
+                        _ => {}
+                    }
+                }
+            }
+            v.extend(f.filter.as_deref());
+            if let Some(sql::WindowType::WindowSpec(w)) = &f.over {
+                v.extend(w.partition_by.iter());
+                v.extend(w.order_by.iter().map(|o| &o.expr));
             }
         }
+        sql::Expr::Tuple(xs) => v.extend(xs.iter()),
         _ => {}
     }
+    v
 }

@@ -30,8 +30,9 @@ pub(super) fn relation(
                 });
             }
             let table = tables.table(&tname)?;
+            let all = words.contains(ALL_COLUMNS);
             let projection: Vec<usize> = (0..table.schema.fields().len())
-                .filter(|i| words.contains(&table.schema.field(*i).name().to_lowercase()))
+                .filter(|i| all || words.contains(&table.schema.field(*i).name().to_lowercase()))
                 .collect();
             let projection = if projection.is_empty() {
                 vec![0]
@@ -311,9 +312,27 @@ pub(super) fn plan_from_where(
         .iter()
         .map(|t| from_item(t, tables, words))
         .collect::<Result<Vec<_>>>()?;
-    if rels.is_empty() {
-        return Err(SqlError::NotSupported("SELECT without FROM".into()));
-    }
+    let rels = if rels.is_empty() {
+        // SELECT without FROM: one row of no columns.
+        let schema = Arc::new(arrow::datatypes::Schema::empty());
+        let row = arrow::record_batch::RecordBatch::try_new_with_options(
+            schema.clone(),
+            vec![],
+            &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(1)),
+        )?;
+        let plan = Plan::Values {
+            schema: schema.clone(),
+            batches: vec![row],
+        };
+        vec![Rel {
+            plan,
+            scope: Scope::new(schema, None),
+            rows: 1.0,
+            base: 1.0,
+        }]
+    } else {
+        rels
+    };
     let mut cs = Vec::new();
     if let Some(w) = &s.selection {
         conjuncts(w, &mut cs);

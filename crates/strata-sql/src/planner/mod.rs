@@ -48,13 +48,37 @@ struct Rel {
     base: f64,
 }
 
-/// Every identifier the query mentions (lower-cased last part), for column pruning.
+/// Every identifier the query mentions (lower-cased last part), for column pruning, and
+/// [`ALL_COLUMNS`] when a select list has a wildcard (`*`, `t.*`), which reads every column.
 fn mentioned(q: &sql::Query) -> HashSet<String> {
     let text = q.to_string().to_lowercase();
-    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+    let mut words: HashSet<String> = text
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
         .filter(|w| !w.is_empty())
         .map(str::to_string)
-        .collect()
+        .collect();
+    if has_wildcard(&text) {
+        words.insert(ALL_COLUMNS.to_string());
+    }
+    words
+}
+
+/// The word in a pruning set that makes scans read every column.
+pub(crate) const ALL_COLUMNS: &str = "*";
+
+/// Whether SQL text has a wildcard select item: a `*` after `SELECT`, `DISTINCT`, `ALL`,
+/// a comma or a qualifier's dot (not `count(*)` nor a multiplication).
+fn has_wildcard(text: &str) -> bool {
+    text.match_indices('*').any(|(i, _)| {
+        let before = text[..i].trim_end();
+        before.ends_with('.')
+            || before.ends_with(',')
+            || ["select", "distinct", "all"].iter().any(|k| {
+                before.ends_with(k)
+                    && !before[..before.len() - k.len()]
+                        .ends_with(|c: char| c.is_alphanumeric() || c == '_')
+            })
+    })
 }
 
 /// Plans a query; returns the plan and its output scope.
@@ -120,6 +144,19 @@ fn plan_query_with(
             let tx = sc.names.iter().map(|n| n.1.clone()).collect();
             (p, sc, tx, None)
         }
+        sql::SetExpr::SetOperation {
+            op: op @ (sql::SetOperator::Intersect | sql::SetOperator::Except),
+            set_quantifier,
+            left,
+            right,
+        } => {
+            if matches!(set_quantifier, sql::SetQuantifier::All) {
+                return Err(SqlError::NotSupported(format!("{op} ALL (use {op})")));
+            }
+            let (p, sc) = intersect_except(q, left, right, *op, tables, words)?;
+            let tx = sc.names.iter().map(|n| n.1.clone()).collect();
+            (p, sc, tx, None)
+        }
         other => return Err(SqlError::NotSupported(format!("query body {other}"))),
     };
     let visible = scope.names.len();
@@ -182,12 +219,19 @@ fn plan_query_with(
                 nulls_first: it.options.nulls_first.unwrap_or(!asc),
             });
         }
-        let fetch = limit(q)?;
+        let (n, offset) = limit(q)?;
         plan = Plan::Sort {
             input: Box::new(plan),
             keys,
-            fetch,
+            fetch: n.map(|n| n.saturating_add(offset)),
         };
+        if offset > 0 {
+            plan = Plan::Limit {
+                input: Box::new(plan),
+                n: n.unwrap_or(usize::MAX),
+                offset,
+            };
+        }
         if scope.names.len() > visible {
             plan = Plan::Project {
                 input: Box::new(plan),
@@ -197,10 +241,13 @@ fn plan_query_with(
             };
             scope = Scope::new(plan.schema(), None);
         }
-    } else if let Some(n) = limit(q)? {
+    } else if let (n, offset) = limit(q)?
+        && (n.is_some() || offset > 0)
+    {
         plan = Plan::Limit {
             input: Box::new(plan),
-            n,
+            n: n.unwrap_or(usize::MAX),
+            offset,
         };
     }
     Ok((plan, scope))
@@ -225,10 +272,120 @@ fn union(
         Ok(plan_query_with(&s, tables, words)?.0)
     };
     let (lp, rp) = (side(left)?, side(right)?);
+    let (lp, rp) = aligned(lp, rp, "UNION")?;
+    let distinct = !matches!(quantifier, sql::SetQuantifier::All);
+    let mut inputs = Vec::new();
+    for p in [lp, rp] {
+        match p {
+            // A chain of UNION ALLs becomes one node.
+            Plan::Union {
+                inputs: more,
+                distinct: false,
+            } if !distinct => inputs.extend(more),
+            other => inputs.push(other),
+        }
+    }
+    let plan = Plan::Union { inputs, distinct };
+    let scope = Scope::new(plan.schema(), None);
+    Ok((plan, scope))
+}
+
+/// `left INTERSECT right` / `left EXCEPT right` (set semantics; NULLs are equal): both
+/// sides tagged 1 and 2, grouped by every column; a group is kept when it has both tags
+/// (INTERSECT) or only the left's (EXCEPT).
+fn intersect_except(
+    q: &sql::Query,
+    left: &sql::SetExpr,
+    right: &sql::SetExpr,
+    op: sql::SetOperator,
+    tables: &dyn Tables,
+    words: &HashSet<String>,
+) -> Result<(Plan, Scope)> {
+    let side = |body: &sql::SetExpr| -> Result<Plan> {
+        let mut s = q.clone();
+        *s.body = body.clone();
+        s.order_by = None;
+        s.limit_clause = None;
+        s.with = None;
+        Ok(plan_query_with(&s, tables, words)?.0)
+    };
+    let (lp, rp) = aligned(side(left)?, side(right)?, &op.to_string())?;
+    let schema = lp.schema();
+    let width = schema.fields().len();
+    let tagged = |p: Plan, tag: i64| -> Plan {
+        let mut exprs: Vec<(Expr, String)> = (0..width)
+            .map(|i| (Expr::Column(i), schema.field(i).name().clone()))
+            .collect();
+        exprs.push((
+            Expr::Literal(Arc::new(arrow::array::Int64Array::from(vec![tag]))),
+            "__side".into(),
+        ));
+        Plan::Project {
+            input: Box::new(p),
+            exprs,
+        }
+    };
+    let both = Plan::Union {
+        inputs: vec![tagged(lp, 1), tagged(rp, 2)],
+        distinct: false,
+    };
+    let tag = |func| AggCall {
+        func,
+        arg: Some(Expr::Column(width)),
+        distinct: false,
+    };
+    let grouped = Plan::Aggregate {
+        input: Box::new(both),
+        group: (0..width)
+            .map(|i| (Expr::Column(i), schema.field(i).name().clone()))
+            .collect(),
+        aggs: vec![
+            (tag(AggFunc::Min), "__min".into()),
+            (tag(AggFunc::Max), "__max".into()),
+        ],
+    };
+    let one = || Expr::Literal(Arc::new(arrow::array::Int64Array::from(vec![1i64])));
+    let two = || Expr::Literal(Arc::new(arrow::array::Int64Array::from(vec![2i64])));
+    let keep = if op == sql::SetOperator::Intersect {
+        Expr::Binary(
+            Box::new(Expr::Binary(
+                Box::new(Expr::Column(width)),
+                BinOp::Eq,
+                Box::new(one()),
+            )),
+            BinOp::And,
+            Box::new(Expr::Binary(
+                Box::new(Expr::Column(width + 1)),
+                BinOp::Eq,
+                Box::new(two()),
+            )),
+        )
+    } else {
+        Expr::Binary(
+            Box::new(Expr::Column(width + 1)),
+            BinOp::Eq,
+            Box::new(one()),
+        )
+    };
+    let plan = Plan::Project {
+        input: Box::new(Plan::Filter {
+            input: Box::new(grouped),
+            predicate: keep,
+        }),
+        exprs: (0..width)
+            .map(|i| (Expr::Column(i), schema.field(i).name().clone()))
+            .collect(),
+    };
+    let scope = Scope::new(plan.schema(), None);
+    Ok((plan, scope))
+}
+
+/// Two sides of a set operation with their columns cast to common types.
+fn aligned(lp: Plan, rp: Plan, what: &str) -> Result<(Plan, Plan)> {
     let (ls, rs) = (lp.schema(), rp.schema());
     if ls.fields().len() != rs.fields().len() {
         return Err(SqlError::Plan(format!(
-            "UNION: the left query has {} columns and the right one {}; they must match",
+            "{what}: the left query has {} columns and the right one {}; they must match",
             ls.fields().len(),
             rs.fields().len()
         )));
@@ -245,7 +402,7 @@ fn union(
                 Some((x, y)) if x == y => x,
                 _ => {
                     return Err(SqlError::Plan(format!(
-                        "UNION column {}: {a} and {b} have no common type",
+                        "{what} column {}: {a} and {b} have no common type",
                         i + 1
                     )));
                 }
@@ -280,39 +437,36 @@ fn union(
             exprs,
         }
     };
-    let distinct = !matches!(quantifier, sql::SetQuantifier::All);
-    let mut inputs = Vec::new();
-    for p in [cast(lp), cast(rp)] {
-        match p {
-            // A chain of UNION ALLs becomes one node.
-            Plan::Union {
-                inputs: more,
-                distinct: false,
-            } if !distinct => inputs.extend(more),
-            other => inputs.push(other),
-        }
-    }
-    let plan = Plan::Union { inputs, distinct };
-    let scope = Scope::new(plan.schema(), None);
-    Ok((plan, scope))
+    Ok((cast(lp), cast(rp)))
 }
 
-fn limit(q: &sql::Query) -> Result<Option<usize>> {
+/// `LIMIT n OFFSET m`: the limit, if any, and the rows to skip.
+fn limit(q: &sql::Query) -> Result<(Option<usize>, usize)> {
+    let count = |what: &str, e: &sql::Expr| -> Result<usize> {
+        e.to_string().parse().map_err(|_| {
+            SqlError::Plan(format!("{what} {e}: expected a non-negative whole number"))
+        })
+    };
     match &q.limit_clause {
-        None => Ok(None),
-        Some(sql::LimitClause::LimitOffset { limit: None, .. }) => Ok(None),
+        None => Ok((None, 0)),
         Some(sql::LimitClause::LimitOffset {
-            limit: Some(l),
+            limit,
             offset,
-            ..
+            limit_by,
         }) => {
-            if offset.is_some() {
-                return Err(SqlError::NotSupported("OFFSET".into()));
+            if !limit_by.is_empty() {
+                return Err(SqlError::NotSupported("LIMIT ... BY".into()));
             }
-            l.to_string()
-                .parse()
-                .map(Some)
-                .map_err(|_| SqlError::Plan(format!("LIMIT {l}: expected a number")))
+            let n = match limit {
+                None => None,
+                Some(sql::Expr::Value(v)) if matches!(v.value, sql::Value::Null) => None,
+                Some(l) => Some(count("LIMIT", l)?),
+            };
+            let skip = match offset {
+                None => 0,
+                Some(o) => count("OFFSET", &o.value)?,
+            };
+            Ok((n, skip))
         }
         Some(other) => Err(SqlError::NotSupported(format!("{other}"))),
     }

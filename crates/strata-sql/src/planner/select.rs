@@ -24,42 +24,10 @@ pub(super) fn collect_aggs(e: &sql::Expr, out: &mut Vec<sql::Expr>) {
         }
         return;
     }
-    match e {
-        sql::Expr::BinaryOp { left, right, .. } => {
-            collect_aggs(left, out);
-            collect_aggs(right, out);
-        }
-        sql::Expr::UnaryOp { expr, .. }
-        | sql::Expr::Nested(expr)
-        | sql::Expr::Cast { expr, .. } => collect_aggs(expr, out),
-        // Aggregates inside a window call (`rank() OVER (ORDER BY sum(x))`).
-        sql::Expr::Function(f) if f.over.is_some() => {
-            if let sql::FunctionArguments::List(l) = &f.args {
-                for a in &l.args {
-                    if let sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(x)) = a {
-                        collect_aggs(x, out);
-                    }
-                }
-            }
-            if let Some(sql::WindowType::WindowSpec(w)) = &f.over {
-                w.partition_by.iter().for_each(|p| collect_aggs(p, out));
-                w.order_by.iter().for_each(|o| collect_aggs(&o.expr, out));
-            }
-        }
-        sql::Expr::Case {
-            conditions,
-            else_result,
-            ..
-        } => {
-            for w in conditions {
-                collect_aggs(&w.condition, out);
-                collect_aggs(&w.result, out);
-            }
-            if let Some(x) = else_result {
-                collect_aggs(x, out);
-            }
-        }
-        _ => {}
+    // Also inside window calls (`rank() OVER (ORDER BY sum(x))`), functions
+    // (`round(avg(x), 2)`) and predicates (`sum(x) IS NULL`, `count(*) BETWEEN 2 AND 5`).
+    for c in conditions::children(e) {
+        collect_aggs(c, out);
     }
 }
 
@@ -125,6 +93,7 @@ pub(super) fn plan_select(
     words: &HashSet<String>,
 ) -> Result<(Plan, Scope, Vec<String>)> {
     let rel = plan_from_where(s, tables, words)?;
+    // The select list, wildcards expanded in place into the columns they stand for.
     let mut items: Vec<(sql::Expr, Option<String>)> = Vec::new();
     let mut wildcard = false;
     for it in &s.projection {
@@ -133,7 +102,22 @@ pub(super) fn plan_select(
             sql::SelectItem::ExprWithAlias { expr, alias } => {
                 items.push((expr.clone(), Some(alias.value.to_lowercase())))
             }
-            sql::SelectItem::Wildcard(_) => wildcard = true,
+            sql::SelectItem::Wildcard(opts) => {
+                wildcard = true;
+                items.extend(expand_wildcard(&rel.scope, None, opts)?);
+            }
+            sql::SelectItem::QualifiedWildcard(
+                sql::SelectItemQualifiedWildcardKind::ObjectName(name),
+                opts,
+            ) => {
+                wildcard = true;
+                let q = name
+                    .0
+                    .last()
+                    .map(|p| p.to_string().trim_matches('"').to_lowercase())
+                    .unwrap_or_default();
+                items.extend(expand_wildcard(&rel.scope, Some(&q), opts)?);
+            }
             other => return Err(SqlError::NotSupported(format!("select item {other}"))),
         }
     }
@@ -151,7 +135,16 @@ pub(super) fn plan_select(
     let wtexts: Vec<String> = wcalls.iter().map(|c| c.to_string()).collect();
     let group_exprs: Vec<sql::Expr> = match &s.group_by {
         sql::GroupByExpr::Expressions(v, _) => v.clone(),
-        sql::GroupByExpr::All(_) => return Err(SqlError::NotSupported("GROUP BY ALL".into())),
+        // GROUP BY ALL: every select item without an aggregate.
+        sql::GroupByExpr::All(_) => items
+            .iter()
+            .filter(|(e, _)| {
+                let mut inner = Vec::new();
+                collect_aggs(e, &mut inner);
+                inner.is_empty() && !matches!(e, sql::Expr::Value(_))
+            })
+            .map(|(e, _)| e.clone())
+            .collect(),
     };
     let (mut plan, scope, texts): (Plan, Scope, Vec<String>);
     if aggs.is_empty() && group_exprs.is_empty() {
@@ -162,12 +155,6 @@ pub(super) fn plan_select(
         }
         let mut exprs = Vec::new();
         let mut tx = Vec::new();
-        if wildcard {
-            for (i, (_, n)) in rel.scope.names.iter().enumerate() {
-                exprs.push((Expr::Column(i), n.clone()));
-                tx.push(n.clone());
-            }
-        }
         let base = rel.scope.names.len();
         let (input, wscope) = if wcalls.is_empty() {
             (rel.plan, rel.scope)
@@ -194,35 +181,67 @@ pub(super) fn plan_select(
         };
         texts = tx;
     } else {
-        if wildcard {
+        if wildcard && !aggs.is_empty() {
             return Err(SqlError::Plan(
-                "SELECT * with GROUP BY or aggregates".into(),
+                "SELECT * with aggregates: list the grouped columns instead of *".into(),
             ));
         }
-        // Group keys may name a select alias.
+        // Group keys: an input expression, a select alias, or a select-list position.
+        // Each key keeps the SQL texts it may be referred to by above the aggregate.
         let mut group = Vec::new();
         let mut group_names: Vec<(Option<String>, String)> = Vec::new();
+        let mut key_texts: Vec<Vec<String>> = Vec::new();
         for g in &group_exprs {
-            let bound = match bind(g, &rel.scope, None) {
-                Ok(b) => b,
-                Err(e) => {
-                    let alias = items
-                        .iter()
-                        .find(|(_, a)| a.as_deref() == Some(&item_name(g)));
-                    match alias {
-                        Some((x, _)) => bind(x, &rel.scope, None)?,
-                        None => return Err(e),
+            let mut texts = vec![g.to_string()];
+            let positional = match g {
+                sql::Expr::Value(v) => match &v.value {
+                    sql::Value::Number(n, _) => Some(n.parse::<usize>().unwrap_or(0)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let (bound, named) = if let Some(n) = positional {
+                let (x, alias) = items.get(n.wrapping_sub(1)).ok_or_else(|| {
+                    SqlError::Plan(format!(
+                        "GROUP BY position {n} is out of range: the select list has {} items",
+                        items.len()
+                    ))
+                })?;
+                let mut inner = Vec::new();
+                collect_aggs(x, &mut inner);
+                if !inner.is_empty() {
+                    return Err(SqlError::Plan(format!(
+                        "GROUP BY {n} refers to {x}, an aggregate; group by columns instead"
+                    )));
+                }
+                texts.push(x.to_string());
+                (
+                    bind(x, &rel.scope, None)?,
+                    alias
+                        .clone()
+                        .map(|a| (None, a))
+                        .unwrap_or_else(|| name_of(x)),
+                )
+            } else {
+                match bind(g, &rel.scope, None) {
+                    Ok(b) => (b, name_of(g)),
+                    Err(e) => {
+                        let alias = items
+                            .iter()
+                            .find(|(_, a)| a.as_deref() == Some(&item_name(g)));
+                        match alias {
+                            Some((x, _)) => {
+                                texts.push(x.to_string());
+                                (bind(x, &rel.scope, None)?, name_of(g))
+                            }
+                            None => return Err(e),
+                        }
                     }
                 }
             };
             group.push((bound, g.to_string()));
-            group_names.push(match g {
-                sql::Expr::CompoundIdentifier(ids) if ids.len() >= 2 => (
-                    Some(ids[ids.len() - 2].value.to_lowercase()),
-                    ids[ids.len() - 1].value.to_lowercase(),
-                ),
-                other => (None, item_name(other)),
-            });
+            group_names.push(named);
+            key_texts.push(texts);
         }
         let calls = aggs
             .iter()
@@ -240,27 +259,33 @@ pub(super) fn plan_select(
             schema: agg_plan.schema(),
             hints: Vec::new(),
         };
-        let group_texts: Vec<String> = group_exprs.iter().map(|g| g.to_string()).collect();
         let agg_texts: Vec<String> = aggs.iter().map(|a| a.to_string()).collect();
-        let alias_of: Vec<(String, sql::Expr)> = items
+        let n_keys = group.len();
+        let group_cols: Vec<Option<usize>> = group
             .iter()
-            .filter_map(|(e, a)| a.clone().map(|a| (a, e.clone())))
+            .map(|(g, _)| match g {
+                Expr::Column(c) => Some(*c),
+                _ => None,
+            })
             .collect();
         let hook = |e: &sql::Expr| -> Option<Expr> {
             let t = e.to_string();
-            if let Some(i) = group_texts.iter().position(|g| *g == t) {
+            if let Some(i) = key_texts.iter().position(|ts| ts.contains(&t)) {
                 return Some(Expr::Column(i));
             }
             if let Some(i) = agg_texts.iter().position(|g| *g == t) {
-                return Some(Expr::Column(group_texts.len() + i));
+                return Some(Expr::Column(n_keys + i));
             }
-            // A group key given as a select alias.
-            if let Some((_, x)) = alias_of
-                .iter()
-                .find(|(a, _)| group_texts.contains(a) && *a == t)
+            // A column named another way than in GROUP BY (`t.a` for `a`).
+            if matches!(
+                e,
+                sql::Expr::Identifier(_) | sql::Expr::CompoundIdentifier(_)
+            ) && let Ok(Expr::Column(c)) = bind(e, &rel.scope, None)
             {
-                let _ = x;
-                return group_texts.iter().position(|g| *g == t).map(Expr::Column);
+                return group_cols
+                    .iter()
+                    .position(|g| *g == Some(c))
+                    .map(Expr::Column);
             }
             None
         };
@@ -307,7 +332,12 @@ pub(super) fn plan_select(
     }
     let out_schema = plan.schema();
     scope = Scope::new(out_schema, None);
-    if s.distinct.is_some() {
+    if let Some(sql::Distinct::On(_)) = &s.distinct {
+        return Err(SqlError::NotSupported(
+            "DISTINCT ON (use GROUP BY, or a window with row_number())".into(),
+        ));
+    }
+    if matches!(s.distinct, Some(sql::Distinct::Distinct)) {
         let group = (0..scope.names.len())
             .map(|i| (Expr::Column(i), scope.names[i].1.clone()))
             .collect();
@@ -318,4 +348,79 @@ pub(super) fn plan_select(
         };
     }
     Ok((plan, scope, texts))
+}
+
+/// The columns `*` (or `q.*`) stands for in `scope`, as select items qualified by their
+/// relation, less those named in `EXCLUDE (...)`.
+fn expand_wildcard(
+    scope: &Scope,
+    qualifier: Option<&str>,
+    opts: &sql::WildcardAdditionalOptions,
+) -> Result<Vec<(sql::Expr, Option<String>)>> {
+    if opts.opt_except.is_some()
+        || opts.opt_replace.is_some()
+        || opts.opt_rename.is_some()
+        || opts.opt_ilike.is_some()
+    {
+        return Err(SqlError::NotSupported(format!(
+            "wildcard options other than EXCLUDE in {}",
+            opts.to_string().trim()
+        )));
+    }
+    let excluded: Vec<String> = match &opts.opt_exclude {
+        None => vec![],
+        Some(sql::ExcludeSelectItem::Single(n)) => vec![n.to_string().to_lowercase()],
+        Some(sql::ExcludeSelectItem::Multiple(ns)) => {
+            ns.iter().map(|n| n.to_string().to_lowercase()).collect()
+        }
+    };
+    let mut out = Vec::new();
+    let mut seen = vec![false; excluded.len()];
+    for (q, n) in &scope.names {
+        if qualifier.is_some() && q.as_deref() != qualifier {
+            continue;
+        }
+        let full = q.as_ref().map(|q| format!("{q}.{n}"));
+        if let Some(i) = excluded
+            .iter()
+            .position(|x| x == n || Some(x) == full.as_ref())
+        {
+            seen[i] = true;
+            continue;
+        }
+        let ident = sql::Ident::with_quote('"', n.clone());
+        let e = match q {
+            Some(q) => {
+                sql::Expr::CompoundIdentifier(vec![sql::Ident::with_quote('"', q.clone()), ident])
+            }
+            None => sql::Expr::Identifier(ident),
+        };
+        out.push((e, Some(n.clone())));
+    }
+    if let Some(q) = qualifier
+        && out.is_empty()
+        && excluded.is_empty()
+    {
+        return Err(SqlError::Plan(format!(
+            "{q}.*: no table or alias named {q} in FROM"
+        )));
+    }
+    if let Some(i) = seen.iter().position(|s| !s) {
+        return Err(SqlError::Plan(format!(
+            "EXCLUDE names column {}, which * does not have",
+            excluded[i]
+        )));
+    }
+    Ok(out)
+}
+
+/// The (qualifier, name) of an output column for `e`.
+fn name_of(e: &sql::Expr) -> (Option<String>, String) {
+    match e {
+        sql::Expr::CompoundIdentifier(ids) if ids.len() >= 2 => (
+            Some(ids[ids.len() - 2].value.to_lowercase()),
+            ids[ids.len() - 1].value.to_lowercase(),
+        ),
+        other => (None, item_name(other)),
+    }
 }
