@@ -165,6 +165,29 @@ enum Command {
     /// with status 1 if any anomaly is found.
     #[command(subcommand)]
     Chaos(ChaosCmd),
+    /// SQL conformance campaign: random tables (NULLs, duplicates, extremes) and random
+    /// queries (joins of every kind, grouping, windows, subqueries, set operations) run on
+    /// Strata and on PostgreSQL, plus metamorphic checks that need no peer (TLP, NoREC).
+    /// A wrong answer is shrunk to a small query and printed with its tables; the exit
+    /// status is 1 if any is found. PostgreSQL: 127.0.0.1:5432, user postgres, database
+    /// test (override with STRATA_FUZZ_PG=host:port/user/db).
+    SqlFuzz {
+        /// Queries to run.
+        #[arg(long, default_value_t = 2000)]
+        queries: usize,
+        /// Stop after this many seconds even if queries are left.
+        #[arg(long, default_value_t = 600)]
+        seconds: u64,
+        /// Seed of the tables and queries (the same seed repeats a campaign).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// New random tables after this many queries.
+        #[arg(long, default_value_t = 50)]
+        per_dataset: usize,
+        /// Only the metamorphic oracles (no PostgreSQL).
+        #[arg(long)]
+        no_postgres: bool,
+    },
     /// Print the web UI's login token for the configured cluster secret (open the UI as
     /// http://HOST:PORT/?token=TOKEN).
     UiToken,
@@ -552,6 +575,27 @@ pub fn run(cli: Cli) -> Result<()> {
             })
             .map_err(anyhow::Error::msg)?;
             campaign_done(&summary)
+        }
+        Command::SqlFuzz {
+            queries,
+            seconds,
+            seed,
+            per_dataset,
+            no_postgres,
+        } => {
+            let report = strata_sqlfuzz::run(&strata_sqlfuzz::Campaign {
+                seed,
+                queries,
+                time_limit: std::time::Duration::from_secs(seconds),
+                queries_per_dataset: per_dataset,
+                postgres: (!no_postgres).then(|| strata_sqlfuzz::pg::Pg::default_for(seed)),
+            })
+            .map_err(anyhow::Error::msg)?;
+            outln!("{report}");
+            if !report.findings.is_empty() {
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Command::UiToken => {
             let cfg = full_config(&cli.engine)?;

@@ -487,7 +487,13 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
             pattern,
             ..
         } => {
-            let (x, p) = (b(expr)?, b(pattern)?);
+            let (mut x, mut p) = (b(expr)?, b(pattern)?);
+            // `NULL LIKE p` and `x LIKE NULL` are unknown: a NULL side is NULL text.
+            for side in [&mut x, &mut p] {
+                if side.data_type(&scope.schema)?.is_null() {
+                    *side = Expr::Cast(Box::new(side.clone()), DataType::Utf8).fold()?;
+                }
+            }
             let (xt, pt) = (x.data_type(&scope.schema)?, p.data_type(&scope.schema)?);
             let p = if xt != pt {
                 Expr::Cast(Box::new(p), xt).fold()?
@@ -596,6 +602,15 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
                 "trim" => Func::Trim,
                 "replace" => Func::Replace,
                 "abs" => Func::Abs,
+                "nullif" => {
+                    // NULLIF(a, b): NULL where a = b, else a.
+                    let [a, b2] = <[Expr; 2]>::try_from(args)
+                        .map_err(|_| SqlError::Plan(format!("{e}: NULLIF takes two arguments")))?;
+                    let t = a.data_type(&scope.schema)?;
+                    let eq = binary(a.clone(), BinOp::Eq, b2, scope, e)?;
+                    let null = Expr::Cast(Box::new(lit(Arc::new(NullArray::new(1)))), t).fold()?;
+                    return Expr::Case(vec![(eq, null)], Some(Box::new(a))).fold();
+                }
                 "round" => Func::Round,
                 "sum" | "count" | "avg" | "min" | "max" => {
                     return Err(SqlError::Plan(format!(
@@ -604,6 +619,23 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
                 }
                 other => return Err(SqlError::NotSupported(format!("function {other}()"))),
             };
+            // A NULL literal argument takes the type the function expects (`abs(NULL)`).
+            let want = match func {
+                Func::Abs => Some(DataType::Int64),
+                Func::Round => Some(DataType::Float64),
+                Func::Upper | Func::Lower | Func::Length | Func::Trim | Func::Replace => {
+                    Some(DataType::Utf8)
+                }
+                _ => None,
+            };
+            let mut args = args;
+            if let Some(t) = want {
+                for a in args.iter_mut().take(1) {
+                    if a.data_type(&scope.schema)?.is_null() {
+                        *a = Expr::Cast(Box::new(a.clone()), t.clone()).fold()?;
+                    }
+                }
+            }
             if func == Func::Round {
                 crate::functions::digits(&args)?;
             }

@@ -441,7 +441,12 @@ fn binary(l: &Value, op: BinOp, r: &Value) -> Result<Value> {
         BinOp::Gt => wrap(Arc::new(cmp::gt(ld, rd)?)),
         BinOp::GtEq => wrap(Arc::new(cmp::gt_eq(ld, rd)?)),
         BinOp::And | BinOp::Or => {
-            let rows = l.array().len().max(r.array().len());
+            // A scalar takes the other side's length (which may be 0 rows).
+            let rows = match (l.is_scalar(), r.is_scalar()) {
+                (true, false) => r.array().len(),
+                (false, _) => l.array().len(),
+                (true, true) => 1,
+            };
             let (la, ra) = (l.clone().into_array(rows)?, r.clone().into_array(rows)?);
             let (lb, rb) = (as_bool(&la)?, as_bool(&ra)?);
             let out = if op == BinOp::And {

@@ -420,7 +420,7 @@ pub fn json_lines(batch: &RecordBatch) -> Result<Vec<String>> {
     for r in 0..batch.num_rows() {
         let mut obj = serde_json::Map::new();
         for (f, c) in schema.fields().iter().zip(batch.columns()) {
-            let v = if c.is_null(r) {
+            let v = if c.logical_nulls().is_some_and(|n| n.is_null(r)) {
                 serde_json::Value::Null
             } else {
                 let s = arrow::util::display::array_value_to_string(c, r)?;

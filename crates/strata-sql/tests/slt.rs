@@ -31,7 +31,7 @@ impl sqllogictest::DB for Db {
                     b.columns()
                         .iter()
                         .map(|c| {
-                            if c.is_null(r) {
+                            if c.logical_nulls().is_some_and(|n| n.is_null(r)) {
                                 "NULL".to_string()
                             } else {
                                 let s = arrow::util::display::array_value_to_string(c, r).unwrap();

@@ -440,6 +440,13 @@ pub fn aggregate<'a>(
 ) -> Result<Vec<Stream<'a>>> {
     let keys: Vec<Expr> = group.iter().map(|(e, _)| e.clone()).collect();
     let nk = keys.len();
+    // No input partitions at all (a NOT IN against a set holding NULL) still makes one
+    // partial state, so that `count(*)` without GROUP BY is 0, not NULL.
+    let parts = if parts.is_empty() {
+        vec![super::once(Vec::new())]
+    } else {
+        parts
+    };
     let out_types: Vec<DataType> = out_schema
         .fields()
         .iter()

@@ -13,8 +13,16 @@ fn split(e: &sql::Expr, op: sql::BinaryOperator, out: &mut Vec<sql::Expr>) {
         sql::Expr::Nested(x) if matches!(x.as_ref(), sql::Expr::BinaryOp { op: o, .. } if *o == op) => {
             split(x, op, out)
         }
-        other => out.push(other.clone()),
+        other => out.push(unparen(other).clone()),
     }
+}
+
+/// `e` without the parentheses around it: `((a.k = b.k))` is the join key `a.k = b.k`.
+pub(super) fn unparen(mut e: &sql::Expr) -> &sql::Expr {
+    while let sql::Expr::Nested(x) = e {
+        e = x;
+    }
+    e
 }
 
 pub(super) fn disjuncts(e: &sql::Expr, out: &mut Vec<sql::Expr>) {

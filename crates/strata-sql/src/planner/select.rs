@@ -192,7 +192,9 @@ pub(super) fn plan_select(
         let mut group_names: Vec<(Option<String>, String)> = Vec::new();
         let mut key_texts: Vec<Vec<String>> = Vec::new();
         for g in &group_exprs {
-            let mut texts = vec![g.to_string()];
+            // A position names its item only: `GROUP BY 1` does not make a literal 1
+            // elsewhere in the query a group key.
+            let mut texts = Vec::new();
             let positional = match g {
                 sql::Expr::Value(v) => match &v.value {
                     sql::Value::Number(n, _) => Some(n.parse::<usize>().unwrap_or(0)),
@@ -223,6 +225,7 @@ pub(super) fn plan_select(
                         .unwrap_or_else(|| name_of(x)),
                 )
             } else {
+                texts.push(g.to_string());
                 match bind(g, &rel.scope, None) {
                     Ok(b) => (b, name_of(g)),
                     Err(e) => {
