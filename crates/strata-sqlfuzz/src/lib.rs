@@ -345,7 +345,7 @@ fn metamorphic(rng: &mut SmallRng, d: &Dataset, s: &Select, report: &mut Report)
             .map(|m| format!("p = {}: the three parts {m}", p.sql()))
     };
     if let Some(detail) = tlp_broken(s, &p) {
-        let small = shrink(&Query::Select(s.clone()), |q| match q {
+        let small = shrink(&Query::Select(Box::new(s.clone())), |q| match q {
             Query::Select(x) => plain(x) && tlp_broken(x, &p).is_some(),
             _ => false,
         });

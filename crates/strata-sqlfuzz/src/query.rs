@@ -75,7 +75,7 @@ pub struct Select {
 #[derive(Clone, Debug)]
 pub enum Query {
     /// One block.
-    Select(Select),
+    Select(Box<Select>),
     /// `(a) op (b)`
     Set(Box<Select>, &'static str, Box<Select>),
 }
@@ -305,9 +305,13 @@ impl Query {
     /// Simpler variants of this query.
     pub fn shrinks(&self) -> Vec<Query> {
         match self {
-            Query::Select(s) => s.shrinks().into_iter().map(Query::Select).collect(),
+            Query::Select(s) => s
+                .shrinks()
+                .into_iter()
+                .map(|x| Query::Select(Box::new(x)))
+                .collect(),
             Query::Set(a, op, b) => {
-                let mut out = vec![Query::Select((**a).clone()), Query::Select((**b).clone())];
+                let mut out = vec![Query::Select(a.clone()), Query::Select(b.clone())];
                 for x in a.shrinks() {
                     if x.items.len() == a.items.len() {
                         out.push(Query::Set(Box::new(x), op, b.clone()));
@@ -725,7 +729,7 @@ impl Gen<'_> {
             let (a, b) = (side(self), side(self));
             return Query::Set(Box::new(a), op, Box::new(b));
         }
-        Query::Select(self.select())
+        Query::Select(Box::new(self.select()))
     }
 }
 
