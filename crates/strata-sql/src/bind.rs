@@ -502,6 +502,39 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
             };
             Expr::Like(Box::new(x), Box::new(p), *negated)
         }
+        sql::Expr::IsDistinctFrom(l, r) | sql::Expr::IsNotDistinctFrom(l, r) => {
+            // NULL-safe comparison: two NULLs are not distinct, one NULL is.
+            let (x, y) = (b(l)?, b(r)?);
+            let bool_lit = |v: bool| lit(Arc::new(BooleanArray::from(vec![v])));
+            let null_x = Expr::IsNull(Box::new(x.clone()), false);
+            let null_y = Expr::IsNull(Box::new(y.clone()), false);
+            let distinct = Expr::Case(
+                vec![
+                    (
+                        Expr::Binary(
+                            Box::new(null_x.clone()),
+                            BinOp::And,
+                            Box::new(null_y.clone()),
+                        ),
+                        bool_lit(false),
+                    ),
+                    (
+                        Expr::Binary(Box::new(null_x), BinOp::Or, Box::new(null_y)),
+                        bool_lit(true),
+                    ),
+                ],
+                Some(Box::new(binary(x, BinOp::NotEq, y, scope, e)?)),
+            );
+            if matches!(e, sql::Expr::IsDistinctFrom(..)) {
+                distinct
+            } else {
+                Expr::Not(Box::new(distinct))
+            }
+        }
+        sql::Expr::IsTrue(x) => Expr::Call(
+            Func::Coalesce,
+            vec![b(x)?, lit(Arc::new(BooleanArray::from(vec![false])))],
+        ),
         sql::Expr::IsNull(x) => Expr::IsNull(Box::new(b(x)?), false),
         sql::Expr::IsNotNull(x) => Expr::IsNull(Box::new(b(x)?), true),
         sql::Expr::Case {
@@ -566,7 +599,11 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
             substring_for,
             ..
         } => {
-            let mut args = vec![b(expr)?];
+            let mut x = b(expr)?;
+            if x.data_type(&scope.schema)?.is_null() {
+                x = Expr::Cast(Box::new(x), DataType::Utf8).fold()?;
+            }
+            let mut args = vec![x];
             args.push(match substring_from {
                 Some(f) => b(f)?,
                 None => lit(Arc::new(Int64Array::from(vec![1]))),
@@ -623,9 +660,12 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
             let want = match func {
                 Func::Abs => Some(DataType::Int64),
                 Func::Round => Some(DataType::Float64),
-                Func::Upper | Func::Lower | Func::Length | Func::Trim | Func::Replace => {
-                    Some(DataType::Utf8)
-                }
+                Func::Upper
+                | Func::Lower
+                | Func::Length
+                | Func::Trim
+                | Func::Replace
+                | Func::Substring => Some(DataType::Utf8),
                 _ => None,
             };
             let mut args = args;

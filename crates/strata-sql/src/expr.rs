@@ -230,7 +230,7 @@ impl Expr {
             Expr::Call(f, args) => match f {
                 Func::ExtractYear => DataType::Int64,
                 Func::Length => DataType::Int64,
-                Func::Substring => args[0].data_type(schema)?,
+                Func::Substring => DataType::Utf8,
                 Func::Coalesce => {
                     let mut t = DataType::Null;
                     for a in args {
@@ -333,7 +333,9 @@ impl Expr {
                 Ok(Value::Array(out))
             }
             Expr::Cast(e, t) => e.eval(batch)?.map(|a| strict_cast(a, t)),
-            Expr::TryCast(e, t) => e.eval(batch)?.map(|a| Ok(arrow::compute::cast(a, t)?)),
+            Expr::TryCast(e, t) => e
+                .eval(batch)?
+                .map(|a| Ok(arrow::compute::cast(&round_for_integer(a, t)?, t)?)),
             Expr::Call(f, args) => {
                 let vals = args
                     .iter()
@@ -496,11 +498,50 @@ pub fn strict_cast(a: &ArrayRef, t: &DataType) -> Result<ArrayRef> {
         safe: false,
         ..Default::default()
     };
-    arrow::compute::cast_with_options(a, t, &opts).map_err(|e| {
+    let rounded = round_for_integer(a, t)?;
+    arrow::compute::cast_with_options(&rounded, t, &opts).map_err(|e| {
         SqlError::Execution(format!(
             "CAST to {t} failed: {e} (TRY_CAST gives NULL instead of failing)"
         ))
     })
+}
+
+/// A float or decimal headed for an integer type, rounded first: to the nearest integer,
+/// halves to even for floats and away from zero for decimals, as PostgreSQL does
+/// (Arrow's cast would truncate: `CAST(8.75 AS BIGINT)` is 9, not 8).
+pub fn round_for_integer(a: &ArrayRef, t: &DataType) -> Result<ArrayRef> {
+    if !t.is_integer() {
+        return Ok(a.clone());
+    }
+    match a.data_type() {
+        DataType::Float64 | DataType::Float32 => {
+            let f = arrow::compute::cast(a, &DataType::Float64)?;
+            let f = f
+                .as_any()
+                .downcast_ref::<arrow::array::Float64Array>()
+                .ok_or_else(|| SqlError::Internal("cast to DOUBLE".into()))?;
+            let r: arrow::array::Float64Array = f.unary(f64::round_ties_even);
+            Ok(Arc::new(r))
+        }
+        DataType::Decimal128(p, s) if *s > 0 => {
+            let d = a
+                .as_any()
+                .downcast_ref::<arrow::array::Decimal128Array>()
+                .ok_or_else(|| SqlError::Internal("decimal array".into()))?;
+            let unit = 10i128.pow(*s as u32);
+            let r: arrow::array::Decimal128Array = d.unary(|v| {
+                let (q, rem) = (v / unit, v % unit);
+                let q = if rem.abs() * 2 >= unit {
+                    q + v.signum()
+                } else {
+                    q
+                };
+                q * unit
+            });
+            Ok(Arc::new(r.with_precision_and_scale(*p, *s)?))
+        }
+        _ => Ok(a.clone()),
+    }
 }
 
 /// Whether a float array holds a zero (NULLs aside).
@@ -529,13 +570,54 @@ fn call(f: Func, args: &[Value], rows: usize) -> Result<Value> {
             arrow::compute::cast(&y, &DataType::Int64)?
         }
         Func::Substring => {
-            let start = scalar_i64(&arrays[1])?;
-            let len = arrays.get(2).map(scalar_i64).transpose()?;
-            arrow::compute::kernels::substring::substring(
-                &arrays[0],
-                start - 1,
-                len.map(|l| l.max(0) as u64),
-            )?
+            // SQL's rule, by characters: the characters at positions [start, start + len)
+            // that exist (positions count from 1), so `substring(s, 0, 2)` is the first
+            // character only. Start and length may differ by row; NULL in any is NULL.
+            let ints = |a: &ArrayRef| -> Result<arrow::array::Int64Array> {
+                let c = arrow::compute::cast(a, &DataType::Int64)?;
+                Ok(c.as_any()
+                    .downcast_ref::<arrow::array::Int64Array>()
+                    .ok_or_else(|| SqlError::Internal("cast to BIGINT".into()))?
+                    .clone())
+            };
+            let starts = ints(&arrays[1])?;
+            let lens = arrays.get(2).map(ints).transpose()?;
+            let a = arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
+            let strs = a
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .ok_or_else(|| SqlError::Plan("SUBSTRING needs a string".into()))?;
+            let mut out = arrow::array::StringBuilder::new();
+            for r in 0..strs.len() {
+                let len = match &lens {
+                    Some(l) if l.is_null(r) => None,
+                    Some(l) => Some(Some(l.value(r))),
+                    None => Some(None),
+                };
+                let (Some(len), false, false) = (len, strs.is_null(r), starts.is_null(r)) else {
+                    out.append_null();
+                    continue;
+                };
+                if len.is_some_and(|l| l < 0) {
+                    return Err(SqlError::Execution(
+                        "negative substring length not allowed".into(),
+                    ));
+                }
+                let start = starts.value(r);
+                let from = start.max(1);
+                let x = strs.value(r);
+                let piece: String = match len.map(|l| start.saturating_add(l)) {
+                    Some(e) if e <= from => String::new(),
+                    Some(e) => x
+                        .chars()
+                        .skip((from - 1) as usize)
+                        .take((e - from) as usize)
+                        .collect(),
+                    None => x.chars().skip((from - 1) as usize).collect(),
+                };
+                out.append_value(piece);
+            }
+            Arc::new(out.finish())
         }
         Func::Upper | Func::Lower => {
             let a = arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
@@ -576,20 +658,6 @@ fn call(f: Func, args: &[Value], rows: usize) -> Result<Value> {
     } else {
         Value::Array(out)
     })
-}
-
-fn scalar_i64(a: &ArrayRef) -> Result<i64> {
-    let c = arrow::compute::cast(a, &DataType::Int64)?;
-    let c = c
-        .as_any()
-        .downcast_ref::<arrow::array::Int64Array>()
-        .ok_or_else(|| SqlError::Internal("cast to Int64".into()))?;
-    if c.is_empty() || c.is_null(0) {
-        return Err(SqlError::Plan(
-            "expected a constant integer argument".into(),
-        ));
-    }
-    Ok(c.value(0))
 }
 
 /// The type two operands of `op` meet at, if they need casting; `None` if they are fine.

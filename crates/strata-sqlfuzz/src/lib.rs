@@ -315,7 +315,7 @@ fn plain(s: &Select) -> bool {
         && s.limit.is_none()
         && s.items
             .iter()
-            .all(|x| !matches!(x, X::Agg(..) | X::Window(..)))
+            .all(|x| !matches!(x, X::Agg(..) | X::AggDistinct(..) | X::Window(..)))
 }
 
 /// TLP and NoREC on `s`, in Strata alone.

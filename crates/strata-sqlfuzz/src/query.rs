@@ -14,6 +14,10 @@ pub enum X {
     Lit(Val, Ty),
     /// `(l op r)`: arithmetic, `||`, a comparison, AND, OR.
     Op(Box<X>, &'static str, Box<X>, Ty),
+    /// `CAST(x AS type)`
+    Cast(Box<X>, &'static str, Ty),
+    /// `(l IS [NOT] DISTINCT FROM r)`
+    Distinct(Box<X>, Box<X>, bool),
     /// `(NOT x)`
     Not(Box<X>),
     /// `(- x)`
@@ -36,6 +40,8 @@ pub enum X {
     Exists(Box<Select>, bool),
     /// `(SELECT one value)`
     Scalar(Box<Select>, Ty),
+    /// `f(DISTINCT x)`
+    AggDistinct(&'static str, Box<X>, Ty),
     /// An aggregate: `count(*)` when the argument is `None`.
     Agg(&'static str, Option<Box<X>>, Ty),
     /// `f(x) OVER (PARTITION BY p [ORDER BY o])`
@@ -85,6 +91,8 @@ impl X {
     pub fn ty(&self) -> Ty {
         match self {
             X::Col(_, t) | X::Lit(_, t) | X::Op(.., t) | X::Func(_, _, t) | X::Scalar(_, t) => *t,
+            X::Cast(_, _, t) | X::AggDistinct(_, _, t) => *t,
+            X::Distinct(..) => Ty::Bool,
             X::Agg(_, _, t) | X::Window(.., t) => *t,
             X::Neg(x) => x.ty(),
             X::Case(_, a, _) => a.ty(),
@@ -105,6 +113,13 @@ impl X {
             X::Lit(v, _) => v.sql(),
             X::Op(l, op, r, _) => format!("({} {op} {})", l.sql(), r.sql()),
             X::Not(x) => format!("(NOT {})", x.sql()),
+            X::Cast(x, t, _) => format!("CAST({} AS {t})", x.sql()),
+            X::Distinct(l, r, neg) => format!(
+                "({} IS {}DISTINCT FROM {})",
+                l.sql(),
+                if *neg { "NOT " } else { "" },
+                r.sql()
+            ),
             X::Neg(x) => format!("(- {})", x.sql()),
             X::Func(f, args, _) => {
                 let a: Vec<String> = args.iter().map(X::sql).collect();
@@ -148,6 +163,7 @@ impl X {
                 format!("({}EXISTS ({}))", if *neg { "NOT " } else { "" }, q.sql())
             }
             X::Scalar(q, _) => format!("({})", q.sql()),
+            X::AggDistinct(f, x, _) => format!("{f}(DISTINCT {})", x.sql()),
             X::Agg(f, None, _) => format!("{f}(*)"),
             X::Agg(f, Some(x), _) => format!("{f}({})", x.sql()),
             X::Window(f, arg, part, order, _) => format!(
@@ -203,6 +219,9 @@ impl Select {
         let mut conds: Vec<String> = Vec::new();
         match &self.from {
             From::One(t, a) => s.push_str(&format!(" FROM {t} AS {a}")),
+            From::Join(l, a, "CROSS", r, b, _) => {
+                s.push_str(&format!(" FROM {l} AS {a} CROSS JOIN {r} AS {b}"))
+            }
             From::Join(l, a, ",", r, b, on) => {
                 s.push_str(&format!(" FROM {l} AS {a}, {r} AS {b}"));
                 conds.push(on.sql());
@@ -387,7 +406,21 @@ impl Gen<'_> {
                     Box::new(X::Lit(Val::Int(self.rng.gen_range(-3..4)), Ty::Int)),
                     Ty::Int,
                 ),
-                2 => X::Func("abs", vec![self.expr(scope, Ty::Int, d)], Ty::Int),
+                2 => match self.rng.gen_range(0..4) {
+                    0 => {
+                        let op = self.pick(&["/", "%"]);
+                        let by = self.pick(&[1, 2, 3, -2, 7]);
+                        X::Op(
+                            Box::new(self.expr(scope, Ty::Int, d)),
+                            op,
+                            Box::new(X::Lit(Val::Int(by), Ty::Int)),
+                            Ty::Int,
+                        )
+                    }
+                    1 => X::Func("length", vec![self.expr(scope, Ty::Text, d)], Ty::Int),
+                    2 => X::Cast(Box::new(self.expr(scope, Ty::Float, d)), "BIGINT", Ty::Int),
+                    _ => X::Func("abs", vec![self.expr(scope, Ty::Int, d)], Ty::Int),
+                },
                 3 => X::Func(
                     "coalesce",
                     vec![self.expr(scope, Ty::Int, d), self.lit(Ty::Int)],
@@ -400,7 +433,12 @@ impl Gen<'_> {
                 ),
                 _ => X::Neg(Box::new(self.expr(scope, Ty::Int, d))),
             },
-            Ty::Float => match self.rng.gen_range(0..3) {
+            Ty::Float => match self.rng.gen_range(0..4) {
+                3 => X::Cast(
+                    Box::new(self.expr(scope, Ty::Int, d)),
+                    "DOUBLE PRECISION",
+                    Ty::Float,
+                ),
                 0 => X::Op(
                     Box::new(self.expr(scope, Ty::Float, d)),
                     "+",
@@ -415,7 +453,29 @@ impl Gen<'_> {
                     Ty::Float,
                 ),
             },
-            Ty::Text => match self.rng.gen_range(0..4) {
+            Ty::Text => match self.rng.gen_range(0..7) {
+                4 => X::Func(
+                    "substring",
+                    vec![
+                        self.expr(scope, Ty::Text, d),
+                        match self.col(scope, Ty::Int) {
+                            Some(c) if self.rng.gen_ratio(1, 4) => c,
+                            _ => X::Lit(Val::Int(self.rng.gen_range(0..3)), Ty::Int),
+                        },
+                        X::Lit(Val::Int(self.rng.gen_range(0..3)), Ty::Int),
+                    ],
+                    Ty::Text,
+                ),
+                5 => X::Func(
+                    "replace",
+                    vec![
+                        self.expr(scope, Ty::Text, d),
+                        X::Lit(Val::Text("a".into()), Ty::Text),
+                        X::Lit(Val::Text("xy".into()), Ty::Text),
+                    ],
+                    Ty::Text,
+                ),
+                6 => X::Cast(Box::new(self.expr(scope, Ty::Int, d)), "TEXT", Ty::Text),
                 0 => X::Func("upper", vec![self.expr(scope, Ty::Text, d)], Ty::Text),
                 1 => X::Func("lower", vec![self.expr(scope, Ty::Text, d)], Ty::Text),
                 2 => X::Op(
@@ -473,6 +533,11 @@ impl Gen<'_> {
                     )
                 }
             },
+            5 if self.rng.gen_ratio(1, 3) => X::Distinct(
+                Box::new(self.expr(scope, ty, d)),
+                Box::new(self.expr(scope, ty, d)),
+                self.rng.gen_bool(0.5),
+            ),
             5 => X::Between(
                 Box::new(self.expr(scope, ty, d)),
                 Box::new(self.lit(ty)),
@@ -517,10 +582,15 @@ impl Gen<'_> {
         let r = self.pick(&names);
         let mut scope = self.scope_of(&l, "a");
         scope.extend(self.scope_of(&r, "b"));
-        let kind = self.pick(&["INNER", "INNER", "LEFT", ",", "RIGHT", "FULL"]);
+        let kind = self.pick(&["INNER", "INNER", "LEFT", ",", "RIGHT", "FULL", "CROSS"]);
+        let op = if self.rng.gen_ratio(1, 6) {
+            self.pick(&["<", "<>", ">="])
+        } else {
+            "="
+        };
         let mut on = X::Op(
             Box::new(X::Col("a.k".into(), Ty::Int)),
-            "=",
+            op,
             Box::new(X::Col("b.k".into(), Ty::Int)),
             Ty::Bool,
         );
@@ -595,6 +665,10 @@ impl Gen<'_> {
 
     fn agg(&mut self, scope: &Scope) -> X {
         match self.rng.gen_range(0..6) {
+            0 if self.rng.gen_bool(0.3) => {
+                let f = self.pick(&["count", "sum", "min"]);
+                X::AggDistinct(f, Box::new(self.expr(scope, Ty::Int, 1)), Ty::Int)
+            }
             0 => X::Agg("count", None, Ty::Int),
             1 => {
                 let ty = self.pick(&[Ty::Int, Ty::Text, Ty::Float]);
@@ -675,7 +749,14 @@ impl Gen<'_> {
                 let part = Box::new(self.col(&scope, Ty::Int).expect("k"));
                 s.items.push((*part).clone());
                 s.items.push(self.col(&scope, Ty::Int).expect("v"));
-                let w = match self.rng.gen_range(0..3) {
+                let w = match self.rng.gen_range(0..4) {
+                    3 => X::Window(
+                        "sum",
+                        Some(Box::new(self.col(&scope, Ty::Int).expect("v"))),
+                        part,
+                        Some(Box::new(self.col(&scope, Ty::Int).expect("v"))),
+                        Ty::Int,
+                    ),
                     0 => X::Window("count", None, part, None, Ty::Int),
                     1 => X::Window(
                         "sum",

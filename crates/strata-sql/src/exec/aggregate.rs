@@ -31,6 +31,10 @@ enum Kind {
     Min,
     Max,
     CountDistinct,
+    /// `sum(DISTINCT x)`: distinct values kept per group, summed at the end.
+    SumDistinct,
+    /// The sum half of `avg(DISTINCT x)`.
+    SumFloatDistinct,
 }
 
 enum Acc {
@@ -58,6 +62,8 @@ enum Acc {
         sets: Vec<FxHashSet<Vec<u8>>>,
         conv: RowConverter,
         bytes: usize,
+        /// What to compute over each group's distinct values (`None`: count them).
+        then: Option<Kind>,
     },
 }
 
@@ -91,10 +97,15 @@ impl Acc {
                 conv: RowConverter::new(vec![SortField::new(ty.clone())])?,
                 bytes: 0,
             },
-            Kind::CountDistinct => Acc::Distinct {
+            Kind::CountDistinct | Kind::SumDistinct | Kind::SumFloatDistinct => Acc::Distinct {
                 sets: vec![],
                 conv: RowConverter::new(vec![SortField::new(ty.clone())])?,
                 bytes: 0,
+                then: match kind {
+                    Kind::SumDistinct => Some(Kind::Sum),
+                    Kind::SumFloatDistinct => Some(Kind::SumFloat),
+                    _ => None,
+                },
             },
         })
     }
@@ -213,7 +224,9 @@ impl Acc {
                     }
                 }
             }
-            Acc::Distinct { sets, conv, bytes } => {
+            Acc::Distinct {
+                sets, conv, bytes, ..
+            } => {
                 let rows = conv.convert_columns(std::slice::from_ref(a))?;
                 for (i, &g) in groups.iter().enumerate() {
                     if a.is_valid(i) && sets[g].insert(rows.row(i).as_ref().to_vec()) {
@@ -260,9 +273,33 @@ impl Acc {
                     .collect();
                 conv.convert_rows(rows)?.remove(0)
             }
-            Acc::Distinct { sets, .. } => Arc::new(Int64Array::from(
+            Acc::Distinct {
+                sets, then: None, ..
+            } => Arc::new(Int64Array::from(
                 sets.iter().map(|s| s.len() as i64).collect::<Vec<_>>(),
             )),
+            Acc::Distinct {
+                sets,
+                conv,
+                then: Some(then),
+                ..
+            } => {
+                // Each group's distinct values, decoded and fed to a plain accumulator.
+                let parser = conv.parser();
+                let mut ids = Vec::new();
+                let mut rows = Vec::new();
+                for (g, set) in sets.iter().enumerate() {
+                    for r in set {
+                        ids.push(g);
+                        rows.push(parser.parse(r));
+                    }
+                }
+                let vals = conv.convert_rows(rows)?.remove(0);
+                let mut acc = Acc::new(then, vals.data_type())?;
+                acc.resize(sets.len());
+                acc.update(&ids, Some(&vals))?;
+                acc.finish(out)?
+            }
         })
     }
 }
@@ -454,6 +491,8 @@ pub fn aggregate<'a>(
         .collect();
     let kind = |a: &AggCall| match (a.func, a.distinct) {
         (AggFunc::Count, true) => Kind::CountDistinct,
+        (AggFunc::Sum, true) => Kind::SumDistinct,
+        (AggFunc::Avg, true) => Kind::SumFloatDistinct,
         (AggFunc::Sum, _) => Kind::Sum,
         (AggFunc::Count, false) => Kind::Count,
         (AggFunc::CountStar, _) => Kind::CountStar,
@@ -472,21 +511,18 @@ pub fn aggregate<'a>(
             out_types[nk + i].clone()
         });
         if a.func == AggFunc::Avg {
-            specs.push((Kind::Count, a.arg.clone()));
+            let count = if a.distinct {
+                Kind::CountDistinct
+            } else {
+                Kind::Count
+            };
+            specs.push((count, a.arg.clone()));
             types.push(DataType::Int64);
         }
     }
     let m = ctx.metrics.op(id);
     let share = ctx.share();
     if aggs.iter().any(|(a, _)| a.distinct) {
-        if aggs
-            .iter()
-            .any(|(a, _)| a.distinct && a.func != AggFunc::Count)
-        {
-            return Err(SqlError::NotSupported(
-                "DISTINCT in aggregates other than COUNT".into(),
-            ));
-        }
         // One phase over raw rows, bucketed by group key past the budget.
         // (Without group keys every row is one group: bucketing cannot split it.)
         let buckets = spill::Buckets::new(ctx, m, in_schema.clone(), keys.clone());

@@ -106,13 +106,21 @@ pub(super) fn from_item(
             sql::JoinOperator::Left(c) | sql::JoinOperator::LeftOuter(c) => (JoinKind::Left, c),
             sql::JoinOperator::Right(c) | sql::JoinOperator::RightOuter(c) => (JoinKind::Right, c),
             sql::JoinOperator::FullOuter(c) => (JoinKind::Full, c),
+            sql::JoinOperator::CrossJoin(c) => (JoinKind::Inner, c),
             other => return Err(SqlError::NotSupported(format!("join {other:?}"))),
         };
-        let sql::JoinConstraint::On(on) = constraint else {
-            return Err(SqlError::NotSupported("joins need ON conditions".into()));
-        };
         let mut cs = Vec::new();
-        conjuncts(on, &mut cs);
+        match constraint {
+            sql::JoinConstraint::On(on) => conjuncts(on, &mut cs),
+            sql::JoinConstraint::None => {}
+            sql::JoinConstraint::Using(_)
+            | sql::JoinConstraint::UsingAlias(..)
+            | sql::JoinConstraint::Natural => {
+                return Err(SqlError::NotSupported(
+                    "JOIN ... USING and NATURAL JOIN (write ON a.x = b.x)".into(),
+                ));
+            }
+        }
         acc = join_rels(acc, right, kind, &cs)?;
     }
     Ok(acc)
@@ -174,9 +182,15 @@ pub(super) fn join_rels(
         rest.push(bind(c, &scope, None)?);
     }
     if on.is_empty() {
-        return Err(SqlError::NotSupported(
-            "joins without an equality between the two sides (cross joins)".into(),
-        ));
+        // A cross join, or a join on conditions with no equality (`a.x < b.y`): every
+        // pair meets under one constant key and the conditions filter the pairs (a nested
+        // loop join, as the answer is up to |left| x |right| rows anyway).
+        let one = || {
+            Expr::Literal(std::sync::Arc::new(arrow::array::Int64Array::from(vec![
+                1i64,
+            ])))
+        };
+        on.push((one(), one()));
     }
     let filter = rest
         .into_iter()

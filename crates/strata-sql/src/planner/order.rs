@@ -11,7 +11,7 @@
 //! batch of the table's first file); without a sample, each filter is assumed to keep 30%.
 
 use super::{Rel, collect_idents, is_equi, join_rels};
-use crate::error::{Result, SqlError};
+use crate::error::Result;
 use crate::expr::Expr;
 use crate::plan::{JoinKind, Plan};
 use sqlparser::ast as sql;
@@ -91,9 +91,14 @@ pub(super) fn join_all(
             .filter(|i| linked(&pending, &acc, &rels[*i]))
             .collect();
         if cands.is_empty() {
-            return Err(SqlError::NotSupported(
-                "a relation with no equality to the others (cross join)".into(),
-            ));
+            // Nothing links the rest to what is joined so far: a cross join with the
+            // smallest of them (its conditions, if any, filter the pairs).
+            let i = (0..rels.len())
+                .min_by(|a, b| rels[*a].rows.total_cmp(&rels[*b].rows))
+                .expect("non-empty");
+            let r = rels.remove(i);
+            acc = join_step(acc, r, &mut pending)?;
+            continue;
         }
         // A candidate's chain: reachable from it through relations not linked to `acc`.
         let chain = |c: usize| -> Vec<usize> {
