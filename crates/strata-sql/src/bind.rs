@@ -589,10 +589,10 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
                 _ => Expr::Cast(Box::new(x), t),
             }
         }
-        sql::Expr::Extract { field, expr, .. } => match field {
-            sql::DateTimeField::Year => Expr::Call(Func::ExtractYear, vec![b(expr)?]),
-            other => return Err(SqlError::NotSupported(format!("EXTRACT({other})"))),
-        },
+        sql::Expr::Extract { field, expr, .. } => Expr::Call(
+            Func::DatePart(crate::datetime::TimePart::from_field(field)?),
+            vec![b(expr)?],
+        ),
         sql::Expr::Substring {
             expr,
             substring_from,
@@ -639,6 +639,66 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
                 "trim" => Func::Trim,
                 "replace" => Func::Replace,
                 "abs" => Func::Abs,
+                "date_part" | "datepart" | "date_trunc" | "datetrunc" => {
+                    let [part, x] = <[Expr; 2]>::try_from(args).map_err(|_| {
+                        SqlError::Plan(format!("{e}: expected {name}('part', value)"))
+                    })?;
+                    let p = crate::datetime::part_arg(&part, &name)?;
+                    let f = if name.contains("trunc") {
+                        Func::DateTrunc(p)
+                    } else {
+                        Func::DatePart(p)
+                    };
+                    return Expr::Call(f, vec![x]).fold();
+                }
+                "year" | "quarter" | "month" | "week" | "day" | "hour" | "minute" | "second"
+                | "dayofweek" | "dayofyear" => {
+                    let p = crate::datetime::TimePart::parse(&name)?;
+                    if args.len() != 1 {
+                        return Err(SqlError::Plan(format!("{e}: {name}() takes one argument")));
+                    }
+                    return Expr::Call(Func::DatePart(p), args).fold();
+                }
+                "greatest" | "least" => {
+                    if args.is_empty() {
+                        return Err(SqlError::Plan(format!("{e}: needs arguments")));
+                    }
+                    // Every argument at one type.
+                    let mut t = DataType::Null;
+                    for a in &args {
+                        let at = a.data_type(&scope.schema)?;
+                        t = if t.is_null() {
+                            at
+                        } else if at.is_null() || at == t {
+                            t
+                        } else {
+                            match coerce(BinOp::Lt, &t, &at) {
+                                Some((x, y)) if x == y => x,
+                                _ => {
+                                    return Err(SqlError::Plan(format!(
+                                        "type error in {e}: {t} and {at} cannot be compared"
+                                    )));
+                                }
+                            }
+                        };
+                    }
+                    let args = args
+                        .into_iter()
+                        .map(|a| {
+                            if a.data_type(&scope.schema)? == t {
+                                Ok(a)
+                            } else {
+                                Expr::Cast(Box::new(a), t.clone()).fold()
+                            }
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    let f = if name == "greatest" {
+                        Func::Greatest
+                    } else {
+                        Func::Least
+                    };
+                    return Expr::Call(f, args).fold();
+                }
                 "nullif" => {
                     // NULLIF(a, b): NULL where a = b, else a.
                     let [a, b2] = <[Expr; 2]>::try_from(args)

@@ -97,6 +97,14 @@ pub enum Func {
     Replace,
     /// `ABS(x)`
     Abs,
+    /// `EXTRACT(part FROM x)`, `date_part('part', x)`
+    DatePart(crate::datetime::TimePart),
+    /// `date_trunc('part', x)`
+    DateTrunc(crate::datetime::TimePart),
+    /// `greatest(a, b, ...)`: the largest non-NULL argument.
+    Greatest,
+    /// `least(a, b, ...)`: the smallest non-NULL argument.
+    Least,
     /// `ROUND(x [, digits])`: half away from zero; a decimal keeps `digits` places.
     Round,
 }
@@ -228,7 +236,9 @@ impl Expr {
             },
             Expr::Cast(_, t) | Expr::TryCast(_, t) => t.clone(),
             Expr::Call(f, args) => match f {
-                Func::ExtractYear => DataType::Int64,
+                Func::ExtractYear | Func::DatePart(_) => DataType::Int64,
+                Func::DateTrunc(_) => args[0].data_type(schema)?,
+                Func::Greatest | Func::Least => args[0].data_type(schema)?,
                 Func::Length => DataType::Int64,
                 Func::Substring => DataType::Utf8,
                 Func::Coalesce => {
@@ -568,6 +578,25 @@ fn call(f: Func, args: &[Value], rows: usize) -> Result<Value> {
                 arrow::compute::kernels::temporal::DatePart::Year,
             )?;
             arrow::compute::cast(&y, &DataType::Int64)?
+        }
+        Func::DatePart(p) => crate::datetime::date_part(&arrays[0], p)?,
+        Func::DateTrunc(p) => crate::datetime::date_trunc(&arrays[0], p)?,
+        Func::Greatest | Func::Least => {
+            // NULLs are skipped; the result is NULL only when every argument is.
+            let mut acc = arrays[0].clone();
+            for next in &arrays[1..] {
+                let better = if f == Func::Greatest {
+                    cmp::gt(next, &acc)?
+                } else {
+                    cmp::lt(next, &acc)?
+                };
+                let take_next = boolean::or_kleene(
+                    &null_as_false(&better),
+                    &arrow::compute::kernels::boolean::is_null(&acc)?,
+                )?;
+                acc = zip(&null_as_false(&take_next), next, &acc)?;
+            }
+            acc
         }
         Func::Substring => {
             // SQL's rule, by characters: the characters at positions [start, start + len)

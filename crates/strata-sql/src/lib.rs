@@ -34,6 +34,7 @@
 pub mod bind;
 pub mod catalog;
 pub mod dataframe;
+pub mod datetime;
 pub mod error;
 pub mod exec;
 pub mod expr;
