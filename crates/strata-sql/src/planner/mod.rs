@@ -157,6 +157,11 @@ fn plan_query_with(
             let tx = sc.names.iter().map(|n| n.1.clone()).collect();
             (p, sc, tx, None)
         }
+        sql::SetExpr::Values(v) => {
+            let (p, sc) = values(v)?;
+            let tx = sc.names.iter().map(|n| n.1.clone()).collect();
+            (p, sc, tx, None)
+        }
         other => return Err(SqlError::NotSupported(format!("query body {other}"))),
     };
     let visible = scope.names.len();
@@ -470,4 +475,73 @@ fn limit(q: &sql::Query) -> Result<(Option<usize>, usize)> {
         }
         Some(other) => Err(SqlError::NotSupported(format!("{other}"))),
     }
+}
+
+/// `VALUES (a, b), (c, d)`: constant rows, columns named `column1`, `column2`, ... and typed
+/// by their first non-NULL value (the others cast to it).
+fn values(v: &sql::Values) -> Result<(Plan, Scope)> {
+    let empty = Scope::new(Arc::new(arrow::datatypes::Schema::empty()), None);
+    let width = v.rows.first().map(|r| r.len()).unwrap_or(0);
+    let mut cells: Vec<Vec<arrow::array::ArrayRef>> = vec![Vec::new(); width];
+    for (i, row) in v.rows.iter().enumerate() {
+        if row.len() != width {
+            return Err(SqlError::Plan(format!(
+                "VALUES row {} has {} values; the first has {width}",
+                i + 1,
+                row.len()
+            )));
+        }
+        for (c, e) in row.iter().enumerate() {
+            match bind(e, &empty, None)? {
+                Expr::Literal(a) => cells[c].push(a),
+                _ => {
+                    return Err(SqlError::Plan(format!(
+                        "VALUES holds constants only, not {e}"
+                    )));
+                }
+            }
+        }
+    }
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    for (c, col) in cells.into_iter().enumerate() {
+        // The type every value of the column meets at (`(1), (2.5)` is DECIMAL).
+        let mut t = arrow::datatypes::DataType::Null;
+        for a in &col {
+            let at = a.data_type();
+            t = if t.is_null() {
+                at.clone()
+            } else if at.is_null() || *at == t {
+                t
+            } else {
+                match coerce(BinOp::Eq, &t, at) {
+                    Some((x, y)) if x == y => x,
+                    _ => {
+                        return Err(SqlError::Plan(format!(
+                            "VALUES column {}: {t} and {at} have no common type",
+                            c + 1
+                        )));
+                    }
+                }
+            };
+        }
+        let cast = col
+            .iter()
+            .map(|a| crate::expr::strict_cast(a, &t))
+            .collect::<Result<Vec<_>>>()?;
+        let refs: Vec<&dyn arrow::array::Array> = cast.iter().map(|a| a.as_ref()).collect();
+        columns.push(arrow::compute::concat(&refs)?);
+        fields.push(arrow::datatypes::Field::new(
+            format!("column{}", c + 1),
+            t,
+            true,
+        ));
+    }
+    let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+    let batch = arrow::record_batch::RecordBatch::try_new(schema.clone(), columns)?;
+    let plan = Plan::Values {
+        schema: schema.clone(),
+        batches: vec![batch],
+    };
+    Ok((plan, Scope::new(schema, None)))
 }
