@@ -471,6 +471,27 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
                     _ => {}
                 }
             }
+            // Constants that fit the value's own type meet it there, so the column is not
+            // cast row by row (`p_size IN (49, 14)` on an INT column compares as INT).
+            let xt = x.data_type(&scope.schema)?;
+            let fits = |v: &Expr| -> bool {
+                let Ok(vt) = v.data_type(&scope.schema) else {
+                    return false;
+                };
+                let same_kind = (vt.is_integer() && xt.is_integer())
+                    || (matches!(vt, DataType::Utf8) && matches!(xt, DataType::Utf8View))
+                    || (matches!(vt, DataType::Utf8) && matches!(xt, DataType::Date32));
+                matches!(v, Expr::Literal(_))
+                    && same_kind
+                    && Expr::Cast(Box::new(v.clone()), xt.clone()).fold().is_ok()
+            };
+            if !xt.is_null()
+                && items
+                    .iter()
+                    .all(|i| fits(i) || i.data_type(&scope.schema).is_ok_and(|t| t == xt))
+            {
+                t = xt;
+            }
             let to = |v: Expr| -> Result<Expr> {
                 if v.data_type(&scope.schema)? == t {
                     Ok(v)

@@ -261,8 +261,13 @@ impl Expr {
         })
     }
 
-    /// Evaluates on `batch`.
+    /// Evaluates on `batch`. Deep expressions (up to the binder's `MAX_EXPR_DEPTH`) get
+    /// more stack as they need it, on any thread.
     pub fn eval(&self, batch: &RecordBatch) -> Result<Value> {
+        stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.eval_here(batch))
+    }
+
+    fn eval_here(&self, batch: &RecordBatch) -> Result<Value> {
         match self {
             Expr::Column(i) => Ok(Value::Array(batch.column(*i).clone())),
             Expr::Literal(a) => Ok(Value::Scalar(a.clone())),
@@ -611,6 +616,31 @@ fn call(f: Func, args: &[Value], rows: usize) -> Result<Value> {
             };
             let starts = ints(&arrays[1])?;
             let lens = arrays.get(2).map(ints).transpose()?;
+            // Constant start >= 1 and length: Arrow's kernel agrees with SQL and is faster.
+            let constant = args[1..].iter().all(Value::is_scalar)
+                && !starts.is_empty()
+                && !starts.is_null(0)
+                && starts.value(0) >= 1
+                && lens
+                    .as_ref()
+                    .is_none_or(|l| !l.is_null(0) && l.value(0) >= 0);
+            if constant {
+                let a = arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
+                let strs = a
+                    .as_any()
+                    .downcast_ref::<arrow::array::StringArray>()
+                    .ok_or_else(|| SqlError::Plan("SUBSTRING needs a string".into()))?;
+                let out = arrow::compute::kernels::substring::substring_by_char(
+                    strs,
+                    starts.value(0) - 1,
+                    lens.as_ref().map(|l| l.value(0) as u64),
+                )?;
+                return Ok(if scalar {
+                    Value::Scalar(Arc::new(out))
+                } else {
+                    Value::Array(Arc::new(out))
+                });
+            }
             let a = arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
             let strs = a
                 .as_any()

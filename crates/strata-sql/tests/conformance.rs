@@ -135,6 +135,19 @@ fn deep_expressions_run_or_fail_with_an_error_never_abort() {
         ))
         .unwrap();
     assert_eq!(rows(&b), ["2"]);
+    // A chain that cannot be balanced, just inside the documented depth, evaluates on the
+    // query threads (their stacks grow as needed).
+    let mut e2 = Engine::new();
+    e2.exec.threads = 2;
+    let plus = vec!["a"; strata_sql::bind::MAX_EXPR_DEPTH - 10].join(" + ");
+    let b = e2
+        .sql(&format!("SELECT {plus} FROM '{t}' ORDER BY 1"))
+        .unwrap();
+    let n = (strata_sql::bind::MAX_EXPR_DEPTH - 10) as i64;
+    assert_eq!(
+        rows(&b),
+        [n.to_string(), (2 * n).to_string(), (3 * n).to_string()]
+    );
     // A chain that cannot be balanced, past the documented depth: an error.
     let plus = vec!["a"; strata_sql::bind::MAX_EXPR_DEPTH + 10].join(" + ");
     let err = e.sql(&format!("SELECT {plus} FROM '{t}'")).unwrap_err();

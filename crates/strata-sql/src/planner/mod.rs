@@ -48,38 +48,19 @@ struct Rel {
     base: f64,
 }
 
-/// Every identifier the query mentions (lower-cased last part), for column pruning, and
-/// [`ALL_COLUMNS`] when a select list has a wildcard (`*`, `t.*`), which reads every column.
+/// Every identifier the query mentions (lower-cased last part), for column pruning. A
+/// SELECT with a wildcard (`*`, `t.*`) adds [`ALL_COLUMNS`] for its own FROM items only
+/// (`select.rs`), so `EXISTS (SELECT * ...)` reads no more than it needs.
 fn mentioned(q: &sql::Query) -> HashSet<String> {
     let text = q.to_string().to_lowercase();
-    let mut words: HashSet<String> = text
-        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
         .filter(|w| !w.is_empty())
         .map(str::to_string)
-        .collect();
-    if has_wildcard(&text) {
-        words.insert(ALL_COLUMNS.to_string());
-    }
-    words
+        .collect()
 }
 
 /// The word in a pruning set that makes scans read every column.
 pub(crate) const ALL_COLUMNS: &str = "*";
-
-/// Whether SQL text has a wildcard select item: a `*` after `SELECT`, `DISTINCT`, `ALL`,
-/// a comma or a qualifier's dot (not `count(*)` nor a multiplication).
-fn has_wildcard(text: &str) -> bool {
-    text.match_indices('*').any(|(i, _)| {
-        let before = text[..i].trim_end();
-        before.ends_with('.')
-            || before.ends_with(',')
-            || ["select", "distinct", "all"].iter().any(|k| {
-                before.ends_with(k)
-                    && !before[..before.len() - k.len()]
-                        .ends_with(|c: char| c.is_alphanumeric() || c == '_')
-            })
-    })
-}
 
 /// Plans a query; returns the plan and its output scope.
 pub fn plan_query(q: &sql::Query, tables: &dyn Tables) -> Result<(Plan, Scope)> {

@@ -92,7 +92,19 @@ pub(super) fn plan_select(
     tables: &dyn Tables,
     words: &HashSet<String>,
 ) -> Result<(Plan, Scope, Vec<String>)> {
-    let rel = plan_from_where(s, tables, words)?;
+    let star = s.projection.iter().any(|it| {
+        matches!(
+            it,
+            sql::SelectItem::Wildcard(_) | sql::SelectItem::QualifiedWildcard(..)
+        )
+    });
+    let rel = if star {
+        let mut all = words.clone();
+        all.insert(ALL_COLUMNS.to_string());
+        plan_from_where(s, tables, &all)?
+    } else {
+        plan_from_where(s, tables, words)?
+    };
     // The select list, wildcards expanded in place into the columns they stand for.
     let mut items: Vec<(sql::Expr, Option<String>)> = Vec::new();
     let mut wildcard = false;

@@ -86,6 +86,60 @@ pub(super) fn scalar_join(
 ) -> Result<Rel> {
     let (x, op, q) = correlated_scalar(c, tables, words)
         .ok_or_else(|| SqlError::Internal("not a correlated scalar subquery".into()))?;
+    let g = grouped(&outer, q, tables, words)?;
+    let (plan, scope, on, nkeys) = (g.plan, g.scope, g.on, g.nkeys);
+    let n_outer = outer.scope.names.len();
+    let joined = outer.scope.join(&scope);
+    let l = bind(x, &outer.scope, None)?;
+    let r = Expr::Column(n_outer + nkeys);
+    let bop = match op {
+        sql::BinaryOperator::Eq => BinOp::Eq,
+        sql::BinaryOperator::NotEq => BinOp::NotEq,
+        sql::BinaryOperator::Lt => BinOp::Lt,
+        sql::BinaryOperator::LtEq => BinOp::LtEq,
+        sql::BinaryOperator::Gt => BinOp::Gt,
+        _ => BinOp::GtEq,
+    };
+    let (lt, rt) = (l.data_type(&joined.schema)?, r.data_type(&joined.schema)?);
+    let (l, r) = super::from::coerced(bop, l, &lt, r, &rt);
+    let plan = Plan::Project {
+        input: Box::new(Plan::Filter {
+            input: Box::new(Plan::Join {
+                left: Box::new(outer.plan),
+                right: Box::new(plan),
+                kind: JoinKind::Inner,
+                on,
+                filter: None,
+            }),
+            predicate: Expr::Binary(Box::new(l), bop, Box::new(r)),
+        }),
+        exprs: (0..n_outer)
+            .map(|i| (Expr::Column(i), outer.scope.names[i].1.clone()))
+            .collect(),
+    };
+    Ok(Rel {
+        plan,
+        scope: outer.scope,
+        rows: outer.rows,
+        base: outer.base,
+    })
+}
+
+/// A correlated scalar subquery, grouped by its correlation keys: the plan (inner keys, then
+/// the value as `__scalar`), its scope, the join keys with the outer rows, and how many keys.
+struct Grouped {
+    plan: Plan,
+    scope: Scope,
+    on: Vec<(Expr, Expr)>,
+    nkeys: usize,
+}
+
+fn grouped(
+    outer: &Rel,
+    q: &sql::Query,
+    tables: &dyn Tables,
+    words: &HashSet<String>,
+) -> Result<Grouped> {
     let sql::SetExpr::Select(s) = q.body.as_ref() else {
         return Err(SqlError::Internal("checked".into()));
     };
@@ -208,40 +262,11 @@ pub(super) fn scalar_join(
             )
         })
         .collect::<Result<Vec<_>>>()?;
-    let n_outer = outer.scope.names.len();
-    let joined = outer.scope.join(&scope);
-    let l = bind(x, &outer.scope, None)?;
-    let r = Expr::Column(n_outer + keys.len());
-    let bop = match op {
-        sql::BinaryOperator::Eq => BinOp::Eq,
-        sql::BinaryOperator::NotEq => BinOp::NotEq,
-        sql::BinaryOperator::Lt => BinOp::Lt,
-        sql::BinaryOperator::LtEq => BinOp::LtEq,
-        sql::BinaryOperator::Gt => BinOp::Gt,
-        _ => BinOp::GtEq,
-    };
-    let (lt, rt) = (l.data_type(&joined.schema)?, r.data_type(&joined.schema)?);
-    let (l, r) = super::from::coerced(bop, l, &lt, r, &rt);
-    let plan = Plan::Project {
-        input: Box::new(Plan::Filter {
-            input: Box::new(Plan::Join {
-                left: Box::new(outer.plan),
-                right: Box::new(plan),
-                kind: JoinKind::Inner,
-                on,
-                filter: None,
-            }),
-            predicate: Expr::Binary(Box::new(l), bop, Box::new(r)),
-        }),
-        exprs: (0..n_outer)
-            .map(|i| (Expr::Column(i), outer.scope.names[i].1.clone()))
-            .collect(),
-    };
-    Ok(Rel {
+    Ok(Grouped {
         plan,
-        scope: outer.scope,
-        rows: outer.rows,
-        base: outer.base,
+        scope,
+        on,
+        nkeys: keys.len(),
     })
 }
 
