@@ -424,7 +424,16 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
         }
         sql::Expr::UnaryOp { op, expr } => match op {
             sql::UnaryOperator::Not => Expr::Not(Box::new(b(expr)?)),
-            sql::UnaryOperator::Minus => Expr::Neg(Box::new(b(expr)?)),
+            sql::UnaryOperator::Minus => {
+                let x = b(expr)?;
+                // `- NULL` is a NULL number.
+                let x = if x.data_type(&scope.schema)?.is_null() {
+                    Expr::Cast(Box::new(x), DataType::Int64).fold()?
+                } else {
+                    x
+                };
+                Expr::Neg(Box::new(x))
+            }
             sql::UnaryOperator::Plus => b(expr)?,
             other => return Err(SqlError::NotSupported(format!("operator {other}"))),
         },

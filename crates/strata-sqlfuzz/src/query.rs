@@ -458,8 +458,11 @@ impl Gen<'_> {
                     "substring",
                     vec![
                         self.expr(scope, Ty::Text, d),
+                        // PostgreSQL's substring takes INTEGER positions.
                         match self.col(scope, Ty::Int) {
-                            Some(c) if self.rng.gen_ratio(1, 4) => c,
+                            Some(c) if self.rng.gen_ratio(1, 4) => {
+                                X::Cast(Box::new(c), "INTEGER", Ty::Int)
+                            }
                             _ => X::Lit(Val::Int(self.rng.gen_range(0..3)), Ty::Int),
                         },
                         X::Lit(Val::Int(self.rng.gen_range(0..3)), Ty::Int),
@@ -663,6 +666,41 @@ impl Gen<'_> {
         }
     }
 
+    /// `(SELECT agg(s.x) FROM t AS s WHERE s.k = outer [AND p])`, correlated.
+    fn correlated_scalar(&mut self, scope: &Scope) -> X {
+        let names: Vec<String> = self.tables.iter().map(|t| t.name.clone()).collect();
+        let t = self.pick(&names);
+        let inner = self.scope_of(&t, "s");
+        let outer = self.col(scope, Ty::Int).expect("an integer column");
+        let mut filter = X::Op(
+            Box::new(X::Col("s.k".into(), Ty::Int)),
+            "=",
+            Box::new(outer),
+            Ty::Bool,
+        );
+        if self.rng.gen_bool(0.4) {
+            let p = self.pred(&inner, 1);
+            filter = X::Op(Box::new(filter), "AND", Box::new(p), Ty::Bool);
+        }
+        let (f, ty) = self.pick(&[
+            ("count", Ty::Int),
+            ("max", Ty::Int),
+            ("sum", Ty::Int),
+            ("min", Ty::Text),
+        ]);
+        let arg = if ty == Ty::Text { "s.s" } else { "s.v" };
+        let q = Select {
+            distinct: false,
+            items: vec![X::Agg(f, Some(Box::new(X::Col(arg.into(), ty))), ty)],
+            from: From::One(t, "s".into()),
+            filter: Some(filter),
+            group: vec![],
+            having: None,
+            limit: None,
+        };
+        X::Scalar(Box::new(q), ty)
+    }
+
     fn agg(&mut self, scope: &Scope) -> X {
         match self.rng.gen_range(0..6) {
             0 if self.rng.gen_bool(0.3) => {
@@ -781,6 +819,10 @@ impl Gen<'_> {
                 for _ in 0..self.rng.gen_range(1..4) {
                     let ty = self.pick(&[Ty::Int, Ty::Float, Ty::Text, Ty::Bool]);
                     s.items.push(self.expr(&scope, ty, 2));
+                }
+                if self.rng.gen_ratio(1, 5) {
+                    let sub = self.correlated_scalar(&scope);
+                    s.items.push(sub);
                 }
                 if self.rng.gen_ratio(1, 4) {
                     s.limit = Some(self.rng.gen_range(0..6));

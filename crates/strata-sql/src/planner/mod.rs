@@ -31,7 +31,7 @@ use select::plan_select;
 pub(crate) use select::{agg_call, item_name};
 
 use conditions::{and_all, collect_idents, conjuncts, disjuncts};
-use subquery::{correlated_scalar, is_semi, scalar_join, semi_join};
+use subquery::{correlated_scalar, is_correlated, is_semi, scalar_column, scalar_join, semi_join};
 
 /// Finds tables by name (the catalog, or files named in FROM).
 pub trait Tables {

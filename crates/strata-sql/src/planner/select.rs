@@ -167,6 +167,23 @@ pub(super) fn plan_select(
         }
         let mut exprs = Vec::new();
         let mut tx = Vec::new();
+        // Correlated scalar subqueries in the select list: each a LEFT JOIN with the
+        // subquery grouped by its correlation keys; the item reads the joined value.
+        let mut rel = rel;
+        let mut subs: Vec<(String, Expr)> = Vec::new();
+        for (e, _) in &items {
+            let mut found = Vec::new();
+            scalar_subqueries(e, &mut found);
+            for q in found {
+                let text = sql::Expr::Subquery(Box::new(q.clone())).to_string();
+                if subs.iter().any(|(t, _)| *t == text) || !is_correlated(q, tables, words) {
+                    continue;
+                }
+                let (r, value) = scalar_column(rel, q, tables, words)?;
+                rel = r;
+                subs.push((text, value));
+            }
+        }
         let base = rel.scope.names.len();
         let (input, wscope) = if wcalls.is_empty() {
             (rel.plan, rel.scope)
@@ -175,6 +192,9 @@ pub(super) fn plan_select(
         };
         let whook = |e: &sql::Expr| {
             let t = e.to_string();
+            if let Some((_, v)) = subs.iter().find(|(s, _)| *s == t) {
+                return Some(v.clone());
+            }
             wtexts
                 .iter()
                 .position(|w| *w == t)
@@ -437,5 +457,15 @@ fn name_of(e: &sql::Expr) -> (Option<String>, String) {
             ids[ids.len() - 1].value.to_lowercase(),
         ),
         other => (None, item_name(other)),
+    }
+}
+
+/// The scalar subqueries in `e` (not inside other subqueries).
+fn scalar_subqueries<'a>(e: &'a sql::Expr, out: &mut Vec<&'a sql::Query>) {
+    match e {
+        sql::Expr::Subquery(q) => out.push(q),
+        other => conditions::children(other)
+            .into_iter()
+            .for_each(|c| scalar_subqueries(c, out)),
     }
 }

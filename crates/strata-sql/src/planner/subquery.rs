@@ -52,6 +52,81 @@ pub(super) fn correlated_scalar<'a>(
     correlated.then_some((x, op, q))
 }
 
+/// Whether a subquery's WHERE refers to columns of an enclosing query.
+pub(super) fn is_correlated(q: &sql::Query, tables: &dyn Tables, words: &HashSet<String>) -> bool {
+    let sql::SetExpr::Select(s) = q.body.as_ref() else {
+        return false;
+    };
+    let Ok(inner) = inner_scope(s, tables, words) else {
+        return false;
+    };
+    let mut idents = Vec::new();
+    if let Some(w) = &s.selection {
+        collect_idents(w, &mut idents);
+    }
+    idents
+        .iter()
+        .any(|(q, n)| inner.resolve(q.as_deref(), n).is_err())
+}
+
+/// A correlated scalar subquery in the select list: the outer rows LEFT JOINed with the
+/// subquery grouped by its correlation keys, and the expression that reads its value per
+/// outer row (`count` of no rows is 0, not the NULL an unmatched row gets).
+pub(super) fn scalar_column(
+    outer: Rel,
+    q: &sql::Query,
+    tables: &dyn Tables,
+    words: &HashSet<String>,
+) -> Result<(Rel, Expr)> {
+    let sql::SetExpr::Select(s) = q.body.as_ref() else {
+        return Err(SqlError::NotSupported(
+            "a correlated subquery over a set operation".into(),
+        ));
+    };
+    let [sql::SelectItem::UnnamedExpr(item) | sql::SelectItem::ExprWithAlias { expr: item, .. }] =
+        s.projection.as_slice()
+    else {
+        return Err(SqlError::Plan(
+            "a scalar subquery must select one value".into(),
+        ));
+    };
+    let bare_count =
+        matches!(item, sql::Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("count"));
+    if !bare_count && item.to_string().to_lowercase().contains("count(") {
+        return Err(SqlError::NotSupported(format!(
+            "a correlated subquery selecting {item} (count inside an expression)"
+        )));
+    }
+    let g = grouped(&outer, q, tables, words)?;
+    let n_outer = outer.scope.names.len();
+    let scope = outer.scope.join(&g.scope);
+    let col = Expr::Column(n_outer + g.nkeys);
+    let value = if bare_count {
+        let zero = Expr::Literal(std::sync::Arc::new(arrow::array::Int64Array::from(vec![
+            0i64,
+        ])));
+        Expr::Call(crate::expr::Func::Coalesce, vec![col, zero])
+    } else {
+        col
+    };
+    let plan = Plan::Join {
+        left: Box::new(outer.plan),
+        right: Box::new(g.plan),
+        kind: JoinKind::Left,
+        on: g.on,
+        filter: None,
+    };
+    Ok((
+        Rel {
+            plan,
+            scope,
+            rows: outer.rows,
+            base: outer.base,
+        },
+        value,
+    ))
+}
+
 /// The scope of a subquery's FROM items, joined.
 fn inner_scope(s: &sql::Select, tables: &dyn Tables, words: &HashSet<String>) -> Result<Scope> {
     let mut scope: Option<Scope> = None;
