@@ -249,14 +249,7 @@ fn union(
     tables: &dyn Tables,
     words: &HashSet<String>,
 ) -> Result<(Plan, Scope)> {
-    let side = |body: &sql::SetExpr| -> Result<Plan> {
-        let mut s = q.clone();
-        *s.body = body.clone();
-        s.order_by = None;
-        s.limit_clause = None;
-        s.with = None;
-        Ok(plan_query_with(&s, tables, words)?.0)
-    };
+    let side = |body: &sql::SetExpr| set_side(q, body, tables, words);
     let (lp, rp) = (side(left)?, side(right)?);
     let (lp, rp) = aligned(lp, rp, "UNION")?;
     let distinct = !matches!(quantifier, sql::SetQuantifier::All);
@@ -287,14 +280,7 @@ fn intersect_except(
     tables: &dyn Tables,
     words: &HashSet<String>,
 ) -> Result<(Plan, Scope)> {
-    let side = |body: &sql::SetExpr| -> Result<Plan> {
-        let mut s = q.clone();
-        *s.body = body.clone();
-        s.order_by = None;
-        s.limit_clause = None;
-        s.with = None;
-        Ok(plan_query_with(&s, tables, words)?.0)
-    };
+    let side = |body: &sql::SetExpr| set_side(q, body, tables, words);
     let (lp, rp) = aligned(side(left)?, side(right)?, &op.to_string())?;
     let schema = lp.schema();
     let width = schema.fields().len();
@@ -364,6 +350,22 @@ fn intersect_except(
     };
     let scope = Scope::new(plan.schema(), None);
     Ok((plan, scope))
+}
+
+/// One side of a set operation, planned as a query of its own (the ORDER BY and LIMIT of
+/// `q` apply to the combination, not to the side).
+fn set_side(
+    q: &sql::Query,
+    body: &sql::SetExpr,
+    tables: &dyn Tables,
+    words: &HashSet<String>,
+) -> Result<Plan> {
+    let mut s = q.clone();
+    *s.body = body.clone();
+    s.order_by = None;
+    s.limit_clause = None;
+    s.with = None;
+    Ok(plan_query_with(&s, tables, words)?.0)
 }
 
 /// Two sides of a set operation with their columns cast to common types.
