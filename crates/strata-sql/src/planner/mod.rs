@@ -109,6 +109,14 @@ fn plan_query_with(
         });
         return r;
     }
+    if let sql::SetExpr::Select(s) = q.body.as_ref()
+        && let Some(body) = grouping_sets(s)?
+    {
+        // ROLLUP / CUBE / GROUPING SETS: a UNION ALL of one GROUP BY per set.
+        let mut q2 = q.clone();
+        q2.body = Box::new(body);
+        return plan_query_with(&q2, tables, words);
+    }
     let (mut plan, mut scope, mut hook_ctx, select) = match q.body.as_ref() {
         sql::SetExpr::Select(s) => {
             let (p, sc, tx) = plan_select(s, tables, words)?;
@@ -527,4 +535,133 @@ fn values(v: &sql::Values) -> Result<(Plan, Scope)> {
         batches: vec![batch],
     };
     Ok((plan, Scope::new(schema, None)))
+}
+
+/// `GROUP BY ROLLUP (a, b)`, `CUBE (..)` or `GROUPING SETS (..)` (beside plain keys) as a
+/// UNION ALL of one SELECT per grouping set, in which a select item that is a key absent
+/// from the set becomes NULL. `None` when the GROUP BY has no such element.
+fn grouping_sets(s: &sql::Select) -> Result<Option<sql::SetExpr>> {
+    let sql::GroupByExpr::Expressions(keys, modifiers) = &s.group_by else {
+        return Ok(None);
+    };
+    let special = |e: &sql::Expr| {
+        matches!(
+            e,
+            sql::Expr::Rollup(_) | sql::Expr::Cube(_) | sql::Expr::GroupingSets(_)
+        )
+    };
+    if !modifiers.is_empty() {
+        return Err(SqlError::NotSupported(
+            "GROUP BY ... WITH ROLLUP/CUBE (write GROUP BY ROLLUP (...))".into(),
+        ));
+    }
+    if !keys.iter().any(special) {
+        return Ok(None);
+    }
+    // Every combination: the product of each element's choices.
+    let mut sets: Vec<Vec<sql::Expr>> = vec![vec![]];
+    let mut all: Vec<sql::Expr> = Vec::new();
+    for k in keys {
+        let choices: Vec<Vec<sql::Expr>> = match k {
+            sql::Expr::Rollup(groups) => (0..=groups.len())
+                .rev()
+                .map(|n| groups[..n].concat())
+                .collect(),
+            sql::Expr::Cube(groups) => {
+                if groups.len() > 10 {
+                    return Err(SqlError::Plan("CUBE of more than 10 groups".into()));
+                }
+                (0..1u32 << groups.len())
+                    .rev()
+                    .map(|mask| {
+                        (0..groups.len())
+                            .filter(|i| mask & (1 << (groups.len() - 1 - i)) != 0)
+                            .flat_map(|i| groups[i].clone())
+                            .collect()
+                    })
+                    .collect()
+            }
+            sql::Expr::GroupingSets(sets) => sets.clone(),
+            plain => vec![vec![plain.clone()]],
+        };
+        for c in &choices {
+            for e in c {
+                if !all.iter().any(|a| a.to_string() == e.to_string()) {
+                    all.push(e.clone());
+                }
+            }
+        }
+        sets = sets
+            .iter()
+            .flat_map(|s| {
+                choices.iter().map(move |c| {
+                    let mut v = s.clone();
+                    v.extend(c.iter().cloned());
+                    v
+                })
+            })
+            .collect();
+    }
+    let mut branches = Vec::new();
+    for set in &sets {
+        let texts: Vec<String> = set.iter().map(|e| e.to_string()).collect();
+        let absent: Vec<&sql::Expr> = all
+            .iter()
+            .filter(|a| !texts.contains(&a.to_string()))
+            .collect();
+        let mut b = s.clone();
+        b.group_by = sql::GroupByExpr::Expressions(set.clone(), vec![]);
+        for item in b.projection.iter_mut() {
+            let (e, alias) = match item {
+                sql::SelectItem::UnnamedExpr(e) => (e.clone(), None),
+                sql::SelectItem::ExprWithAlias { expr, alias } => {
+                    (expr.clone(), Some(alias.clone()))
+                }
+                other => {
+                    return Err(SqlError::NotSupported(format!(
+                        "{other} with ROLLUP / CUBE / GROUPING SETS"
+                    )));
+                }
+            };
+            // A key named by the item's expression or by its alias (`GROUP BY CUBE (odd)`).
+            let named = |a: &&sql::Expr| {
+                a.to_string() == e.to_string()
+                    || alias
+                        .as_ref()
+                        .is_some_and(|al| a.to_string().eq_ignore_ascii_case(&al.value))
+            };
+            if absent.iter().any(named) {
+                let name = alias.unwrap_or_else(|| sql::Ident::new(select::item_name(&e)));
+                *item = sql::SelectItem::ExprWithAlias {
+                    expr: sql::Expr::Value(sql::Value::Null.into()),
+                    alias: name,
+                };
+                continue;
+            }
+            let mut aggs = Vec::new();
+            select::collect_aggs(&e, &mut aggs);
+            let mut idents = Vec::new();
+            collect_idents(&e, &mut idents);
+            let uses_absent = absent.iter().any(|a| {
+                let mut ai = Vec::new();
+                collect_idents(a, &mut ai);
+                !ai.is_empty() && ai.iter().all(|x| idents.contains(x))
+            });
+            if aggs.is_empty() && uses_absent {
+                return Err(SqlError::NotSupported(format!(
+                    "{e} with ROLLUP / CUBE / GROUPING SETS: select the grouped expression itself"
+                )));
+            }
+        }
+        branches.push(sql::SetExpr::Select(Box::new(b)));
+    }
+    let first = branches.remove(0);
+    Ok(Some(branches.into_iter().fold(first, |acc, b| {
+        sql::SetExpr::SetOperation {
+            op: sql::SetOperator::Union,
+            set_quantifier: sql::SetQuantifier::All,
+            left: Box::new(acc),
+            right: Box::new(b),
+        }
+    })))
 }
