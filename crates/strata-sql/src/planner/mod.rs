@@ -114,7 +114,7 @@ fn plan_query_with(
     {
         // ROLLUP / CUBE / GROUPING SETS: a UNION ALL of one GROUP BY per set.
         let mut q2 = q.clone();
-        q2.body = Box::new(body);
+        *q2.body = body;
         return plan_query_with(&q2, tables, words);
     }
     let (mut plan, mut scope, mut hook_ctx, select) = match q.body.as_ref() {
