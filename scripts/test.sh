@@ -6,7 +6,9 @@
 #
 # Needs: a Rust toolchain (rustup), and root or sudo for Debian's packages the tests drive:
 # chromium (the web UI test reads pages with headless Chromium), iproute2 (network
-# namespaces for the multi-host and partition tests) and procps.
+# namespaces for the multi-host and partition tests), procps, and postgresql-client (`psql`:
+# the SQL fuzzer compares answers with the PostgreSQL server every machine runs at
+# 127.0.0.1:5432, database `test`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -17,6 +19,7 @@ need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v pkill >/dev/null 2>&1 || need+=(procps)
+command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]} (apt)"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
