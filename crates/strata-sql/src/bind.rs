@@ -3,7 +3,7 @@
 //! type, and constant sub-expressions are folded.
 
 use crate::error::{Result, SqlError};
-use crate::expr::{BinOp, Expr, Func, coerce, interval};
+use crate::expr::{BinOp, Expr, Func, coerce, common_type, interval};
 use arrow::array::{
     ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array, NullArray,
     StringArray,
@@ -300,6 +300,24 @@ fn chain(e: &sql::Expr) -> Option<(BinOp, Vec<&sql::Expr>)> {
     Some((op, out))
 }
 
+/// `x` as type `t` (a cast only when it has another type).
+fn cast_to(x: Expr, t: &DataType, scope: &Scope) -> Result<Expr> {
+    if x.data_type(&scope.schema)? == *t {
+        Ok(x)
+    } else {
+        Expr::Cast(Box::new(x), t.clone()).fold()
+    }
+}
+
+/// `x`, or, when it is an untyped NULL (`NULL`, `abs(NULL)`), a NULL of type `t`.
+fn null_as(x: Expr, t: DataType, scope: &Scope) -> Result<Expr> {
+    if x.data_type(&scope.schema)?.is_null() {
+        Expr::Cast(Box::new(x), t).fold()
+    } else {
+        Ok(x)
+    }
+}
+
 /// `parts[0] op parts[1] op ...` as a balanced tree (AND and OR are associative, in
 /// three-valued logic too).
 fn balanced(mut parts: Vec<Expr>, op: BinOp) -> Expr {
@@ -327,11 +345,9 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
     if let Some((op, parts)) = chain(e) {
         let mut bound = Vec::with_capacity(parts.len());
         for p in parts {
-            let x = b(p)?;
-            let t = x.data_type(&scope.schema)?;
-            bound.push(match t {
+            let x = null_as(b(p)?, DataType::Boolean, scope)?;
+            bound.push(match x.data_type(&scope.schema)? {
                 DataType::Boolean => x,
-                DataType::Null => Expr::Cast(Box::new(x), DataType::Boolean).fold()?,
                 other => {
                     return Err(SqlError::Plan(format!(
                         "type error in {p}: {} needs booleans, got {other}",
@@ -425,14 +441,8 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
         sql::Expr::UnaryOp { op, expr } => match op {
             sql::UnaryOperator::Not => Expr::Not(Box::new(b(expr)?)),
             sql::UnaryOperator::Minus => {
-                let x = b(expr)?;
                 // `- NULL` is a NULL number.
-                let x = if x.data_type(&scope.schema)?.is_null() {
-                    Expr::Cast(Box::new(x), DataType::Int64).fold()?
-                } else {
-                    x
-                };
-                Expr::Neg(Box::new(x))
+                Expr::Neg(Box::new(null_as(b(expr)?, DataType::Int64, scope)?))
             }
             sql::UnaryOperator::Plus => b(expr)?,
             other => return Err(SqlError::NotSupported(format!("operator {other}"))),
@@ -470,15 +480,11 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
             let mut t = x.data_type(&scope.schema)?;
             for i in &items {
                 let it = i.data_type(&scope.schema)?;
-                match coerce(BinOp::Eq, &t, &it) {
-                    Some((a, c)) if a == c => t = a,
-                    Some(_) | None if t != it => {
-                        return Err(SqlError::Plan(format!(
-                            "type error in {e}: {t} and {it} cannot be compared"
-                        )));
-                    }
-                    _ => {}
-                }
+                t = common_type(&t, &it).ok_or_else(|| {
+                    SqlError::Plan(format!(
+                        "type error in {e}: {t} and {it} cannot be compared"
+                    ))
+                })?;
             }
             // Constants that fit the value's own type meet it there, so the column is not
             // cast row by row (`p_size IN (49, 14)` on an INT column compares as INT).
@@ -501,15 +507,11 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
             {
                 t = xt;
             }
-            let to = |v: Expr| -> Result<Expr> {
-                if v.data_type(&scope.schema)? == t {
-                    Ok(v)
-                } else {
-                    Expr::Cast(Box::new(v), t.clone()).fold()
-                }
-            };
-            let items = items.into_iter().map(to).collect::<Result<Vec<_>>>()?;
-            Expr::InList(Box::new(to(x)?), items, *negated)
+            let items = items
+                .into_iter()
+                .map(|v| cast_to(v, &t, scope))
+                .collect::<Result<Vec<_>>>()?;
+            Expr::InList(Box::new(cast_to(x, &t, scope)?), items, *negated)
         }
         sql::Expr::Like {
             negated,
@@ -517,13 +519,9 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
             pattern,
             ..
         } => {
-            let (mut x, mut p) = (b(expr)?, b(pattern)?);
             // `NULL LIKE p` and `x LIKE NULL` are unknown: a NULL side is NULL text.
-            for side in [&mut x, &mut p] {
-                if side.data_type(&scope.schema)?.is_null() {
-                    *side = Expr::Cast(Box::new(side.clone()), DataType::Utf8).fold()?;
-                }
-            }
+            let x = null_as(b(expr)?, DataType::Utf8, scope)?;
+            let p = null_as(b(pattern)?, DataType::Utf8, scope)?;
             let (xt, pt) = (x.data_type(&scope.schema)?, p.data_type(&scope.schema)?);
             let p = if xt != pt {
                 Expr::Cast(Box::new(p), xt).fold()?
@@ -629,11 +627,7 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
             substring_for,
             ..
         } => {
-            let mut x = b(expr)?;
-            if x.data_type(&scope.schema)?.is_null() {
-                x = Expr::Cast(Box::new(x), DataType::Utf8).fold()?;
-            }
-            let mut args = vec![x];
+            let mut args = vec![null_as(b(expr)?, DataType::Utf8, scope)?];
             args.push(match substring_from {
                 Some(f) => b(f)?,
                 None => lit(Arc::new(Int64Array::from(vec![1]))),
@@ -697,30 +691,15 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
                     let mut t = DataType::Null;
                     for a in &args {
                         let at = a.data_type(&scope.schema)?;
-                        t = if t.is_null() {
-                            at
-                        } else if at.is_null() || at == t {
-                            t
-                        } else {
-                            match coerce(BinOp::Lt, &t, &at) {
-                                Some((x, y)) if x == y => x,
-                                _ => {
-                                    return Err(SqlError::Plan(format!(
-                                        "type error in {e}: {t} and {at} cannot be compared"
-                                    )));
-                                }
-                            }
-                        };
+                        t = common_type(&t, &at).ok_or_else(|| {
+                            SqlError::Plan(format!(
+                                "type error in {e}: {t} and {at} cannot be compared"
+                            ))
+                        })?;
                     }
                     let args = args
                         .into_iter()
-                        .map(|a| {
-                            if a.data_type(&scope.schema)? == t {
-                                Ok(a)
-                            } else {
-                                Expr::Cast(Box::new(a), t.clone()).fold()
-                            }
-                        })
+                        .map(|a| cast_to(a, &t, scope))
                         .collect::<Result<Vec<_>>>()?;
                     let f = if name == "greatest" {
                         Func::Greatest
@@ -759,12 +738,9 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
                 _ => None,
             };
             let mut args = args;
-            if let Some(t) = want {
-                for a in args.iter_mut().take(1) {
-                    if a.data_type(&scope.schema)?.is_null() {
-                        *a = Expr::Cast(Box::new(a.clone()), t.clone()).fold()?;
-                    }
-                }
+            if let (Some(t), false) = (want, args.is_empty()) {
+                let first = args.remove(0);
+                args.insert(0, null_as(first, t, scope)?);
             }
             if func == Func::Round {
                 crate::functions::digits(&args)?;

@@ -75,8 +75,6 @@ impl BinOp {
 /// Scalar functions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Func {
-    /// `EXTRACT(YEAR FROM d)`
-    ExtractYear,
     /// `SUBSTRING(s FROM start FOR len)` (1-based)
     Substring,
     /// `UPPER(s)`
@@ -236,7 +234,7 @@ impl Expr {
             },
             Expr::Cast(_, t) | Expr::TryCast(_, t) => t.clone(),
             Expr::Call(f, args) => match f {
-                Func::ExtractYear | Func::DatePart(_) => DataType::Int64,
+                Func::DatePart(_) => DataType::Int64,
                 Func::DateTrunc(_) => args[0].data_type(schema)?,
                 Func::Greatest | Func::Least => args[0].data_type(schema)?,
                 Func::Length => DataType::Int64,
@@ -577,13 +575,6 @@ fn call(f: Func, args: &[Value], rows: usize) -> Result<Value> {
         .map(|a| a.clone().into_array(n))
         .collect::<Result<Vec<_>>>()?;
     let out: ArrayRef = match f {
-        Func::ExtractYear => {
-            let y = arrow::compute::kernels::temporal::date_part(
-                &arrays[0],
-                arrow::compute::kernels::temporal::DatePart::Year,
-            )?;
-            arrow::compute::cast(&y, &DataType::Int64)?
-        }
         Func::DatePart(p) => crate::datetime::date_part(&arrays[0], p)?,
         Func::DateTrunc(p) => crate::datetime::date_trunc(&arrays[0], p)?,
         Func::Greatest | Func::Least => {
@@ -616,6 +607,11 @@ fn call(f: Func, args: &[Value], rows: usize) -> Result<Value> {
             };
             let starts = ints(&arrays[1])?;
             let lens = arrays.get(2).map(ints).transpose()?;
+            let a = arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
+            let strs = a
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .ok_or_else(|| SqlError::Plan("SUBSTRING needs a string".into()))?;
             // Constant start >= 1 and length: Arrow's kernel agrees with SQL and is faster.
             let constant = args[1..].iter().all(Value::is_scalar)
                 && !starts.is_empty()
@@ -625,11 +621,6 @@ fn call(f: Func, args: &[Value], rows: usize) -> Result<Value> {
                     .as_ref()
                     .is_none_or(|l| !l.is_null(0) && l.value(0) >= 0);
             if constant {
-                let a = arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
-                let strs = a
-                    .as_any()
-                    .downcast_ref::<arrow::array::StringArray>()
-                    .ok_or_else(|| SqlError::Plan("SUBSTRING needs a string".into()))?;
                 let out = arrow::compute::kernels::substring::substring_by_char(
                     strs,
                     starts.value(0) - 1,
@@ -641,11 +632,6 @@ fn call(f: Func, args: &[Value], rows: usize) -> Result<Value> {
                     Value::Array(Arc::new(out))
                 });
             }
-            let a = arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
-            let strs = a
-                .as_any()
-                .downcast_ref::<arrow::array::StringArray>()
-                .ok_or_else(|| SqlError::Plan("SUBSTRING needs a string".into()))?;
             let mut out = arrow::array::StringBuilder::new();
             for r in 0..strs.len() {
                 let len = match &lens {
@@ -783,6 +769,21 @@ pub fn coerce(op: BinOp, l: &DataType, r: &DataType) -> Option<(DataType, DataTy
         }
         (Utf8View, Utf8) | (Utf8, Utf8View) => Some((Utf8View, Utf8View)),
         (Utf8, LargeUtf8) | (LargeUtf8, Utf8) => Some((Utf8, Utf8)),
+        _ => None,
+    }
+}
+
+/// The one type two values meet at when compared or listed together (an IN list, VALUES,
+/// greatest/least): a NULL takes the other's type; `None` when there is none.
+pub fn common_type(a: &DataType, b: &DataType) -> Option<DataType> {
+    if a.is_null() || a == b {
+        return Some(b.clone());
+    }
+    if b.is_null() {
+        return Some(a.clone());
+    }
+    match coerce(BinOp::Eq, a, b) {
+        Some((x, y)) if x == y => Some(x),
         _ => None,
     }
 }

@@ -389,21 +389,12 @@ fn aligned(lp: Plan, rp: Plan, what: &str) -> Result<(Plan, Plan)> {
     let mut types = Vec::new();
     for (i, (a, b)) in ls.fields().iter().zip(rs.fields()).enumerate() {
         let (a, b) = (a.data_type(), b.data_type());
-        let t = if a == b || b.is_null() {
-            a.clone()
-        } else if a.is_null() {
-            b.clone()
-        } else {
-            match coerce(BinOp::Eq, a, b) {
-                Some((x, y)) if x == y => x,
-                _ => {
-                    return Err(SqlError::Plan(format!(
-                        "{what} column {}: {a} and {b} have no common type",
-                        i + 1
-                    )));
-                }
-            }
-        };
+        let t = crate::expr::common_type(a, b).ok_or_else(|| {
+            SqlError::Plan(format!(
+                "{what} column {}: {a} and {b} have no common type",
+                i + 1
+            ))
+        })?;
         types.push(t);
     }
     let cast = |p: Plan| -> Plan {
@@ -500,21 +491,12 @@ fn values(v: &sql::Values) -> Result<(Plan, Scope)> {
         let mut t = arrow::datatypes::DataType::Null;
         for a in &col {
             let at = a.data_type();
-            t = if t.is_null() {
-                at.clone()
-            } else if at.is_null() || *at == t {
-                t
-            } else {
-                match coerce(BinOp::Eq, &t, at) {
-                    Some((x, y)) if x == y => x,
-                    _ => {
-                        return Err(SqlError::Plan(format!(
-                            "VALUES column {}: {t} and {at} have no common type",
-                            c + 1
-                        )));
-                    }
-                }
-            };
+            t = crate::expr::common_type(&t, at).ok_or_else(|| {
+                SqlError::Plan(format!(
+                    "VALUES column {}: {t} and {at} have no common type",
+                    c + 1
+                ))
+            })?;
         }
         let cast = col
             .iter()

@@ -38,18 +38,7 @@ pub(super) fn correlated_scalar<'a>(
         (sql::Expr::Subquery(q), x) => (x, flip(op), q.as_ref()),
         _ => return None,
     };
-    let sql::SetExpr::Select(s) = q.body.as_ref() else {
-        return None;
-    };
-    let inner = inner_scope(s, tables, words).ok()?;
-    let mut idents = Vec::new();
-    if let Some(w) = &s.selection {
-        collect_idents(w, &mut idents);
-    }
-    let correlated = idents
-        .iter()
-        .any(|(q, n)| inner.resolve(q.as_deref(), n).is_err());
-    correlated.then_some((x, op, q))
+    is_correlated(q, tables, words).then_some((x, op, q))
 }
 
 /// Whether a subquery's WHERE refers to columns of an enclosing query.
@@ -78,21 +67,12 @@ pub(super) fn scalar_column(
     tables: &dyn Tables,
     words: &HashSet<String>,
 ) -> Result<(Rel, Expr)> {
-    let sql::SetExpr::Select(s) = q.body.as_ref() else {
-        return Err(SqlError::NotSupported(
-            "a correlated subquery over a set operation".into(),
-        ));
-    };
-    let [sql::SelectItem::UnnamedExpr(item) | sql::SelectItem::ExprWithAlias { expr: item, .. }] =
-        s.projection.as_slice()
-    else {
-        return Err(SqlError::Plan(
-            "a scalar subquery must select one value".into(),
-        ));
-    };
-    let bare_count =
-        matches!(item, sql::Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("count"));
-    if !bare_count && item.to_string().to_lowercase().contains("count(") {
+    let (_, item) = scalar_select(q)?;
+    let mut aggs = Vec::new();
+    super::select::collect_aggs(item, &mut aggs);
+    let is_count = |e: &sql::Expr| super::select::agg_name(e).as_deref() == Some("count");
+    let bare_count = is_count(item);
+    if !bare_count && aggs.iter().any(is_count) {
         return Err(SqlError::NotSupported(format!(
             "a correlated subquery selecting {item} (count inside an expression)"
         )));
@@ -125,6 +105,23 @@ pub(super) fn scalar_column(
         },
         value,
     ))
+}
+
+/// A scalar subquery's SELECT block and its one item.
+fn scalar_select(q: &sql::Query) -> Result<(&sql::Select, &sql::Expr)> {
+    let sql::SetExpr::Select(s) = q.body.as_ref() else {
+        return Err(SqlError::NotSupported(
+            "a correlated subquery over a set operation".into(),
+        ));
+    };
+    let [sql::SelectItem::UnnamedExpr(item) | sql::SelectItem::ExprWithAlias { expr: item, .. }] =
+        s.projection.as_slice()
+    else {
+        return Err(SqlError::Plan(
+            "a scalar subquery must select one value".into(),
+        ));
+    };
+    Ok((s, item))
 }
 
 /// The scope of a subquery's FROM items, joined.
@@ -215,16 +212,7 @@ fn grouped(
     tables: &dyn Tables,
     words: &HashSet<String>,
 ) -> Result<Grouped> {
-    let sql::SetExpr::Select(s) = q.body.as_ref() else {
-        return Err(SqlError::Internal("checked".into()));
-    };
-    let [sql::SelectItem::UnnamedExpr(item) | sql::SelectItem::ExprWithAlias { expr: item, .. }] =
-        s.projection.as_slice()
-    else {
-        return Err(SqlError::Plan(
-            "a scalar subquery must select one value".into(),
-        ));
-    };
+    let (s, item) = scalar_select(q)?;
     let inner = inner_scope(s, tables, words)?;
     let mut cs = Vec::new();
     if let Some(w) = &s.selection {
@@ -267,7 +255,7 @@ fn grouped(
         ));
     }
     // SELECT inner keys..., item AS __scalar FROM ... WHERE local GROUP BY inner keys
-    let mut grouped = s.as_ref().clone();
+    let mut grouped = s.clone();
     grouped.selection = and_all(local);
     grouped.group_by =
         sql::GroupByExpr::Expressions(keys.iter().map(|(_, i)| i.clone()).collect(), vec![]);
