@@ -113,17 +113,12 @@ pub fn run(
     engine.csv.delimiter = d[0];
     engine.csv.header = !args.csv_no_header;
     engine.csv.null = args.csv_null.clone();
-    if let Some(m) = memory {
-        engine.exec.memory_limit = m;
+    if threads == Some(0) {
+        bail!("--threads must be at least 1");
     }
-    if let Some(d) = spill_dir {
-        engine.exec.spill_dir = d;
-    }
-    if let Some(t) = threads {
-        if t == 0 {
-            bail!("--threads must be at least 1");
-        }
-        engine.exec.threads = t;
+    if memory.is_some() || spill_dir.is_some() || threads.is_some() {
+        engine.exec =
+            strata_sql::exec::ExecOptions::sized(memory.map(|m| m as u64), threads, spill_dir)?;
     }
     let mut seen = std::collections::HashSet::new();
     for t in &args.tables {

@@ -17,7 +17,6 @@ use crate::rdd::records::FixedRecords;
 use crate::rdd::source::ParallelCollection;
 use crate::rdd::text::{Line, TextFile, TextFileLines, TextFileWithOffsets};
 use crate::scheduler::listener::JobListener;
-use crate::scheduler::pool::Pool;
 use crate::shuffle::ShuffleManager;
 use crate::task::FailurePolicy;
 use parking_lot::RwLock;
@@ -25,11 +24,11 @@ use std::ops::AddAssign;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use strata_common::{ClusterConfig, DataflowConfig, StrataConfig};
+use strata_runtime::{Runtime, RuntimeConfig};
 
 pub(crate) struct Inner {
     pub config: DataflowConfig,
     pub cluster: ClusterConfig,
-    pub pool: Pool,
     pub shuffle: Arc<ShuffleManager>,
     pub memory: Arc<MemoryManager>,
     pub blocks: Arc<BlockManager>,
@@ -101,12 +100,28 @@ impl Context {
     /// application. A process started by a worker is always an executor, whatever `launch`.
     pub fn launch(full: StrataConfig, launch: &Launch) -> Result<Self> {
         full.validate()?;
-        let config = full.dataflow.clone();
-        let memory = Arc::new(MemoryManager::new(
-            config.memory.bytes(),
-            config.storage_fraction,
-            config.threads,
-        ));
+        let config = &full.dataflow;
+        let runtime = Runtime::new(&RuntimeConfig {
+            memory: config.memory.bytes(),
+            threads: config.threads,
+            scratch_base: config.local_dir.clone().unwrap_or_else(std::env::temp_dir),
+        })
+        .map_err(|e| Error::io(&e.path, e.source))?;
+        Self::launch_on(full, launch, runtime)
+    }
+
+    /// An embedded context that draws memory, scratch space and threads from `runtime`,
+    /// shared with the process's other engines (SQL, streaming); `dataflow.memory` and
+    /// `dataflow.threads` are then the runtime's, not the configuration's.
+    pub fn with_runtime(full: StrataConfig, runtime: Arc<Runtime>) -> Result<Self> {
+        full.validate()?;
+        Self::launch_on(full, &Launch::Embedded, runtime)
+    }
+
+    fn launch_on(full: StrataConfig, launch: &Launch, runtime: Arc<Runtime>) -> Result<Self> {
+        let mut config = full.dataflow.clone();
+        config.threads = runtime.cpu().threads();
+        let memory = Arc::new(MemoryManager::new(runtime, config.storage_fraction));
         let shuffle = Arc::new(ShuffleManager::new(config.local_dir.as_deref())?);
         let role = if crate::cluster::is_executor_process() {
             Role::Executor(Executor::start(&full, shuffle.clone(), memory.clone())?)
@@ -118,7 +133,6 @@ impl Context {
         };
         Ok(Context {
             inner: Arc::new(Inner {
-                pool: Pool::new(config.threads),
                 blocks: Arc::new(BlockManager::new(memory.clone())),
                 memory,
                 shuffle,

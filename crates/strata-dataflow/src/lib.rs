@@ -15,8 +15,8 @@
 //!  stages cut at shuffles ── map stages write shuffle files (shuffle/)
 //!        │                   result stage runs the action's function
 //!        ▼
-//!  tasks on the thread pool (scheduler/pool.rs), each a pipeline of iterators,
-//!  memory-bounded operators (ops/) spilling under the task's budget (memory.rs),
+//!  tasks on the runtime's CPU pool (strata-runtime), each a pipeline of iterators,
+//!  memory-bounded operators (ops/) spilling when the runtime's memory pool refuses them room (memory.rs),
 //!  cached partitions in the block manager (cache.rs)
 //!        │ or, on a cluster (cluster/): the driver places tasks on executor
 //!        ▼ processes running the same program; reducers fetch remote map outputs
@@ -32,9 +32,10 @@
 //!   iterators, so a record flows through the whole stage without being materialized; the
 //!   sinks are the shuffle writer and the action's function.
 //! - **Everything that holds data has a budget.** Map-side combine, shuffle buffers, the
-//!   reduce-side hash aggregation and the sort all spill to disk rather than exceed the
-//!   task's share of `dataflow.memory`, so a job whose shuffle is many times the budget
-//!   still completes with the same answer.
+//!   reduce-side hash aggregation and the sort each hold a reservation of the runtime's
+//!   memory pool (shared with the other engines of the process) and spill to disk when it
+//!   cannot grow, so a job whose shuffle is many times the budget still completes with the
+//!   same answer.
 //! - **Failures are ordinary.** A failed task attempt is retried; a panic is caught and
 //!   counts as a failure; a lost shuffle output re-runs only the map tasks that produced it;
 //!   a lost cached partition is recomputed from lineage; accumulator updates of failed

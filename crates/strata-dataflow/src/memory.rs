@@ -1,144 +1,84 @@
-//! Memory budgets and size estimation.
+//! The dataflow engine's view of the runtime's memory pool.
 //!
-//! The executor's memory (`dataflow.memory`) is split in two pools: storage (cached
-//! partitions, `storage_fraction` of it) and execution (shuffle buffers, hash tables, sort
-//! buffers). Each running task may use an equal share of the execution pool; an operator that
-//! would exceed its share spills to disk instead. Sizes of generic elements are estimated the
-//! way Spark's `SizeEstimator` does it, by sampling: every so often the serialized size of an
-//! element is measured and a running average kept.
+//! Memory comes from the process's [`strata_runtime::Runtime`], shared with every other
+//! engine in it (`dataflow.memory` sizes it when the context makes its own). Operators that
+//! buffer (shuffle writers, map-side combine, sort) take a spillable reservation each
+//! ([`crate::TaskContext::reserve`]) and spill when it cannot grow; cached blocks take from
+//! the pool as an unspillable consumer, up to `storage_fraction` of it, and what does not fit
+//! goes to disk or is recomputed. Sizes of generic elements are estimated the way Spark's
+//! `SizeEstimator` does it, by sampling ([`SizeEstimator`]).
 
 use parking_lot::Mutex;
-use serde::Serialize;
+use std::sync::Arc;
+use strata_runtime::{Reservation, Runtime};
 
-/// The executor's memory pools.
+pub use strata_runtime::SizeEstimator;
+
+/// The engine's share of the runtime's memory: cached blocks and task reservations.
 #[derive(Debug)]
 pub struct MemoryManager {
-    execution: u64,
-    storage: u64,
-    threads: usize,
-    storage_used: Mutex<u64>,
+    runtime: Arc<Runtime>,
+    storage_cap: u64,
+    storage: Mutex<Reservation>,
 }
 
 impl MemoryManager {
-    /// Pools for `total` bytes shared by `threads` concurrent tasks.
-    pub fn new(total: u64, storage_fraction: f64, threads: usize) -> Self {
-        let storage = (total as f64 * storage_fraction) as u64;
+    /// Draws on `runtime`'s pool; cached blocks may hold `storage_fraction` of it.
+    pub fn new(runtime: Arc<Runtime>, storage_fraction: f64) -> Self {
+        let storage_cap = (runtime.memory().limit() as f64 * storage_fraction) as u64;
+        let storage = Mutex::new(runtime.memory().unspillable("dataflow cache"));
         MemoryManager {
-            execution: total - storage,
+            runtime,
+            storage_cap,
             storage,
-            threads: threads.max(1),
-            storage_used: Mutex::new(0),
         }
     }
 
-    /// Execution bytes one task may hold.
-    pub fn task_budget(&self) -> u64 {
-        (self.execution / self.threads as u64).max(64 << 10)
+    /// The runtime it draws on.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    /// A spillable reservation for one operator of a task.
+    pub fn reserve(&self, what: &str) -> Reservation {
+        self.runtime.memory().spillable(format!("dataflow {what}"))
     }
 
     /// Reserves `bytes` of storage memory for a cached block; false if the pool is full.
     pub fn try_reserve_storage(&self, bytes: u64) -> bool {
-        let mut used = self.storage_used.lock();
-        if *used + bytes <= self.storage {
-            *used += bytes;
-            true
-        } else {
-            false
-        }
+        let mut r = self.storage.lock();
+        r.size() + bytes <= self.storage_cap && r.try_grow(bytes).is_ok()
     }
 
     /// Returns storage memory of a dropped block.
     pub fn release_storage(&self, bytes: u64) {
-        let mut used = self.storage_used.lock();
-        *used = used.saturating_sub(bytes);
-    }
-}
-
-/// Running estimate of the in-memory size of a collection of elements.
-#[derive(Debug)]
-pub struct SizeEstimator {
-    per_item_overhead: u64,
-    samples: u64,
-    sampled_bytes: u64,
-    count: u64,
-    next_sample: u64,
-}
-
-impl SizeEstimator {
-    /// `per_item_overhead`: bytes a slot costs besides its serialized payload (the inline
-    /// struct size, hash-table control bytes).
-    pub fn new(per_item_overhead: usize) -> Self {
-        SizeEstimator {
-            per_item_overhead: per_item_overhead as u64,
-            samples: 0,
-            sampled_bytes: 0,
-            count: 0,
-            next_sample: 0,
-        }
-    }
-
-    /// Accounts for one more element, sampling its size now and then.
-    #[inline]
-    pub fn add<T: Serialize>(&mut self, item: &T) {
-        if self.count == self.next_sample {
-            self.sampled_bytes += bincode::serialized_size(item).unwrap_or(16);
-            self.samples += 1;
-            // Sample the first 64 elements, then about every 64th.
-            self.next_sample = self.count + if self.samples < 64 { 1 } else { 64 };
-        }
-        self.count += 1;
-    }
-
-    /// Forgets every element (after a spill or drain).
-    pub fn reset(&mut self) {
-        self.count = 0;
-        self.next_sample = 0;
-        // Keep the average; it still describes the data.
-        if self.samples > 64 {
-            self.sampled_bytes = self.sampled_bytes * 64 / self.samples;
-            self.samples = 64;
-        }
-    }
-
-    /// Elements accounted for.
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
-    /// Estimated bytes held.
-    pub fn bytes(&self) -> u64 {
-        if self.samples == 0 {
-            return 0;
-        }
-        self.count * (self.per_item_overhead + self.sampled_bytes / self.samples)
+        self.storage.lock().shrink(bytes);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn estimates_grow_with_payload() {
-        let mut small = SizeEstimator::new(24);
-        let mut big = SizeEstimator::new(24);
-        for i in 0..10_000u64 {
-            small.add(&i);
-            big.add(&vec![i; 100]);
-        }
-        assert!(small.bytes() >= 10_000 * 24);
-        assert!(big.bytes() > 10 * small.bytes() / 2);
-        small.reset();
-        assert_eq!(small.bytes(), 0);
-    }
+    use strata_runtime::RuntimeConfig;
 
     #[test]
     fn storage_pool_is_bounded() {
-        let m = MemoryManager::new(1000, 0.5, 2);
+        let base = tempfile::tempdir().unwrap();
+        let rt = Runtime::new(&RuntimeConfig {
+            memory: 1000,
+            threads: 1,
+            scratch_base: base.path().into(),
+        })
+        .unwrap();
+        let m = MemoryManager::new(rt.clone(), 0.5);
         assert!(m.try_reserve_storage(400));
         assert!(!m.try_reserve_storage(200));
         m.release_storage(400);
         assert!(m.try_reserve_storage(500));
-        assert_eq!(m.task_budget(), 64 << 10);
+        // A task's operators get what the cache leaves.
+        let mut op = m.reserve("sort");
+        assert!(op.try_grow(501).is_err());
+        op.try_grow(500).unwrap();
+        assert_eq!(rt.memory().stats().used, 1000);
     }
 }

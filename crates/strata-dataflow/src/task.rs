@@ -73,9 +73,10 @@ impl TaskContext {
         self.error.borrow_mut().take()
     }
 
-    /// Bytes of execution memory this task may hold before its operators spill.
-    pub fn memory_budget(&self) -> u64 {
-        self.memory.task_budget()
+    /// A reservation of the runtime's memory for one operator's buffers (`what` names it
+    /// in errors); the operator spills when it cannot grow.
+    pub fn reserve(&self, what: &str) -> strata_runtime::Reservation {
+        self.memory.reserve(what)
     }
 }
 

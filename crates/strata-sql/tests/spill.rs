@@ -73,8 +73,9 @@ fn engines(dir: &std::path::Path, spill: &std::path::Path) -> (Engine, Engine) {
     tight
         .register("t", dir.join("t").to_str().unwrap())
         .unwrap();
-    tight.exec.memory_limit = BUDGET;
-    tight.exec.spill_dir = spill.to_path_buf();
+    tight.exec =
+        strata_sql::exec::ExecOptions::sized(Some(BUDGET as u64), None, Some(spill.to_path_buf()))
+            .unwrap();
     (free, tight)
 }
 
@@ -151,8 +152,13 @@ fn aggregation_join_and_sort_spill_past_five_times_the_budget() {
         false,
     );
     // Spill files are removed when each query ends.
-    let left: Vec<_> = std::fs::read_dir(spill.path()).unwrap().collect();
-    assert!(left.is_empty(), "spill files left behind: {left:?}");
+    let rt = &tight.exec.runtime;
+    assert_eq!(rt.disk().usage(), (0, 0), "spill files left behind");
+    assert!(rt.scratch().starts_with(spill.path()));
+    // The pool never handed out more than the budget, and every reservation was returned.
+    let m = rt.memory().stats();
+    assert!(m.peak <= BUDGET as u64, "{m:?}");
+    assert_eq!(m.used, 0, "{m:?}");
 }
 
 #[test]

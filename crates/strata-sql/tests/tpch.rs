@@ -126,8 +126,8 @@ fn tpch_sf01_matches_duckdb() {
             e.exec.threads = t;
         }
         if let Some(b) = budget {
-            e.exec.memory_limit = b;
-            e.exec.spill_dir = spill.path().to_path_buf();
+            let spill = Some(spill.path().to_path_buf());
+            e.exec = strata_sql::exec::ExecOptions::sized(Some(b as u64), threads, spill).unwrap();
         }
         e
     };
@@ -144,7 +144,9 @@ fn tpch_sf01_matches_duckdb() {
     let (_, spilled) = run_all(&engine(Some(1), Some(1 << 20)), "one partition, spilling");
     assert!(spilled > 50 << 20, "only {spilled} bytes spilled");
     assert_eq!(
-        std::fs::read_dir(spill.path()).unwrap().count(),
+        std::fs::read_dir(spill.path().join(strata_runtime::disk::SCRATCH))
+            .unwrap()
+            .count(),
         0,
         "spill files left"
     );

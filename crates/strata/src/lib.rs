@@ -8,6 +8,7 @@
 //!   scheduler, shuffle, caching, the MapReduce API.
 //! - [`jobs`]: the built-in jobs (word count, PageRank, TeraSort) the `strata` binary runs.
 //! - [`dfs`]: the GFS-style distributed file system (master, chunkservers, client).
+//! - [`runtime`]: the memory pool, scratch disk and CPU pool every engine of a process shares.
 //! - [`common`]: configuration, logging and metrics shared by every layer.
 //!
 //! ```
@@ -26,3 +27,4 @@ pub use strata_dataflow::*;
 pub use strata_dfs as dfs;
 pub use strata_jobs as jobs;
 pub use strata_net as net;
+pub use strata_runtime as runtime;

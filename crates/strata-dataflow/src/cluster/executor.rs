@@ -8,7 +8,6 @@ use super::wire::{
 use crate::accumulator;
 use crate::error::{Error, Result};
 use crate::memory::MemoryManager;
-use crate::scheduler::pool::Pool;
 use crate::shuffle::{Identity, ShuffleDependencyBase, ShuffleId, ShuffleManager};
 use crate::task::TaskContext;
 use crossbeam_channel::{Sender, unbounded};
@@ -33,7 +32,6 @@ struct Shared {
     jobs: Mutex<FxHashMap<u64, Arc<JobRunner>>>,
     ends: Mutex<FxHashMap<u64, Result<Arc<Vec<u8>>, String>>>,
     ended: Condvar,
-    pool: Pool,
     shuffle: Arc<ShuffleManager>,
     memory: Arc<MemoryManager>,
     location: Arc<Location>,
@@ -153,7 +151,6 @@ impl Executor {
             jobs: Mutex::new(FxHashMap::default()),
             ends: Mutex::new(FxHashMap::default()),
             ended: Condvar::new(),
-            pool: Pool::new(cores),
             shuffle,
             memory,
             location: Arc::new(Location {
@@ -221,7 +218,7 @@ fn read_loop(s: Arc<Shared>, mut r: BufReader<TcpStream>) {
         match recv::<_, ToExecutor>(&mut r) {
             Ok(Some(ToExecutor::Task(desc))) => {
                 let s2 = s.clone();
-                s.pool.spawn(move || run_task(&s2, *desc));
+                s.memory.runtime().cpu().spawn(move || run_task(&s2, *desc));
             }
             Ok(Some(ToExecutor::JobEnd { job, result })) => {
                 s.ends.lock().insert(job, result);

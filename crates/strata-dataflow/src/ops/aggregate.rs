@@ -1,12 +1,12 @@
 //! Hash aggregation by key, bounded in memory.
 //!
 //! **Map side** ([`partial_combine`]): records are folded into a hash table; when the table
-//! outgrows half the task's budget it is emitted downstream (to the shuffle writer) and
+//! outgrows what the memory pool grants it it is emitted downstream (to the shuffle writer) and
 //! started afresh. Partial results are correct because the reduce side merges combiners
 //! anyway; this is Spark's map-side combine without the map-side spill.
 //!
 //! **Reduce side** ([`external_aggregate`]): a grace-hash aggregation. Records fold into a
-//! hash table; when it outgrows the budget, its contents are written to a spill file split
+//! hash table; when the pool refuses it more room, its contents are written to a spill file split
 //! into [`FANOUT`] buckets by a second hash of the key, and the table restarts. At the end,
 //! each bucket (from every spill, plus what is left in memory) is aggregated on its own,
 //! bucket by bucket, so memory holds about 1/FANOUT of the data at a time. A bucket that is
@@ -62,7 +62,7 @@ pub fn partial_combine<'a, K: Key, V: Data, C: Data>(
     input: BoxIter<'a, (K, V)>,
     agg: Aggregator<V, C>,
 ) -> BoxIter<'a, (K, C)> {
-    let budget = tc.memory_budget() / 2;
+    let mut res = tc.reserve("map-side combine");
     let mut input = input;
     let mut done = false;
     let mut out: BoxIter<'a, (K, C)> = Box::new(std::iter::empty());
@@ -74,6 +74,8 @@ pub fn partial_combine<'a, K: Key, V: Data, C: Data>(
             if done {
                 return None;
             }
+            // The last table went downstream: its memory is free again.
+            res.free();
             let mut map: FxHashMap<K, Option<C>> = FxHashMap::default();
             let mut est = SizeEstimator::new(std::mem::size_of::<(K, Option<C>)>() + 8);
             let mut n = 0u64;
@@ -92,7 +94,7 @@ pub fn partial_combine<'a, K: Key, V: Data, C: Data>(
                             }
                         }
                         n += 1;
-                        if n.is_multiple_of(4096) && est.bytes() > budget {
+                        if n.is_multiple_of(4096) && res.try_resize(est.bytes()).is_err() {
                             break;
                         }
                     }
@@ -158,7 +160,6 @@ struct Work {
 struct External<'a, K, V, C> {
     tc: &'a TaskContext,
     agg: Aggregator<V, C>,
-    budget: u64,
     out: BoxIter<'a, (K, C)>,
     work: Vec<Work>,
 }
@@ -177,6 +178,7 @@ impl<'a, K: Key, V: Data, C: Data> External<'a, K, V, C> {
         let mut est = SizeEstimator::new(std::mem::size_of::<(K, Option<C>)>() + 8);
         let mut spills: Vec<Spill> = Vec::new();
         let mut n = 0u64;
+        let mut res = self.tc.reserve("aggregate");
         for rec in input {
             let (k, x) = rec?;
             match map.entry(k) {
@@ -191,9 +193,11 @@ impl<'a, K: Key, V: Data, C: Data> External<'a, K, V, C> {
                 }
             }
             n += 1;
-            if n.is_multiple_of(4096) && est.bytes() > self.budget && level <= MAX_LEVEL {
+            if n.is_multiple_of(4096) && level <= MAX_LEVEL && res.try_resize(est.bytes()).is_err()
+            {
                 spills.push(spill_table(self.tc, std::mem::take(&mut map), level)?);
                 est.reset();
+                res.free();
             }
         }
         if spills.is_empty() {
@@ -265,7 +269,6 @@ pub fn external_aggregate<'a, K: Key, V: Data, C: Data>(
     let mut ext = External {
         tc,
         agg: agg.clone(),
-        budget: tc.memory_budget() / 2,
         out: Box::new(std::iter::empty()),
         work: Vec::new(),
     };

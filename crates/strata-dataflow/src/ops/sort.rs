@@ -1,6 +1,6 @@
 //! External merge sort of `(K, V)` records by key, bounded in memory.
 //!
-//! Records are buffered; when the buffer outgrows half the task's budget it is sorted and
+//! Records are buffered; when the memory pool refuses the buffer more room it is sorted and
 //! written as a run. At the end the runs and the sorted in-memory remainder are merged with
 //! a binary heap. The sort is stable within a run and ties across runs keep run order, so
 //! equal keys come out in input order.
@@ -61,14 +61,14 @@ pub fn external_sort<'a, K: Data + Ord, V: Data>(
     input: BoxIter<'a, (K, V)>,
     descending: bool,
 ) -> BoxIter<'a, (K, V)> {
-    let budget = tc.memory_budget() / 2;
+    let mut res = tc.reserve("sort");
     let mut est = SizeEstimator::new(std::mem::size_of::<(K, V)>());
     let mut buf: Vec<(K, V)> = Vec::new();
     let mut runs: Vec<(ScratchFile, u64, u64)> = Vec::new();
     for rec in input {
         est.add(&rec);
         buf.push(rec);
-        if buf.len().is_multiple_of(1024) && est.bytes() > budget {
+        if buf.len().is_multiple_of(1024) && res.try_resize(est.bytes()).is_err() {
             sort_buffer(&mut buf, descending);
             let file = tc.shuffle.scratch_file("sort-run");
             let written = std::fs::File::create(&file.path).and_then(|f| {
@@ -93,6 +93,7 @@ pub fn external_sort<'a, K: Data + Ord, V: Data>(
             runs.push((file, buf.len() as u64, bytes));
             buf.clear();
             est.reset();
+            res.free();
         }
     }
     sort_buffer(&mut buf, descending);

@@ -178,7 +178,7 @@ fn run_local<R: Send + 'static>(
         let shuffle = inner.shuffle.clone();
         let memory = inner.memory.clone();
         let inject = inner.failures.read().should_fail(partition, attempt);
-        inner.pool.spawn(move || {
+        inner.memory.runtime().cpu().spawn(move || {
             let mut tc = TaskContext::new(job, stage, partition, attempt, shuffle, memory);
             tc.inject_failure = inject;
             accumulator::begin_task();

@@ -5,7 +5,7 @@
 //! same stage (their computation is pipelined in one task, iterator into iterator), and each
 //! shuffle dependency is a stage boundary. Map stages whose output is missing run first,
 //! parents before children (skipping any upstream of a fully cached dataset), then the result
-//! stage. Each stage's tasks go to the thread [`pool`].
+//! stage. Each stage's tasks go to the runtime's CPU pool (`strata_runtime::CpuPool`).
 //!
 //! Failures: a task attempt that fails is retried up to `task_max_attempts` times (a panic
 //! in user code is caught and counts as a failure); then the job fails with the task, stage
@@ -17,4 +17,3 @@
 pub(crate) mod dag;
 pub use dag::MAX_STAGE_RESUBMITS;
 pub mod listener;
-pub(crate) mod pool;

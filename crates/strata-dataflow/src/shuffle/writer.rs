@@ -44,7 +44,7 @@ pub(super) fn write_map_output<K: Key, V: Data>(
     path: PathBuf,
 ) -> Result<MapStatus> {
     let parts = partitioner.num_partitions();
-    let budget = tc.memory_budget();
+    let mut res = tc.reserve("shuffle write");
     let mut buckets: Vec<Vec<(K, V)>> = (0..parts).map(|_| Vec::new()).collect();
     let mut est = SizeEstimator::new(std::mem::size_of::<(K, V)>());
     let mut spills: Vec<Spill> = Vec::new();
@@ -52,7 +52,7 @@ pub(super) fn write_map_output<K: Key, V: Data>(
         est.add(&rec);
         let r = partitioner.partition(&rec.0);
         buckets[r].push(rec);
-        if est.count().is_multiple_of(1024) && est.bytes() > budget {
+        if est.count().is_multiple_of(1024) && res.try_resize(est.bytes()).is_err() {
             let file = tc.shuffle.scratch_file("spill");
             let f = File::create(&file.path).map_err(|e| Error::io(&file.path, e))?;
             let mut w = file_writer(f);
@@ -62,6 +62,7 @@ pub(super) fn write_map_output<K: Key, V: Data>(
             TaskMetrics::add(&tc.metrics.spills, 1);
             spills.push(Spill { file, segments });
             est.reset();
+            res.free();
         }
     }
     if let Some(e) = tc.take_error() {

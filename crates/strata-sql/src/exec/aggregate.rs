@@ -9,7 +9,7 @@
 //! cannot be merged from partial states, so it buffers input rows and, when they pass the
 //! budget, buckets the rows themselves by group key.
 
-use super::{Ctx, Stream, par_map_n, spill};
+use super::{Ctx, Stream, spill};
 use crate::error::{Result, SqlError};
 use crate::expr::Expr;
 use crate::plan::{AggCall, AggFunc};
@@ -521,18 +521,12 @@ pub fn aggregate<'a>(
         }
     }
     let m = ctx.metrics.op(id);
-    let share = ctx.share();
     if aggs.iter().any(|(a, _)| a.distinct) {
         // One phase over raw rows, bucketed by group key past the budget.
         // (Without group keys every row is one group: bucketing cannot split it.)
         let buckets = spill::Buckets::new(ctx, m, in_schema.clone(), keys.clone());
-        let limit = if nk > 0 {
-            ctx.opts.memory_limit
-        } else {
-            usize::MAX
-        };
-        if let Some(batches) = buckets.hold_or_spill(parts, limit, Ok)? {
-            let cols = group_by(&batches, &in_schema, &keys, &specs, &types)?;
+        if let Some(held) = buckets.hold_or_spill(parts, nk > 0, Ok)? {
+            let cols = group_by(&held.batches, &in_schema, &keys, &specs, &types)?;
             return Ok(vec![super::once(finish_avg(cols, nk, &aggs, &out_schema)?)]);
         }
         let files = buckets.finish()?;
@@ -547,21 +541,31 @@ pub fn aggregate<'a>(
     let merge_keys: Vec<Expr> = (0..nk).map(Expr::Column).collect();
     let buckets = spill::Buckets::new(ctx, m, pschema.clone(), merge_keys.clone());
     let spilled = std::sync::atomic::AtomicBool::new(false);
-    let partials = par_map_n(ctx.opts.threads, parts, |s| {
-        let mut t = GroupTable::new(&in_schema, &keys, &specs)?;
-        for b in s {
-            t.update(&b?)?;
-            if nk > 0 && t.memory() > share {
-                let full = std::mem::replace(&mut t, GroupTable::new(&in_schema, &keys, &specs)?);
-                buckets.add(&RecordBatch::try_new(
-                    pschema.clone(),
-                    full.finish(&types)?,
-                )?)?;
-                spilled.store(true, Relaxed);
+    let (partials, _held): (Vec<RecordBatch>, Vec<_>) = ctx
+        .par_map(parts, |s| {
+            let mut t = GroupTable::new(&in_schema, &keys, &specs)?;
+            let mut res = ctx.reserve("hash aggregate");
+            for b in s {
+                t.update(&b?)?;
+                // Without group keys the table is one row: nothing to spill.
+                if nk > 0 && res.try_resize(t.memory() as u64).is_err() {
+                    let full =
+                        std::mem::replace(&mut t, GroupTable::new(&in_schema, &keys, &specs)?);
+                    buckets.add(&RecordBatch::try_new(
+                        pschema.clone(),
+                        full.finish(&types)?,
+                    )?)?;
+                    res.free();
+                    spilled.store(true, Relaxed);
+                }
             }
-        }
-        Ok(RecordBatch::try_new(pschema.clone(), t.finish(&types)?)?)
-    })?;
+            Ok((
+                RecordBatch::try_new(pschema.clone(), t.finish(&types)?)?,
+                res,
+            ))
+        })?
+        .into_iter()
+        .unzip();
     // Phase 2: merge partial states, grouped by the keys (now columns 0..nk).
     let merge_specs: Vec<(Kind, Option<Expr>)> = specs
         .iter()

@@ -8,7 +8,7 @@
 //! When the build side passes the memory budget, both sides are partitioned by key hash
 //! into spill buckets ([`spill::Buckets`]) and joined bucket by bucket (grace hash join).
 
-use super::{Ctx, Stream, once, par_map_n, spill};
+use super::{Ctx, Stream, once, spill};
 use crate::error::{Result, SqlError};
 use crate::expr::Expr;
 use crate::plan::JoinKind;
@@ -20,6 +20,7 @@ use rustc_hash::FxHashMap;
 use std::hash::Hasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use strata_runtime::Reservation;
 
 const END: u32 = u32::MAX;
 
@@ -73,7 +74,7 @@ pub fn hash_join<'a>(
     let right_keys: Vec<Expr> = on.iter().map(|(_, r)| r.clone()).collect();
     let buckets = spill::Buckets::new(ctx, m, spec.right_schema.clone(), right_keys);
     let (build_rows, build_null) = (AtomicUsize::new(0), AtomicBool::new(false));
-    let held = buckets.hold_or_spill(sides.right, ctx.opts.memory_limit, |b| {
+    let held = buckets.hold_or_spill(sides.right, true, |b| {
         // Filtered string views pin whole pages; the table keeps only its own rows.
         let b = spill::compact(&b)?;
         if kind == JoinKind::NullAwareAnti {
@@ -99,11 +100,15 @@ pub fn hash_join<'a>(
         spec.drop_null_left = true;
     }
     let spec = Arc::new(spec);
-    let Some(build) = held else {
+    let Some(spill::Held {
+        batches: build,
+        reservation,
+    }) = held
+    else {
         let right = buckets.finish()?;
         let left_keys: Vec<Expr> = on.iter().map(|(l, _)| l.clone()).collect();
         let lb = spill::Buckets::new(ctx, m, spec.left_schema.clone(), left_keys);
-        par_map_n(ctx.opts.threads, sides.left, |s| {
+        ctx.par_map(sides.left, |s| {
             for b in s {
                 lb.add(&b?)?;
             }
@@ -121,7 +126,7 @@ pub fn hash_join<'a>(
                         .map(move |_| -> Result<Vec<RecordBatch>> {
                             let build = spill::load(&r)?;
                             let probe = spill::load(&l)?;
-                            in_memory(&spec, build, vec![once(probe)])?
+                            in_memory(&spec, build, vec![once(probe)], None)?
                                 .into_iter()
                                 .flatten()
                                 .collect()
@@ -144,11 +149,12 @@ pub fn hash_join<'a>(
         let left = super::collect(ctx, sides.left)?;
         if left.iter().map(|p| rows(p)).sum::<usize>() < rows(&build) {
             let left = left.into_iter().flatten().collect();
-            return Ok(vec![once(reversed_semi(&spec, left, build)?)]);
+            return Ok(vec![once(reversed_semi(ctx, &spec, left, build)?)]);
         }
-        return in_memory(&spec, build, left.into_iter().map(once).collect());
+        let probe = left.into_iter().map(once).collect();
+        return in_memory(&spec, build, probe, Some(reservation));
     }
-    in_memory(&spec, build, sides.left)
+    in_memory(&spec, build, sides.left, Some(reservation))
 }
 
 /// A join condition's value as booleans, or an error naming the condition.
@@ -183,13 +189,17 @@ fn preserves_right(kind: JoinKind) -> bool {
     matches!(kind, JoinKind::Right | JoinKind::Full)
 }
 
-/// Joins probe partitions against a build side held in memory.
+/// Joins probe partitions against a build side held in memory (accounted for by
+/// `reservation`, kept as long as the table).
 fn in_memory<'a>(
     spec: &Arc<Spec<'a>>,
     build: Vec<RecordBatch>,
     probe: Vec<Stream<'a>>,
+    reservation: Option<Reservation>,
 ) -> Result<Vec<Stream<'a>>> {
-    let table = Arc::new(Table::build(spec, build)?);
+    let mut table = Table::build(spec, build)?;
+    table._reservation = reservation;
+    let table = Arc::new(table);
     let remaining = Arc::new(AtomicUsize::new(probe.len()));
     let mut out: Vec<Stream<'a>> = probe
         .into_iter()
@@ -238,6 +248,8 @@ struct Table {
     next: Vec<u32>,
     /// Per build row, whether some probe row matched it (right/full joins only).
     matched: Vec<AtomicBool>,
+    /// The build side's share of the memory pool.
+    _reservation: Option<Reservation>,
 }
 
 fn as_i64(a: &ArrayRef) -> Result<ArrayRef> {
@@ -303,6 +315,7 @@ impl Table {
             index,
             next,
             matched,
+            _reservation: None,
         })
     }
 
@@ -457,6 +470,7 @@ fn pair_schema(l: &SchemaRef, r: &SchemaRef) -> SchemaRef {
 /// Semi/anti join by indexing the left side: marks each left row some right row matches
 /// (with the residual predicate true on the pair, if there is one).
 fn reversed_semi(
+    ctx: &Ctx,
     spec: &Spec,
     left: Vec<RecordBatch>,
     right: Vec<RecordBatch>,
@@ -492,7 +506,7 @@ fn reversed_semi(
         }
         v
     };
-    let marks = super::par_map(chunks, |p| {
+    let marks = ctx.par_map(chunks, |p| {
         let mut m = vec![false; n];
         for b in &p {
             let rn = b.num_rows();

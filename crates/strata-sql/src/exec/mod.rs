@@ -30,8 +30,9 @@ use arrow::array::{ArrayRef, BooleanArray};
 use arrow::compute::filter_record_batch;
 use arrow::record_batch::RecordBatch;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use strata_runtime::{Reservation, Runtime, RuntimeConfig, ScratchDir};
 
 /// A lazily produced sequence of batches: one partition of an operator's output.
 pub type Stream<'a> = Box<dyn Iterator<Item = Result<RecordBatch>> + Send + 'a>;
@@ -39,42 +40,52 @@ pub type Stream<'a> = Box<dyn Iterator<Item = Result<RecordBatch>> + Send + 'a>;
 /// How a query runs.
 #[derive(Clone, Debug)]
 pub struct ExecOptions {
-    /// Bytes that pipeline breakers may hold before they spill to disk.
-    pub memory_limit: usize,
-    /// Threads (and, at most, partitions per scan). 1 runs everything on one partition.
+    /// Threads of the runtime's CPU pool a query's parallel steps may use (and, at most,
+    /// partitions per scan). 1 runs everything on one partition.
     pub threads: usize,
-    /// Where spill files go (a fresh directory below it per query).
-    pub spill_dir: PathBuf,
+    /// The memory pool, scratch disk and CPU threads the query draws from.
+    pub runtime: Arc<Runtime>,
 }
 
 impl Default for ExecOptions {
+    /// The process's default runtime, all of its threads.
     fn default() -> Self {
+        let runtime = Runtime::global();
         ExecOptions {
-            memory_limit: default_memory_limit(),
-            threads: std::thread::available_parallelism().map_or(2, |t| t.get()),
-            spill_dir: std::env::temp_dir(),
+            threads: runtime.cpu().threads(),
+            runtime,
         }
     }
 }
 
-/// Half of the machine's memory (DuckDB takes 80%; the rest of Strata needs room too).
-fn default_memory_limit() -> usize {
-    let total = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok())
+impl ExecOptions {
+    /// Options over a runtime of its own: `memory` bytes, `threads` threads, scratch files
+    /// below `spill_dir` (the defaults where None).
+    pub fn sized(
+        memory: Option<u64>,
+        threads: Option<usize>,
+        spill_dir: Option<PathBuf>,
+    ) -> Result<ExecOptions> {
+        let d = RuntimeConfig::default();
+        let cfg = RuntimeConfig {
+            memory: memory.unwrap_or(d.memory),
+            threads: threads.unwrap_or(d.threads),
+            scratch_base: spill_dir.unwrap_or(d.scratch_base),
+        };
+        let runtime =
+            Runtime::new(&cfg).map_err(|e| SqlError::io_other(&cfg.scratch_base, e.to_string()))?;
+        Ok(ExecOptions {
+            threads: cfg.threads,
+            runtime,
         })
-        .map_or(8 << 30, |kb| kb * 1024);
-    total / 2
+    }
 }
 
 /// One query's execution state: options, spill directory and per-operator metrics.
 pub struct Ctx {
     /// The options.
     pub opts: ExecOptions,
-    spill: Mutex<Option<tempfile::TempDir>>,
+    spill: Mutex<Option<ScratchDir>>,
     spill_files: AtomicUsize,
     /// Per operator, by pre-order position in the plan.
     pub metrics: Metrics,
@@ -94,17 +105,14 @@ impl Ctx {
         }
     }
 
-    /// A new spill file path (the directory is made on first use, removed with the context).
+    /// A new spill file path (the query's scratch directory is made on first use, removed
+    /// with the context).
     pub fn spill_path(&self) -> Result<PathBuf> {
         let mut dir = self.spill.lock().unwrap();
         if dir.is_none() {
-            let root = &self.opts.spill_dir;
-            let d = tempfile::Builder::new()
-                .prefix("strata-sql-spill-")
-                .tempdir_in(root)
-                .map_err(|e| {
-                    SqlError::io_other(root, format!("cannot make a spill directory: {e}"))
-                })?;
+            let d = self.opts.runtime.disk().scratch_dir("sql").map_err(|e| {
+                SqlError::io_other(&e.path, format!("cannot make a spill directory: {e}"))
+            })?;
             *dir = Some(d);
         }
         let n = self.spill_files.fetch_add(1, Ordering::Relaxed);
@@ -115,64 +123,31 @@ impl Ctx {
             .join(format!("{n}.arrow")))
     }
 
-    /// The share of the memory budget of one of `threads` concurrent workers.
-    pub fn share(&self) -> usize {
-        (self.opts.memory_limit / self.opts.threads.max(1)).max(1)
+    /// A reservation of the runtime's memory for one operator's buffers, which spill when
+    /// it cannot grow.
+    pub fn reserve(&self, what: &str) -> Reservation {
+        self.opts.runtime.memory().spillable(format!("sql {what}"))
     }
-}
 
-/// Runs `f` on every item on all cores, keeping the order.
-pub fn par_map<T: Send, R: Send>(
-    items: Vec<T>,
-    f: impl Fn(T) -> Result<R> + Sync,
-) -> Result<Vec<R>> {
-    par_map_n(
-        std::thread::available_parallelism().map_or(2, |t| t.get()),
-        items,
-        f,
-    )
-}
-
-/// [`par_map`] on at most `threads` threads.
-pub fn par_map_n<T: Send, R: Send>(
-    threads: usize,
-    items: Vec<T>,
-    f: impl Fn(T) -> Result<R> + Sync,
-) -> Result<Vec<R>> {
-    let n = items.len();
-    let threads = threads.clamp(1, n.max(1));
-    if threads == 1 {
-        return items.into_iter().map(f).collect();
+    /// Runs `f` on every item on the query's threads of the runtime's CPU pool, keeping the
+    /// order; the first error wins.
+    pub fn par_map<T: Send, R: Send>(
+        &self,
+        items: Vec<T>,
+        f: impl Fn(T) -> Result<R> + Sync,
+    ) -> Result<Vec<R>> {
+        self.opts
+            .runtime
+            .cpu()
+            .map(self.opts.threads, items, f)
+            .into_iter()
+            .collect()
     }
-    let slots: Vec<Mutex<Option<T>>> = items.into_iter().map(|t| Mutex::new(Some(t))).collect();
-    let out: Vec<Mutex<Option<Result<R>>>> = (0..n).map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            // Default stacks: expression evaluation grows its stack on demand (`Expr::eval`);
-            // large fixed stacks cost a measurable 5% on TPC-H (huge-page zeroing per thread).
-            let worker = std::thread::Builder::new();
-            let spawned = worker.spawn_scoped(s, || {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
-                        break;
-                    }
-                    let item = slots[i].lock().unwrap().take().expect("each item once");
-                    *out[i].lock().unwrap() = Some(f(item));
-                }
-            });
-            spawned.expect("starting a query thread");
-        }
-    });
-    out.into_iter()
-        .map(|m| m.into_inner().unwrap().expect("every item ran"))
-        .collect()
 }
 
 /// Drains every partition (in parallel), keeping the batches.
 pub fn collect<'a>(ctx: &Ctx, parts: Vec<Stream<'a>>) -> Result<Vec<Vec<RecordBatch>>> {
-    par_map_n(ctx.opts.threads, parts, |s| s.collect())
+    ctx.par_map(parts, |s| s.collect())
 }
 
 /// A stream over batches already in memory.

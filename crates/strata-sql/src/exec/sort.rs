@@ -62,7 +62,7 @@ pub fn sort<'a>(
     let m = ctx.metrics.op(id);
     if let Some(k) = fetch {
         // Top-k: each partition keeps its best k rows as they arrive.
-        let tops = super::par_map_n(ctx.opts.threads, parts, |s| {
+        let tops = ctx.par_map(parts, |s| {
             let mut best: Option<RecordBatch> = None;
             for b in s {
                 let b = b?;
@@ -80,25 +80,27 @@ pub fn sort<'a>(
         )?])]);
     }
     let runs: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-    let share = ctx.share();
-    let buffers = super::par_map_n(ctx.opts.threads, parts, |s| {
-        let mut buf: Vec<RecordBatch> = Vec::new();
-        let mut bytes = 0;
-        for b in s {
-            let b = b?;
-            bytes += b.get_array_memory_size();
-            buf.push(b);
-            if bytes > share {
-                let sorted = sort_batch(&schema, &buf, keys, None)?;
-                runs.lock()
-                    .unwrap()
-                    .push(spill::write_run(ctx, m, &sorted)?);
-                buf.clear();
-                bytes = 0;
+    let (buffers, _held): (Vec<Vec<RecordBatch>>, Vec<_>) = ctx
+        .par_map(parts, |s| {
+            let mut buf: Vec<RecordBatch> = Vec::new();
+            let mut res = ctx.reserve("sort");
+            for b in s {
+                let b = b?;
+                let grown = res.try_grow(b.get_array_memory_size() as u64);
+                buf.push(b);
+                if grown.is_err() {
+                    let sorted = sort_batch(&schema, &buf, keys, None)?;
+                    runs.lock()
+                        .unwrap()
+                        .push(spill::write_run(ctx, m, &sorted)?);
+                    buf.clear();
+                    res.free();
+                }
             }
-        }
-        Ok(buf)
-    })?;
+            Ok((buf, res))
+        })?
+        .into_iter()
+        .unzip();
     let mut runs = runs.into_inner().unwrap();
     if runs.is_empty() {
         let all: Vec<RecordBatch> = buffers.into_iter().flatten().collect();

@@ -21,7 +21,7 @@ use std::hash::Hasher;
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 /// How many buckets a spilling aggregation or join uses. A bucket holds about 1/64 of the
 /// data, so an input up to ~30x the budget finishes each bucket within it.
@@ -121,6 +121,15 @@ fn splitmix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// Batches held in memory, with the reservation that accounts for them (keep it as long as
+/// the batches, or what is built from them, live).
+pub struct Held {
+    /// The batches.
+    pub batches: Vec<RecordBatch>,
+    /// Their share of the memory pool.
+    pub reservation: strata_runtime::Reservation,
+}
+
 /// Rows partitioned by key hash into [`BUCKETS`] spill files (written by many threads).
 pub struct Buckets<'a> {
     ctx: &'a Ctx,
@@ -186,19 +195,20 @@ impl<'a> Buckets<'a> {
         Ok(())
     }
 
-    /// Drains `parts` on the context's threads, holding batches in memory until together
-    /// they pass `limit` bytes; from then on every batch, held ones included, goes to the
-    /// buckets. `prepare` sees each batch first. Returns the held batches, or None when
-    /// the rows went to the buckets (then [`Buckets::finish`] names the files).
+    /// Drains `parts` on the context's threads, holding batches in memory while the
+    /// runtime's memory pool lets their reservation grow (always, when not `can_spill`);
+    /// from then on every batch, held ones included, goes to the buckets. `prepare` sees
+    /// each batch first. Returns the held batches with their reservation, or None when the
+    /// rows went to the buckets (then [`Buckets::finish`] names the files).
     pub fn hold_or_spill(
         &self,
         parts: Vec<Stream<'_>>,
-        limit: usize,
+        can_spill: bool,
         prepare: impl Fn(RecordBatch) -> Result<RecordBatch> + Sync,
-    ) -> Result<Option<Vec<RecordBatch>>> {
+    ) -> Result<Option<Held>> {
         let spilling = AtomicBool::new(false);
-        let held = AtomicUsize::new(0);
-        let bufs = super::par_map_n(self.ctx.opts.threads, parts, |s| {
+        let res = Mutex::new(self.ctx.reserve("hash table build"));
+        let bufs = self.ctx.par_map(parts, |s| {
             let mut buf = Vec::new();
             for b in s {
                 let b = prepare(b?)?;
@@ -206,9 +216,9 @@ impl<'a> Buckets<'a> {
                     self.add(&b)?;
                     continue;
                 }
-                let total = held.fetch_add(b.get_array_memory_size(), Relaxed);
+                let size = b.get_array_memory_size() as u64;
                 buf.push(b);
-                if total > limit {
+                if can_spill && res.lock().unwrap().try_grow(size).is_err() {
                     spilling.store(true, Relaxed);
                 }
                 if spilling.load(Relaxed) {
@@ -219,9 +229,14 @@ impl<'a> Buckets<'a> {
             }
             Ok(buf)
         })?;
+        let mut res = res.into_inner().unwrap();
         if !spilling.load(Relaxed) {
-            return Ok(Some(bufs.into_iter().flatten().collect()));
+            return Ok(Some(Held {
+                batches: bufs.into_iter().flatten().collect(),
+                reservation: res,
+            }));
         }
+        res.free();
         for b in bufs.iter().flatten() {
             self.add(b)?;
         }
