@@ -467,7 +467,7 @@ fn prepare_dir_on(
         .and_then(|d| strata::dataflow::io::parse_dfs_url(d, &cluster.master))
     {
         if overwrite {
-            let mut c = strata::dfs::DfsClient::connect(&master, &cluster.secret)?;
+            let c = strata::dfs::DfsClient::connect(&master, &cluster.secret)?;
             match c.delete(&path, true) {
                 Ok(()) | Err(strata::dfs::DfsError::NotFound(_)) => {}
                 Err(e) => return Err(e.into()),
@@ -519,12 +519,18 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::LocalCluster { workers, dir, port } => {
             cluster::local_cluster(cli.engine.config.as_deref(), workers, &dir, port)
         }
-        Command::Sql(args) => sql::run(
-            args,
-            cli.engine.threads,
-            cli.engine.memory.map(|m| m.0 as usize),
-            cli.engine.local_dir.clone(),
-        ),
+        Command::Sql(args) => {
+            let cfg = full_config(&cli.engine)?;
+            strata_sql::source::configure(strata_sql::source::StorageOptions::from_config(
+                &cfg.cluster,
+            ));
+            sql::run(
+                args,
+                cli.engine.threads,
+                cli.engine.memory.map(|m| m.0 as usize),
+                cli.engine.local_dir.clone(),
+            )
+        }
         Command::Gen(Generator::Tpch {
             sf,
             format,

@@ -266,7 +266,7 @@ impl Cluster {
         while Instant::now() < deadline {
             if let Ok(r) = self
                 .client()
-                .and_then(|mut c| c.report().map_err(|e| e.to_string()))
+                .and_then(|c| c.report().map_err(|e| e.to_string()))
                 && r.under_replicated == 0
                 && r.being_written == 0
             {
@@ -282,7 +282,7 @@ impl Cluster {
         loop {
             let live = self
                 .client()
-                .and_then(|mut c| c.report().map_err(|e| e.to_string()))
+                .and_then(|c| c.report().map_err(|e| e.to_string()))
                 .map(|r| r.nodes.iter().filter(|n| n.alive).count());
             match live {
                 Ok(l) if l >= n => return Ok(()),

@@ -121,7 +121,7 @@ async fn dfs_report(ctx: &UiContext) -> Option<strata_dfs::proto::ClusterReport>
     tokio::task::spawn_blocking(move || {
         strata_dfs::DfsClient::connect(&m, &s)
             .ok()
-            .and_then(|mut c| c.report().ok())
+            .and_then(|c| c.report().ok())
     })
     .await
     .ok()
@@ -225,7 +225,7 @@ async fn dfs_page(ctx: UiContext, Query(q): Query<HashMap<String, String>>) -> H
     let listing = tokio::task::spawn_blocking(move || {
         strata_dfs::DfsClient::connect(&m, &s)
             .map_err(|e| e.to_string())
-            .and_then(|mut c| c.list(&p, false).map_err(|e| e.to_string()))
+            .and_then(|c| c.list(&p, false).map_err(|e| e.to_string()))
     })
     .await
     .unwrap_or_else(|e| Err(e.to_string()));

@@ -101,26 +101,35 @@ fn dfs_err(e: strata_dfs::DfsError) -> Error {
     Error::Input(e.to_string())
 }
 
-fn expand_dfs(url: &str, cluster: &ClusterConfig, out: &mut Vec<InputFile>) -> Result<()> {
+fn expand_dfs(
+    url: &str,
+    cluster: &ClusterConfig,
+    out: &mut Vec<InputFile>,
+    skipped: &mut Skipped,
+) -> Result<()> {
     let (master, path) = parse_dfs_url(url, &cluster.master).expect("a dfs url");
     if path.contains(['*', '?', '[']) {
         return Err(Error::Input(format!(
             "{url}: globs are not supported on the DFS yet; name a file or a directory"
         )));
     }
-    let mut client = dfs_client(&master, &cluster.secret)?;
-    let mut files: Vec<String> = client
-        .list(&path, true)
-        .map_err(dfs_err)?
-        .into_iter()
-        .filter(|e| !e.is_dir)
-        .filter(|e| {
-            let rel = e.path.strip_prefix(&path).unwrap_or(&e.path);
-            !rel.split('/')
-                .any(|c| c.starts_with('.') || c.starts_with('_'))
-        })
-        .map(|e| e.path)
-        .collect();
+    let client = dfs_client(&master, &cluster.secret)?;
+    let mut files: Vec<String> = Vec::new();
+    for e in client.list(&path, true).map_err(dfs_err)? {
+        if e.is_dir {
+            continue;
+        }
+        let rel = e.path.strip_prefix(&path).unwrap_or(&e.path);
+        let parts: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
+        match parts
+            .iter()
+            .position(|c| c.starts_with('.') || c.starts_with('_'))
+        {
+            Some(_) if rel.ends_with(SUCCESS) => {}
+            Some(i) => skipped.add(Path::new(&path).join(parts[..=i].join("/")), 1),
+            None => files.push(e.path),
+        }
+    }
     files.sort();
     for f in files {
         let list = client.chunks(&f).map_err(dfs_err)?;
@@ -180,20 +189,21 @@ pub fn expand_inputs_with<P: AsRef<str>>(
         return Err(Error::Input("no input paths given".into()));
     }
     let mut files = Vec::new();
+    let mut skipped = Skipped::default();
     for input in inputs {
         let input = input.as_ref();
         let path = Path::new(input);
         if input.starts_with("dfs://") {
-            expand_dfs(input, cluster, &mut files)?;
+            expand_dfs(input, cluster, &mut files, &mut skipped)?;
         } else if path.exists() {
-            collect(path, &mut files)?;
+            collect(path, &mut files, &mut skipped)?;
         } else if input.contains(['*', '?', '[']) {
             let matches = glob::glob(input)
                 .map_err(|e| Error::Input(format!("invalid glob pattern {input:?}: {e}")))?;
             let before = files.len();
             for m in matches {
                 let m = m.map_err(|e| Error::io(e.path().to_path_buf(), e.into()))?;
-                collect(&m, &mut files)?;
+                collect(&m, &mut files, &mut skipped)?;
             }
             if files.len() == before {
                 return Err(Error::Input(format!(
@@ -208,7 +218,72 @@ pub fn expand_inputs_with<P: AsRef<str>>(
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     files.dedup_by(|a, b| a.path == b.path);
+    if skipped.files > 0 {
+        let msg = format!(
+            "{} files read; {} skipped under hidden {} (names starting with _ or . are skipped, \
+             as Hadoop does; name a hidden directory itself to read it)",
+            files.len(),
+            skipped.files,
+            skipped.describe()
+        );
+        if files.is_empty() {
+            return Err(Error::Input(msg));
+        }
+        if skipped.files >= files.len() as u64 {
+            tracing::warn!("{msg}");
+            eprintln!("warning: {msg}");
+        }
+    }
     Ok(files)
+}
+
+/// Files left out of an input because a component of their path is hidden.
+#[derive(Default)]
+struct Skipped {
+    files: u64,
+    /// Per hidden file or directory: the files under it.
+    under: std::collections::BTreeMap<PathBuf, u64>,
+}
+
+impl Skipped {
+    fn add(&mut self, hidden: PathBuf, files: u64) {
+        if files > 0 {
+            self.files += files;
+            *self.under.entry(hidden).or_default() += files;
+        }
+    }
+
+    /// "directory html/_sources", or the biggest few of many.
+    fn describe(&self) -> String {
+        let mut v: Vec<(&PathBuf, &u64)> = self.under.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let names: Vec<String> = v
+            .iter()
+            .take(3)
+            .map(|(p, _)| p.display().to_string())
+            .collect();
+        let more = if v.len() > 3 {
+            format!(" and {} more", v.len() - 3)
+        } else {
+            String::new()
+        };
+        let what = if v.len() == 1 { "path" } else { "paths" };
+        format!("{what} {}{more}", names.join(", "))
+    }
+}
+
+/// The marker a finished job leaves in its output directory (never worth a warning).
+const SUCCESS: &str = "_SUCCESS";
+
+/// Regular files under `path` (itself, when it is one), job markers not counted.
+fn count_files(path: &Path) -> u64 {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(path)
+            .map(|rd| rd.flatten().map(|e| count_files(&e.path())).sum())
+            .unwrap_or(0),
+        Ok(m) if m.is_file() && !path.ends_with(SUCCESS) => 1,
+        _ => 0,
+    }
 }
 
 fn hidden(path: &Path) -> bool {
@@ -217,7 +292,7 @@ fn hidden(path: &Path) -> bool {
         .is_some_and(|n| n.starts_with('.') || n.starts_with('_'))
 }
 
-fn collect(path: &Path, out: &mut Vec<InputFile>) -> Result<()> {
+fn collect(path: &Path, out: &mut Vec<InputFile>, skipped: &mut Skipped) -> Result<()> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if !meta.is_dir() && !meta.is_file() {
         use std::os::unix::fs::FileTypeExt;
@@ -243,8 +318,10 @@ fn collect(path: &Path, out: &mut Vec<InputFile>) -> Result<()> {
             .collect::<Result<_>>()?;
         entries.sort();
         for e in entries {
-            if !hidden(&e) {
-                collect(&e, out)?;
+            if hidden(&e) {
+                skipped.add(e.clone(), count_files(&e));
+            } else {
+                collect(&e, out, skipped)?;
             }
         }
     } else {
@@ -393,7 +470,7 @@ impl OutputDir {
                 secret,
                 path,
             } => {
-                let mut c = dfs_client(master, secret)?;
+                let c = dfs_client(master, secret)?;
                 if let Ok(entries) = c.list(path, false)
                     && !entries.is_empty()
                 {
@@ -474,7 +551,7 @@ impl OutputDir {
                 secret,
                 path,
             } => {
-                if let Ok(mut c) = dfs_client(master, secret) {
+                if let Ok(c) = dfs_client(master, secret) {
                     let _ = c.delete(&format!("{path}/_temporary"), true);
                     for e in c.list(path, false).unwrap_or_default() {
                         if strata_dfs::path::name(&e.path).starts_with("part-") {
@@ -585,12 +662,47 @@ pub fn part_path(dir: &Path, partition: usize) -> PathBuf {
 /// Marks the output complete and removes the scratch directory.
 pub fn finish_output(dir: &Path) -> Result<()> {
     let _ = std::fs::remove_dir_all(dir.join("_temporary"));
-    std::fs::write(dir.join("_SUCCESS"), b"").map_err(|e| output_err(dir, e))
+    std::fs::write(dir.join(SUCCESS), b"").map_err(|e| output_err(dir, e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hidden_files_are_skipped_and_reported() {
+        let d = tempfile::tempdir().unwrap();
+        let docs = d.path().join("html");
+        std::fs::create_dir_all(docs.join("_sources/sub")).unwrap();
+        for f in [
+            "_sources/a.txt",
+            "_sources/b.txt",
+            "_sources/sub/c.txt",
+            ".hidden",
+        ] {
+            std::fs::write(docs.join(f), "x").unwrap();
+        }
+        let e = expand_inputs(&[docs.to_str().unwrap()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("0 files read; 4 skipped under hidden paths"),
+            "{e}"
+        );
+        assert!(e.contains("html/_sources"), "{e}");
+        // Named itself, a hidden directory is read.
+        let sources = docs.join("_sources");
+        assert_eq!(
+            expand_inputs(&[sources.to_str().unwrap()]).unwrap().len(),
+            3
+        );
+        // A job's output directory: its marker is no reason to complain.
+        std::fs::write(docs.join("page.html"), "y").unwrap();
+        std::fs::remove_dir_all(docs.join("_sources")).unwrap();
+        std::fs::remove_file(docs.join(".hidden")).unwrap();
+        std::fs::write(docs.join(SUCCESS), "").unwrap();
+        assert_eq!(expand_inputs(&[docs.to_str().unwrap()]).unwrap().len(), 1);
+    }
 
     #[test]
     fn splits_cover_files_exactly() {

@@ -66,7 +66,7 @@ impl DfsClient {
     }
 
     fn call<T, F>(
-        &mut self,
+        &self,
         f: impl FnOnce(MasterClient<InterceptedService<Channel, Attach>>) -> F,
     ) -> Result<T>
     where
@@ -80,7 +80,7 @@ impl DfsClient {
     }
 
     /// Creates a directory (with `parents`, missing ancestors too, and no error if it exists).
-    pub fn mkdir(&mut self, path: &str, parents: bool) -> Result<()> {
+    pub fn mkdir(&self, path: &str, parents: bool) -> Result<()> {
         let req = proto::MkdirRequest {
             path: path.into(),
             parents,
@@ -98,7 +98,7 @@ impl DfsClient {
     /// Starts writing a file leased to `writer` (`replication` 0: the cluster default); it
     /// is visible only after [`DfsClient::close_file`]. Prefer [`FileWriter`].
     pub fn create(
-        &mut self,
+        &self,
         path: &str,
         replication: u32,
         overwrite: bool,
@@ -116,12 +116,7 @@ impl DfsClient {
 
     /// Creates an empty, closed file in one step (like `touch`, but an existing file is an
     /// error unless `overwrite`).
-    pub fn touch(
-        &mut self,
-        path: &str,
-        replication: u32,
-        overwrite: bool,
-    ) -> Result<proto::FileInfo> {
+    pub fn touch(&self, path: &str, replication: u32, overwrite: bool) -> Result<proto::FileInfo> {
         let req = proto::CreateRequest {
             path: path.into(),
             replication,
@@ -133,7 +128,7 @@ impl DfsClient {
     }
 
     /// Makes the file `writer` was writing visible.
-    pub fn close_file(&mut self, path: &str, writer: u64) -> Result<proto::FileInfo> {
+    pub fn close_file(&self, path: &str, writer: u64) -> Result<proto::FileInfo> {
         let req = proto::CloseRequest {
             path: path.into(),
             writer,
@@ -142,7 +137,7 @@ impl DfsClient {
     }
 
     /// Discards the file `writer` was writing.
-    pub fn abort_file(&mut self, path: &str, writer: u64) -> Result<()> {
+    pub fn abort_file(&self, path: &str, writer: u64) -> Result<()> {
         let req = proto::CloseRequest {
             path: path.into(),
             writer,
@@ -152,7 +147,7 @@ impl DfsClient {
     }
 
     /// Deletes a file, or a directory (non-empty only with `recursive`).
-    pub fn delete(&mut self, path: &str, recursive: bool) -> Result<()> {
+    pub fn delete(&self, path: &str, recursive: bool) -> Result<()> {
         let req = proto::DeleteRequest {
             path: path.into(),
             recursive,
@@ -162,7 +157,7 @@ impl DfsClient {
     }
 
     /// Renames (into `to` if it is a directory).
-    pub fn rename(&mut self, from: &str, to: &str) -> Result<()> {
+    pub fn rename(&self, from: &str, to: &str) -> Result<()> {
         let req = proto::RenameRequest {
             from: from.into(),
             to: to.into(),
@@ -172,7 +167,7 @@ impl DfsClient {
     }
 
     /// Entries of a directory (or the file itself).
-    pub fn list(&mut self, path: &str, recursive: bool) -> Result<Vec<proto::FileInfo>> {
+    pub fn list(&self, path: &str, recursive: bool) -> Result<Vec<proto::FileInfo>> {
         let req = proto::ListRequest {
             path: path.into(),
             recursive,
@@ -182,13 +177,13 @@ impl DfsClient {
     }
 
     /// A file's or directory's metadata.
-    pub fn stat(&mut self, path: &str) -> Result<proto::FileInfo> {
+    pub fn stat(&self, path: &str) -> Result<proto::FileInfo> {
         let req = proto::StatRequest { path: path.into() };
         self.call(|mut m| async move { m.stat(req).await })
     }
 
     /// Copy-on-write snapshot of a file or directory.
-    pub fn snapshot(&mut self, from: &str, to: &str) -> Result<()> {
+    pub fn snapshot(&self, from: &str, to: &str) -> Result<()> {
         let req = proto::SnapshotRequest {
             from: from.into(),
             to: to.into(),
@@ -198,18 +193,18 @@ impl DfsClient {
     }
 
     /// Nodes, capacity and chunk health.
-    pub fn report(&mut self) -> Result<proto::ClusterReport> {
+    pub fn report(&self) -> Result<proto::ClusterReport> {
         self.call(|mut m| async move { m.report(proto::Empty {}).await })
     }
 
     /// Chunk locations of a file.
-    pub fn chunks(&mut self, path: &str) -> Result<proto::ChunkList> {
+    pub fn chunks(&self, path: &str) -> Result<proto::ChunkList> {
         let req = proto::GetChunksRequest { path: path.into() };
         self.call(|mut m| async move { m.get_chunks(req).await })
     }
 
     fn add_chunk(
-        &mut self,
+        &self,
         path: &str,
         previous: u64,
         exclude: Vec<String>,
@@ -380,6 +375,33 @@ impl DfsClient {
             }
         }
         Err(last_err)
+    }
+
+    /// Reads `len` bytes of a file at `pos`, given its chunk list (from [`DfsClient::chunks`]).
+    pub fn read_range(
+        &self,
+        chunks: &[proto::ChunkLocation],
+        pos: u64,
+        len: u64,
+    ) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(len as usize);
+        let end = pos + len;
+        let mut buf = Vec::new();
+        for c in chunks {
+            let (s, e) = (pos.max(c.offset), end.min(c.offset + c.length));
+            if s >= e {
+                continue;
+            }
+            self.read_chunk_into(c, s - c.offset, e - s, &mut buf)?;
+            out.extend_from_slice(&buf);
+        }
+        if (out.len() as u64) < len {
+            return Err(DfsError::Node(
+                "-".into(),
+                format!("read past the end: {len} bytes at {pos}, got {}", out.len()),
+            ));
+        }
+        Ok(out)
     }
 
     /// Appends one record atomically (at least once); returns its offset in the file.
@@ -641,7 +663,7 @@ impl<C: std::borrow::BorrowMut<DfsClient>> Write for FileWriter<C> {
 
 /// Reads a DFS file as a seekable byte stream, a few MiB at a time, from any live replica.
 pub struct FileReader {
-    client: DfsClient,
+    client: std::sync::Arc<DfsClient>,
     chunks: Vec<proto::ChunkLocation>,
     len: u64,
     pos: u64,
@@ -650,8 +672,9 @@ pub struct FileReader {
 }
 
 impl FileReader {
-    /// Opens `path`.
-    pub fn open(mut client: DfsClient, path: &str) -> Result<FileReader> {
+    /// Opens `path` (the client may be shared: reads need no exclusive access).
+    pub fn open(client: impl Into<std::sync::Arc<DfsClient>>, path: &str) -> Result<FileReader> {
+        let client = client.into();
         let list = client.chunks(path)?;
         let len = list.chunks.iter().map(|c| c.length).sum();
         Ok(FileReader {

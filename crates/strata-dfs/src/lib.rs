@@ -43,5 +43,5 @@ pub mod proto {
     tonic::include_proto!("strata.dfs");
 }
 
-pub use client::DfsClient;
+pub use client::{DfsClient, FileReader, FileWriter};
 pub use error::{DfsError, Result};

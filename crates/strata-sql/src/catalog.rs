@@ -1,4 +1,5 @@
-//! Tables: files on disk (Parquet, CSV) registered by name, with their schemas.
+//! Tables: files (Parquet, CSV, JSON lines) on local disk or in a store (`dfs://`),
+//! registered by name, with their schemas.
 
 use crate::error::{Result, SqlError};
 use arrow::datatypes::SchemaRef;
@@ -54,12 +55,6 @@ pub struct Table {
     pub rows: Option<u64>,
 }
 
-fn hidden(p: &Path) -> bool {
-    p.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with('.') || n.starts_with('_'))
-}
-
 /// The NULL-string pattern for the CSV reader, if one is set.
 pub fn null_regex(o: &CsvOptions) -> Result<Option<regex::Regex>> {
     match &o.null {
@@ -71,27 +66,23 @@ pub fn null_regex(o: &CsvOptions) -> Result<Option<regex::Regex>> {
     }
 }
 
-/// The files `path` names: a file, a directory (recursively) or a glob.
+/// The files `path` names: a file, a directory (recursively; names starting with `_` or
+/// `.` skipped, as Hadoop does), a glob, or a store URL (`dfs://host:port/dir`).
 pub fn expand(path: &str) -> Result<Vec<PathBuf>> {
     let p = Path::new(path);
     let mut out = Vec::new();
-    if p.is_dir() {
-        let mut stack = vec![p.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).map_err(|e| SqlError::io(&d, e))? {
-                let e = e.map_err(|e| SqlError::io(&d, e))?.path();
-                if hidden(&e) {
-                    continue;
-                }
-                if e.is_dir() {
-                    stack.push(e);
-                } else {
-                    out.push(e);
-                }
-            }
+    if strata_storage::is_url(path) || p.exists() {
+        let l = crate::source::list(path)?;
+        if l.files.is_empty() && l.hidden_files() > 0 {
+            let names: Vec<&str> = l.hidden.iter().take(3).map(|h| h.0.as_str()).collect();
+            return Err(SqlError::Plan(format!(
+                "{path}: 0 files read; {} skipped under hidden {} (names starting with _ or . \
+                 are skipped; name a hidden directory itself to read it)",
+                l.hidden_files(),
+                names.join(", ")
+            )));
         }
-    } else if p.exists() {
-        out.push(p.to_path_buf());
+        out = crate::source::paths(&l);
     } else if path.contains(['*', '?', '[']) {
         let g = glob::glob(path).map_err(|e| SqlError::Plan(format!("bad glob {path}: {e}")))?;
         out.extend(g.flatten().filter(|p| p.is_file()));
@@ -167,7 +158,7 @@ pub fn open(name: &str, path: &str, csv: &CsvOptions) -> Result<Table> {
             let mut rows = 0u64;
             let mut schema = None;
             for f in &files {
-                let file = std::fs::File::open(f).map_err(|e| SqlError::io(f, e))?;
+                let file = crate::source::TableFile::open(f)?;
                 let b =
                     parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
                         .map_err(|e| SqlError::io_other(f, e))?;
@@ -178,7 +169,7 @@ pub fn open(name: &str, path: &str, csv: &CsvOptions) -> Result<Table> {
         }
         FileFormat::Json => {
             let f = &files[0];
-            let file = std::fs::File::open(f).map_err(|e| SqlError::io(f, e))?;
+            let file = crate::source::TableFile::stream(f)?;
             let (s, _) = arrow::json::reader::infer_json_schema(
                 std::io::BufReader::new(file),
                 Some(INFER_ROWS),
@@ -188,7 +179,7 @@ pub fn open(name: &str, path: &str, csv: &CsvOptions) -> Result<Table> {
         }
         FileFormat::Csv(o) => {
             let f = &files[0];
-            let file = std::fs::File::open(f).map_err(|e| SqlError::io(f, e))?;
+            let file = crate::source::TableFile::stream(f)?;
             let mut fmt = arrow::csv::reader::Format::default()
                 .with_header(o.header)
                 .with_delimiter(o.delimiter);

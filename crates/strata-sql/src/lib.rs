@@ -44,6 +44,7 @@ pub mod optimizer;
 pub mod plan;
 pub mod planner;
 pub mod serial;
+pub mod source;
 pub mod stages;
 pub mod tpch;
 

@@ -62,9 +62,9 @@ fn open<'a>(
     filters: &'a [Expr],
     path: PathBuf,
 ) -> Result<Stream<'a>> {
-    let file = std::fs::File::open(&path).map_err(|e| SqlError::io(&path, e))?;
     let batches: Stream<'a> = match &table.format {
         FileFormat::Parquet => {
+            let file = crate::source::TableFile::open(&path)?;
             // The page index is read only when there are filters to prune pages with.
             let policy = if filters.is_empty() {
                 PageIndexPolicy::Skip
@@ -92,7 +92,10 @@ fn open<'a>(
         FileFormat::Json => {
             let r = arrow::json::ReaderBuilder::new(table.schema.clone())
                 .with_batch_size(8192)
-                .build(std::io::BufReader::with_capacity(1 << 20, file))
+                .build(std::io::BufReader::with_capacity(
+                    1 << 20,
+                    crate::source::TableFile::stream(&path)?,
+                ))
                 .map_err(|e| SqlError::io_other(&path, e))?;
             let p = path.clone();
             Box::new(r.map(move |b| {
@@ -116,7 +119,10 @@ fn open<'a>(
                 b = b.with_null_regex(r);
             }
             let r = b
-                .build(std::io::BufReader::with_capacity(1 << 20, file))
+                .build(std::io::BufReader::with_capacity(
+                    1 << 20,
+                    crate::source::TableFile::stream(&path)?,
+                ))
                 .map_err(|e| SqlError::io_other(&path, e))?;
             let p = path.clone();
             Box::new(r.map(move |b| {
