@@ -8,7 +8,8 @@
 # chromium (the web UI test reads pages with headless Chromium), iproute2 (network
 # namespaces for the multi-host and partition tests), procps, and postgresql-client (`psql`:
 # the SQL fuzzer compares answers with the PostgreSQL server every machine runs at
-# 127.0.0.1:5432, database `test`).
+# 127.0.0.1:5432, database `test`). And python3 with venv: moto (an S3-compatible server,
+# from PyPI) goes into .venv-test/ for the s3:// tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -25,6 +26,12 @@ if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if [ ! -x .venv-test/bin/moto_server ]; then
+  echo "== installing moto[server] into .venv-test (pip)"
+  python3 -m venv .venv-test
+  .venv-test/bin/pip install -q --disable-pip-version-check "moto[server]==5.*"
 fi
 
 echo "== cargo test"

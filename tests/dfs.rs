@@ -1093,6 +1093,7 @@ fn sql_reads_dfs_tables_and_the_dfs_store_passes_conformance() {
     let opts = strata_storage::StorageOptions {
         dfs_master: c.master_addr.clone(),
         secret: SECRET.into(),
+        ..Default::default()
     };
     let (store, path) = strata_storage::resolve("dfs:///conformance", &opts).unwrap();
     assert_eq!(store.scheme(), "dfs");

@@ -6,19 +6,22 @@
 //! - `dfs://host:port/path`, or `dfs:///path` for the configured master: Strata's DFS
 //!   ([`dfs`]). One client per master per process, shared by every reader and connection-
 //!   reusing; reads need no exclusive access to it.
+//! - `s3://bucket/key`: S3 or an S3-compatible server through the `object_store` crate
+//!   ([`s3`]), credentials and endpoint from the `AWS_*` environment.
 //!
 //! Every store offers listing (recursive, Hadoop's hidden-file rule applied and what it
 //! skipped counted), sizes, ranged reads (what Parquet readers need: the footer, then only
 //! the projected column chunks), sequential reads, and an atomic `put`: a reader sees the
 //! old object or the whole new one, never part of it (write to a temporary name, rename).
 //!
-//! Not here yet: `s3://` (through the `object_store` crate; S3 has no rename, so its commit
-//! goes through a manifest), and writers streaming large outputs (dataflow jobs still
-//! commit through `strata_dataflow::io`).
+//! Not here yet: writers streaming large outputs, and a job-output commit protocol for S3
+//! (no rename there: a manifest); dataflow jobs still read and commit through
+//! `strata_dataflow::io`.
 
 pub mod conformance;
 pub mod dfs;
 pub mod local;
+pub mod s3;
 
 use std::io::Read;
 use std::ops::Range;
@@ -102,6 +105,9 @@ pub struct StorageOptions {
     pub dfs_master: String,
     /// The cluster secret.
     pub secret: String,
+    /// `object_store` S3 settings applied over the `AWS_*` environment, e.g.
+    /// `("aws_endpoint", "http://127.0.0.1:9000")`, `("aws_access_key_id", ..)`.
+    pub s3: Vec<(String, String)>,
 }
 
 impl StorageOptions {
@@ -111,6 +117,7 @@ impl StorageOptions {
         StorageOptions {
             dfs_master: c.master.clone(),
             secret: c.secret.clone(),
+            s3: Vec::new(),
         }
     }
 }
@@ -135,13 +142,23 @@ pub fn resolve(url: &str, opts: &StorageOptions) -> Result<(Arc<dyn Store>, Stri
         let store: Arc<dyn Store> = dfs::DfsStore::shared(master, &opts.secret)?;
         return Ok((store, path.to_string()));
     }
+    if let Some(rest) = url.strip_prefix("s3://") {
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(StorageError::BadUrl(format!(
+                "{url}: no bucket; write s3://bucket/key"
+            )));
+        }
+        let store: Arc<dyn Store> = s3::S3Store::shared(bucket, &opts.s3)?;
+        return Ok((store, key.to_string()));
+    }
     if let Some(path) = url.strip_prefix("file://") {
         return Ok((local::LocalStore::shared(), path.to_string()));
     }
     if let Some((scheme, _)) = url.split_once("://") {
         return Err(StorageError::BadUrl(format!(
             "{url}: unknown scheme {scheme}://; use a local path or dfs://host:port/path \
-             (s3:// is not supported yet)"
+             or s3://bucket/key"
         )));
     }
     Ok((local::LocalStore::shared(), url.to_string()))
@@ -188,5 +205,53 @@ impl RangeFile {
             return Ok(Vec::new());
         }
         self.store.read_range(&self.path, start..end)
+    }
+}
+
+/// A sequential reader over any store, a few MiB per ranged read.
+pub struct RangeReader {
+    store: Arc<dyn Store>,
+    path: String,
+    len: u64,
+    pos: u64,
+    buf: Vec<u8>,
+    off: usize,
+}
+
+impl RangeReader {
+    /// Bytes read per request.
+    pub const PIECE: u64 = 8 << 20;
+
+    /// Reads `path` (of length `len`) from `store`.
+    pub fn new(store: Arc<dyn Store>, path: String, len: u64) -> RangeReader {
+        RangeReader {
+            store,
+            path,
+            len,
+            pos: 0,
+            buf: Vec::new(),
+            off: 0,
+        }
+    }
+}
+
+impl Read for RangeReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.off == self.buf.len() {
+            if self.pos >= self.len {
+                return Ok(0);
+            }
+            let end = (self.pos + Self::PIECE).min(self.len);
+            self.buf = self
+                .store
+                .read_range(&self.path, self.pos..end)
+                .map_err(std::io::Error::other)?;
+            self.off = 0;
+            self.pos = end;
+        }
+        let n = out.len().min(self.buf.len() - self.off);
+        out[..n].copy_from_slice(&self.buf[self.off..self.off + n]);
+        self.off += n;
+        Ok(n)
     }
 }
