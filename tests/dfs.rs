@@ -1180,3 +1180,66 @@ fn sql_reads_dfs_tables_and_the_dfs_store_passes_conformance() {
         "{err}"
     );
 }
+
+/// With one of three workers SIGKILLed, a job still writes its output to the DFS at
+/// replication 3 (to the two live nodes; `dfs report` counts the files as under-replicated),
+/// and when a new worker joins every chunk is copied back up to three replicas.
+#[test]
+fn a_job_writes_to_the_dfs_with_a_worker_dead_and_replication_recovers() {
+    let mut c = Cluster::start(3);
+    let cl = c.client();
+    let shakespeare = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/shakespeare");
+    let mut names: Vec<_> = std::fs::read_dir(&shakespeare)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    cl.mkdir("/in", true).unwrap();
+    for p in names.iter().take(3) {
+        let mut f = std::fs::File::open(p).unwrap();
+        let dest = format!("/in/{}", p.file_name().unwrap().to_str().unwrap());
+        let mut w = c.client();
+        w.put(&mut f, &dest, 3, false, &mut |_| {}).unwrap();
+    }
+    c.kill_worker(0);
+    c.wait_for("the killed worker declared dead", |c| {
+        c.report().nodes.iter().filter(|n| n.alive).count() == 2
+    });
+    let o = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["run", "wordcount", "dfs:///in", "--out", "dfs:///out"])
+        .args(["--threads", "2", "--quiet", "--config"])
+        .arg(&c.config)
+        .env("STRATA_MASTER", &c.master_addr)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let parts: Vec<String> = cl
+        .list("/out", false)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.path.contains("/part-"))
+        .map(|e| e.path)
+        .collect();
+    assert!(!parts.is_empty());
+    assert!(cl.stat("/out/_SUCCESS").is_ok());
+    for p in &parts {
+        assert!(replicas_ok(&c, p, 2), "{p}: not on the two live nodes");
+    }
+    let (ok, report, err) = dfs_cli(&c, &["report"]);
+    assert!(ok, "{err}");
+    assert!(
+        c.report().under_replicated_files >= parts.len() as u64,
+        "{report}"
+    );
+    assert!(report.contains("under-replicated"), "{report}");
+    c.add_worker();
+    c.wait_for("every output and input chunk back at 3 replicas", |c| {
+        parts.iter().all(|p| replicas_ok(c, p, 3))
+            && c.client()
+                .list("/in", false)
+                .unwrap()
+                .iter()
+                .all(|e| replicas_ok(c, &e.path, 3))
+    });
+    assert_eq!(c.report().under_replicated_files, 0);
+}

@@ -249,7 +249,7 @@ enum Job {
     /// Count words: maximal runs of alphanumeric characters, lowercased. Writes lines
     /// `word<TAB>count` to part files in DIR.
     Wordcount {
-        /// Input files, directories (read recursively) or globs.
+        /// Input files, directories (read recursively), globs, or dfs:// and s3:// URLs.
         #[arg(required = true, value_name = "INPUT")]
         inputs: Vec<String>,
         #[command(flatten)]

@@ -2,10 +2,11 @@
 //! cache) and creates datasets.
 
 use crate::accumulator::{Accumulator, Broadcast};
+use crate::backend::{LocalBackend, TaskBackend};
 use crate::cache::BlockManager;
+use crate::cluster::Launch;
 use crate::cluster::driver::Driver;
 use crate::cluster::executor::Executor;
-use crate::cluster::{Launch, Role};
 use crate::data::Data;
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
@@ -35,7 +36,9 @@ pub(crate) struct Inner {
     pub metrics: Arc<EngineMetrics>,
     pub failures: RwLock<FailurePolicy>,
     pub listeners: RwLock<Vec<Arc<dyn JobListener>>>,
-    pub role: Role,
+    /// Where tasks run: this process's pool, the cluster's executors, or (in an executor)
+    /// nowhere but through the driver.
+    pub backend: Arc<dyn TaskBackend>,
     /// Lineage ids (datasets, shuffles): program order, identical in every process.
     next_id: AtomicU64,
     /// Job ids: one per action, identical in every process.
@@ -123,12 +126,12 @@ impl Context {
         config.threads = runtime.cpu().threads();
         let memory = Arc::new(MemoryManager::new(runtime, config.storage_fraction));
         let shuffle = Arc::new(ShuffleManager::new(config.local_dir.as_deref())?);
-        let role = if crate::cluster::is_executor_process() {
-            Role::Executor(Executor::start(&full, shuffle.clone(), memory.clone())?)
+        let backend: Arc<dyn TaskBackend> = if crate::cluster::is_executor_process() {
+            Arc::new(Executor::start(&full, shuffle.clone(), memory.clone())?)
         } else {
             match launch {
-                Launch::Embedded => Role::Embedded,
-                Launch::Cluster(c) => Role::Driver(Driver::start(&full, c, shuffle.clone())?),
+                Launch::Embedded => Arc::new(LocalBackend),
+                Launch::Cluster(c) => Arc::new(Driver::start(&full, c, shuffle.clone())?),
             }
         };
         Ok(Context {
@@ -142,7 +145,7 @@ impl Context {
                 next_id: AtomicU64::new(0),
                 next_job: AtomicU64::new(0),
                 next_stage: AtomicU64::new(0),
-                role,
+                backend,
                 cluster: full.cluster,
                 config,
             }),
@@ -153,25 +156,18 @@ impl Context {
     /// process runs the program; effects outside Strata's API (printing, writing local
     /// files) should be guarded by this.
     pub fn is_driver(&self) -> bool {
-        !matches!(self.inner.role, Role::Executor(_))
+        self.inner.backend.schedules()
     }
 
     /// The cluster application id, when this context drives or serves one.
     pub fn app_id(&self) -> Option<String> {
-        match &self.inner.role {
-            Role::Driver(d) => Some(d.app_id().to_string()),
-            Role::Executor(_) => std::env::var("STRATA_APP_ID").ok(),
-            Role::Embedded => None,
-        }
+        self.inner.backend.app_id()
     }
 
     /// The driver's progress report (jobs, stages, tasks, locality, recovery counts), when
     /// this context drives a cluster application.
     pub fn cluster_report(&self) -> Option<strata_cluster::model::AppUi> {
-        match &self.inner.role {
-            Role::Driver(d) => Some(d.report()),
-            _ => None,
-        }
+        self.inner.backend.report()
     }
 
     /// The configuration in force.

@@ -2,10 +2,12 @@
 //!
 //! Inputs: each argument is a file, a directory (read recursively, skipping hidden files and
 //! files whose name starts with `_` such as `_SUCCESS`), or a glob; or the same on the DFS as
-//! `dfs://HOST:PORT/path` or `dfs:///path` (the cluster's master). Files are listed in sorted
-//! order so that partition numbering is deterministic on every process. A DFS file is split
-//! at its chunk boundaries, and each split records the chunkservers holding its chunk, for
-//! locality-aware scheduling.
+//! `dfs://HOST:PORT/path` or `dfs:///path` (the cluster's master), or an object prefix
+//! `s3://bucket/prefix` (through `strata-storage`, read by ranges). Files are listed in
+//! sorted order so that partition numbering is deterministic on every process. A DFS file is
+//! split at its chunk boundaries, and each split records the chunkservers holding its chunk,
+//! for locality-aware scheduling. DFS reads go through the process's one shared client per
+//! master (`strata_storage::dfs::DfsStore`), not a connection per split.
 //!
 //! Outputs: each task writes `DIR/_temporary/part-NNNNN.attempt-A-TOKEN` (TOKEN unique to the
 //! attempt, so a zombie attempt of an earlier stage run, say on a host cut off by a network
@@ -97,6 +99,33 @@ fn dfs_client(master: &str, secret: &str) -> Result<DfsClient> {
     DfsClient::connect(master, secret).map_err(|e| Error::Input(e.to_string()))
 }
 
+/// The process's shared client for `master` (reads and metadata need no exclusive use).
+fn shared_dfs(master: &str, secret: &str) -> Result<std::sync::Arc<DfsClient>> {
+    strata_storage::dfs::DfsStore::shared(master, secret)
+        .map(|s| s.client().clone())
+        .map_err(|e| Error::Input(e.to_string()))
+}
+
+/// Lists an input in an object store (`s3://`) through the storage layer.
+fn expand_store(url: &str, out: &mut Vec<InputFile>, skipped: &mut Skipped) -> Result<()> {
+    let opts = strata_storage::StorageOptions::default();
+    let (store, path) =
+        strata_storage::resolve(url, &opts).map_err(|e| Error::Input(e.to_string()))?;
+    let l = store.list(&path).map_err(|e| Error::Input(e.to_string()))?;
+    for (h, n) in l.hidden {
+        skipped.add(PathBuf::from(h), n);
+    }
+    for f in l.files {
+        out.push(InputFile {
+            encoding: Encoding::of(Path::new(&f.url)),
+            path: PathBuf::from(f.url),
+            len: f.size,
+            dfs: None,
+        });
+    }
+    Ok(())
+}
+
 fn dfs_err(e: strata_dfs::DfsError) -> Error {
     Error::Input(e.to_string())
 }
@@ -113,7 +142,7 @@ fn expand_dfs(
             "{url}: globs are not supported on the DFS yet; name a file or a directory"
         )));
     }
-    let client = dfs_client(&master, &cluster.secret)?;
+    let client = shared_dfs(&master, &cluster.secret)?;
     let mut files: Vec<String> = Vec::new();
     for e in client.list(&path, true).map_err(dfs_err)? {
         if e.is_dir {
@@ -162,12 +191,23 @@ fn expand_dfs(
 pub trait InputStream: Read + Seek + Send {}
 impl<T: Read + Seek + Send> InputStream for T {}
 
-/// Opens an input file, local or on the DFS.
+/// Opens an input file: local, on the DFS (through the shared client), or in an object
+/// store (by ranges).
 pub fn open_input(file: &InputFile) -> std::io::Result<Box<dyn InputStream>> {
     match &file.dfs {
-        None => Ok(Box::new(std::fs::File::open(&file.path)?)),
+        None => match file.path.to_str().filter(|p| strata_storage::is_url(p)) {
+            None => Ok(Box::new(std::fs::File::open(&file.path)?)),
+            Some(url) => {
+                let opts = strata_storage::StorageOptions::default();
+                let (store, path) =
+                    strata_storage::resolve(url, &opts).map_err(std::io::Error::other)?;
+                Ok(Box::new(strata_storage::RangeReader::new(
+                    store, path, file.len,
+                )))
+            }
+        },
         Some(d) => {
-            let client = DfsClient::connect(&d.master, &d.secret).map_err(std::io::Error::other)?;
+            let client = shared_dfs(&d.master, &d.secret).map_err(std::io::Error::other)?;
             Ok(Box::new(
                 FileReader::open(client, &d.path).map_err(std::io::Error::other)?,
             ))
@@ -195,6 +235,8 @@ pub fn expand_inputs_with<P: AsRef<str>>(
         let path = Path::new(input);
         if input.starts_with("dfs://") {
             expand_dfs(input, cluster, &mut files, &mut skipped)?;
+        } else if strata_storage::is_url(input) {
+            expand_store(input, &mut files, &mut skipped)?;
         } else if path.exists() {
             collect(path, &mut files, &mut skipped)?;
         } else if input.contains(['*', '?', '[']) {
@@ -464,6 +506,14 @@ impl OutputDir {
     /// Creates the directory; it must not hold a previous result.
     pub fn prepare(&self) -> Result<()> {
         match self {
+            OutputDir::Local(dir) if dir.to_str().is_some_and(strata_storage::is_url) => {
+                Err(Error::Output {
+                    path: dir.clone(),
+                    reason: "jobs cannot write to object stores yet (no commit protocol for \
+                             stores without rename); write to a local path or dfs://"
+                        .into(),
+                })
+            }
             OutputDir::Local(dir) => prepare_output(dir),
             OutputDir::Dfs {
                 master,

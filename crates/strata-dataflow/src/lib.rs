@@ -59,6 +59,7 @@
 #![deny(missing_docs)]
 
 pub mod accumulator;
+mod backend;
 pub mod cache;
 pub mod cluster;
 mod context;

@@ -235,6 +235,34 @@ impl RangeReader {
     }
 }
 
+impl std::io::Seek for RangeReader {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        // Where the reader stands: the end of the buffer less what is still unread in it.
+        let here = self.pos - (self.buf.len() - self.off) as u64;
+        let new = match to {
+            std::io::SeekFrom::Start(p) => p as i128,
+            std::io::SeekFrom::End(d) => self.len as i128 + d as i128,
+            std::io::SeekFrom::Current(d) => here as i128 + d as i128,
+        };
+        if new < 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "seek before the start",
+            ));
+        }
+        let new = new as u64;
+        let start = self.pos - self.buf.len() as u64;
+        if new >= start && new <= self.pos {
+            self.off = (new - start) as usize;
+        } else {
+            self.buf.clear();
+            self.off = 0;
+            self.pos = new;
+        }
+        Ok(new)
+    }
+}
+
 impl Read for RangeReader {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         if self.off == self.buf.len() {

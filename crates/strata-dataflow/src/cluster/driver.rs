@@ -4,8 +4,8 @@
 use super::ClusterLaunch;
 use super::stage::{Pending, StageRun};
 use super::wire::{TaskKind, TaskReport, ToDriver, ToExecutor, recv, send};
+use crate::backend::{AnyResult, Decode, Stage, TaskBackend};
 use crate::context::Inner;
-use crate::data::Data;
 use crate::error::{Error, Result};
 use crate::shuffle::{ShuffleId, ShuffleManager};
 use crossbeam_channel::{Sender, unbounded};
@@ -228,9 +228,9 @@ impl Driver {
         st.job_results.insert(job, result);
     }
 
-    /// Runs one stage's tasks on the executors.
+    /// Runs one stage's tasks on the executors (results decoded with `decode`).
     #[allow(clippy::too_many_arguments)]
-    pub fn run_stage<R: Data>(
+    pub(crate) fn run_stage(
         &self,
         inner: &Inner,
         job: u64,
@@ -240,7 +240,8 @@ impl Driver {
         kind: TaskKind,
         prefs: Vec<Vec<String>>,
         inputs: Vec<ShuffleId>,
-    ) -> (Vec<(usize, R)>, Option<Error>) {
+        decode: Decode,
+    ) -> (Vec<(usize, AnyResult)>, Option<Error>) {
         let (tx, rx) = unbounded::<Event>();
         let statuses: Arc<Vec<_>> = Arc::new(
             inputs
@@ -274,7 +275,8 @@ impl Driver {
                 });
             }
         }
-        let mut run = StageRun::<R> {
+        let mut run = StageRun {
+            decode,
             d: &self.shared,
             inner,
             job,
@@ -332,6 +334,46 @@ impl Driver {
             .filter_map(|(i, d)| d.map(|(_, r)| (parts[i], r)))
             .collect();
         (out, failure)
+    }
+}
+
+impl TaskBackend for Driver {
+    fn run_stage(
+        &self,
+        inner: &Arc<Inner>,
+        s: Stage<'_>,
+    ) -> (Vec<(usize, AnyResult)>, Option<Error>) {
+        Driver::run_stage(
+            self, inner, s.job, s.stage, s.desc, s.parts, s.kind, s.prefs, s.inputs, s.decode,
+        )
+    }
+
+    fn wants_locality(&self) -> bool {
+        true
+    }
+
+    fn cached_host(&self, rdd: u64, partition: usize) -> Option<String> {
+        Driver::cached_host(self, rdd, partition)
+    }
+
+    fn output_lost(&self) {
+        Driver::output_lost(self)
+    }
+
+    fn job_started(&self, job: u64, name: &str) {
+        Driver::job_started(self, job, name)
+    }
+
+    fn job_finished(&self, job: u64, results: &dyn Fn() -> Result<Arc<Vec<u8>>, String>) {
+        Driver::job_finished(self, job, results())
+    }
+
+    fn app_id(&self) -> Option<String> {
+        Some(Driver::app_id(self).to_string())
+    }
+
+    fn report(&self) -> Option<AppUi> {
+        Some(Driver::report(self))
     }
 }
 

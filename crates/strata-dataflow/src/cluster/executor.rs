@@ -195,6 +195,34 @@ impl Executor {
     }
 }
 
+/// An executor schedules nothing: each job's results come from the driver, and the tasks
+/// it runs arrive from the driver too.
+impl crate::backend::TaskBackend for Executor {
+    fn run_stage(
+        &self,
+        _inner: &Arc<crate::context::Inner>,
+        s: crate::backend::Stage<'_>,
+    ) -> (Vec<(usize, crate::backend::AnyResult)>, Option<Error>) {
+        let e = Error::Internal(format!(
+            "stage {} ({}) was submitted in an executor; only the driver schedules",
+            s.stage, s.desc
+        ));
+        (Vec::new(), Some(e))
+    }
+
+    fn remote_job(&self, job: u64, runner: JobRunner) -> Option<Result<Arc<Vec<u8>>>> {
+        Some(self.run_job(job, runner))
+    }
+
+    fn schedules(&self) -> bool {
+        false
+    }
+
+    fn app_id(&self) -> Option<String> {
+        std::env::var("STRATA_APP_ID").ok()
+    }
+}
+
 fn connect(driver: &str) -> Result<TcpStream> {
     let mut last = None;
     for _ in 0..50 {

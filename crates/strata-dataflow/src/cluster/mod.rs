@@ -103,10 +103,3 @@ impl Launch {
 pub fn is_executor_process() -> bool {
     std::env::var_os("STRATA_DRIVER").is_some()
 }
-
-/// The part of a context that depends on where tasks run.
-pub(crate) enum Role {
-    Embedded,
-    Driver(driver::Driver),
-    Executor(executor::Executor),
-}

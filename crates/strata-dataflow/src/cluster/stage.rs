@@ -4,8 +4,8 @@
 
 use super::driver::{Event, Exec, Shared};
 use super::wire::{TaskDesc, TaskKind, TaskReport, ToExecutor, metrics_from_wire};
+use crate::backend::{AnyResult, Decode};
 use crate::context::Inner;
-use crate::data::Data;
 use crate::error::Error;
 use crate::shuffle::ShuffleId;
 use crossbeam_channel::RecvTimeoutError;
@@ -42,7 +42,9 @@ pub(super) struct Running {
     pub(super) ui: usize,
 }
 
-pub(super) struct StageRun<'a, R> {
+pub(super) struct StageRun<'a> {
+    /// Decodes a task's result as it arrives from an executor.
+    pub(super) decode: Decode,
     pub(super) d: &'a Shared,
     pub(super) inner: &'a Inner,
     pub(super) job: u64,
@@ -55,14 +57,14 @@ pub(super) struct StageRun<'a, R> {
     pub(super) pending: VecDeque<Pending>,
     pub(super) next_attempt: Vec<u32>,
     pub(super) running: FxHashMap<u64, Running>,
-    pub(super) done: Vec<Option<(u64, R)>>,
+    pub(super) done: Vec<Option<(u64, AnyResult)>>,
     pub(super) n_done: usize,
     pub(super) durations: Vec<Duration>,
     pub(super) speculated: FxHashSet<usize>,
     pub(super) no_exec_since: Option<Instant>,
 }
 
-impl<R: Data> StageRun<'_, R> {
+impl StageRun<'_> {
     pub(super) fn ui_stage(&self, f: impl FnOnce(&mut StageUi)) {
         let mut ui = self.d.ui.lock();
         if let Some(s) = ui
@@ -293,7 +295,7 @@ impl<R: Data> StageRun<'_, R> {
                 self.ui_task(run.ui, finish("superseded", None));
                 None
             }
-            Ok(bytes) => match bincode::deserialize::<R>(&bytes) {
+            Ok(bytes) => match (self.decode)(&bytes) {
                 Ok(r) => {
                     if !report.cached.is_empty() {
                         let mut st = self.d.state.lock();

@@ -1,7 +1,7 @@
 //! Cutting a job into stages and running them (see the module docs of `scheduler`).
 
 use crate::accumulator::{self, TaskUpdates};
-use crate::cluster::Role;
+use crate::backend::{self, Stage};
 use crate::cluster::executor::JobRunner;
 use crate::cluster::wire::TaskKind;
 use crate::context::Inner;
@@ -48,8 +48,7 @@ pub(crate) fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
 /// with the same partitioning (a pipeline reads what its source reads).
 fn preferred_hosts(inner: &Inner, rdd: &Arc<dyn RddBase>, p: usize) -> Vec<String> {
     if rdd.is_cache()
-        && let Role::Driver(d) = &inner.role
-        && let Some(host) = d.cached_host(rdd.id(), p)
+        && let Some(host) = inner.backend.cached_host(rdd.id(), p)
     {
         return vec![host];
     }
@@ -136,33 +135,40 @@ fn run_stage<R: Data>(
         l.on_stage_start(job, stage, desc, parts.len());
     }
     tracing::debug!(job, stage, tasks = parts.len(), desc, "stage submitted");
-    let (done, failure) = match &inner.role {
-        Role::Driver(d) => {
-            let prefs = parts
-                .iter()
-                .map(|&p| preferred_hosts(inner, rdd, p))
-                .collect();
-            d.run_stage::<R>(
-                inner,
-                job,
-                stage,
-                desc,
-                parts,
-                kind,
-                prefs,
-                stage_inputs(rdd),
-            )
-        }
-        _ => run_local(inner, job, stage, parts, task, desc),
+    let prefs = if inner.backend.wants_locality() {
+        parts
+            .iter()
+            .map(|&p| preferred_hosts(inner, rdd, p))
+            .collect()
+    } else {
+        Vec::new()
     };
+    let (done, failure) = inner.backend.run_stage(
+        inner,
+        Stage {
+            job,
+            stage,
+            desc,
+            parts,
+            kind,
+            prefs,
+            inputs: stage_inputs(rdd),
+            task: backend::erase(task),
+            decode: backend::decode::<R>,
+        },
+    );
+    let done: Vec<(usize, R)> = done
+        .into_iter()
+        .map(|(p, r)| (p, backend::unerase::<R>(r)))
+        .collect();
     for l in &listeners {
         l.on_stage_end(stage, failure.is_none());
     }
     (done, failure)
 }
 
-/// Runs a stage's tasks on this process's pool.
-fn run_local<R: Send + 'static>(
+/// Runs a stage's tasks on this process's pool (the [`backend::LocalBackend`]).
+pub(crate) fn run_local<R: Send + 'static>(
     inner: &Arc<Inner>,
     job: u64,
     stage: u64,
@@ -339,10 +345,8 @@ fn run_map_stages(inner: &Arc<Inner>, job: u64, rdd: &Arc<dyn RddBase>) -> Resul
 
 /// After a fetch failure, forgets every output of that shuffle whose file is gone.
 fn forget_lost_outputs(inner: &Inner, shuffle: ShuffleId, map: usize) {
-    if inner.shuffle.unregister_map_output(shuffle, map)
-        && let Role::Driver(d) = &inner.role
-    {
-        d.output_lost();
+    if inner.shuffle.unregister_map_output(shuffle, map) {
+        inner.backend.output_lost();
     }
     for (m, status) in inner.shuffle.map_outputs(shuffle).iter().enumerate() {
         // Only a file this process owns can be checked here; a lost executor's outputs
@@ -366,7 +370,7 @@ pub(crate) fn run_job<T: Data, R: Data>(
 ) -> Result<Vec<R>> {
     let job = inner.next_job();
     let base = rdd.clone().as_base();
-    if let Role::Executor(e) = &inner.role {
+    if !inner.backend.schedules() {
         let (rdd, func) = (rdd.clone(), func.clone());
         let runner = JobRunner {
             result: Arc::new(move |tc: &TaskContext| {
@@ -376,7 +380,10 @@ pub(crate) fn run_job<T: Data, R: Data>(
             }),
             shuffles: all_shuffles(&base),
         };
-        let bytes = e.run_job(job, runner)?;
+        let bytes = inner
+            .backend
+            .remote_job(job, runner)
+            .ok_or_else(|| Error::Internal("a non-scheduling backend ran no job".into()))??;
         return bincode::deserialize(&bytes)
             .map_err(|e| Error::Internal(format!("undecodable job result from the driver: {e}")));
     }
@@ -384,9 +391,9 @@ pub(crate) fn run_job<T: Data, R: Data>(
     for l in &listeners {
         l.on_job_start(job, description);
     }
-    if let Role::Driver(d) = &inner.role {
-        d.job_started(job, &format!("{description} ({})", base.name()));
-    }
+    inner
+        .backend
+        .job_started(job, &format!("{description} ({})", base.name()));
     let mut results: Vec<Option<R>> = partitions.iter().map(|_| None).collect();
     // Where each partition's result goes (a partition may be asked for more than once).
     // Regression (data-safety issue, row 11): a linear search per finished task made
@@ -456,15 +463,12 @@ pub(crate) fn run_job<T: Data, R: Data>(
             .map(|r| r.ok_or_else(|| Error::Internal("job finished without a result".into())))
             .collect::<Result<Vec<R>>>()
     });
-    if let Role::Driver(d) = &inner.role {
-        // Every executor's copy of the program gets the same results.
-        let shared = match &results {
-            Ok(r) => bincode::serialize(r)
-                .map(Arc::new)
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        d.job_finished(job, shared);
-    }
+    // Every executor's copy of the program gets the same results (when there are executors).
+    inner.backend.job_finished(job, &|| match &results {
+        Ok(r) => bincode::serialize(r)
+            .map(Arc::new)
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    });
     results
 }
