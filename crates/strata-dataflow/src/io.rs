@@ -201,9 +201,8 @@ pub fn open_input(file: &InputFile) -> std::io::Result<Box<dyn InputStream>> {
                 let opts = strata_storage::StorageOptions::default();
                 let (store, path) =
                     strata_storage::resolve(url, &opts).map_err(std::io::Error::other)?;
-                Ok(Box::new(strata_storage::RangeReader::new(
-                    store, path, file.len,
-                )))
+                let f = store.open_ranged(&path).map_err(std::io::Error::other)?;
+                Ok(Box::new(strata_storage::RangeReader::new(f)))
             }
         },
         Some(d) => {

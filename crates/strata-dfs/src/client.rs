@@ -35,7 +35,13 @@ pub struct DfsClient {
     rt: tokio::runtime::Runtime,
     master: MasterClient<InterceptedService<Channel, Attach>>,
     skip_checksums: bool,
+    /// Idle data connections to chunkservers, by address, reused by later reads (a
+    /// chunkserver serves any number of requests on one connection).
+    idle: std::sync::Mutex<std::collections::HashMap<String, Vec<Conn>>>,
 }
+
+/// Idle connections kept per chunkserver.
+const IDLE_CONNS: usize = 8;
 
 impl DfsClient {
     /// Connects to the master at `host:port`.
@@ -59,6 +65,7 @@ impl DfsClient {
             master_addr: master.to_string(),
             secret: strata_net::auth::token(secret, strata_net::auth::purpose::DATA),
             skip_checksums: false,
+            idle: Default::default(),
             rt,
             master: MasterClient::with_interceptor(channel, attach)
                 .max_decoding_message_size(64 << 20),
@@ -357,8 +364,7 @@ impl DfsClient {
             (&c.replicas, true)
         };
         for addr in addrs {
-            let r = Conn::open(addr, Duration::from_secs(60))
-                .and_then(|mut conn| conn.read_into(&self.secret, c.handle, pos, len, verify, buf));
+            let r = self.read_on(addr, c.handle, pos, len, verify, buf);
             match r {
                 Ok(()) if buf.len() as u64 == len => return Ok(()),
                 Ok(()) => {
@@ -402,6 +408,43 @@ impl DfsClient {
             ));
         }
         Ok(out)
+    }
+
+    /// One read from `addr`, on an idle pooled connection when there is one (retried once
+    /// on a fresh connection if that one had gone stale), returned to the pool after.
+    fn read_on(
+        &self,
+        addr: &str,
+        handle: u64,
+        pos: u64,
+        len: u64,
+        verify: bool,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        let pooled = self
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(addr)
+            .and_then(Vec::pop);
+        let (mut conn, reused) = match pooled {
+            Some(c) => (c, true),
+            None => (Conn::open(addr, Duration::from_secs(60))?, false),
+        };
+        let mut r = conn.read_into(&self.secret, handle, pos, len, verify, buf);
+        if reused && matches!(r, Err(DfsError::Node(..))) {
+            // The chunkserver may have closed an idle connection: one fresh try.
+            conn = Conn::open(addr, Duration::from_secs(60))?;
+            r = conn.read_into(&self.secret, handle, pos, len, verify, buf);
+        }
+        if r.is_ok() {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let v = idle.entry(addr.to_string()).or_default();
+            if v.len() < IDLE_CONNS {
+                v.push(conn);
+            }
+        }
+        r
     }
 
     /// Appends one record atomically (at least once); returns its offset in the file.

@@ -51,6 +51,18 @@ pub fn check(store: &dyn Store, base: &str, big: usize) -> std::result::Result<(
             return fail(format!("read_range {s}..{e} returned other bytes"));
         }
     }
+    let opened = store
+        .open_ranged(&p("dir/blob.bin"))
+        .map_err(|e| ctx("open_ranged", e))?;
+    if opened.len() != big as u64 {
+        return fail(format!("open_ranged length {}", opened.len()));
+    }
+    for (s, e) in [(0, 7), (big as u64 - 9, big as u64), (3, big as u64 - 3)] {
+        let got = opened.read(s..e).map_err(|e| ctx("ranged read", e))?;
+        if got != blob[s as usize..e as usize] {
+            return fail(format!("ranged read {s}..{e} returned other bytes"));
+        }
+    }
     let mut streamed = Vec::new();
     store
         .open(&p("dir/blob.bin"))

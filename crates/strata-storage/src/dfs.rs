@@ -6,7 +6,7 @@
 //! overwrite: the file stays invisible until it is closed, so readers see the old file or
 //! the whole new one.
 
-use crate::{FileMeta, Listing, Result, SUCCESS, StorageError, Store, hidden_name};
+use crate::{FileMeta, Listing, Ranged, Result, SUCCESS, StorageError, Store, hidden_name};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::io::Read;
@@ -148,5 +148,40 @@ impl Store for DfsStore {
 
     fn url(&self, path: &str) -> String {
         format!("dfs://{}{path}", self.master)
+    }
+
+    fn open_ranged(&self, path: &str) -> Result<Arc<dyn Ranged>> {
+        let list = self.client.chunks(path).map_err(remote)?;
+        Ok(Arc::new(DfsFile {
+            client: self.client.clone(),
+            len: list.chunks.iter().map(|c| c.length).sum(),
+            chunks: list.chunks,
+        }))
+    }
+}
+
+/// A DFS file open for ranged reads: its chunk list as of opening, read from any replica
+/// over the client's pooled connections.
+struct DfsFile {
+    client: Arc<DfsClient>,
+    chunks: Vec<strata_dfs::proto::ChunkLocation>,
+    len: u64,
+}
+
+impl std::fmt::Debug for DfsFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DfsFile").field("len", &self.len).finish()
+    }
+}
+
+impl Ranged for DfsFile {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read(&self, range: Range<u64>) -> Result<Vec<u8>> {
+        self.client
+            .read_range(&self.chunks, range.start, range.end - range.start)
+            .map_err(remote)
     }
 }

@@ -96,6 +96,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn delete(&self, path: &str) -> Result<()>;
     /// The URL of `path` in this store.
     fn url(&self, path: &str) -> String;
+    /// Opens `path` for many ranged reads of the version there now (a DFS file's chunk
+    /// list, a local file's descriptor are looked up once, not per read).
+    fn open_ranged(&self, path: &str) -> Result<Arc<dyn Ranged>>;
+}
+
+/// A file opened for ranged reads.
+pub trait Ranged: Send + Sync + std::fmt::Debug {
+    /// Its length.
+    fn len(&self) -> u64;
+    /// Whether it is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// `range` of its bytes (within the length).
+    fn read(&self, range: Range<u64>) -> Result<Vec<u8>>;
 }
 
 /// Where `dfs:///` URLs without a host go, and the secret to present.
@@ -175,8 +190,7 @@ pub const SUCCESS: &str = "_SUCCESS";
 /// A file read through a [`Store`] by ranges: what columnar readers need.
 #[derive(Debug, Clone)]
 pub struct RangeFile {
-    store: Arc<dyn Store>,
-    path: String,
+    file: Arc<dyn Ranged>,
     len: u64,
 }
 
@@ -184,8 +198,11 @@ impl RangeFile {
     /// Opens `url` for ranged reads.
     pub fn open(url: &str, opts: &StorageOptions) -> Result<RangeFile> {
         let (store, path) = resolve(url, opts)?;
-        let len = store.size(&path)?;
-        Ok(RangeFile { store, path, len })
+        let file = store.open_ranged(&path)?;
+        Ok(RangeFile {
+            len: file.len(),
+            file,
+        })
     }
 
     /// The file's length.
@@ -204,14 +221,13 @@ impl RangeFile {
         if start >= end {
             return Ok(Vec::new());
         }
-        self.store.read_range(&self.path, start..end)
+        self.file.read(start..end)
     }
 }
 
 /// A sequential reader over any store, a few MiB per ranged read.
 pub struct RangeReader {
-    store: Arc<dyn Store>,
-    path: String,
+    file: Arc<dyn Ranged>,
     len: u64,
     pos: u64,
     buf: Vec<u8>,
@@ -222,12 +238,11 @@ impl RangeReader {
     /// Bytes read per request.
     pub const PIECE: u64 = 8 << 20;
 
-    /// Reads `path` (of length `len`) from `store`.
-    pub fn new(store: Arc<dyn Store>, path: String, len: u64) -> RangeReader {
+    /// Reads an opened file from its start.
+    pub fn new(file: Arc<dyn Ranged>) -> RangeReader {
         RangeReader {
-            store,
-            path,
-            len,
+            len: file.len(),
+            file,
             pos: 0,
             buf: Vec::new(),
             off: 0,
@@ -271,8 +286,8 @@ impl Read for RangeReader {
             }
             let end = (self.pos + Self::PIECE).min(self.len);
             self.buf = self
-                .store
-                .read_range(&self.path, self.pos..end)
+                .file
+                .read(self.pos..end)
                 .map_err(std::io::Error::other)?;
             self.off = 0;
             self.pos = end;

@@ -1,6 +1,6 @@
 //! The local file system as a [`Store`].
 
-use crate::{FileMeta, Listing, Result, SUCCESS, StorageError, Store, hidden_name};
+use crate::{FileMeta, Listing, Ranged, Result, SUCCESS, StorageError, Store, hidden_name};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -134,5 +134,39 @@ impl Store for LocalStore {
 
     fn url(&self, path: &str) -> String {
         path.to_string()
+    }
+
+    fn open_ranged(&self, path: &str) -> Result<Arc<dyn Ranged>> {
+        let p = Path::new(path);
+        let file = std::fs::File::open(p).map_err(io(p))?;
+        let len = file.metadata().map_err(io(p))?.len();
+        Ok(Arc::new(LocalFile {
+            file,
+            len,
+            path: p.to_path_buf(),
+        }))
+    }
+}
+
+/// A local file open for positional reads.
+#[derive(Debug)]
+struct LocalFile {
+    file: std::fs::File,
+    len: u64,
+    path: PathBuf,
+}
+
+impl Ranged for LocalFile {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read(&self, range: Range<u64>) -> Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0; (range.end - range.start) as usize];
+        self.file
+            .read_exact_at(&mut buf, range.start)
+            .map_err(io(&self.path))?;
+        Ok(buf)
     }
 }

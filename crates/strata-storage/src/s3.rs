@@ -9,7 +9,9 @@
 //! A single PUT is atomic on S3 (readers see the old object or the new one whole), so `put`
 //! needs no rename. Directories do not exist: a "directory" is a key prefix.
 
-use crate::{FileMeta, Listing, RangeReader, Result, SUCCESS, StorageError, Store, hidden_name};
+use crate::{
+    FileMeta, Listing, RangeReader, Ranged, Result, SUCCESS, StorageError, Store, hidden_name,
+};
 use futures_util::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
@@ -174,9 +176,7 @@ impl Store for S3Store {
     }
 
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>> {
-        let len = self.size(path)?;
-        let me = S3Store::shared(&self.bucket, &self.settings)?;
-        Ok(Box::new(RangeReader::new(me, path.to_string(), len)))
+        Ok(Box::new(RangeReader::new(self.open_ranged(path)?)))
     }
 
     fn put(&self, path: &str, data: &[u8]) -> Result<()> {
@@ -205,5 +205,32 @@ impl Store for S3Store {
 
     fn url(&self, path: &str) -> String {
         format!("s3://{}/{}", self.bucket, path.trim_start_matches('/'))
+    }
+
+    fn open_ranged(&self, path: &str) -> Result<Arc<dyn Ranged>> {
+        let len = self.size(path)?;
+        Ok(Arc::new(S3Object {
+            store: S3Store::shared(&self.bucket, &self.settings)?,
+            path: path.to_string(),
+            len,
+        }))
+    }
+}
+
+/// An object open for ranged reads (each a GET with a Range header).
+#[derive(Debug)]
+struct S3Object {
+    store: Arc<S3Store>,
+    path: String,
+    len: u64,
+}
+
+impl Ranged for S3Object {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read(&self, range: Range<u64>) -> Result<Vec<u8>> {
+        self.store.read_range(&self.path, range)
     }
 }
