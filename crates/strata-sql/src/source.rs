@@ -104,12 +104,8 @@ impl ChunkReader for TableFile {
                 f.seek(SeekFrom::Start(start))?;
                 Ok(Box::new(std::io::BufReader::new(f)))
             }
-            TableFile::Remote(f) => {
-                let bytes = f
-                    .read(start, f.len().saturating_sub(start))
-                    .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))?;
-                Ok(Box::new(std::io::Cursor::new(bytes)))
-            }
+            // Read on demand: a reader may stop long before the end of the file.
+            TableFile::Remote(f) => Ok(Box::new(f.reader_at(start))),
         }
     }
 

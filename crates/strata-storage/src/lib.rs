@@ -188,13 +188,23 @@ pub fn hidden_name(name: &str) -> bool {
 pub const SUCCESS: &str = "_SUCCESS";
 
 /// A file read through a [`Store`] by ranges: what columnar readers need.
+///
+/// Reads of up to 4 blocks (a Parquet page header, a page, a stream's next piece) go through
+/// a cache of the last few aligned 1 MiB blocks, so a reader walking pages one by one costs
+/// one request per block, not one per page; larger reads go to the store as they are.
 #[derive(Debug, Clone)]
 pub struct RangeFile {
     file: Arc<dyn Ranged>,
     len: u64,
+    blocks: Arc<parking_lot::Mutex<std::collections::VecDeque<(u64, Arc<Vec<u8>>)>>>,
 }
 
 impl RangeFile {
+    /// Size of a cached block.
+    pub const BLOCK: u64 = 1 << 20;
+    /// Blocks kept (enough for the pages of a few dozen columns read side by side).
+    const CACHED: usize = 32;
+
     /// Opens `url` for ranged reads.
     pub fn open(url: &str, opts: &StorageOptions) -> Result<RangeFile> {
         let (store, path) = resolve(url, opts)?;
@@ -202,6 +212,7 @@ impl RangeFile {
         Ok(RangeFile {
             len: file.len(),
             file,
+            blocks: Default::default(),
         })
     }
 
@@ -215,13 +226,58 @@ impl RangeFile {
         self.len == 0
     }
 
+    /// A stream from `start`, read on demand through the block cache.
+    pub fn reader_at(&self, start: u64) -> RangeReader {
+        let mut r = RangeReader::new(Arc::new(self.clone()));
+        r.piece = Self::BLOCK;
+        r.pos = start.min(self.len);
+        r
+    }
+
     /// `len` bytes at `start` (fewer at the end of the file).
     pub fn read(&self, start: u64, len: u64) -> Result<Vec<u8>> {
         let end = (start + len).min(self.len);
         if start >= end {
             return Ok(Vec::new());
         }
-        self.file.read(start..end)
+        if end - start > 4 * Self::BLOCK {
+            return self.file.read(start..end);
+        }
+        let mut out = Vec::with_capacity((end - start) as usize);
+        let mut pos = start;
+        while pos < end {
+            let b = pos / Self::BLOCK;
+            let block = self.block(b)?;
+            let from = (pos - b * Self::BLOCK) as usize;
+            let to = ((end - b * Self::BLOCK) as usize).min(block.len());
+            out.extend_from_slice(&block[from..to]);
+            pos = b * Self::BLOCK + to as u64;
+        }
+        Ok(out)
+    }
+
+    fn block(&self, b: u64) -> Result<Arc<Vec<u8>>> {
+        if let Some((_, d)) = self.blocks.lock().iter().find(|(i, _)| *i == b) {
+            return Ok(d.clone());
+        }
+        let start = b * Self::BLOCK;
+        let data = Arc::new(self.file.read(start..(start + Self::BLOCK).min(self.len))?);
+        let mut blocks = self.blocks.lock();
+        if blocks.len() >= Self::CACHED {
+            blocks.pop_front();
+        }
+        blocks.push_back((b, data.clone()));
+        Ok(data)
+    }
+}
+
+impl Ranged for RangeFile {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read(&self, range: Range<u64>) -> Result<Vec<u8>> {
+        RangeFile::read(self, range.start, range.end - range.start)
     }
 }
 
@@ -229,6 +285,7 @@ impl RangeFile {
 pub struct RangeReader {
     file: Arc<dyn Ranged>,
     len: u64,
+    piece: u64,
     pos: u64,
     buf: Vec<u8>,
     off: usize,
@@ -242,6 +299,7 @@ impl RangeReader {
     pub fn new(file: Arc<dyn Ranged>) -> RangeReader {
         RangeReader {
             len: file.len(),
+            piece: Self::PIECE,
             file,
             pos: 0,
             buf: Vec::new(),
@@ -284,7 +342,7 @@ impl Read for RangeReader {
             if self.pos >= self.len {
                 return Ok(0);
             }
-            let end = (self.pos + Self::PIECE).min(self.len);
+            let end = (self.pos + self.piece).min(self.len);
             self.buf = self
                 .file
                 .read(self.pos..end)
