@@ -17,7 +17,21 @@ use crate::task::TaskContext;
 use std::any::Any;
 use std::sync::Arc;
 
-pub(crate) use crate::cluster::wire::TaskKind;
+/// What a task runs.
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub(crate) enum TaskKind {
+    /// The map side of this shuffle.
+    Map(ShuffleId),
+    /// The job's result function.
+    Result,
+}
+
+/// What a process that does not schedule needs to run one job's tasks when they arrive:
+/// the job's result function (its output encoded) and the shuffles in its lineage, by id.
+pub(crate) struct JobRunner {
+    pub result: Arc<dyn Fn(&TaskContext) -> Result<Vec<u8>> + Send + Sync>,
+    pub shuffles: rustc_hash::FxHashMap<ShuffleId, Arc<dyn crate::shuffle::ShuffleDependencyBase>>,
+}
 
 /// A task's result with its type erased.
 pub(crate) type AnyResult = Box<dyn Any + Send>;
@@ -87,11 +101,7 @@ pub(crate) trait TaskBackend: Send + Sync {
 
     /// For a process that does not schedule (an executor): the job's encoded results,
     /// from whoever does. None: this process schedules the job itself.
-    fn remote_job(
-        &self,
-        _job: u64,
-        _runner: crate::cluster::executor::JobRunner,
-    ) -> Option<Result<Arc<Vec<u8>>>> {
+    fn remote_job(&self, _job: u64, _runner: JobRunner) -> Option<Result<Arc<Vec<u8>>>> {
         None
     }
 

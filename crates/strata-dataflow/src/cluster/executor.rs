@@ -8,7 +8,7 @@ use super::wire::{
 use crate::accumulator;
 use crate::error::{Error, Result};
 use crate::memory::MemoryManager;
-use crate::shuffle::{Identity, ShuffleDependencyBase, ShuffleId, ShuffleManager};
+use crate::shuffle::{Identity, ShuffleManager};
 use crate::task::TaskContext;
 use crossbeam_channel::{Sender, unbounded};
 use parking_lot::{Condvar, Mutex};
@@ -20,12 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use strata_common::StrataConfig;
 
-/// What an executor needs to run one job's tasks: its result function and the shuffles in
-/// its lineage, found by id.
-pub(crate) struct JobRunner {
-    pub result: Arc<dyn Fn(&TaskContext) -> Result<Vec<u8>> + Send + Sync>,
-    pub shuffles: FxHashMap<ShuffleId, Arc<dyn ShuffleDependencyBase>>,
-}
+pub(crate) use crate::backend::JobRunner;
 
 struct Shared {
     to_driver: Sender<ToDriver>,

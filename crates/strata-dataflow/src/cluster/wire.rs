@@ -48,16 +48,7 @@ pub(crate) fn recv<R: Read, T: DeserializeOwned>(r: &mut R) -> io::Result<Option
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
 }
 
-/// Where a map output lives in a cluster: which executor, and its shuffle server.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Location {
-    /// The executor that wrote it.
-    pub executor: u64,
-    /// Its host.
-    pub host: String,
-    /// Its shuffle server (`host:port`).
-    pub addr: String,
-}
+pub use crate::shuffle::location::Location;
 
 /// Executor → driver.
 #[derive(Serialize, Deserialize)]
@@ -93,14 +84,7 @@ pub(crate) enum ToExecutor {
     Shutdown,
 }
 
-/// What a task runs.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub(crate) enum TaskKind {
-    /// The map side of this shuffle.
-    Map(ShuffleId),
-    /// The job's result function.
-    Result,
-}
+pub(crate) use crate::backend::TaskKind;
 
 /// One task attempt, as sent to an executor.
 #[derive(Serialize, Deserialize)]

@@ -1,9 +1,7 @@
 //! Cutting a job into stages and running them (see the module docs of `scheduler`).
 
 use crate::accumulator::{self, TaskUpdates};
-use crate::backend::{self, Stage};
-use crate::cluster::executor::JobRunner;
-use crate::cluster::wire::TaskKind;
+use crate::backend::{self, JobRunner, Stage, TaskKind};
 use crate::context::Inner;
 use crate::data::Data;
 use crate::error::{Error, Result};

@@ -15,14 +15,15 @@
 //! re-runs exactly that map task.
 
 pub(crate) mod codec;
+pub mod location;
 pub(crate) mod partitioner;
 mod writer;
 
-use crate::cluster::wire::Location;
 use crate::data::{Data, Key};
 use crate::error::{Error, Result};
 use crate::rdd::{Rdd, RddBase};
 use crate::task::TaskContext;
+pub use location::Location;
 use parking_lot::Mutex;
 pub use partitioner::{DirectPartitioner, HashPartitioner, Partitioner, RangePartitioner};
 use rustc_hash::FxHashMap;
