@@ -102,7 +102,19 @@ pub fn run(
     memory: Option<usize>,
     spill_dir: Option<PathBuf>,
 ) -> Result<()> {
-    let mut engine = Engine::new();
+    if threads == Some(0) {
+        bail!("--threads must be at least 1");
+    }
+    // Only one runtime: a sized one when the flags ask, else the process's default.
+    let mut engine = if memory.is_some() || spill_dir.is_some() || threads.is_some() {
+        Engine::with_exec(strata_sql::exec::ExecOptions::sized(
+            memory.map(|m| m as u64),
+            threads,
+            spill_dir,
+        )?)
+    } else {
+        Engine::new()
+    };
     let d = args.csv_delimiter.as_bytes();
     if d.len() != 1 {
         bail!(
@@ -113,13 +125,6 @@ pub fn run(
     engine.csv.delimiter = d[0];
     engine.csv.header = !args.csv_no_header;
     engine.csv.null = args.csv_null.clone();
-    if threads == Some(0) {
-        bail!("--threads must be at least 1");
-    }
-    if memory.is_some() || spill_dir.is_some() || threads.is_some() {
-        engine.exec =
-            strata_sql::exec::ExecOptions::sized(memory.map(|m| m as u64), threads, spill_dir)?;
-    }
     let mut seen = std::collections::HashSet::new();
     for t in &args.tables {
         let Some((name, path)) = t.split_once('=') else {

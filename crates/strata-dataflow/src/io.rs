@@ -154,7 +154,7 @@ fn expand_dfs(
             .iter()
             .position(|c| c.starts_with('.') || c.starts_with('_'))
         {
-            Some(_) if rel.ends_with(SUCCESS) => {}
+            Some(_) if rel.ends_with(strata_storage::SUCCESS) => {}
             Some(i) => skipped.add(Path::new(&path).join(parts[..=i].join("/")), 1),
             None => files.push(e.path),
         }
@@ -259,18 +259,12 @@ pub fn expand_inputs_with<P: AsRef<str>>(
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     files.dedup_by(|a, b| a.path == b.path);
-    if skipped.files > 0 {
-        let msg = format!(
-            "{} files read; {} skipped under hidden {} (names starting with _ or . are skipped, \
-             as Hadoop does; name a hidden directory itself to read it)",
-            files.len(),
-            skipped.files,
-            skipped.describe()
-        );
+    if skipped.files() > 0 {
+        let msg = strata_storage::hidden_report(files.len(), &skipped.0);
         if files.is_empty() {
             return Err(Error::Input(msg));
         }
-        if skipped.files >= files.len() as u64 {
+        if skipped.files() >= files.len() as u64 {
             tracing::warn!("{msg}");
             eprintln!("warning: {msg}");
         }
@@ -278,59 +272,27 @@ pub fn expand_inputs_with<P: AsRef<str>>(
     Ok(files)
 }
 
-/// Files left out of an input because a component of their path is hidden.
+/// Files left out of an input because a component of their path is hidden: per hidden
+/// file or directory, the files under it.
 #[derive(Default)]
-struct Skipped {
-    files: u64,
-    /// Per hidden file or directory: the files under it.
-    under: std::collections::BTreeMap<PathBuf, u64>,
-}
+struct Skipped(Vec<(String, u64)>);
 
 impl Skipped {
     fn add(&mut self, hidden: PathBuf, files: u64) {
         if files > 0 {
-            self.files += files;
-            *self.under.entry(hidden).or_default() += files;
+            self.0.push((hidden.display().to_string(), files));
         }
     }
 
-    /// "directory html/_sources", or the biggest few of many.
-    fn describe(&self) -> String {
-        let mut v: Vec<(&PathBuf, &u64)> = self.under.iter().collect();
-        v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        let names: Vec<String> = v
-            .iter()
-            .take(3)
-            .map(|(p, _)| p.display().to_string())
-            .collect();
-        let more = if v.len() > 3 {
-            format!(" and {} more", v.len() - 3)
-        } else {
-            String::new()
-        };
-        let what = if v.len() == 1 { "path" } else { "paths" };
-        format!("{what} {}{more}", names.join(", "))
-    }
-}
-
-/// The marker a finished job leaves in its output directory (never worth a warning).
-const SUCCESS: &str = "_SUCCESS";
-
-/// Regular files under `path` (itself, when it is one), job markers not counted.
-fn count_files(path: &Path) -> u64 {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => std::fs::read_dir(path)
-            .map(|rd| rd.flatten().map(|e| count_files(&e.path())).sum())
-            .unwrap_or(0),
-        Ok(m) if m.is_file() && !path.ends_with(SUCCESS) => 1,
-        _ => 0,
+    fn files(&self) -> u64 {
+        self.0.iter().map(|h| h.1).sum()
     }
 }
 
 fn hidden(path: &Path) -> bool {
     path.file_name()
         .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with('.') || n.starts_with('_'))
+        .is_some_and(strata_storage::hidden_name)
 }
 
 fn collect(path: &Path, out: &mut Vec<InputFile>, skipped: &mut Skipped) -> Result<()> {
@@ -360,7 +322,7 @@ fn collect(path: &Path, out: &mut Vec<InputFile>, skipped: &mut Skipped) -> Resu
         entries.sort();
         for e in entries {
             if hidden(&e) {
-                skipped.add(e.clone(), count_files(&e));
+                skipped.add(e.clone(), strata_storage::local::count_files(&e));
             } else {
                 collect(&e, out, skipped)?;
             }
@@ -711,7 +673,7 @@ pub fn part_path(dir: &Path, partition: usize) -> PathBuf {
 /// Marks the output complete and removes the scratch directory.
 pub fn finish_output(dir: &Path) -> Result<()> {
     let _ = std::fs::remove_dir_all(dir.join("_temporary"));
-    std::fs::write(dir.join(SUCCESS), b"").map_err(|e| output_err(dir, e))
+    std::fs::write(dir.join(strata_storage::SUCCESS), b"").map_err(|e| output_err(dir, e))
 }
 
 #[cfg(test)]
@@ -749,7 +711,7 @@ mod tests {
         std::fs::write(docs.join("page.html"), "y").unwrap();
         std::fs::remove_dir_all(docs.join("_sources")).unwrap();
         std::fs::remove_file(docs.join(".hidden")).unwrap();
-        std::fs::write(docs.join(SUCCESS), "").unwrap();
+        std::fs::write(docs.join(strata_storage::SUCCESS), "").unwrap();
         assert_eq!(expand_inputs(&[docs.to_str().unwrap()]).unwrap().len(), 1);
     }
 

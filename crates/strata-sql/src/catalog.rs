@@ -74,12 +74,9 @@ pub fn expand(path: &str) -> Result<Vec<PathBuf>> {
     if strata_storage::is_url(path) || p.exists() {
         let l = crate::source::list(path)?;
         if l.files.is_empty() && l.hidden_files() > 0 {
-            let names: Vec<&str> = l.hidden.iter().take(3).map(|h| h.0.as_str()).collect();
             return Err(SqlError::Plan(format!(
-                "{path}: 0 files read; {} skipped under hidden {} (names starting with _ or . \
-                 are skipped; name a hidden directory itself to read it)",
-                l.hidden_files(),
-                names.join(", ")
+                "{path}: {}",
+                strata_storage::hidden_report(0, &l.hidden)
             )));
         }
         out = crate::source::paths(&l);

@@ -164,6 +164,16 @@ impl Engine {
         Engine::default()
     }
 
+    /// An engine with no tables that runs queries as `exec` says (without making the
+    /// process's default runtime first).
+    pub fn with_exec(exec: exec::ExecOptions) -> Engine {
+        Engine {
+            tables: HashMap::new(),
+            csv: CsvOptions::default(),
+            exec,
+        }
+    }
+
     /// Registers `path` (a file, directory or glob) as table `name`.
     pub fn register(&mut self, name: &str, path: &str) -> Result<()> {
         let t = catalog::open(name, path, &self.csv)?;

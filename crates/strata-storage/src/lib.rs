@@ -187,6 +187,26 @@ pub fn hidden_name(name: &str) -> bool {
 /// The marker a finished job leaves in its output directory.
 pub const SUCCESS: &str = "_SUCCESS";
 
+/// What an input's reader says about the files the hidden rule skipped: "3 files read; 3183
+/// skipped under hidden path html/_sources (...)"; the biggest few paths are named.
+pub fn hidden_report(read: usize, hidden: &[(String, u64)]) -> String {
+    let mut v: Vec<&(String, u64)> = hidden.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let names: Vec<&str> = v.iter().take(3).map(|h| h.0.as_str()).collect();
+    let more = if v.len() > 3 {
+        format!(" and {} more", v.len() - 3)
+    } else {
+        String::new()
+    };
+    format!(
+        "{read} files read; {} skipped under hidden {} {}{more} (names starting with _ or . are \
+         skipped, as Hadoop does; name a hidden directory itself to read it)",
+        hidden.iter().map(|h| h.1).sum::<u64>(),
+        if v.len() == 1 { "path" } else { "paths" },
+        names.join(", ")
+    )
+}
+
 /// A file read through a [`Store`] by ranges: what columnar readers need.
 ///
 /// Reads of up to 4 blocks (a Parquet page header, a page, a stream's next piece) go through

@@ -31,8 +31,8 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
     }
 }
 
-/// Regular files under `p`, job markers not counted.
-fn count_files(p: &Path) -> u64 {
+/// Regular files under `p` (itself, when it is one), job markers not counted.
+pub fn count_files(p: &Path) -> u64 {
     match std::fs::symlink_metadata(p) {
         Ok(m) if m.is_dir() => std::fs::read_dir(p)
             .map(|rd| rd.flatten().map(|e| count_files(&e.path())).sum())
