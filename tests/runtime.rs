@@ -36,7 +36,9 @@ const QUERY: &str = "SELECT l_orderkey, l_partkey, sum(l_quantity) AS q, count(*
     FROM lineitem GROUP BY l_orderkey, l_partkey ORDER BY q DESC, l_orderkey, l_partkey";
 
 fn dataflow_job(ctx: &strata::Context) -> Vec<(u64, u64)> {
-    let data: Vec<(u64, u64)> = (0..300_000u64).map(|i| (i * 7919 % 250_000, i)).collect();
+    let data: Vec<(u64, u64)> = (0..2_000_000u64)
+        .map(|i| (i * 7919 % 1_500_000, i))
+        .collect();
     let mut out = ctx
         .parallelize_with(data, 8)
         .reduce_by_key(|a, b| a.wrapping_add(b))
