@@ -521,11 +521,9 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Sql(args) => {
             let cfg = full_config(&cli.engine)?;
-            strata_sql::source::configure(strata_sql::source::StorageOptions::from_config(
-                &cfg.cluster,
-            ));
             sql::run(
                 args,
+                &cfg,
                 cli.engine.threads,
                 cli.engine.memory.map(|m| m.0 as usize),
                 cli.engine.local_dir.clone(),

@@ -47,6 +47,18 @@ pub struct SqlArgs {
     /// The string that means NULL in CSV files (besides an empty field), e.g. NA or \N.
     #[arg(long, value_name = "STR")]
     csv_null: Option<String>,
+    /// Run the queries on the cluster whose master is at HOST:PORT: this process plans and
+    /// gathers results (the driver), executors on the workers run the stages. Needs a QUERY
+    /// or -f FILE; tables must be visible to every worker (dfs://, s3:// or shared paths).
+    #[arg(long, value_name = "HOST:PORT")]
+    master: Option<String>,
+    /// With --master: executors to start [default: one per live worker].
+    #[arg(long, value_name = "N", requires = "master")]
+    executors: Option<u32>,
+    /// With --master: tasks per scan, and buckets per hash exchange [default:
+    /// dataflow.default_partitions, twice the driver's threads].
+    #[arg(long, value_name = "N", requires = "master")]
+    partitions: Option<usize>,
     /// The query.
     #[arg(value_name = "QUERY")]
     query: Option<String>,
@@ -98,6 +110,7 @@ fn print(out: Output, format: Format) -> Result<()> {
 /// Runs `strata sql`; `threads`, `memory` and `spill_dir` come from the global flags.
 pub fn run(
     args: SqlArgs,
+    cfg: &strata::StrataConfig,
     threads: Option<usize>,
     memory: Option<usize>,
     spill_dir: Option<PathBuf>,
@@ -105,8 +118,38 @@ pub fn run(
     if threads == Some(0) {
         bail!("--threads must be at least 1");
     }
-    // Only one runtime: a sized one when the flags ask, else the process's default.
-    let mut engine = if memory.is_some() || spill_dir.is_some() || threads.is_some() {
+    if args.partitions == Some(0) {
+        bail!("--partitions must be at least 1");
+    }
+    // `dfs:///` tables live on the cluster's master when --master names one.
+    let mut cluster_cfg = cfg.cluster.clone();
+    if let Some(m) = &args.master {
+        cluster_cfg.master = m.clone();
+    }
+    strata_sql::source::configure(strata_sql::source::StorageOptions::from_config(
+        &cluster_cfg,
+    ));
+    // Only one runtime: the cluster context's, a sized one when the flags ask, else the
+    // process's default.
+    let cluster = match &args.master {
+        Some(m) => Some(cluster_context(
+            &args,
+            m,
+            cfg,
+            threads,
+            memory,
+            spill_dir.clone(),
+        )?),
+        None => None,
+    };
+    let driver = cluster.as_ref().is_none_or(|c| c.is_driver());
+    let mut engine = if let Some(ctx) = &cluster {
+        let runtime = ctx.runtime();
+        Engine::with_exec(strata_sql::exec::ExecOptions {
+            threads: runtime.cpu().threads(),
+            runtime,
+        })
+    } else if memory.is_some() || spill_dir.is_some() || threads.is_some() {
         Engine::with_exec(strata_sql::exec::ExecOptions::sized(
             memory.map(|m| m as u64),
             threads,
@@ -139,6 +182,14 @@ pub fn run(
             .register(name, path)
             .with_context(|| format!("cannot register table {name}"))?;
     }
+    if let Some(ctx) = cluster {
+        engine.on_cluster(strata_sql::distributed::Distributed::new(
+            ctx,
+            args.partitions,
+        ));
+    }
+    // Executors run the same statements (SPMD) but only the driver prints.
+    let print = |o: Output, f: Format| if driver { print(o, f) } else { Ok(()) };
     if let Some(f) = &args.file {
         let text =
             std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
@@ -191,6 +242,46 @@ pub fn run(
         }
     }
     Ok(())
+}
+
+/// The dataflow context of a `strata sql --master` application: the driver here, or
+/// (started by a worker with the same arguments) an executor.
+fn cluster_context(
+    args: &SqlArgs,
+    master: &str,
+    cfg: &strata::StrataConfig,
+    threads: Option<usize>,
+    memory: Option<usize>,
+    spill_dir: Option<PathBuf>,
+) -> Result<strata::Context> {
+    if args.query.is_none() && args.file.is_none() {
+        bail!(
+            "--master runs a QUERY or the statements of -f FILE on the cluster; the \
+             interactive shell runs embedded (leave out --master)"
+        );
+    }
+    let mut cfg = cfg.clone();
+    cfg.cluster.master = master.to_string();
+    if let Some(t) = threads {
+        cfg.dataflow.threads = t;
+        cfg.dataflow.default_partitions = 2 * t;
+    }
+    if let Some(m) = memory {
+        cfg.dataflow.memory = strata::common::ByteSize(m as u64);
+    }
+    if spill_dir.is_some() {
+        cfg.dataflow.local_dir = spill_dir;
+    }
+    cfg.validate()?;
+    let launch = strata::Launch::Cluster(strata::ClusterLaunch {
+        master: master.to_string(),
+        executors: args.executors.unwrap_or(0),
+        cores: 0,
+        name: "strata sql".into(),
+        program: None,
+        args: std::env::args().skip(1).collect(),
+    });
+    Ok(strata::Context::launch(cfg, &launch)?)
 }
 
 /// The interactive shell: line editing, and history kept in `~/.strata_sql_history`.

@@ -302,6 +302,24 @@ impl Context {
         })))
     }
 
+    /// `f`'s value, computed in the driver only; every executor gets the driver's value
+    /// (or its error) instead of running `f`. For what only the driver may compute (a
+    /// query's plan, a decision from the driver's state) in an SPMD program. Embedded, it
+    /// simply runs `f`.
+    pub fn on_driver<R: Data>(
+        &self,
+        description: &str,
+        f: impl FnOnce() -> Result<R>,
+    ) -> Result<R> {
+        crate::scheduler::dag::run_on_driver(&self.inner, description, f)
+    }
+
+    /// The runtime (memory pool, scratch disk, CPU pool) the context draws from, for other
+    /// engines running in its tasks.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.inner.memory.runtime().clone()
+    }
+
     /// A value every task can read.
     pub fn broadcast<T: Send + Sync + 'static>(&self, value: T) -> Broadcast<T> {
         Broadcast::new(value)

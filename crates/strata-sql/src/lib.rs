@@ -35,6 +35,7 @@ pub mod bind;
 pub mod catalog;
 pub mod dataframe;
 pub mod datetime;
+pub mod distributed;
 pub mod error;
 pub mod exec;
 pub mod expr;
@@ -66,6 +67,8 @@ pub struct Engine {
     pub csv: CsvOptions,
     /// Memory budget, threads, spill directory.
     pub exec: exec::ExecOptions,
+    /// Where queries run when not in this process: a cluster application's executors.
+    distributed: Option<Arc<distributed::Distributed>>,
 }
 
 /// What a statement produced.
@@ -171,6 +174,7 @@ impl Engine {
             tables: HashMap::new(),
             csv: CsvOptions::default(),
             exec,
+            distributed: None,
         }
     }
 
@@ -191,6 +195,13 @@ impl Engine {
         let t = catalog::from_batches(name, schema, batches)?;
         self.tables.insert(name.to_lowercase(), Arc::new(t));
         Ok(())
+    }
+
+    /// Runs queries on a cluster from now on: planned by the driver, their stages run as
+    /// tasks on the executors of `d`'s application (see [`distributed`]). Every process of
+    /// the application must run the same statements in the same order.
+    pub fn on_cluster(&mut self, d: distributed::Distributed) {
+        self.distributed = Some(Arc::new(d));
     }
 
     /// The optimized plan of a query.
@@ -244,6 +255,10 @@ impl Engine {
     fn execute_parsed(&self, stmt: sqlparser::ast::Statement) -> Result<Output> {
         match stmt {
             sqlparser::ast::Statement::Query(q) => {
+                if let Some(d) = &self.distributed {
+                    let rows = d.run(|| plan_with_subqueries(&q, self.snapshot(), &self.exec))?;
+                    return Ok(Output::Rows(rows));
+                }
                 let p = plan_with_subqueries(&q, self.snapshot(), &self.exec)?;
                 Ok(Output::Rows(run(&p, &self.exec)?.0))
             }

@@ -24,7 +24,10 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Plan> {
         .map_err(|e| SqlError::Internal(format!("deserializing a plan: {e}")))
 }
 
-fn ipc(batches: &[RecordBatch], schema: &Schema) -> std::result::Result<Vec<u8>, String> {
+pub(crate) fn ipc(
+    batches: &[RecordBatch],
+    schema: &Schema,
+) -> std::result::Result<Vec<u8>, String> {
     let mut buf = Vec::new();
     let mut w = StreamWriter::try_new(&mut buf, schema).map_err(|e| e.to_string())?;
     for b in batches {
@@ -35,7 +38,7 @@ fn ipc(batches: &[RecordBatch], schema: &Schema) -> std::result::Result<Vec<u8>,
     Ok(buf)
 }
 
-fn unipc(bytes: &[u8]) -> std::result::Result<Vec<RecordBatch>, String> {
+pub(crate) fn unipc(bytes: &[u8]) -> std::result::Result<Vec<RecordBatch>, String> {
     StreamReader::try_new(bytes, None)
         .map_err(|e| e.to_string())?
         .map(|b| b.map_err(|e| e.to_string()))

@@ -78,6 +78,7 @@ pub(crate) enum ToExecutor {
     Task(Box<TaskDesc>),
     JobEnd {
         job: u64,
+        #[serde(with = "bytes::arc")]
         result: Result<Arc<Vec<u8>>, String>,
     },
     Ping,
@@ -104,6 +105,7 @@ pub(crate) struct TaskDesc {
 #[derive(Serialize, Deserialize)]
 pub(crate) struct TaskReport {
     pub task: u64,
+    #[serde(with = "bytes::plain")]
     pub result: Result<Vec<u8>, WireError>,
     pub accumulators: Vec<(u64, Vec<u8>)>,
     pub metrics: [u64; 4],
@@ -181,4 +183,46 @@ pub(crate) fn metrics_from_wire(w: [u64; 4]) -> TaskMetrics {
     m.spilled_bytes.set(w[2]);
     m.spills.set(w[3]);
     m
+}
+
+/// Encoded results as byte strings: bincode writes a `Vec<u8>` byte by byte through serde
+/// (a job's 100 MB result took seconds), a byte string in one copy.
+mod bytes {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_bytes::{ByteBuf, Bytes};
+
+    pub mod plain {
+        use super::*;
+
+        pub fn serialize<E: Serialize, S: Serializer>(
+            r: &Result<Vec<u8>, E>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            r.as_ref().map(|v| Bytes::new(v)).serialize(s)
+        }
+
+        pub fn deserialize<'de, E: Deserialize<'de>, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Result<Vec<u8>, E>, D::Error> {
+            Ok(Result::<ByteBuf, E>::deserialize(d)?.map(ByteBuf::into_vec))
+        }
+    }
+
+    pub mod arc {
+        use super::*;
+        use std::sync::Arc;
+
+        pub fn serialize<E: Serialize, S: Serializer>(
+            r: &Result<Arc<Vec<u8>>, E>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            r.as_ref().map(|v| Bytes::new(v)).serialize(s)
+        }
+
+        pub fn deserialize<'de, E: Deserialize<'de>, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Result<Arc<Vec<u8>>, E>, D::Error> {
+            Ok(Result::<ByteBuf, E>::deserialize(d)?.map(|b| Arc::new(b.into_vec())))
+        }
+    }
 }

@@ -470,3 +470,40 @@ pub(crate) fn run_job<T: Data, R: Data>(
     });
     results
 }
+
+/// Computes a value in the scheduling process only and hands it to every process of the
+/// application: a job with no tasks whose result is `f`'s. In an executor `f` is not run;
+/// the driver's value (or its error) arrives with the job's end, so control flow stays the
+/// same in every process (SPMD) even when the value depends on what only the driver knows.
+pub(crate) fn run_on_driver<R: Data>(
+    inner: &Arc<Inner>,
+    description: &str,
+    f: impl FnOnce() -> Result<R>,
+) -> Result<R> {
+    let job = inner.next_job();
+    if !inner.backend.schedules() {
+        let runner = JobRunner {
+            result: Arc::new(|_: &TaskContext| {
+                Err(Error::Internal(
+                    "a value computed on the driver has no tasks".into(),
+                ))
+            }),
+            shuffles: FxHashMap::default(),
+        };
+        let bytes = inner
+            .backend
+            .remote_job(job, runner)
+            .ok_or_else(|| Error::Internal("a non-scheduling backend ran no job".into()))??;
+        return bincode::deserialize(&bytes)
+            .map_err(|e| Error::Internal(format!("undecodable value from the driver: {e}")));
+    }
+    inner.backend.job_started(job, description);
+    let r = f();
+    inner.backend.job_finished(job, &|| match &r {
+        Ok(v) => bincode::serialize(v)
+            .map(Arc::new)
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    });
+    r
+}

@@ -91,6 +91,9 @@ pub struct Ctx {
     pub metrics: Metrics,
     /// The outputs of earlier stages that `Exchange` leaves read.
     pub inputs: std::collections::HashMap<usize, Vec<RecordBatch>>,
+    /// Read only split `k` of `n` of each scanned table, as one partition (a task of a
+    /// distributed query; see `scan::split`).
+    pub split: Option<(usize, usize)>,
 }
 
 impl Ctx {
@@ -102,6 +105,7 @@ impl Ctx {
             spill_files: AtomicUsize::new(0),
             metrics: Metrics::new(plan.size()),
             inputs: Default::default(),
+            split: None,
         }
     }
 

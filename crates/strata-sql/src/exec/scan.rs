@@ -21,6 +21,14 @@ pub fn scan<'a>(
     if let FileFormat::Memory(batches) = &table.format {
         // Batches dealt round-robin to one partition per thread.
         let n = ctx.opts.threads.max(1).min(batches.len().max(1));
+        if let Some((k, of)) = ctx.split {
+            let mine = batches.iter().skip(k).step_by(of.max(1));
+            return Ok(vec![filtered(
+                m,
+                filters,
+                mine.map(|b| Ok(b.project(projection)?)),
+            )]);
+        }
         return Ok((0..n)
             .map(|p| -> Stream<'a> {
                 let mine = batches.iter().skip(p).step_by(n);
@@ -28,16 +36,18 @@ pub fn scan<'a>(
             })
             .collect());
     }
+    if let Some((k, n)) = ctx.split {
+        return split(m, table, projection, filters, k, n);
+    }
     let files: Vec<PathBuf> = table.files.clone();
     if ctx.opts.threads <= 1 {
         // One partition: the files one after another.
-        let it =
-            files
-                .into_iter()
-                .flat_map(move |p| match open(m, table, projection, filters, p) {
-                    Ok(s) => s,
-                    Err(e) => Box::new(std::iter::once(Err(e))),
-                });
+        let it = files.into_iter().flat_map(move |p| {
+            match open(m, table, projection, filters, p, None) {
+                Ok(s) => s,
+                Err(e) => Box::new(std::iter::once(Err(e))),
+            }
+        });
         return Ok(vec![Box::new(it)]);
     }
     Ok(files
@@ -45,7 +55,7 @@ pub fn scan<'a>(
         .map(|p| -> Stream<'a> {
             // Opened when first pulled, so only the files being read hold buffers.
             Box::new(std::iter::once(p).flat_map(move |p| {
-                match open(m, table, projection, filters, p) {
+                match open(m, table, projection, filters, p, None) {
                     Ok(s) => s,
                     Err(e) => Box::new(std::iter::once(Err(e))),
                 }
@@ -54,13 +64,61 @@ pub fn scan<'a>(
         .collect())
 }
 
-/// The batches of one file, filtered.
+/// Split `k` of `n` of a table, as one partition: the units of work (row groups of
+/// Parquet files, whole files of other formats) numbered across the table's files, and
+/// every `n`th from the `k`th read. Tasks on different machines read disjoint parts of a
+/// table this way (distributed SQL); each reads the footers of every file to number them.
+fn split<'a>(
+    m: &'a OpMetrics,
+    table: &'a Table,
+    projection: &'a [usize],
+    filters: &'a [Expr],
+    k: usize,
+    n: usize,
+) -> Result<Vec<Stream<'a>>> {
+    let n = n.max(1);
+    let mut mine: Vec<(PathBuf, Option<Vec<usize>>)> = Vec::new();
+    if matches!(table.format, FileFormat::Parquet) {
+        let mut unit = 0;
+        for path in &table.files {
+            let file = crate::source::TableFile::open(path)?;
+            let meta = parquet::file::metadata::ParquetMetaDataReader::new()
+                .parse_and_finish(&file)
+                .map_err(|e| SqlError::io_other(path, e))?;
+            let groups: Vec<usize> = (0..meta.num_row_groups())
+                .filter(|g| (unit + g) % n == k)
+                .collect();
+            unit += meta.num_row_groups();
+            if !groups.is_empty() {
+                mine.push((path.clone(), Some(groups)));
+            }
+        }
+    } else {
+        mine = table
+            .files
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % n == k)
+            .map(|(_, p)| (p.clone(), None))
+            .collect();
+    }
+    let it = mine.into_iter().flat_map(move |(p, groups)| {
+        match open(m, table, projection, filters, p, groups) {
+            Ok(s) => s,
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        }
+    });
+    Ok(vec![Box::new(it)])
+}
+
+/// The batches of one file (of `only` its row groups, when given), filtered.
 fn open<'a>(
     m: &'a OpMetrics,
     table: &'a Table,
     projection: &'a [usize],
     filters: &'a [Expr],
     path: PathBuf,
+    only: Option<Vec<usize>>,
 ) -> Result<Stream<'a>> {
     let batches: Stream<'a> = match &table.format {
         FileFormat::Parquet => {
@@ -74,7 +132,11 @@ fn open<'a>(
             let options = ArrowReaderOptions::new().with_page_index_policy(policy);
             let b = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
                 .map_err(|e| SqlError::io_other(&path, e))?;
-            let groups = super::prune::row_groups(b.metadata(), &table.schema, projection, filters);
+            let mut groups =
+                super::prune::row_groups(b.metadata(), &table.schema, projection, filters);
+            if let Some(only) = &only {
+                groups.retain(|g| only.contains(g));
+            }
             let pages =
                 super::prune::pages(b.metadata(), &table.schema, projection, filters, &groups);
             let mask = ProjectionMask::roots(b.parquet_schema(), projection.iter().copied());
@@ -174,7 +236,7 @@ pub fn sample(table: &Table, projection: &[usize]) -> Result<Option<RecordBatch>
         return Ok(None);
     };
     let m = OpMetrics::default();
-    open(&m, table, projection, &[], first.clone())?
+    open(&m, table, projection, &[], first.clone(), None)?
         .next()
         .transpose()
 }

@@ -1,0 +1,92 @@
+//! How a stage's rows cross to the stage that reads them, and how many tasks a stage runs:
+//! read off the fragments that [`crate::stages`] cut.
+
+use crate::expr::Expr;
+use crate::plan::{JoinKind, Plan};
+use crate::stages::Stage;
+use std::collections::HashMap;
+
+/// How a stage's output reaches its reader.
+#[derive(Clone, Debug)]
+pub enum Mode {
+    /// Hash-partitioned by these expressions over the network shuffle: the reading stage's
+    /// task `i` gets bucket `i` (the input of a grouped aggregation).
+    Hash(Vec<Expr>),
+    /// Gathered to the driver and handed whole to every task that reads it (a join's build
+    /// side: broadcast; a sort, window, union or global aggregate: one task reads it).
+    Collect,
+}
+
+/// What drives a stage's tasks: the leftmost leaf of its fragment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Driving {
+    /// The hash-partitioned output of this stage: one task per bucket.
+    Shuffle(usize),
+    /// Splits of the fragment's scan: `n` tasks (1 where the fragment must see all rows).
+    Splits(usize),
+}
+
+/// Whether a fragment must see all of its driving input in one task: a `LIMIT` counts rows
+/// across partitions, and a right or full join emits the build side's unmatched rows,
+/// which only a task that probed everything knows.
+pub fn serial(p: &Plan) -> bool {
+    let here = match p {
+        Plan::Limit { .. } => true,
+        Plan::Join { kind, .. } => matches!(kind, JoinKind::Right | JoinKind::Full),
+        _ => false,
+    };
+    here || p.children().into_iter().any(serial)
+}
+
+/// How each stage's output is read, by stage id (the last stage, the result, is absent:
+/// it is gathered to the driver).
+pub fn modes(stages: &[Stage]) -> HashMap<usize, Mode> {
+    let mut out = HashMap::new();
+    for st in stages {
+        let one = serial(&st.fragment);
+        visit(&st.fragment, one, &mut out);
+    }
+    out
+}
+
+fn visit(p: &Plan, one_task: bool, out: &mut HashMap<usize, Mode>) {
+    for c in p.children() {
+        if let Plan::Exchange { stage, .. } = c {
+            let mode = match p {
+                Plan::Aggregate { group, .. } if !group.is_empty() && !one_task => {
+                    Mode::Hash(group.iter().map(|(e, _)| e.clone()).collect())
+                }
+                _ => Mode::Collect,
+            };
+            out.insert(*stage, mode);
+        } else {
+            visit(c, one_task, out);
+        }
+    }
+}
+
+/// What drives `fragment`'s tasks, given how its inputs arrive and the split count for scans.
+pub fn driving(fragment: &Plan, modes: &HashMap<usize, Mode>, splits: usize) -> Driving {
+    let mut p = fragment;
+    while let Some(c) = p.children().into_iter().next() {
+        p = c;
+    }
+    match p {
+        Plan::Exchange { stage, .. } => match modes.get(stage) {
+            Some(Mode::Hash(_)) => Driving::Shuffle(*stage),
+            _ => Driving::Splits(1),
+        },
+        Plan::Scan { .. } if !serial(fragment) => Driving::Splits(splits.max(1)),
+        _ => Driving::Splits(1),
+    }
+}
+
+/// The stages whose output `p` reads.
+pub fn inputs(p: &Plan, out: &mut Vec<usize>) {
+    if let Plan::Exchange { stage, .. } = p {
+        out.push(*stage);
+    }
+    for c in p.children() {
+        inputs(c, out);
+    }
+}
