@@ -965,3 +965,194 @@ fn three_hosts_in_network_namespaces_survive_a_link_going_down() {
         c.live_workers() == 3
     });
 }
+
+/// The TPC-H tables at SF 0.1, generated locally and copied into the cluster's DFS under
+/// `/tpch/TABLE/`; returns the `--table` arguments that name them.
+fn tpch_in_dfs(c: &Cluster) -> Vec<String> {
+    let local = c.path("tpch");
+    c.run(&["gen", "tpch", "--sf", "0.1", "--out", &local], false);
+    let dfs = |args: &[&str]| {
+        let mut all = vec!["dfs", "--master", &c.master];
+        all.extend_from_slice(args);
+        c.run(&all, false)
+    };
+    dfs(&["mkdir", "/tpch"]);
+    let mut tables = Vec::new();
+    for t in strata_sql::tpch::TABLES {
+        dfs(&["mkdir", &format!("/tpch/{t}")]);
+        for f in std::fs::read_dir(Path::new(&local).join(t)).unwrap() {
+            let f = f.unwrap().path();
+            let name = f.file_name().unwrap().to_str().unwrap().to_string();
+            dfs(&["put", f.to_str().unwrap(), &format!("/tpch/{t}/{name}")]);
+        }
+        tables.push("--table".to_string());
+        tables.push(format!("{t}=dfs:///tpch/{t}"));
+    }
+    tables
+}
+
+/// The 22 TPC-H queries as one script, and their checked-in answers (DuckDB's, header first).
+fn tpch_script(c: &Cluster) -> (String, Vec<Vec<Vec<String>>>) {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/strata-sql/tests/tpch");
+    let mut script = String::new();
+    let mut answers = Vec::new();
+    for q in 1..=22 {
+        let sql = std::fs::read_to_string(here.join(format!("queries/q{q}.sql"))).unwrap();
+        script.push_str(sql.trim().trim_end_matches(';'));
+        script.push_str(";\n");
+        let a = std::fs::read_to_string(here.join(format!("answers/sf0.1/q{q}.csv"))).unwrap();
+        answers.push(a.lines().map(csv_fields).collect());
+    }
+    let path = c.path("tpch.sql");
+    std::fs::write(&path, script).unwrap();
+    (path, answers)
+}
+
+fn csv_fields(line: &str) -> Vec<String> {
+    // The answers hold no embedded newlines; quotes only around fields with commas.
+    let mut fields = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for ch in line.chars() {
+        match ch {
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(std::mem::take(&mut cur)),
+            ch => cur.push(ch),
+        }
+    }
+    fields.push(cur);
+    fields
+}
+
+/// `out` (the CSV results of the 22 queries, one after another, each with its header)
+/// equals the answers: values equal, numbers to 1e-9 relative.
+fn assert_tpch_answers(label: &str, out: &str, answers: &[Vec<Vec<String>>]) {
+    let mut lines = out.lines();
+    for (i, want) in answers.iter().enumerate() {
+        for (r, row) in want.iter().enumerate() {
+            let got = csv_fields(
+                lines
+                    .next()
+                    .unwrap_or_else(|| panic!("{label}: q{} ends before row {r}", i + 1)),
+            );
+            assert_eq!(got.len(), row.len(), "{label}: q{} row {r}: {got:?}", i + 1);
+            for (x, y) in got.iter().zip(row) {
+                let close = match (x.parse::<f64>(), y.parse::<f64>()) {
+                    (Ok(a), Ok(b)) => (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0),
+                    _ => false,
+                };
+                assert!(
+                    x == y || close,
+                    "{label}: q{} row {r}: got {x}, DuckDB says {y}",
+                    i + 1
+                );
+            }
+        }
+    }
+    assert_eq!(lines.next(), None, "{label}: more rows than the answers");
+}
+
+#[test]
+fn distributed_sql_runs_tpch_on_three_workers_and_survives_a_killed_worker() {
+    let mut c = Cluster::start(3, "speculation = false\n");
+    let tables = tpch_in_dfs(&c);
+    let (script, answers) = tpch_script(&c);
+    let mut args: Vec<&str> = vec!["sql", "--format", "csv", "--partitions", "6"];
+    args.extend(tables.iter().map(String::as_str));
+    args.extend(["-f", &script]);
+    // All 22 queries on the cluster, as one application.
+    let out = c.run(&[args.as_slice(), &["--master", &c.master]].concat(), false);
+    assert_tpch_answers("3 workers", &String::from_utf8_lossy(&out.stdout), &answers);
+    let app = c.last_app();
+    let jobs = last_job(&app);
+    assert!(jobs > 22, "the queries ran as jobs of the app: {app}");
+    let executors = app["ui"]["executors"].as_array().map(Vec::len).unwrap_or(0);
+    assert!(executors >= 3, "an executor on each worker: {app}");
+    // A bad query fails on the driver with the planner's message, and the executors
+    // (which get the driver's error instead of a plan) end with it.
+    let bad = c
+        .command(
+            &[
+                "sql",
+                "--table",
+                tables.iter().find(|t| t.starts_with("customer=")).unwrap(),
+                "SELECT c_nme FROM customer",
+                "--master",
+                &c.master,
+            ],
+            false,
+        )
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && err.contains("c_name"), "{err}");
+
+    // Again, with a worker SIGKILLed once a third of the jobs are done: its tasks and the
+    // exchange outputs it held are recomputed elsewhere, and the answers do not change.
+    let before = app["id"].clone();
+    let mut driver = c
+        .command(&[args.as_slice(), &["--master", &c.master]].concat(), false)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Killed once a third of the jobs are done and, if one comes in time, while a job reads
+    // a hash exchange (its map side done, its reduce side running).
+    c.wait_for(
+        "a third of the queries' jobs",
+        Duration::from_secs(120),
+        |c| {
+            let app = c.last_app();
+            app["id"] != before && last_job(&app) * 3 >= jobs
+        },
+    );
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline && !reading_an_exchange(&c.last_app()) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let id = c.last_app()["id"].clone();
+    c.kill_worker(1);
+    assert!(
+        driver.try_wait().unwrap().is_none(),
+        "the queries ended before the worker was killed"
+    );
+    let out = driver.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the queries failed: {stderr}");
+    assert_tpch_answers(
+        "a worker killed",
+        &String::from_utf8_lossy(&out.stdout),
+        &answers,
+    );
+    let ui = &c.app(id.as_str().unwrap())["ui"];
+    eprintln!(
+        "worker killed after job {}: {} exchange outputs lost, {} map tasks re-run",
+        jobs / 3,
+        ui["map_outputs_lost"],
+        ui["map_tasks_rerun"]
+    );
+}
+
+/// The highest job id an app's UI lists (it keeps the last 100 jobs).
+fn last_job(app: &Value) -> u64 {
+    app["ui"]["jobs"]
+        .as_array()
+        .and_then(|j| j.iter().filter_map(|j| j["id"].as_u64()).max())
+        .unwrap_or(0)
+}
+
+/// Whether a running job of `app` has a finished shuffle map stage and a running reader.
+fn reading_an_exchange(app: &Value) -> bool {
+    app["ui"]["jobs"].as_array().is_some_and(|jobs| {
+        jobs.iter().any(|j| {
+            j["status"] == "running"
+                && j["stages"].as_array().is_some_and(|st| {
+                    st.iter()
+                        .any(|s| !s["shuffle"].is_null() && s["status"] == "succeeded")
+                        && st
+                            .iter()
+                            .any(|s| s["shuffle"].is_null() && s["status"] == "running")
+                })
+        })
+    })
+}
