@@ -56,6 +56,22 @@ use arrow::array::Array;
 
 #[test]
 fn sqllogictest_files() {
+    run_files(strata_sql::Engine::new);
+}
+
+/// The same files with every query run as a distributed query (stages as dataflow tasks,
+/// tables split three ways, hash exchanges and partial aggregation) on an embedded context.
+#[test]
+fn sqllogictest_files_distributed() {
+    run_files(|| {
+        let mut e = strata_sql::Engine::new();
+        let ctx = strata_dataflow::Context::local().unwrap();
+        e.on_cluster(strata_sql::distributed::Distributed::new(ctx, Some(3)));
+        e
+    });
+}
+
+fn run_files(engine: fn() -> strata_sql::Engine) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
     std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).unwrap();
     let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -66,7 +82,7 @@ fn sqllogictest_files() {
     files.sort();
     assert!(files.len() >= 5);
     for f in files {
-        let mut runner = sqllogictest::Runner::new(|| async { Ok(Db(strata_sql::Engine::new())) });
+        let mut runner = sqllogictest::Runner::new(move || async move { Ok(Db(engine())) });
         runner
             .run_file(&f)
             .unwrap_or_else(|e| panic!("{}: {e}", f.display()));

@@ -150,6 +150,20 @@ fn tpch_sf01_matches_duckdb() {
         0,
         "spill files left"
     );
+    // As a distributed query (stages as dataflow tasks, hash exchanges through the
+    // shuffle, partial aggregation), on an embedded dataflow context.
+    let mut e = engine(None, None);
+    let ctx = strata_dataflow::Context::local().unwrap();
+    e.on_cluster(strata_sql::distributed::Distributed::new(
+        ctx.clone(),
+        Some(5),
+    ));
+    run_all_with("distributed", &|sql| Ok((e.sql(sql)?, 0)));
+    let m = ctx.metrics();
+    assert!(
+        m.tasks_succeeded > 22 * 5 && m.map_tasks_run > 0 && m.shuffle_bytes_read > 0,
+        "the queries ran as tasks with hash exchanges: {m:?}"
+    );
     // Stage by stage, each fragment through its serialized form.
     let e = engine(None, None);
     run_all_with("staged", &|sql| {

@@ -24,11 +24,15 @@
 //! tasks, and the map tasks whose shuffle output it held (found lost when a reducer's fetch
 //! fails). Gathered outputs live in the driver and are never lost.
 //!
-//! Not yet: partitioned (shuffled) joins, partial aggregation before the exchange, adaptive
+//! Aggregations are split ([`partial`]): the producing stage aggregates its own rows and
+//! only partial states cross the exchange.
+//!
+//! Not yet: partitioned (shuffled) joins, adaptive
 //! coalescing of small buckets, skew splitting, placement of scan splits near their DFS
 //! replicas; scalar subqueries run on the driver while it plans.
 
 pub mod exchange;
+pub mod partial;
 pub mod shape;
 
 use crate::error::{Result, SqlError};
@@ -93,7 +97,8 @@ impl Distributed {
     }
 
     fn run_plan(&self, plan: &Plan, splits: usize) -> Result<Vec<RecordBatch>> {
-        let stages = crate::stages::stages(plan);
+        let mut stages = crate::stages::stages(plan);
+        partial::split_aggregates(&mut stages);
         let modes = shape::modes(&stages);
         let last = stages.len() - 1;
         let runtime = self.ctx.runtime();
@@ -158,9 +163,14 @@ impl Distributed {
                 }
             }
         }
-        collected
+        let mut rows = collected
             .remove(&last)
-            .ok_or_else(|| SqlError::Internal("the result stage produced nothing".into()))
+            .ok_or_else(|| SqlError::Internal("the result stage produced nothing".into()))?;
+        if rows.is_empty() {
+            // No rows still has columns (a CSV header, a table's heading).
+            rows.push(RecordBatch::new_empty(plan.schema()));
+        }
+        Ok(rows)
     }
 }
 
