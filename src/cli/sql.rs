@@ -50,6 +50,7 @@ pub struct SqlArgs {
     /// Run the queries on the cluster whose master is at HOST:PORT: this process plans and
     /// gathers results (the driver), executors on the workers run the stages. Needs a QUERY
     /// or -f FILE; tables must be visible to every worker (dfs://, s3:// or shared paths).
+    /// `--master local` runs the same distributed plan on this process's dataflow engine.
     #[arg(long, value_name = "HOST:PORT")]
     master: Option<String>,
     /// With --master: executors to start [default: one per live worker].
@@ -59,6 +60,11 @@ pub struct SqlArgs {
     /// dataflow.default_partitions, twice the driver's threads].
     #[arg(long, value_name = "N", requires = "master")]
     partitions: Option<usize>,
+    /// With --master: the largest join build side sent whole to every task (broadcast),
+    /// e.g. 16m; a larger one is hash-partitioned with the probe side [default: 16m]. 0
+    /// partitions every join that can be.
+    #[arg(long, value_name = "SIZE", requires = "master")]
+    broadcast_limit: Option<strata::common::ByteSize>,
     /// The query.
     #[arg(value_name = "QUERY")]
     query: Option<String>,
@@ -123,7 +129,7 @@ pub fn run(
     }
     // `dfs:///` tables live on the cluster's master when --master names one.
     let mut cluster_cfg = cfg.cluster.clone();
-    if let Some(m) = &args.master {
+    if let Some(m) = args.master.as_ref().filter(|m| *m != "local") {
         cluster_cfg.master = m.clone();
     }
     strata_sql::source::configure(strata_sql::source::StorageOptions::from_config(
@@ -183,10 +189,11 @@ pub fn run(
             .with_context(|| format!("cannot register table {name}"))?;
     }
     if let Some(ctx) = cluster {
-        engine.on_cluster(strata_sql::distributed::Distributed::new(
-            ctx,
-            args.partitions,
-        ));
+        let mut d = strata_sql::distributed::Distributed::new(ctx, args.partitions);
+        if let Some(b) = args.broadcast_limit {
+            d = d.with_broadcast_limit(b.0);
+        }
+        engine.on_cluster(d);
     }
     // Executors run the same statements (SPMD) but only the driver prints.
     let print = |o: Output, f: Format| if driver { print(o, f) } else { Ok(()) };
@@ -261,7 +268,9 @@ fn cluster_context(
         );
     }
     let mut cfg = cfg.clone();
-    cfg.cluster.master = master.to_string();
+    if master != "local" {
+        cfg.cluster.master = master.to_string();
+    }
     if let Some(t) = threads {
         cfg.dataflow.threads = t;
         cfg.dataflow.default_partitions = 2 * t;
@@ -273,6 +282,10 @@ fn cluster_context(
         cfg.dataflow.local_dir = spill_dir;
     }
     cfg.validate()?;
+    if master == "local" {
+        // The distributed plan on this process's dataflow engine (Spark's `local`).
+        return Ok(strata::Context::launch(cfg, &strata::Launch::Embedded)?);
+    }
     let launch = strata::Launch::Cluster(strata::ClusterLaunch {
         master: master.to_string(),
         executors: args.executors.unwrap_or(0),

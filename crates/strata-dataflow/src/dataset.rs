@@ -264,6 +264,36 @@ impl<T: Data> Dataset<T> {
         self.run_on(description, parts, f)
     }
 
+    /// For a dataset read straight from a shuffle (`partition_by`, ...): runs the shuffle's
+    /// map side if its outputs are not all there (a job with no result tasks) and returns
+    /// the bytes written for each reduce partition. The same numbers in every process of a
+    /// cluster application (the driver's). For decisions at a stage boundary (adaptive
+    /// execution: broadcast a small side, coalesce small partitions). `None` for a dataset
+    /// that does not read a shuffle directly.
+    pub fn shuffle_output_bytes(&self, description: &str) -> Result<Option<Vec<u64>>> {
+        let deps = self.rdd.clone().as_base().dependencies();
+        let Some(dep) = deps.into_iter().find_map(|d| match d {
+            crate::rdd::Dependency::Shuffle(s) => Some(s),
+            crate::rdd::Dependency::Narrow(_) => None,
+        }) else {
+            return Ok(None);
+        };
+        self.run_on::<(), _>(description, Vec::new(), |_, _| Ok(()))?;
+        let inner = self.ctx.inner.clone();
+        let reduces = self.num_partitions();
+        self.ctx
+            .on_driver(&format!("{description}: sizes"), move || {
+                let mut bytes = vec![0u64; reduces];
+                for status in inner.shuffle.map_outputs(dep.shuffle_id()).iter().flatten() {
+                    for (b, seg) in bytes.iter_mut().zip(status.segments.iter()) {
+                        *b += seg.len;
+                    }
+                }
+                Ok(bytes)
+            })
+            .map(Some)
+    }
+
     fn run_on<R: Data, F>(&self, description: &str, parts: Vec<usize>, f: F) -> Result<Vec<R>>
     where
         F: for<'a> Fn(&'a TaskContext, BoxIter<'a, T>) -> Result<R> + Send + Sync + 'static,

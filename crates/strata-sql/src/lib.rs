@@ -256,7 +256,9 @@ impl Engine {
         match stmt {
             sqlparser::ast::Statement::Query(q) => {
                 if let Some(d) = &self.distributed {
-                    let rows = d.run(|| plan_with_subqueries(&q, self.snapshot(), &self.exec))?;
+                    let rows = d.run(&q.to_string(), || {
+                        plan_with_subqueries(&q, self.snapshot(), &self.exec)
+                    })?;
                     return Ok(Output::Rows(rows));
                 }
                 let p = plan_with_subqueries(&q, self.snapshot(), &self.exec)?;

@@ -60,18 +60,25 @@ fn sqllogictest_files() {
 }
 
 /// The same files with every query run as a distributed query (stages as dataflow tasks,
-/// tables split three ways, hash exchanges and partial aggregation) on an embedded context.
+/// tables split three ways, hash exchanges and partial aggregation) on an embedded context:
+/// with joins broadcast, and with every join that can be partitioned partitioned.
 #[test]
 fn sqllogictest_files_distributed() {
-    run_files(|| {
-        let mut e = strata_sql::Engine::new();
-        let ctx = strata_dataflow::Context::local().unwrap();
-        e.on_cluster(strata_sql::distributed::Distributed::new(ctx, Some(3)));
-        e
-    });
+    run_files(|| distributed(u64::MAX));
+    run_files(|| distributed(0));
 }
 
-fn run_files(engine: fn() -> strata_sql::Engine) {
+fn distributed(broadcast_limit: u64) -> strata_sql::Engine {
+    let mut e = strata_sql::Engine::new();
+    let ctx = strata_dataflow::Context::local().unwrap();
+    e.on_cluster(
+        strata_sql::distributed::Distributed::new(ctx, Some(3))
+            .with_broadcast_limit(broadcast_limit),
+    );
+    e
+}
+
+fn run_files(engine: impl Fn() -> strata_sql::Engine + Copy + 'static) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
     std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).unwrap();
     let mut files: Vec<_> = std::fs::read_dir(&dir)

@@ -164,6 +164,11 @@ fn tpch_sf01_matches_duckdb() {
         m.tasks_succeeded > 22 * 5 && m.map_tasks_run > 0 && m.shuffle_bytes_read > 0,
         "the queries ran as tasks with hash exchanges: {m:?}"
     );
+    // Every join that can be partitioned, partitioned (no broadcast).
+    let mut e = engine(None, None);
+    let ctx = strata_dataflow::Context::local().unwrap();
+    e.on_cluster(strata_sql::distributed::Distributed::new(ctx, Some(4)).with_broadcast_limit(0));
+    run_all_with("partitioned joins", &|sql| Ok((e.sql(sql)?, 0)));
     // Stage by stage, each fragment through its serialized form.
     let e = engine(None, None);
     run_all_with("staged", &|sql| {

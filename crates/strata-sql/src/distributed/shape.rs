@@ -10,7 +10,8 @@ use std::collections::HashMap;
 #[derive(Clone, Debug)]
 pub enum Mode {
     /// Hash-partitioned by these expressions over the network shuffle: the reading stage's
-    /// task `i` gets bucket `i` (the input of a grouped aggregation).
+    /// task `i` gets bucket `i` (the input of a grouped aggregation; a join's build side,
+    /// until its size decides between broadcast and a partitioned join).
     Hash(Vec<Expr>),
     /// Gathered to the driver and handed whole to every task that reads it (a join's build
     /// side: broadcast; a sort, window, union or global aggregate: one task reads it).
@@ -50,11 +51,22 @@ pub fn modes(stages: &[Stage]) -> HashMap<usize, Mode> {
 }
 
 fn visit(p: &Plan, one_task: bool, out: &mut HashMap<usize, Mode>) {
-    for c in p.children() {
+    for (i, c) in p.children().into_iter().enumerate() {
         if let Plan::Exchange { stage, .. } = c {
             let mode = match p {
                 Plan::Aggregate { group, .. } if !group.is_empty() && !one_task => {
                     Mode::Hash(group.iter().map(|(e, _)| e.clone()).collect())
+                }
+                // A join's build side, hash-partitioned by its keys: broadcast or joined
+                // bucket by bucket, decided by its size when it is read (`run.rs`).
+                Plan::Join {
+                    left,
+                    right,
+                    kind,
+                    on,
+                    ..
+                } if i == 1 && !one_task && partitionable(left, right, *kind, on) => {
+                    Mode::Hash(on.iter().map(|(_, r)| r.clone()).collect())
                 }
                 _ => Mode::Collect,
             };
@@ -63,6 +75,21 @@ fn visit(p: &Plan, one_task: bool, out: &mut HashMap<usize, Mode>) {
             visit(c, one_task, out);
         }
     }
+}
+
+/// Whether a join can run bucket by bucket: equality keys, the same type on both sides (so
+/// that equal values hash alike), and not `NOT IN` (whose answer depends on every build
+/// row: one NULL key anywhere empties it).
+fn partitionable(left: &Plan, right: &Plan, kind: JoinKind, on: &[(Expr, Expr)]) -> bool {
+    let (ls, rs) = (left.schema(), right.schema());
+    !on.is_empty()
+        && kind != JoinKind::NullAwareAnti
+        && on
+            .iter()
+            .all(|(l, r)| match (l.data_type(&ls), r.data_type(&rs)) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => false,
+            })
 }
 
 /// What drives `fragment`'s tasks, given how its inputs arrive and the split count for scans.
