@@ -18,6 +18,10 @@ pub enum Mode {
     Collect,
 }
 
+/// Rows a scan task reads at least, when a table's row count is known: a tiny dimension
+/// table is one task, not one per split.
+pub const ROWS_PER_SPLIT: u64 = 100_000;
+
 /// What drives a stage's tasks: the leftmost leaf of its fragment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Driving {
@@ -103,7 +107,14 @@ pub fn driving(fragment: &Plan, modes: &HashMap<usize, Mode>, splits: usize) -> 
             Some(Mode::Hash(_)) => Driving::Shuffle(*stage),
             _ => Driving::Splits(1),
         },
-        Plan::Scan { .. } if !serial(fragment) => Driving::Splits(splits.max(1)),
+        Plan::Scan { table, .. } if !serial(fragment) => {
+            // Small tables in fewer tasks: about ROWS_PER_SPLIT rows each when the files
+            // say how many they hold (Parquet), at most `splits`.
+            let n = table
+                .rows
+                .map_or(splits, |r| r.div_ceil(ROWS_PER_SPLIT) as usize);
+            Driving::Splits(n.clamp(1, splits.max(1)))
+        }
         _ => Driving::Splits(1),
     }
 }
