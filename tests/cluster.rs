@@ -1068,29 +1068,10 @@ fn distributed_sql_runs_tpch_on_three_workers_and_survives_a_killed_worker() {
     assert!(jobs > 22, "the queries ran as jobs of the app: {app}");
     let executors = app["ui"]["executors"].as_array().map(Vec::len).unwrap_or(0);
     assert!(executors >= 3, "an executor on each worker: {app}");
-    // A bad query fails on the driver with the planner's message, and the executors
-    // (which get the driver's error instead of a plan) end with it.
-    let bad = c
-        .command(
-            &[
-                "sql",
-                "--table",
-                tables.iter().find(|t| t.starts_with("customer=")).unwrap(),
-                "SELECT c_nme FROM customer",
-                "--master",
-                &c.master,
-            ],
-            false,
-        )
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(!bad.status.success() && err.contains("c_name"), "{err}");
-
     // Again, with a worker SIGKILLed once a third of the jobs are done: its tasks and the
     // exchange outputs it held are recomputed elsewhere, and the answers do not change.
     // (`jobs` counts the first run's jobs; the partitioned run has more.)
-    let before = app["id"].clone();
+    let before = c.last_app()["id"].clone();
     // This time every join that can be is partitioned (more exchanges to lose).
     let partitioned = ["--master", &c.master, "--broadcast-limit", "0"];
     let mut driver = c
@@ -1134,6 +1115,42 @@ fn distributed_sql_runs_tpch_on_three_workers_and_survives_a_killed_worker() {
         ui["map_outputs_lost"],
         ui["map_tasks_rerun"]
     );
+    // A bad query fails on the driver with the planner's message, and the executors
+    // (which get the driver's error instead of a plan) end with it.
+    let bad = c
+        .command(
+            &[
+                "sql",
+                "--table",
+                tables.iter().find(|t| t.starts_with("customer=")).unwrap(),
+                "SELECT c_nme FROM customer",
+                "--master",
+                &c.master,
+            ],
+            false,
+        )
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && err.contains("c_name"), "{err}");
+    // COPY on the cluster: the query runs on the executors, the driver alone writes the
+    // file into the DFS, and it reads back equal to the embedded answer.
+    let customer = tables.iter().find(|t| t.starts_with("customer=")).unwrap();
+    let q = "SELECT c_mktsegment, count(*) AS n FROM customer GROUP BY 1 ORDER BY 1";
+    let copy = format!("COPY ({q}) TO 'dfs:///out/segments.parquet'");
+    let args = ["sql", "--table", customer, &copy, "--master", &c.master];
+    let said = String::from_utf8_lossy(&c.run(&args, false).stdout).into_owned();
+    assert!(
+        said.contains("written to dfs:///out/segments.parquet"),
+        "{said}"
+    );
+    // Embedded, `dfs://` URLs name the master.
+    let dfs = format!("dfs://{}/", c.master);
+    let t = format!("--table=s={dfs}out/segments.parquet");
+    let back = c.run(&["sql", "--format", "csv", &t, "SELECT * FROM s"], false);
+    let customer = customer.replace("dfs:///", &dfs);
+    let local = c.run(&["sql", "--format", "csv", "--table", &customer, q], false);
+    assert_eq!(back.stdout, local.stdout);
 }
 
 /// The highest job id an app's UI lists (it keeps the last 100 jobs).

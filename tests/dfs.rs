@@ -1173,6 +1173,37 @@ fn sql_reads_dfs_tables_and_the_dfs_store_passes_conformance() {
     assert!(ok, "{err}");
     assert_eq!(star.lines().next().unwrap().split(',').count(), 9, "{star}");
 
+    // SQL writes to the DFS: COPY the query's answer there, as Parquet and as CSV, and
+    // read each back.
+    let tables = [
+        ("lineitem", dfs("lineitem")),
+        ("orders", dfs("orders")),
+        ("customer", dfs("customer")),
+    ];
+    for (file, format, read) in [
+        ("answer.parquet", "parquet", "SELECT * FROM a ORDER BY 1, 2"),
+        // CSV keeps no types: the sums come back as doubles.
+        (
+            "answer.csv",
+            "csv",
+            "SELECT o_orderpriority, c_mktsegment, n, CAST(q AS DECIMAL(15, 2)) AS q \
+             FROM a ORDER BY 1, 2",
+        ),
+    ] {
+        let copy = format!("COPY ({q}) TO 'dfs:///out/{file}' (FORMAT {format})");
+        let (ok, said, err) = sql(&tables, &copy);
+        assert!(
+            ok && said.contains("written to dfs:///out/"),
+            "{said} {err}"
+        );
+        let (ok, back, err) = sql(&[("a", format!("dfs:///out/{file}"))], read);
+        assert!(ok, "{err}");
+        assert_eq!(
+            back, from_local,
+            "{format} written to and read from the DFS"
+        );
+    }
+
     let (ok, _, err) = sql(&[("t", "dfs:///hidden".into())], "SELECT count(*) FROM t");
     assert!(!ok);
     assert!(

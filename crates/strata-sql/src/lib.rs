@@ -45,6 +45,7 @@ pub mod optimizer;
 pub mod plan;
 pub mod planner;
 pub mod serial;
+pub mod sink;
 pub mod source;
 pub mod stages;
 pub mod tpch;
@@ -254,16 +255,14 @@ impl Engine {
 
     fn execute_parsed(&self, stmt: sqlparser::ast::Statement) -> Result<Output> {
         match stmt {
-            sqlparser::ast::Statement::Query(q) => {
-                if let Some(d) = &self.distributed {
-                    let rows = d.run(&q.to_string(), || {
-                        plan_with_subqueries(&q, self.snapshot(), &self.exec)
-                    })?;
-                    return Ok(Output::Rows(rows));
-                }
-                let p = plan_with_subqueries(&q, self.snapshot(), &self.exec)?;
-                Ok(Output::Rows(run(&p, &self.exec)?.0))
-            }
+            sqlparser::ast::Statement::Query(q) => Ok(Output::Rows(self.query_rows(&q)?.0)),
+            sqlparser::ast::Statement::Copy {
+                source,
+                to: true,
+                target: sqlparser::ast::CopyTarget::File { filename },
+                options,
+                ..
+            } => self.copy_to(source, &filename, &options),
             sqlparser::ast::Statement::Explain {
                 statement, analyze, ..
             } => {
@@ -299,6 +298,86 @@ impl Engine {
             }
             other => Err(SqlError::NotSupported(format!("statement {other}"))),
         }
+    }
+
+    /// A query's rows (on the cluster when there is one) and their schema.
+    fn query_rows(
+        &self,
+        q: &sqlparser::ast::Query,
+    ) -> Result<(Vec<RecordBatch>, arrow::datatypes::SchemaRef)> {
+        if let Some(d) = &self.distributed {
+            let rows = d.run(&q.to_string(), || {
+                plan_with_subqueries(q, self.snapshot(), &self.exec)
+            })?;
+            let schema = rows
+                .first()
+                .map(|b| b.schema())
+                .unwrap_or_else(|| Arc::new(arrow::datatypes::Schema::empty()));
+            return Ok((rows, schema));
+        }
+        let p = plan_with_subqueries(q, self.snapshot(), &self.exec)?;
+        Ok((run(&p, &self.exec)?.0, p.schema()))
+    }
+
+    /// `COPY (query) TO 'target' (FORMAT f)` or `COPY table [(columns)] TO ...`: the rows
+    /// written as one file through the storage layer (by the driver only, on a cluster).
+    fn copy_to(
+        &self,
+        source: sqlparser::ast::CopySource,
+        target: &str,
+        options: &[sqlparser::ast::CopyOption],
+    ) -> Result<Output> {
+        use sqlparser::ast::CopyOption;
+        let format = options.iter().find_map(|o| match o {
+            CopyOption::Format(f) => Some(f.value.clone()),
+            _ => None,
+        });
+        let mut format = sink::Format::choose(format.as_deref(), target)?;
+        for o in options {
+            match (o, &mut format) {
+                (CopyOption::Format(_), _) => {}
+                (CopyOption::Header(h), sink::Format::Csv { header, .. }) => *header = *h,
+                (CopyOption::Delimiter(d), sink::Format::Csv { delimiter, .. }) if d.is_ascii() => {
+                    *delimiter = *d as u8
+                }
+                (other, _) => {
+                    return Err(SqlError::NotSupported(format!(
+                        "COPY option {other} here (FORMAT parquet|csv|json; HEADER and an \
+                         ASCII DELIMITER for csv)"
+                    )));
+                }
+            }
+        }
+        let query = match source {
+            sqlparser::ast::CopySource::Query(q) => *q,
+            sqlparser::ast::CopySource::Table {
+                table_name,
+                columns,
+            } => {
+                let cols = if columns.is_empty() {
+                    "*".to_string()
+                } else {
+                    columns
+                        .iter()
+                        .map(|c| c.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                match parse_one(&format!("SELECT {cols} FROM {table_name}"))? {
+                    sqlparser::ast::Statement::Query(q) => *q,
+                    _ => unreachable!("a SELECT parses as a query"),
+                }
+            }
+        };
+        let (rows, schema) = self.query_rows(&query)?;
+        let n: usize = rows.iter().map(|b| b.num_rows()).sum();
+        if self.distributed.as_ref().is_none_or(|d| d.is_driver()) {
+            let bytes = sink::copy_to(target, format, schema, &rows)?;
+            return Ok(Output::Text(format!(
+                "{n} rows ({bytes} bytes) written to {target}"
+            )));
+        }
+        Ok(Output::Text(String::new()))
     }
 
     /// The registered tables, sorted by name.
