@@ -1151,6 +1151,36 @@ fn distributed_sql_runs_tpch_on_three_workers_and_survives_a_killed_worker() {
     let customer = customer.replace("dfs:///", &dfs);
     let local = c.run(&["sql", "--format", "csv", "--table", &customer, q], false);
     assert_eq!(back.stdout, local.stdout);
+
+    // Scan tasks run where their row groups are: lineitem stored with one replica per
+    // chunk, and at least 90% of the tasks that had a preference ran on it.
+    let put = |args: &[&str]| c.run(&[&["dfs", "--master", &c.master], args].concat(), false);
+    put(&["mkdir", "/r1"]);
+    put(&["mkdir", "/r1/lineitem"]);
+    for f in std::fs::read_dir(Path::new(&c.path("tpch")).join("lineitem")).unwrap() {
+        let f = f.unwrap().path();
+        put(&["put", "-r", "1", f.to_str().unwrap(), "/r1/lineitem/"]);
+    }
+    let count = [
+        "sql",
+        "--table",
+        "lineitem=dfs:///r1/lineitem",
+        "--partitions",
+        "6",
+        "SELECT count(*), sum(l_quantity) FROM lineitem",
+        "--master",
+        &c.master,
+    ];
+    c.run(&count, false);
+    let ui = &c.last_app()["ui"];
+    let (local, placed) = (
+        ui["local_tasks"].as_u64().unwrap_or(0),
+        ui["tasks_with_preference"].as_u64().unwrap_or(0),
+    );
+    assert!(
+        placed >= 6 && local * 10 >= placed * 9,
+        "{local} of {placed} node-local"
+    );
 }
 
 /// The highest job id an app's UI lists (it keeps the last 100 jobs).

@@ -222,6 +222,15 @@ impl Context {
         )))
     }
 
+    /// One partition per element, partition `i` preferring to run on `hosts[i]` (addresses
+    /// `host[:port]`, e.g. the DFS replicas of the data element `i` names).
+    pub fn parallelize_placed<T: Data>(&self, data: Vec<T>, hosts: Vec<Vec<String>>) -> Dataset<T> {
+        let n = data.len();
+        let mut c = ParallelCollection::new(self.new_id(), data, n);
+        c.hosts = hosts;
+        self.wrap(Arc::new(c))
+    }
+
     /// Lines of text files. Each input is a file, a directory (read recursively) or a glob;
     /// large files are split into ranges of `split_size` bytes, and inputs are cut into at
     /// least `default_partitions` partitions. Lines are UTF-8 with invalid bytes replaced by

@@ -49,6 +49,18 @@ pub fn list(path: &str) -> Result<Listing> {
         .map_err(|e| SqlError::Plan(e.to_string()))
 }
 
+/// For each byte range of a table file, the machines holding most of it (`host:port`):
+/// DFS replicas; nothing for local files and object stores.
+pub fn hosts(path: &Path, ranges: &[std::ops::Range<u64>]) -> Result<Vec<Vec<String>>> {
+    if !is_remote(path) {
+        return Ok(vec![Vec::new(); ranges.len()]);
+    }
+    let url = path.to_str().expect("checked by is_remote");
+    let (store, inner) =
+        strata_storage::resolve(url, storage_options()).map_err(|e| err(path, e))?;
+    store.hosts(&inner, ranges).map_err(|e| err(path, e))
+}
+
 /// A table file opened for reading.
 #[derive(Debug)]
 pub enum TableFile {

@@ -121,6 +121,26 @@ impl Store for DfsStore {
             .map_err(remote)
     }
 
+    /// The live replicas of the chunk that overlaps each range most.
+    fn hosts(&self, path: &str, ranges: &[Range<u64>]) -> Result<Vec<Vec<String>>> {
+        let list = self.client.chunks(path).map_err(remote)?;
+        Ok(ranges
+            .iter()
+            .map(|r| {
+                list.chunks
+                    .iter()
+                    .map(|c| {
+                        let end = (c.offset + c.length).min(r.end);
+                        (end.saturating_sub(c.offset.max(r.start)), c)
+                    })
+                    .filter(|(overlap, _)| *overlap > 0)
+                    .max_by_key(|(overlap, _)| *overlap)
+                    .map(|(_, c)| c.replicas.clone())
+                    .unwrap_or_default()
+            })
+            .collect())
+    }
+
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>> {
         Ok(Box::new(
             FileReader::open(self.client.clone(), path).map_err(remote)?,

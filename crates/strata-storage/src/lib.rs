@@ -99,6 +99,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Opens `path` for many ranged reads of the version there now (a DFS file's chunk
     /// list, a local file's descriptor are looked up once, not per read).
     fn open_ranged(&self, path: &str) -> Result<Arc<dyn Ranged>>;
+    /// For each byte range of the file, the addresses (`host:port`) of the machines that
+    /// hold most of it, for placing work near its data; empty where the store has no
+    /// notion of place (local disks shared by path, object stores).
+    fn hosts(&self, path: &str, ranges: &[Range<u64>]) -> Result<Vec<Vec<String>>> {
+        let _ = path;
+        Ok(vec![Vec::new(); ranges.len()])
+    }
 }
 
 /// A file opened for ranged reads.

@@ -8,6 +8,8 @@ use std::sync::Arc;
 pub(crate) struct ParallelCollection<T> {
     pub id: RddId,
     pub slices: Vec<Arc<Vec<T>>>,
+    /// Per slice, the hosts it is best computed on (empty: anywhere).
+    pub hosts: Vec<Vec<String>>,
 }
 
 impl<T: Data> ParallelCollection<T> {
@@ -20,7 +22,11 @@ impl<T: Data> ParallelCollection<T> {
             let take = (i + 1) * len / n - i * len / n;
             slices.push(Arc::new(it.by_ref().take(take).collect()));
         }
-        ParallelCollection { id, slices }
+        ParallelCollection {
+            id,
+            slices,
+            hosts: Vec::new(),
+        }
     }
 }
 
@@ -36,6 +42,9 @@ impl<T: Data> RddBase for ParallelCollection<T> {
     }
     fn dependencies(&self) -> Vec<Dependency> {
         Vec::new()
+    }
+    fn preferred_locations(&self, p: usize) -> Vec<String> {
+        self.hosts.get(p).cloned().unwrap_or_default()
     }
 }
 

@@ -30,8 +30,10 @@
 //! Aggregations are split ([`partial`]): the producing stage aggregates its own rows and
 //! only partial states cross the exchange.
 //!
-//! Not yet: adaptive coalescing of small buckets, skew splitting, placement of scan splits
-//! near their DFS replicas; scalar subqueries run on the driver while it plans.
+//! Scan splits are placed near the DFS replicas of their row groups (`run.rs::placed`).
+//!
+//! Not yet: adaptive coalescing of small buckets, skew splitting; scalar subqueries run on
+//! the driver while it plans.
 
 pub mod exchange;
 pub mod partial;

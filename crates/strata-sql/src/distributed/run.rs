@@ -122,8 +122,7 @@ impl<'a> Run<'a> {
                 }
             }
             Driving::Splits(n) => self
-                .ctx
-                .parallelize_with((0..n).collect::<Vec<usize>>(), n)
+                .placed(shape::scanned(&task.fragment), n)?
                 .try_flat_map(move |k| {
                     let split = (n > 1).then_some((k, n));
                     task.run(Vec::new(), split).map_err(to_dataflow)
@@ -208,6 +207,32 @@ impl<'a> Run<'a> {
                 });
                 failed.map_or(Ok(out), Err)
             }
+        }
+    }
+
+    /// Split numbers `0..n`, one partition each, each preferring the machines that hold
+    /// most of its part of `table` (worked out on the driver, handed to every process).
+    fn placed(
+        &self,
+        table: Option<Arc<crate::catalog::Table>>,
+        n: usize,
+    ) -> Result<Dataset<usize>> {
+        let splits: Vec<usize> = (0..n).collect();
+        let Some(table) = table.filter(|_| n > 1) else {
+            return Ok(self.ctx.parallelize_with(splits, n));
+        };
+        let mut failed = None;
+        let what = format!("SQL {}: placement of {}", self.label, table.name);
+        let hosts = self.ctx.on_driver(&what, || {
+            exec::split_hosts(&table, n).map_err(|e| {
+                let m = e.to_string();
+                failed = Some(e);
+                strata_dataflow::Error::Input(m)
+            })
+        });
+        match hosts {
+            Ok(h) => Ok(self.ctx.parallelize_placed(splits, h)),
+            Err(e) => Err(failed.unwrap_or_else(|| from_dataflow(e))),
         }
     }
 

@@ -1,10 +1,12 @@
 //! How a stage's rows cross to the stage that reads them, and how many tasks a stage runs:
 //! read off the fragments that [`crate::stages`] cut.
 
+use crate::catalog::Table;
 use crate::expr::Expr;
 use crate::plan::{JoinKind, Plan};
 use crate::stages::Stage;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// How a stage's output reaches its reader.
 #[derive(Clone, Debug)]
@@ -116,6 +118,18 @@ pub fn driving(fragment: &Plan, modes: &HashMap<usize, Mode>, splits: usize) -> 
             Driving::Splits(n.clamp(1, splits.max(1)))
         }
         _ => Driving::Splits(1),
+    }
+}
+
+/// The table a fragment's tasks split, when its driving leaf is a scan.
+pub fn scanned(fragment: &Plan) -> Option<Arc<Table>> {
+    let mut p = fragment;
+    while let Some(c) = p.children().into_iter().next() {
+        p = c;
+    }
+    match p {
+        Plan::Scan { table, .. } => Some(table.clone()),
+        _ => None,
     }
 }
 

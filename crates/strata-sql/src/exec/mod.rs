@@ -22,7 +22,7 @@ mod union;
 mod window;
 
 pub use metrics::{Metrics, OpMetrics};
-pub use scan::sample;
+pub use scan::{sample, split_hosts};
 
 use crate::error::{Result, SqlError};
 use crate::plan::Plan;

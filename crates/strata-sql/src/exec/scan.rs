@@ -65,9 +65,11 @@ pub fn scan<'a>(
 }
 
 /// Split `k` of `n` of a table, as one partition: the units of work (row groups of
-/// Parquet files, whole files of other formats) numbered across the table's files, and
-/// every `n`th from the `k`th read. Tasks on different machines read disjoint parts of a
-/// table this way (distributed SQL); each reads the footers of every file to number them.
+/// Parquet files, whole files of other formats) numbered across the table's files, and the
+/// `k`th of `n` contiguous runs of them read (contiguous, so a split's bytes sit together:
+/// in the same DFS chunks, near the same replicas). Tasks on different machines read
+/// disjoint parts of a table this way (distributed SQL); each reads every file's footer to
+/// number the units.
 fn split<'a>(
     m: &'a OpMetrics,
     table: &'a Table,
@@ -76,31 +78,14 @@ fn split<'a>(
     k: usize,
     n: usize,
 ) -> Result<Vec<Stream<'a>>> {
-    let n = n.max(1);
+    let all = units(table)?;
     let mut mine: Vec<(PathBuf, Option<Vec<usize>>)> = Vec::new();
-    if matches!(table.format, FileFormat::Parquet) {
-        let mut unit = 0;
-        for path in &table.files {
-            let file = crate::source::TableFile::open(path)?;
-            let meta = parquet::file::metadata::ParquetMetaDataReader::new()
-                .parse_and_finish(&file)
-                .map_err(|e| SqlError::io_other(path, e))?;
-            let groups: Vec<usize> = (0..meta.num_row_groups())
-                .filter(|g| (unit + g) % n == k)
-                .collect();
-            unit += meta.num_row_groups();
-            if !groups.is_empty() {
-                mine.push((path.clone(), Some(groups)));
-            }
+    for u in &all[run(all.len(), k, n)] {
+        let path = &table.files[u.file];
+        match (mine.last_mut(), u.group) {
+            (Some((p, Some(groups))), Some(g)) if p == path => groups.push(g),
+            _ => mine.push((path.clone(), u.group.map(|g| vec![g]))),
         }
-    } else {
-        mine = table
-            .files
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| i % n == k)
-            .map(|(_, p)| (p.clone(), None))
-            .collect();
     }
     let it = mine.into_iter().flat_map(move |(p, groups)| {
         match open(m, table, projection, filters, p, groups) {
@@ -109,6 +94,89 @@ fn split<'a>(
         }
     });
     Ok(vec![Box::new(it)])
+}
+
+/// For each of `n` splits of `table` (see `split`), the machines that hold most of its
+/// bytes (DFS replicas), for placing its task there; empty for data without a place.
+pub fn split_hosts(table: &Table, n: usize) -> Result<Vec<Vec<String>>> {
+    let n = n.max(1);
+    if !matches!(table.format, FileFormat::Parquet)
+        || !table.files.iter().any(|f| crate::source::is_remote(f))
+    {
+        return Ok(vec![Vec::new(); n]);
+    }
+    let all = units(table)?;
+    let mut hosts: Vec<Vec<String>> = vec![Vec::new(); all.len()];
+    for (f, path) in table.files.iter().enumerate() {
+        let idx: Vec<usize> = (0..all.len()).filter(|&i| all[i].file == f).collect();
+        let ranges: Vec<_> = idx.iter().map(|&i| all[i].bytes.clone()).collect();
+        for (i, h) in idx.into_iter().zip(crate::source::hosts(path, &ranges)?) {
+            hosts[i] = h;
+        }
+    }
+    Ok((0..n)
+        .map(|k| {
+            // The hosts holding the most of the split's bytes.
+            let mut weight: std::collections::BTreeMap<&str, u64> = Default::default();
+            for i in run(all.len(), k, n) {
+                for h in &hosts[i] {
+                    *weight.entry(h.as_str()).or_default() += all[i].bytes.end - all[i].bytes.start;
+                }
+            }
+            let top = weight.values().copied().max().unwrap_or(0);
+            weight
+                .into_iter()
+                .filter(|(_, w)| *w == top && top > 0)
+                .map(|(h, _)| h.to_string())
+                .collect()
+        })
+        .collect())
+}
+
+/// A unit of a scan's work: a row group of a Parquet file, or a whole file.
+struct Unit {
+    file: usize,
+    group: Option<usize>,
+    bytes: std::ops::Range<u64>,
+}
+
+/// The units of `table`, file by file (Parquet footers read).
+fn units(table: &Table) -> Result<Vec<Unit>> {
+    let mut out = Vec::new();
+    for (f, path) in table.files.iter().enumerate() {
+        if !matches!(table.format, FileFormat::Parquet) {
+            out.push(Unit {
+                file: f,
+                group: None,
+                bytes: 0..0,
+            });
+            continue;
+        }
+        let file = crate::source::TableFile::open(path)?;
+        let meta = parquet::file::metadata::ParquetMetaDataReader::new()
+            .parse_and_finish(&file)
+            .map_err(|e| SqlError::io_other(path, e))?;
+        for (g, rg) in meta.row_groups().iter().enumerate() {
+            let (mut lo, mut hi) = (u64::MAX, 0);
+            for c in rg.columns() {
+                let (start, len) = c.byte_range();
+                lo = lo.min(start);
+                hi = hi.max(start + len);
+            }
+            out.push(Unit {
+                file: f,
+                group: Some(g),
+                bytes: lo.min(hi)..hi,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The `k`th of `n` contiguous runs of `len` units.
+fn run(len: usize, k: usize, n: usize) -> std::ops::Range<usize> {
+    let n = n.max(1);
+    k * len / n..(k + 1) * len / n
 }
 
 /// The batches of one file (of `only` its row groups, when given), filtered.
