@@ -8,7 +8,7 @@
 //!
 //! 1. The plan is cut into stages at its exchanges ([`crate::stages`]).
 //! 2. A stage whose driving leaf is a scan runs `splits` tasks, task `k` reading split `k`
-//!    of the table (row groups dealt round-robin across its files, so tasks on different
+//!    of the table (the `k`th contiguous run of its row groups, so tasks on different
 //!    machines read disjoint parts); a stage driven by a hash exchange runs one task per
 //!    bucket; a stage that must see all its rows (a `LIMIT`, a right/full join, a sort,
 //!    window, union or global aggregate over a gathered input) runs one task.
