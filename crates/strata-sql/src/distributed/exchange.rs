@@ -8,11 +8,8 @@ use crate::error::{Result, SqlError};
 use crate::expr::Expr;
 use arrow::array::UInt32Array;
 use arrow::compute::take_record_batch;
-use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
-use arrow::row::{RowConverter, SortField};
 use serde_bytes::ByteBuf;
-use std::hash::Hasher;
 
 /// A shuffle record: a bucket and the IPC stream of that bucket's rows from one task (as
 /// `ByteBuf`, which bincode copies whole, not byte by byte as a `Vec<u8>`).
@@ -59,61 +56,32 @@ pub fn decode(blobs: &[ByteBuf]) -> Result<Vec<RecordBatch>> {
 }
 
 fn ipc(batches: &[RecordBatch], schema: &arrow::datatypes::Schema) -> Result<Vec<u8>> {
-    let compact = batches.iter().map(compact).collect::<Result<Vec<_>>>()?;
+    // View arrays from a filter, take or join point into the buffers of every batch they
+    // came from (a broadcast build side: all of them), and IPC writes every buffer an
+    // array points into: TPC-H q10 at SF 1 wrote 13 GB for 57 thousand rows before this.
+    let compact = batches
+        .iter()
+        .map(crate::exec::spill::compact)
+        .collect::<Result<Vec<_>>>()?;
     crate::serial::ipc(&compact, schema)
         .map_err(|e| SqlError::Internal(format!("encoding an exchange block: {e}")))
 }
 
-/// `b` with its string and binary views copied into buffers of their own. A view array
-/// from a filter, take or join points into the buffers of every batch it came from (a
-/// broadcast build side: all of them), and IPC writes every buffer an array points into:
-/// TPC-H q10 at SF 1 wrote 13 GB for 57 thousand rows before this.
-fn compact(b: &RecordBatch) -> Result<RecordBatch> {
-    use arrow::array::{Array, AsArray};
-    if !b
-        .columns()
-        .iter()
-        .any(|c| matches!(c.data_type(), DataType::Utf8View | DataType::BinaryView))
-    {
-        return Ok(b.clone());
-    }
-    let cols = b
-        .columns()
-        .iter()
-        .map(|c| -> arrow::array::ArrayRef {
-            match c.data_type() {
-                DataType::Utf8View => std::sync::Arc::new(c.as_string_view().gc()),
-                DataType::BinaryView => std::sync::Arc::new(c.as_binary_view().gc()),
-                _ => c.clone(),
-            }
-        })
-        .collect();
-    Ok(RecordBatch::try_new_with_options(
-        b.schema(),
-        cols,
-        &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
-    )?)
-}
-
 /// `batch`'s rows dealt into `n` buckets by a hash of `keys` (evaluated on it): the same
-/// key values land in the same bucket in every process (the hash has no random state).
+/// key values land in the same bucket in every process (the hash has no random state, and
+/// integers of any width hash alike, as in the spilling operators).
 fn split(batch: &RecordBatch, keys: &[Expr], n: usize) -> Result<Vec<Option<RecordBatch>>> {
     let rows = batch.num_rows();
     let cols = keys
         .iter()
         .map(|k| k.eval(batch)?.into_array(rows))
         .collect::<Result<Vec<_>>>()?;
-    let conv = RowConverter::new(
-        cols.iter()
-            .map(|c| SortField::new(c.data_type().clone()))
-            .collect(),
-    )?;
-    let encoded = conv.convert_columns(&cols)?;
     let mut idx: Vec<Vec<u32>> = vec![Vec::new(); n];
-    for i in 0..rows {
-        let mut h = rustc_hash::FxHasher::default();
-        h.write(encoded.row(i).as_ref());
-        idx[(mix(h.finish()) % n as u64) as usize].push(i as u32);
+    for (i, h) in crate::exec::spill::key_hashes(&cols)?
+        .into_iter()
+        .enumerate()
+    {
+        idx[(h % n as u64) as usize].push(i as u32);
     }
     idx.into_iter()
         .map(|ix| {
@@ -126,13 +94,6 @@ fn split(batch: &RecordBatch, keys: &[Expr], n: usize) -> Result<Vec<Option<Reco
             }
         })
         .collect()
-}
-
-/// splitmix64's finalizer: Fx's low bits are weak before a modulus.
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]
@@ -178,6 +139,28 @@ mod tests {
         }
         assert_eq!(total, 2000);
         assert!(recs.len() > 1, "keys spread over buckets");
+    }
+
+    #[test]
+    fn integer_keys_of_any_width_land_in_the_same_bucket() {
+        let bucket_of = |a: arrow::array::ArrayRef| {
+            let schema = Arc::new(Schema::new(vec![Field::new(
+                "k",
+                a.data_type().clone(),
+                true,
+            )]));
+            let b = RecordBatch::try_new(schema, vec![a]).unwrap();
+            split(&b, &[Expr::Column(0)], 7)
+                .unwrap()
+                .iter()
+                .position(Option::is_some)
+                .unwrap()
+        };
+        for v in [0i32, 1, 42, -5, 1_000_000] {
+            let narrow = bucket_of(Arc::new(arrow::array::Int32Array::from(vec![v])));
+            let wide = bucket_of(Arc::new(Int64Array::from(vec![v as i64])));
+            assert_eq!(narrow, wide, "{v}");
+        }
     }
 
     #[test]

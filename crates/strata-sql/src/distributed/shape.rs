@@ -83,9 +83,9 @@ fn visit(p: &Plan, one_task: bool, out: &mut HashMap<usize, Mode>) {
     }
 }
 
-/// Whether a join can run bucket by bucket: equality keys, the same type on both sides (so
-/// that equal values hash alike), and not `NOT IN` (whose answer depends on every build
-/// row: one NULL key anywhere empties it).
+/// Whether a join can run bucket by bucket: equality keys of one type on both sides, or
+/// integers of any width (so that equal values hash alike), and not `NOT IN` (whose answer
+/// depends on every build row: one NULL key anywhere empties it).
 fn partitionable(left: &Plan, right: &Plan, kind: JoinKind, on: &[(Expr, Expr)]) -> bool {
     let (ls, rs) = (left.schema(), right.schema());
     !on.is_empty()
@@ -93,7 +93,7 @@ fn partitionable(left: &Plan, right: &Plan, kind: JoinKind, on: &[(Expr, Expr)])
         && on
             .iter()
             .all(|(l, r)| match (l.data_type(&ls), r.data_type(&rs)) {
-                (Ok(a), Ok(b)) => a == b,
+                (Ok(a), Ok(b)) => a == b || (a.is_integer() && b.is_integer()),
                 _ => false,
             })
 }
