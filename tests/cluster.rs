@@ -1181,6 +1181,7 @@ fn distributed_sql_runs_tpch_on_three_workers_and_survives_a_killed_worker() {
         placed >= 6 && local * 10 >= placed * 9,
         "{local} of {placed} node-local"
     );
+    eprintln!("scan tasks: {local} of {placed} placed by preference ran node-local");
 }
 
 /// The highest job id an app's UI lists (it keeps the last 100 jobs).

@@ -99,6 +99,12 @@ impl<'a> Run<'a> {
             inputs: Arc::new(inputs),
             out: out.clone(),
             buckets: self.splits,
+            // A stage of one task (a sort, a global aggregate, a union) uses every thread
+            // of its executor; tasks of wider stages one each (the executor runs several).
+            threads: match driving {
+                Driving::Splits(1) => self.runtime.cpu().threads(),
+                _ => 1,
+            },
             runtime: self.runtime.clone(),
         };
         let records: Dataset<Record> = match driving {
@@ -270,6 +276,7 @@ fn empty() -> Plan {
 /// One stage's task: its fragment and what it reads.
 struct Task {
     fragment: Arc<Plan>,
+    threads: usize,
     inputs: Arc<HashMap<usize, Vec<RecordBatch>>>,
     out: Mode,
     buckets: usize,
@@ -285,7 +292,7 @@ impl Task {
         split: Option<(usize, usize)>,
     ) -> Result<Vec<Record>> {
         let opts = ExecOptions {
-            threads: 1,
+            threads: self.threads,
             runtime: self.runtime.clone(),
         };
         let mut ctx = exec::Ctx::new(&self.fragment, opts);
