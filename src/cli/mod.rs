@@ -154,10 +154,12 @@ enum Command {
         #[arg(long, default_value_t = 7070)]
         port: u16,
     },
-    /// Run SQL over CSV, Parquet and JSON-lines files: `strata sql --table t=data/t.parquet
-    /// "SELECT ..."`. With no query and no -f, an interactive shell with history. Joins,
+    /// Run SQL over CSV, Parquet and JSON-lines files (local, dfs://, s3://): `strata sql
+    /// --table t=data/t.parquet "SELECT ..."`. With no query and no -f, an interactive shell
+    /// with history. `COPY (SELECT ...) TO 'dfs:///out/x.parquet'` writes a result. Joins,
     /// aggregations and sorts spill to --local-dir past --memory (for SQL the default is half
-    /// the machine's memory); --threads 1 runs every operator on one partition.
+    /// the machine's memory); --threads 1 runs every operator on one partition. With
+    /// --master HOST:PORT the queries run on a cluster's executors.
     Sql(sql::SqlArgs),
     /// Fault campaigns: start a real cluster, run concurrent clients against it while random
     /// daemons are SIGKILLed, paused and restarted and chunk files corrupted, then check
