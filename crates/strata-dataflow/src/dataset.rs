@@ -294,6 +294,38 @@ impl<T: Data> Dataset<T> {
             .map(Some)
     }
 
+    /// For a dataset read straight from a shuffle: the same read with adjacent reduce
+    /// partitions merged until each holds about `target` bytes (Spark's adaptive
+    /// coalescing), so that many small partitions do not each cost a task. Runs the map
+    /// side first ([`Dataset::shuffle_output_bytes`]); the grouping is the driver's in every
+    /// process. `self` unchanged when it does not read a shuffle.
+    pub fn coalesce_shuffle(&self, description: &str, target: u64) -> Result<Dataset<T>> {
+        let Some(bytes) = self.shuffle_output_bytes(description)? else {
+            return Ok(self.clone());
+        };
+        let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut size = 0u64;
+        for (i, b) in bytes.iter().enumerate() {
+            match groups.last_mut() {
+                Some(g) if size + b <= target.max(1) => {
+                    g.end = i + 1;
+                    size += b;
+                }
+                _ => {
+                    groups.push(i..i + 1);
+                    size = *b;
+                }
+            }
+        }
+        if groups.len() == bytes.len() {
+            return Ok(self.clone());
+        }
+        match self.rdd.coalesced(self.ctx.new_id(), Arc::new(groups)) {
+            Some(rdd) => Ok(self.ctx.wrap(rdd)),
+            None => Ok(self.clone()),
+        }
+    }
+
     fn run_on<R: Data, F>(&self, description: &str, parts: Vec<usize>, f: F) -> Result<Vec<R>>
     where
         F: for<'a> Fn(&'a TaskContext, BoxIter<'a, T>) -> Result<R> + Send + Sync + 'static,

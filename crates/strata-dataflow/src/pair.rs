@@ -41,6 +41,7 @@ impl<K: Key, V: Data> Dataset<(K, V)> {
         self.ctx.wrap(Arc::new(Shuffled {
             id: self.ctx.new_id(),
             dep,
+            groups: None,
         }))
     }
 

@@ -259,3 +259,48 @@ fn saved_text_round_trips_in_partition_order() {
     assert_eq!(back, (0..1000).collect::<Vec<_>>());
     assert!(!out.join("_temporary").exists());
 }
+
+#[test]
+fn a_shuffle_read_coalesces_small_partitions_and_keeps_every_record() {
+    let c = ctx(4);
+    let pairs: Vec<(u32, u32)> = (0..1000u32).map(|i| (i % 10, i)).collect();
+    let d = c.parallelize(pairs).partition_by(std::sync::Arc::new(
+        strata_dataflow::DirectPartitioner::new(10),
+    ));
+    let sizes = d.shuffle_output_bytes("sizes").unwrap().unwrap();
+    assert_eq!(sizes.len(), 10);
+    assert!(sizes.iter().all(|b| *b > 0), "{sizes:?}");
+    // Everything in one task; then at most two partitions' bytes a task; then none merged.
+    let all = d.coalesce_shuffle("coalesce", u64::MAX).unwrap();
+    assert_eq!(all.num_partitions(), 1);
+    let max = *sizes.iter().max().unwrap();
+    let pairs_of_two = d.coalesce_shuffle("coalesce", 2 * max).unwrap();
+    assert!(
+        (2..=5).contains(&pairs_of_two.num_partitions()),
+        "{sizes:?}"
+    );
+    assert_eq!(
+        d.coalesce_shuffle("coalesce", 1).unwrap().num_partitions(),
+        10
+    );
+    for merged in [all, pairs_of_two] {
+        let mut got: Vec<u32> = merged
+            .collect()
+            .unwrap()
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        got.sort();
+        assert_eq!(got, (0..1000).collect::<Vec<_>>());
+    }
+    // Not a shuffle read: no sizes, nothing to merge.
+    let plain = c.parallelize(vec![1u32, 2, 3]);
+    assert!(plain.shuffle_output_bytes("sizes").unwrap().is_none());
+    assert_eq!(
+        plain
+            .coalesce_shuffle("c", u64::MAX)
+            .unwrap()
+            .num_partitions(),
+        plain.num_partitions()
+    );
+}

@@ -55,6 +55,15 @@ pub trait Rdd<T>: RddBase {
     fn compute<'a>(&'a self, p: usize, tc: &'a TaskContext) -> BoxIter<'a, T>;
     /// This node, type-erased.
     fn as_base(self: Arc<Self>) -> Arc<dyn RddBase>;
+    /// For a shuffle read: the same read with partition `i` reading the shuffle's reduce
+    /// partitions `groups[i]` one after another (adaptive coalescing); None for others.
+    fn coalesced(
+        &self,
+        _id: RddId,
+        _groups: Arc<Vec<std::ops::Range<usize>>>,
+    ) -> Option<Arc<dyn Rdd<T>>> {
+        None
+    }
 }
 
 /// An edge of the lineage graph.

@@ -54,6 +54,8 @@ fn open_segment(
 pub(crate) struct Shuffled<K, V> {
     pub id: RddId,
     pub dep: Arc<ShuffleDependency<K, V>>,
+    /// Reduce partitions read by each partition (coalesced), or one each when None.
+    pub groups: Option<Arc<Vec<std::ops::Range<usize>>>>,
 }
 
 impl<K: Key, V: Data> RddBase for Shuffled<K, V> {
@@ -64,7 +66,10 @@ impl<K: Key, V: Data> RddBase for Shuffled<K, V> {
         "shuffle read".into()
     }
     fn num_partitions(&self) -> usize {
-        self.dep.partitioner.num_partitions()
+        match &self.groups {
+            Some(g) => g.len(),
+            None => self.dep.partitioner.num_partitions(),
+        }
     }
     fn dependencies(&self) -> Vec<Dependency> {
         vec![Dependency::Shuffle(self.dep.clone())]
@@ -73,6 +78,32 @@ impl<K: Key, V: Data> RddBase for Shuffled<K, V> {
 
 impl<K: Key, V: Data> Rdd<(K, V)> for Shuffled<K, V> {
     fn compute<'a>(&'a self, p: usize, tc: &'a TaskContext) -> BoxIter<'a, (K, V)> {
+        match &self.groups {
+            None => self.read(p, tc),
+            Some(g) => Box::new(g[p].clone().flat_map(move |r| self.read(r, tc))),
+        }
+    }
+
+    fn coalesced(
+        &self,
+        id: RddId,
+        groups: Arc<Vec<std::ops::Range<usize>>>,
+    ) -> Option<Arc<dyn Rdd<(K, V)>>> {
+        Some(Arc::new(Shuffled {
+            id,
+            dep: self.dep.clone(),
+            groups: Some(groups),
+        }))
+    }
+
+    fn as_base(self: Arc<Self>) -> Arc<dyn RddBase> {
+        self
+    }
+}
+
+impl<K: Key, V: Data> Shuffled<K, V> {
+    /// Reduce partition `p`: its segment of every map output, map after map.
+    fn read<'a>(&'a self, p: usize, tc: &'a TaskContext) -> BoxIter<'a, (K, V)> {
         let dep = &self.dep;
         let maps = dep.parent.num_partitions();
         let mut map = 0;
@@ -127,8 +158,5 @@ impl<K: Key, V: Data> Rdd<(K, V)> for Shuffled<K, V> {
                 }
             }
         }))
-    }
-    fn as_base(self: Arc<Self>) -> Arc<dyn RddBase> {
-        self
     }
 }

@@ -8,6 +8,9 @@
 //! handed whole to every task (a broadcast join; the probe side stays pipelined from its
 //! scan); past it, the probe side becomes a stage of its own, hash-partitioned by the
 //! join's left keys, and task `i` joins bucket `i` of both sides (a partitioned join).
+//!
+//! A stage reading one hash exchange (an aggregation's) merges adjacent small buckets into
+//! tasks of about [`COALESCE_BYTES`] (`Dataset::coalesce_shuffle`).
 
 use super::exchange::{self, Record};
 use super::shape::{self, Driving, Mode};
@@ -22,6 +25,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use strata_dataflow::{Context, Dataset, DirectPartitioner};
 use strata_runtime::Runtime;
+
+/// The bytes of exchange blocks a task reading a hash exchange gets at least: adjacent
+/// buckets smaller than this are merged into one task (adaptive coalescing). Both sides of
+/// a partitioned join keep their buckets (they must stay aligned).
+pub const COALESCE_BYTES: u64 = 32 << 20;
 
 /// One query's run.
 pub(super) struct Run<'a> {
@@ -109,15 +117,24 @@ impl<'a> Run<'a> {
         };
         let records: Dataset<Record> = match driving {
             Driving::Shuffle(from) => {
-                let source = blocks(self.take(from)?);
+                let source = self.take(from)?;
                 match hashed.iter().copied().find(|s| *s != from) {
-                    None => source.try_flat_map(move |b: Vec<ByteBuf>| {
-                        task.run(vec![(from, b)], None).map_err(to_dataflow)
-                    }),
+                    // Small buckets merged into tasks of about COALESCE_BYTES.
+                    None => {
+                        let what = format!("SQL {}: sizes of stage {}", self.label, from + 1);
+                        blocks(
+                            source
+                                .coalesce_shuffle(&what, COALESCE_BYTES)
+                                .map_err(from_dataflow)?,
+                        )
+                        .try_flat_map(move |b: Vec<ByteBuf>| {
+                            task.run(vec![(from, b)], None).map_err(to_dataflow)
+                        })
+                    }
                     // A partitioned join: bucket i of both sides.
                     Some(other) => {
                         let other_blocks = blocks(self.take(other)?);
-                        source
+                        blocks(source)
                             .zip_partitions(&other_blocks, |a, b| Box::new(a.zip(b)))
                             .map_err(from_dataflow)?
                             .try_flat_map(move |(a, b): (Vec<ByteBuf>, Vec<ByteBuf>)| {
