@@ -32,8 +32,10 @@
 //!
 //! Scan splits are placed near the DFS replicas of their row groups (`run.rs::placed`).
 //!
-//! Not yet: adaptive coalescing of small buckets, skew splitting; scalar subqueries run on
-//! the driver while it plans.
+//! An aggregation's small buckets are merged into fewer tasks (`run.rs`, adaptive
+//! coalescing).
+//!
+//! Not yet: skew splitting; scalar subqueries run on the driver while it plans.
 
 pub mod exchange;
 pub mod partial;
