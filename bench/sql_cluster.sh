@@ -32,13 +32,13 @@ for t in $(ls "$TPCH"); do
   tables+=(--table "$t=dfs:///tpch/$t")
 done
 Q=$here/crates/strata-sql/tests/tpch/queries
-run() {  # run WHERE QUERY -> seconds (fastest of RUNS); output in WHERE-qN.csv
+run() {  # run WHERE SQLFILE NAME -> seconds (fastest of RUNS); output in WHERE-NAME.csv
   local b=999 extra=()
   [ "$1" = cluster ] && extra=(--master "127.0.0.1:$PORT")
   for _ in $(seq 1 "$RUNS"); do
     local s e
     s=$(date +%s.%N)
-    "$strata" -q sql "${tables[@]}" --format csv -f "$Q/q$2.sql" "${extra[@]}" > "$1-q$2.csv"
+    "$strata" -q sql "${tables[@]}" --format csv -f "$2" "${extra[@]}" > "$1-$3.csv"
     e=$(date +%s.%N)
     b=$(python3 -c "print(min($b, $e - $s))")
   done
@@ -46,7 +46,7 @@ run() {  # run WHERE QUERY -> seconds (fastest of RUNS); output in WHERE-qN.csv
 }
 printf '%-5s %9s %9s %8s %s\n' query embedded cluster ratio same
 for q in $QUERIES; do
-  l=$(run embedded "$q"); c=$(run cluster "$q")
+  l=$(run embedded "$Q/q$q.sql" "q$q"); c=$(run cluster "$Q/q$q.sql" "q$q")
   same=$(python3 - "embedded-q$q.csv" "cluster-q$q.csv" <<'PY'
 import csv, sys
 a, b = (list(csv.reader(open(f))) for f in sys.argv[1:])
@@ -64,17 +64,5 @@ done
 # All 22 as one script: one application, executors started once.
 all=$BENCH/all.sql
 for q in $QUERIES; do sed 's/;[[:space:]]*$//' "$Q/q$q.sql"; echo ";"; done > "$all"
-script() {  # script WHERE -> seconds (fastest of RUNS)
-  local b=999 extra=()
-  [ "$1" = cluster ] && extra=(--master "127.0.0.1:$PORT")
-  for _ in $(seq 1 "$RUNS"); do
-    local s e
-    s=$(date +%s.%N)
-    "$strata" -q sql "${tables[@]}" --format csv -f "$all" "${extra[@]}" > "$1-all.csv"
-    e=$(date +%s.%N)
-    b=$(python3 -c "print(min($b, $e - $s))")
-  done
-  printf '%.3f' "$b"
-}
-l=$(script embedded); c=$(script cluster)
+l=$(run embedded "$all" all); c=$(run cluster "$all" all)
 printf '%-5s %9s %9s %8s\n' all "$l" "$c" "$(python3 -c "print(f'{$c / $l:.2f}x')")"

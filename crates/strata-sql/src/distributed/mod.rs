@@ -83,11 +83,6 @@ impl Distributed {
         self.ctx.is_driver()
     }
 
-    /// The dataflow context the queries run on.
-    pub fn context(&self) -> &Context {
-        &self.ctx
-    }
-
     /// Plans (on the driver only, with `plan`) and runs one query; every process of the
     /// application returns the same result or error.
     /// `label` names the query's jobs in the web UI.
@@ -97,25 +92,14 @@ impl Distributed {
         plan: impl FnOnce() -> Result<Plan>,
     ) -> Result<Vec<RecordBatch>> {
         let label = short(label);
-        let mut failed: Option<SqlError> = None;
         let splits = self
             .splits
             .unwrap_or(self.ctx.config().default_partitions)
             .max(1);
-        let planned = self.ctx.on_driver(&format!("SQL {label}: plan"), || {
-            plan()
-                .and_then(|p| crate::serial::to_bytes(&p))
-                .map(|b| (ByteBuf::from(b), splits))
-                .map_err(|e| {
-                    let msg = e.to_string();
-                    failed = Some(e);
-                    strata_dataflow::Error::Input(msg)
-                })
-        });
-        let (bytes, splits) = match planned {
-            Ok(b) => b,
-            Err(e) => return Err(failed.unwrap_or_else(|| from_dataflow(e))),
-        };
+        let (bytes, splits) = on_driver(&self.ctx, &format!("SQL {label}: plan"), || {
+            let plan = crate::serial::to_bytes(&plan()?)?;
+            Ok((ByteBuf::from(plan), splits))
+        })?;
         let plan = crate::serial::from_bytes(&bytes)?;
         self.run_plan(&plan, splits, &label)
     }
@@ -140,6 +124,24 @@ fn short(text: &str) -> String {
         Some((i, _)) => format!("{}...", &one[..i]),
         None => one,
     }
+}
+
+/// `f`'s value computed on the driver and handed to every process
+/// ([`Context::on_driver`]); the driver keeps its own `SqlError`, executors get its text.
+pub(crate) fn on_driver<R: strata_dataflow::Data>(
+    ctx: &Context,
+    what: &str,
+    f: impl FnOnce() -> Result<R>,
+) -> Result<R> {
+    let mut failed: Option<SqlError> = None;
+    let r = ctx.on_driver(what, || {
+        f().map_err(|e| {
+            let msg = e.to_string();
+            failed = Some(e);
+            strata_dataflow::Error::Input(msg)
+        })
+    });
+    r.map_err(|e| failed.unwrap_or_else(|| from_dataflow(e)))
 }
 
 /// A SQL error as a task failure: I/O errors (a replica went away) are retried, errors in

@@ -244,19 +244,9 @@ impl<'a> Run<'a> {
         let Some(table) = table.filter(|_| n > 1) else {
             return Ok(self.ctx.parallelize_with(splits, n));
         };
-        let mut failed = None;
         let what = format!("SQL {}: placement of {}", self.label, table.name);
-        let hosts = self.ctx.on_driver(&what, || {
-            exec::split_hosts(&table, n).map_err(|e| {
-                let m = e.to_string();
-                failed = Some(e);
-                strata_dataflow::Error::Input(m)
-            })
-        });
-        match hosts {
-            Ok(h) => Ok(self.ctx.parallelize_placed(splits, h)),
-            Err(e) => Err(failed.unwrap_or_else(|| from_dataflow(e))),
-        }
+        let hosts = super::on_driver(self.ctx, &what, || exec::split_hosts(&table, n))?;
+        Ok(self.ctx.parallelize_placed(splits, hosts))
     }
 
     fn take(&mut self, stage: usize) -> Result<Dataset<Record>> {

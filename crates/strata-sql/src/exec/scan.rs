@@ -42,24 +42,19 @@ pub fn scan<'a>(
     let files: Vec<PathBuf> = table.files.clone();
     if ctx.opts.threads <= 1 {
         // One partition: the files one after another.
-        let it = files.into_iter().flat_map(move |p| {
-            match open(m, table, projection, filters, p, None) {
-                Ok(s) => s,
-                Err(e) => Box::new(std::iter::once(Err(e))),
-            }
-        });
+        let it = files
+            .into_iter()
+            .flat_map(move |p| opened(m, table, projection, filters, p, None));
         return Ok(vec![Box::new(it)]);
     }
     Ok(files
         .into_iter()
         .map(|p| -> Stream<'a> {
             // Opened when first pulled, so only the files being read hold buffers.
-            Box::new(std::iter::once(p).flat_map(move |p| {
-                match open(m, table, projection, filters, p, None) {
-                    Ok(s) => s,
-                    Err(e) => Box::new(std::iter::once(Err(e))),
-                }
-            }))
+            Box::new(
+                std::iter::once(p)
+                    .flat_map(move |p| opened(m, table, projection, filters, p, None)),
+            )
         })
         .collect())
 }
@@ -87,12 +82,9 @@ fn split<'a>(
             _ => mine.push((path.clone(), u.group.map(|g| vec![g]))),
         }
     }
-    let it = mine.into_iter().flat_map(move |(p, groups)| {
-        match open(m, table, projection, filters, p, groups) {
-            Ok(s) => s,
-            Err(e) => Box::new(std::iter::once(Err(e))),
-        }
-    });
+    let it = mine
+        .into_iter()
+        .flat_map(move |(p, groups)| opened(m, table, projection, filters, p, groups));
     Ok(vec![Box::new(it)])
 }
 
@@ -177,6 +169,19 @@ fn units(table: &Table) -> Result<Vec<Unit>> {
 fn run(len: usize, k: usize, n: usize) -> std::ops::Range<usize> {
     let n = n.max(1);
     k * len / n..(k + 1) * len / n
+}
+
+/// [`open`], with a failure to open as the stream's one item.
+fn opened<'a>(
+    m: &'a OpMetrics,
+    table: &'a Table,
+    projection: &'a [usize],
+    filters: &'a [Expr],
+    path: PathBuf,
+    only: Option<Vec<usize>>,
+) -> Stream<'a> {
+    open(m, table, projection, filters, path, only)
+        .unwrap_or_else(|e| Box::new(std::iter::once(Err(e))))
 }
 
 /// The batches of one file (of `only` its row groups, when given), filtered.
