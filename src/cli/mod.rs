@@ -13,6 +13,7 @@ mod demo;
 mod dfs;
 mod outputs;
 mod progress;
+mod sim;
 mod sql;
 mod submit;
 
@@ -161,6 +162,12 @@ enum Command {
     /// the machine's memory); --threads 1 runs every operator on one partition. With
     /// --master HOST:PORT the queries run on a cluster's executors.
     Sql(sql::SqlArgs),
+    /// Replay a job trace (Philly, Alibaba or CSV) on a simulated GPU cluster through
+    /// scheduling policies (fifo, sjf, srtf, las, tiresias, drf, themis, gandiva-fair) and
+    /// compare them: stdout is CSV `policy,jobs,avg_jct,p99_jct,makespan,utilization`;
+    /// --out DIR adds per-job records, a summary and a JCT CDF plot (SVG). The policies are
+    /// the same objects the resource manager uses.
+    Sim(sim::SimArgs),
     /// Fault campaigns: start a real cluster, run concurrent clients against it while random
     /// daemons are SIGKILLed, paused and restarted and chunk files corrupted, then check
     /// every acknowledged operation against a model of what the namespace may hold. Exits
@@ -353,6 +360,28 @@ enum Generator {
         #[arg(long)]
         overwrite: bool,
     },
+    /// A synthetic deep-learning job trace (CSV for `strata sim`): Poisson arrivals, run times
+    /// drawn from the Philly trace's distribution, GPU demands shaped like Philly's.
+    DlTrace {
+        /// Jobs to generate.
+        #[arg(long, default_value_t = 1000)]
+        jobs: usize,
+        /// Mean arrivals per hour.
+        #[arg(long, default_value_t = 20.0)]
+        jobs_per_hour: f64,
+        /// Tenants (Zipf-weighted).
+        #[arg(long, default_value_t = 4)]
+        tenants: u32,
+        /// Cap on one job's GPUs.
+        #[arg(long, default_value_t = 32)]
+        max_gpus: u32,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output CSV file.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// TeraSort input: 100-byte records in `gensort -a` layout (10-byte printable key).
     Terasort {
         /// Number of records.
@@ -531,6 +560,24 @@ pub fn run(cli: Cli) -> Result<()> {
                 cli.engine.local_dir.clone(),
             )
         }
+        Command::Sim(args) => sim::run(args),
+        Command::Gen(Generator::DlTrace {
+            jobs,
+            jobs_per_hour,
+            tenants,
+            max_gpus,
+            seed,
+            out,
+        }) => sim::gen_trace(
+            &strata_sched::trace::synth::SynthConfig {
+                jobs,
+                jobs_per_hour,
+                tenants,
+                max_gpus,
+                seed,
+            },
+            &out,
+        ),
         Command::Gen(Generator::Tpch {
             sf,
             format,
