@@ -81,13 +81,25 @@ pub fn master(cfg: StrataConfig, dir: &Path, listen: &str, http: Option<&str>) -
     })
 }
 
+/// What a worker offers besides its data service.
+pub struct Offer {
+    /// Cores [default: the configured threads].
+    pub cores: Option<u32>,
+    /// GPUs.
+    pub gpus: u32,
+    /// Memory in bytes [default: the configured memory].
+    pub memory: Option<u64>,
+    /// Labels.
+    pub labels: std::collections::HashMap<String, String>,
+}
+
 pub fn worker(
     cfg: StrataConfig,
     master: &str,
     dir: &Path,
     listen: &str,
     http: Option<&str>,
-    cores: Option<u32>,
+    offer: Offer,
 ) -> Result<()> {
     let cs = Chunkserver::start(Options {
         master: master.to_string(),
@@ -105,8 +117,10 @@ pub fn worker(
         secret: cfg.cluster.secret.clone(),
         id: cs.id.clone(),
         host,
-        cores: cores.unwrap_or(cfg.dataflow.threads as u32).max(1),
-        memory: cfg.dataflow.memory.bytes(),
+        cores: offer.cores.unwrap_or(cfg.dataflow.threads as u32).max(1),
+        memory: offer.memory.unwrap_or(cfg.dataflow.memory.bytes()),
+        gpus: offer.gpus,
+        labels: offer.labels,
         dir: dir.to_path_buf(),
         heartbeat: std::time::Duration::from_millis(cfg.cluster.heartbeat_ms),
     };

@@ -11,6 +11,7 @@ macro_rules! outln {
 mod cluster;
 mod demo;
 mod dfs;
+mod job;
 mod outputs;
 mod progress;
 mod sim;
@@ -126,9 +127,19 @@ enum Command {
     /// Run a worker (node agent): a DFS chunkserver that also launches executors for the
     /// applications the master places on it.
     Worker {
-        /// Task slots offered to executors [default: the configured threads].
+        /// Task slots offered to executors, and cores offered to job tasks [default: the
+        /// configured threads].
         #[arg(long, value_name = "N")]
         cores: Option<u32>,
+        /// GPUs offered to job tasks.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        gpus: u32,
+        /// Memory offered to executors and job tasks [default: the configured memory].
+        #[arg(long, value_name = "SIZE")]
+        memory: Option<ByteSize>,
+        /// A label job constraints can require (`--label zone=a`, repeatable).
+        #[arg(long = "label", value_name = "KEY=VALUE")]
+        labels: Vec<String>,
         /// The master's address [default: STRATA_MASTER, else `[cluster] master` of the
         /// config, else 127.0.0.1:7070].
         #[arg(long, value_name = "HOST:PORT")]
@@ -142,6 +153,32 @@ enum Command {
         /// Address for the admin HTTP endpoint (`/metrics`, `/health`).
         #[arg(long, value_name = "HOST:PORT")]
         http: Option<String>,
+    },
+    /// Declarative jobs on a cluster (Borg-style): submit a TOML spec, list, describe, kill.
+    /// Jobs are placed by priority band (production preempts batch and best-effort), by DRF
+    /// among tenants, whole gangs at once; services are restarted and rescheduled when their
+    /// node dies.
+    Job {
+        /// The master's address [default: `[cluster] master` of the config].
+        #[arg(long, value_name = "HOST:PORT", global = true)]
+        master: Option<String>,
+        #[command(subcommand)]
+        cmd: job::JobCmd,
+    },
+    /// Tenant quotas (admission control for `strata job submit`).
+    Quota {
+        /// The master's address [default: `[cluster] master` of the config].
+        #[arg(long, value_name = "HOST:PORT", global = true)]
+        master: Option<String>,
+        #[command(subcommand)]
+        cmd: job::QuotaCmd,
+    },
+    /// (Internal) the supervisor a node agent runs each job task under.
+    #[command(hide = true)]
+    TaskRun {
+        /// The task's program and arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<String>,
     },
     /// Start a master and N workers as child processes on loopback; Ctrl-C stops them all.
     LocalCluster {
@@ -528,6 +565,9 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Worker {
             cores,
+            gpus,
+            memory,
+            labels,
             master,
             dir,
             listen,
@@ -535,8 +575,24 @@ pub fn run(cli: Cli) -> Result<()> {
         } => {
             let cfg = full_config(&cli.engine)?;
             let master = master.unwrap_or_else(|| cfg.cluster.master.clone());
-            cluster::worker(cfg, &master, &dir, &listen, http.as_deref(), cores)
+            let offer = cluster::Offer {
+                cores,
+                gpus,
+                memory: memory.map(|m| m.bytes()),
+                labels: labels
+                    .iter()
+                    .map(|l| {
+                        l.split_once('=')
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .with_context(|| format!("--label {l}: write it as KEY=VALUE"))
+                    })
+                    .collect::<Result<_>>()?,
+            };
+            cluster::worker(cfg, &master, &dir, &listen, http.as_deref(), offer)
         }
+        Command::Job { master, cmd } => job::job(&full_config(&cli.engine)?, master, cmd),
+        Command::Quota { master, cmd } => job::quota(&full_config(&cli.engine)?, master, cmd),
+        Command::TaskRun { command } => job::task_run(&command),
         Command::Submit {
             master,
             executors,

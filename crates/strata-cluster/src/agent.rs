@@ -15,6 +15,7 @@ use crate::proto::{
     self, LaunchExecutor, WorkerHeartbeat, WorkerId, WorkerInfo,
     cluster_master_client::ClusterMasterClient,
 };
+use crate::tasks::Tasks;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -40,8 +41,12 @@ pub struct AgentOptions {
     pub host: String,
     /// Task slots offered.
     pub cores: u32,
-    /// Memory offered per executor, in bytes.
+    /// Memory offered per executor (and to job tasks in all), in bytes.
     pub memory: u64,
+    /// GPUs offered to job tasks.
+    pub gpus: u32,
+    /// Labels job constraints match (`zone=a`).
+    pub labels: HashMap<String, String>,
     /// Directory for executors' scratch space, programs and logs.
     pub dir: PathBuf,
     /// Heartbeat period.
@@ -96,16 +101,18 @@ pub async fn run(
     executors: Executors,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    let tasks = Tasks::default();
     tokio::select! {
-        _ = membership(opts.clone(), executors.clone()) => {}
+        _ = membership(opts.clone(), executors.clone(), tasks.clone()) => {}
         _ = shutdown => {}
     }
     executors.kill(None);
+    tasks.kill_all();
     let _ = std::fs::remove_dir_all(opts.dir.join("executors"));
 }
 
 /// Register, subscribe to commands, heartbeat; start over whenever the master forgets us.
-async fn membership(opts: AgentOptions, executors: Executors) {
+async fn membership(opts: AgentOptions, executors: Executors, tasks: Tasks) {
     loop {
         let mut client = match connect(&opts).await {
             Ok(c) => c,
@@ -120,6 +127,8 @@ async fn membership(opts: AgentOptions, executors: Executors) {
             host: opts.host.clone(),
             cores: opts.cores,
             memory: opts.memory,
+            gpus: opts.gpus,
+            labels: opts.labels.clone(),
         };
         if let Err(e) = client.register_worker(info).await {
             tracing::warn!(error = %e.message(), "registration refused; retrying");
@@ -139,19 +148,28 @@ async fn membership(opts: AgentOptions, executors: Executors) {
             }
         };
         tracing::info!(worker = %opts.id, host = %opts.host, "joined the cluster");
-        let cmd_task = tokio::spawn(serve_commands(stream, opts.clone(), executors.clone()));
+        let cmd_task = tokio::spawn(serve_commands(
+            stream,
+            opts.clone(),
+            executors.clone(),
+            tasks.clone(),
+        ));
         loop {
             tokio::time::sleep(opts.heartbeat).await;
+            let exits = tasks.exits();
+            let sent = exits.len();
             let hb = WorkerHeartbeat {
                 id: opts.id.clone(),
                 executors: executors.names(),
+                tasks: tasks.names(),
+                exits,
             };
             match client.heartbeat(hb).await {
                 Ok(r) if r.get_ref().reregister => {
                     tracing::warn!("the master asks this worker to register again");
                     break;
                 }
-                Ok(_) => {}
+                Ok(_) => tasks.reported(sent),
                 Err(e) => tracing::warn!(error = %e.message(), "heartbeat failed"),
             }
         }
@@ -163,6 +181,7 @@ async fn serve_commands(
     mut stream: tonic::Streaming<proto::WorkerCommand>,
     opts: AgentOptions,
     executors: Executors,
+    tasks: Tasks,
 ) {
     while let Ok(Some(cmd)) = stream.message().await {
         match cmd.cmd {
@@ -176,6 +195,10 @@ async fn serve_commands(
                 });
             }
             Some(proto::worker_command::Cmd::KillApp(app)) => executors.kill(Some(&app)),
+            Some(proto::worker_command::Cmd::LaunchTask(l)) => tasks.launch(&opts.dir, l),
+            Some(proto::worker_command::Cmd::StopTask(t)) => {
+                tasks.stop(&t.task, Duration::from_millis(t.grace_ms));
+            }
             None => {}
         }
     }

@@ -4,7 +4,7 @@
 
 use crate::model::AppUi;
 use crate::proto::{
-    AppFinish, AppGrant, AppHeartbeatRequest, AppRequest,
+    AppFinish, AppGrant, AppHeartbeatRequest, AppRequest, JobQuery, JobStatus, JobSubmit, Quota,
     cluster_master_client::ClusterMasterClient,
 };
 use std::time::Duration;
@@ -107,5 +107,46 @@ impl AppClient {
         if let Err(e) = self.rt.block_on(c.finish_app(req)) {
             tracing::warn!(error = %e.message(), "cannot report the application's end");
         }
+    }
+
+    /// Submits a declarative job (its TOML text); returns its name.
+    pub fn submit_job(&mut self, toml: &str) -> Result<String, ClientError> {
+        let mut c = self.client.clone();
+        let req = JobSubmit { toml: toml.into() };
+        self.rt
+            .block_on(c.submit_job(req))
+            .map(|r| r.into_inner().name)
+            .map_err(|s| self.status(s))
+    }
+
+    /// Every job's status, or one job's (with its tasks).
+    pub fn jobs(&mut self, name: Option<&str>) -> Result<Vec<JobStatus>, ClientError> {
+        let mut c = self.client.clone();
+        let req = JobQuery {
+            name: name.unwrap_or_default().into(),
+        };
+        self.rt
+            .block_on(c.jobs(req))
+            .map(|r| r.into_inner().jobs)
+            .map_err(|s| self.status(s))
+    }
+
+    /// Kills a job.
+    pub fn kill_job(&mut self, name: &str) -> Result<(), ClientError> {
+        let mut c = self.client.clone();
+        let req = JobQuery { name: name.into() };
+        self.rt
+            .block_on(c.kill_job(req))
+            .map(|_| ())
+            .map_err(|s| self.status(s))
+    }
+
+    /// Sets a tenant's quota.
+    pub fn set_quota(&mut self, quota: Quota) -> Result<(), ClientError> {
+        let mut c = self.client.clone();
+        self.rt
+            .block_on(c.set_quota(quota))
+            .map(|_| ())
+            .map_err(|s| self.status(s))
     }
 }

@@ -25,8 +25,11 @@
 
 pub mod agent;
 pub mod client;
+pub mod jobs;
 pub mod master;
 pub mod model;
+pub mod spec;
+pub mod tasks;
 pub mod ui;
 pub mod ui_auth;
 

@@ -8,19 +8,26 @@
 //! stops heart-beating is failed ("driver lost") and its executors are killed everywhere.
 //! While an application has fewer live executors than it asked for (a worker died), the
 //! master launches replacements on live workers, including one that rejoins.
+//!
+//! Beside applications, the master runs declarative jobs ([`crate::jobs`]): `strata job
+//! submit` specs placed by band, DRF and gang, preempting lower bands, restarted per policy.
 
+use crate::jobs::{self, Jobs, WorkerView};
 use crate::model::{AppUi, now_ms};
 use crate::proto::{
     self, AppFinish, AppGrant, AppHeartbeatReply, AppHeartbeatRequest, AppRequest, Empty,
-    ExecutorGrant, LaunchExecutor, WorkerCommand, WorkerHeartbeat, WorkerHeartbeatReply, WorkerId,
-    WorkerInfo, cluster_master_server::ClusterMaster,
+    ExecutorGrant, JobQuery, JobSubmit, JobSubmitted, JobTable, LaunchExecutor, Quota,
+    WorkerCommand, WorkerHeartbeat, WorkerHeartbeatReply, WorkerId, WorkerInfo,
+    cluster_master_server::ClusterMaster,
 };
+use crate::spec::JobSpec;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use strata_common::ClusterConfig;
+use strata_sched::Resources;
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
@@ -95,10 +102,46 @@ pub struct State {
     pub workers: BTreeMap<String, WorkerEntry>,
     /// Applications by id (ids sort by submission order).
     pub apps: BTreeMap<String, AppEntry>,
+    /// Declarative jobs.
+    pub jobs: Jobs,
     next_app: u64,
 }
 
+/// What a worker offers to jobs.
+pub fn capacity(info: &WorkerInfo) -> Resources {
+    Resources::new(
+        f64::from(info.gpus),
+        f64::from(info.cores),
+        info.memory >> 20,
+    )
+}
+
 impl State {
+    /// Sends `cmds`, then places pending jobs on the live workers and sends those commands.
+    pub fn run_jobs(&mut self, mut cmds: Vec<jobs::Command>) {
+        let views: Vec<WorkerView> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| w.alive && w.commands.is_some())
+            .map(|(id, w)| WorkerView {
+                id,
+                capacity: capacity(&w.info),
+                labels: &w.info.labels,
+            })
+            .collect();
+        cmds.extend(self.jobs.schedule(&views));
+        for (worker, cmd) in cmds {
+            match self.workers.get(&worker).and_then(|w| w.commands.as_ref()) {
+                Some(tx) => {
+                    let _ = tx.try_send(Ok(cmd));
+                }
+                None => {
+                    tracing::warn!(worker = %worker, "no command stream to send a task command on")
+                }
+            }
+        }
+    }
+
     fn launch_on(&mut self, app_id: &str, worker_id: &str) -> Option<ExecutorGrant> {
         let w = self.workers.get(worker_id)?;
         let host = w.info.host.clone();
@@ -201,6 +244,10 @@ impl State {
                 lost.push(id.clone());
             }
         }
+        let mut cmds = Vec::new();
+        for w in &lost {
+            cmds.extend(self.jobs.worker_lost(w));
+        }
         for app in self.apps.values_mut() {
             for e in &mut app.executors {
                 if lost.contains(&e.worker) {
@@ -232,6 +279,7 @@ impl State {
             self.kill_app_everywhere(&id);
         }
         self.top_up();
+        self.run_jobs(cmds);
     }
 }
 
@@ -307,6 +355,63 @@ fn decode_ui(bytes: &[u8]) -> Option<AppUi> {
 
 #[tonic::async_trait]
 impl ClusterMaster for ClusterService {
+    async fn submit_job(&self, req: Request<JobSubmit>) -> Result<Response<JobSubmitted>, Status> {
+        let spec = JobSpec::parse(&req.into_inner().toml).map_err(Status::invalid_argument)?;
+        let name = spec.name.clone();
+        let mut s = self.state.lock();
+        let largest = s
+            .workers
+            .values()
+            .filter(|w| w.alive)
+            .map(|w| capacity(&w.info))
+            .reduce(|a, c| Resources {
+                gpu_milli: a.gpu_milli.max(c.gpu_milli),
+                cpu_milli: a.cpu_milli.max(c.cpu_milli),
+                mem_mib: a.mem_mib.max(c.mem_mib),
+            });
+        s.jobs
+            .submit(spec, largest)
+            .map_err(Status::failed_precondition)?;
+        s.run_jobs(Vec::new());
+        Ok(Response::new(JobSubmitted { name }))
+    }
+
+    async fn jobs(&self, req: Request<JobQuery>) -> Result<Response<JobTable>, Status> {
+        let name = req.into_inner().name;
+        let s = self.state.lock();
+        let jobs = s
+            .jobs
+            .status((!name.is_empty()).then_some(name.as_str()))
+            .map_err(Status::not_found)?;
+        Ok(Response::new(JobTable { jobs }))
+    }
+
+    async fn kill_job(&self, req: Request<JobQuery>) -> Result<Response<Empty>, Status> {
+        let name = req.into_inner().name;
+        let mut s = self.state.lock();
+        let cmds = s.jobs.kill(&name).map_err(Status::not_found)?;
+        s.run_jobs(cmds);
+        Ok(Response::new(Empty {}))
+    }
+
+    async fn set_quota(&self, req: Request<Quota>) -> Result<Response<Empty>, Status> {
+        let q = req.into_inner();
+        if q.tenant.is_empty() {
+            return Err(Status::invalid_argument("a quota needs a tenant"));
+        }
+        let mut s = self.state.lock();
+        s.jobs.set_quota(
+            &q.tenant,
+            Resources {
+                gpu_milli: q.gpu_milli,
+                cpu_milli: q.cpu_milli,
+                mem_mib: q.mem_mib,
+            },
+        );
+        tracing::info!(tenant = %q.tenant, "quota set");
+        Ok(Response::new(Empty {}))
+    }
+
     async fn register_worker(&self, req: Request<WorkerInfo>) -> Result<Response<Empty>, Status> {
         let info = req.into_inner();
         if info.id.is_empty() || info.host.is_empty() {
@@ -345,6 +450,14 @@ impl ClusterMaster for ClusterService {
         }
         w.last_seen = Instant::now();
         w.executors = hb.executors;
+        let mut cmds = Vec::new();
+        for e in &hb.exits {
+            cmds.extend(s.jobs.task_exited(&e.task, e.code));
+        }
+        cmds.extend(s.jobs.strays(&hb.id, &hb.tasks));
+        if !hb.exits.is_empty() || !cmds.is_empty() {
+            s.run_jobs(cmds);
+        }
         Ok(Response::new(WorkerHeartbeatReply { reregister: false }))
     }
 

@@ -38,19 +38,32 @@ impl Admission for FitsCluster {
     }
 }
 
-/// Borg-style quotas: a tenant's accepted jobs together may not ask for more than its quota;
-/// a tenant without a quota is refused (production clusters admit nothing unbudgeted).
-/// Also refuses what [`FitsCluster`] refuses.
+/// Borg-style quotas: a tenant's accepted jobs together may not ask for more than its quota.
+/// With `require`, a tenant without a quota is refused (production cells admit nothing
+/// unbudgeted); without it, such tenants are unlimited. Also refuses what [`FitsCluster`]
+/// refuses.
 #[derive(Default)]
 pub struct TenantQuota {
     /// Quota per tenant.
     pub quotas: HashMap<String, Resources>,
+    /// Refuse tenants that have no quota.
+    pub require: bool,
 }
 
 impl Admission for TenantQuota {
     fn admit(&mut self, job: &Job, held: &Resources, nodes: &Nodes) -> Result<(), String> {
         FitsCluster.admit(job, held, nodes)?;
+        self.check(job, held)
+    }
+}
+
+impl TenantQuota {
+    /// The quota check alone: `held` plus the job's demand must fit the tenant's quota.
+    pub fn check(&self, job: &Job, held: &Resources) -> Result<(), String> {
         let Some(quota) = self.quotas.get(&job.tenant) else {
+            if !self.require {
+                return Ok(());
+            }
             return Err(format!(
                 "tenant {} has no quota: set one with `strata quota set {} cpu=N mem=SIZE gpu=N`",
                 job.tenant, job.tenant

@@ -1,0 +1,673 @@
+//! Declarative jobs on the master: admission, priority bands, DRF among tenants, gang
+//! placement, preemption with a grace period, and restarts (Borg's job model on the
+//! `strata-sched` toolkit).
+//!
+//! The table is soft state beside the applications. After every change (a submission, a task
+//! exit reported in a heartbeat, a lost worker, a kill, or the periodic liveness tick)
+//! [`Jobs::schedule`] rebuilds a [`Nodes`] from the live workers minus what running tasks
+//! hold, and places pending work in order: higher bands first, then the [`Drf`] policy (the
+//! very object the simulator runs) across tenants. A unit of placement is one task, or a whole
+//! gang. A production unit that does not fit preempts running tasks of lower bands (best
+//! effort first, newest first) — only as many as make it fit, and none while earlier victims
+//! are still inside their grace period. Preempted tasks go back to pending.
+
+use crate::proto::{
+    JobStatus, LaunchTask, StopTask, TaskStatus, WorkerCommand, worker_command::Cmd,
+};
+use crate::spec::{Band, JobSpec, Kind, Restart};
+use std::collections::{BTreeMap, HashMap};
+use strata_sched::policy::{Consolidated, Drf, JobView, Placement, Policy, Scattered, TenantQuota};
+use strata_sched::{Job, NodeId, Nodes, Resources};
+
+/// Where a task stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskState {
+    /// Waiting for room.
+    Pending,
+    /// Running on `Task::worker`.
+    Running,
+    /// Told to stop; back to pending when it exits if `requeue` (preemption, gang restart).
+    Stopping {
+        /// Run it again after it exits.
+        requeue: bool,
+    },
+    /// Exited 0 (batch).
+    Succeeded,
+    /// Exited non-zero, or killed.
+    Failed(i32),
+}
+
+/// One task of a job.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// Its index in the job.
+    pub index: u32,
+    /// Starts so far (the id of the current one).
+    pub attempt: u64,
+    /// Where it stands.
+    pub state: TaskState,
+    /// The worker it runs (or ran) on.
+    pub worker: String,
+    /// Its last exit code.
+    pub exit: i32,
+    started: u64,
+}
+
+impl Task {
+    fn holds(&self) -> bool {
+        matches!(self.state, TaskState::Running | TaskState::Stopping { .. })
+    }
+}
+
+/// Where a job stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobState {
+    /// No task running yet.
+    Pending,
+    /// Some task running.
+    Running,
+    /// Every task exited 0.
+    Succeeded,
+    /// Gave up, with why.
+    Failed(String),
+    /// Killed by a user.
+    Killed,
+}
+
+impl JobState {
+    fn ended(&self) -> bool {
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed(_) | JobState::Killed
+        )
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed(_) => "failed",
+            JobState::Killed => "killed",
+        }
+    }
+}
+
+/// One job.
+#[derive(Debug, Clone)]
+pub struct JobEntry {
+    /// What was submitted.
+    pub spec: JobSpec,
+    /// Where it stands.
+    pub state: JobState,
+    /// Its tasks.
+    pub tasks: Vec<Task>,
+    /// Restarts after exits.
+    pub restarts: u32,
+    /// Tasks of it preempted.
+    pub preemptions: u32,
+    /// The latest event worth telling the user.
+    pub message: String,
+    seq: u64,
+}
+
+/// A live worker as the scheduler sees it.
+pub struct WorkerView<'a> {
+    /// Its id.
+    pub id: &'a str,
+    /// What it offers.
+    pub capacity: Resources,
+    /// Its labels.
+    pub labels: &'a HashMap<String, String>,
+}
+
+/// A command for a worker.
+pub type Command = (String, WorkerCommand);
+
+/// The master's job table.
+pub struct Jobs {
+    /// Jobs by name.
+    pub jobs: BTreeMap<String, JobEntry>,
+    quota: TenantQuota,
+    policy: Box<dyn Policy>,
+    seq: u64,
+}
+
+impl Default for Jobs {
+    fn default() -> Self {
+        Jobs {
+            jobs: BTreeMap::new(),
+            quota: TenantQuota::default(),
+            policy: Box::new(Drf::default()),
+            seq: 0,
+        }
+    }
+}
+
+fn task_id(job: &str, t: &Task) -> String {
+    format!("{job}/{}/{}", t.index, t.attempt)
+}
+
+fn stop(worker: &str, task: String, grace_ms: u64) -> Command {
+    (
+        worker.to_string(),
+        WorkerCommand {
+            cmd: Some(Cmd::StopTask(StopTask { task, grace_ms })),
+        },
+    )
+}
+
+impl Jobs {
+    /// Sets a tenant's quota (replacing any earlier one).
+    pub fn set_quota(&mut self, tenant: &str, quota: Resources) {
+        self.quota.quotas.insert(tenant.to_string(), quota);
+    }
+
+    /// Admits a job: its name must be free, every task must fit the largest live worker, and
+    /// its tenant's quota (if set) must cover it beside the tenant's other unfinished jobs.
+    pub fn submit(&mut self, spec: JobSpec, largest: Option<Resources>) -> Result<(), String> {
+        if self.jobs.get(&spec.name).is_some_and(|j| !j.state.ended()) {
+            return Err(format!(
+                "job {} already exists and has not ended: kill it first (`strata job kill {}`) or pick another name",
+                spec.name, spec.name
+            ));
+        }
+        let per_task = spec.per_task();
+        if let Some(largest) = largest
+            && !per_task.fits_in(&largest)
+        {
+            return Err(format!(
+                "job {}: a task needs {per_task} but the largest worker offers {largest}",
+                spec.name
+            ));
+        }
+        let held = self
+            .jobs
+            .values()
+            .filter(|j| j.spec.tenant == spec.tenant && !j.state.ended())
+            .fold(Resources::ZERO, |a, j| {
+                a.plus(&j.spec.per_task().times(j.spec.tasks))
+            });
+        let as_job = Job {
+            id: spec.name.clone(),
+            tenant: spec.tenant.clone(),
+            submit: 0.0,
+            duration: 0.0,
+            tasks: spec.tasks,
+            per_task,
+        };
+        self.quota.check(&as_job, &held)?;
+        self.seq += 1;
+        let tasks = (0..spec.tasks)
+            .map(|index| Task {
+                index,
+                attempt: 0,
+                state: TaskState::Pending,
+                worker: String::new(),
+                exit: 0,
+                started: 0,
+            })
+            .collect();
+        tracing::info!(job = %spec.name, tenant = %spec.tenant, band = spec.priority.as_str(), tasks = spec.tasks, "job submitted");
+        self.jobs.insert(
+            spec.name.clone(),
+            JobEntry {
+                spec,
+                state: JobState::Pending,
+                tasks,
+                restarts: 0,
+                preemptions: 0,
+                message: "waiting for room".into(),
+                seq: self.seq,
+            },
+        );
+        Ok(())
+    }
+
+    /// Kills a job: running tasks get SIGTERM, then SIGKILL after the grace period.
+    pub fn kill(&mut self, name: &str) -> Result<Vec<Command>, String> {
+        let job = self
+            .jobs
+            .get_mut(name)
+            .ok_or_else(|| format!("no job named {name} (see `strata job ls`)"))?;
+        let mut cmds = Vec::new();
+        if job.state.ended() {
+            return Ok(cmds);
+        }
+        job.state = JobState::Killed;
+        job.message = "killed by a user".into();
+        for t in &mut job.tasks {
+            match t.state {
+                TaskState::Running | TaskState::Stopping { .. } => {
+                    t.state = TaskState::Stopping { requeue: false };
+                    cmds.push(stop(&t.worker, task_id(name, t), job.spec.grace_period_ms));
+                }
+                TaskState::Pending => t.state = TaskState::Failed(-1),
+                _ => {}
+            }
+        }
+        Ok(cmds)
+    }
+
+    /// A task's exit, reported by its worker. Stale attempts are ignored.
+    pub fn task_exited(&mut self, task: &str, code: i32) -> Vec<Command> {
+        let mut cmds = Vec::new();
+        let mut parts = task.rsplitn(3, '/');
+        let (Some(attempt), Some(index), Some(name)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return cmds;
+        };
+        let (Ok(attempt), Ok(index)) = (attempt.parse::<u64>(), index.parse::<usize>()) else {
+            return cmds;
+        };
+        let Some(job) = self.jobs.get_mut(name) else {
+            return cmds;
+        };
+        let Some(t) = job.tasks.get_mut(index) else {
+            return cmds;
+        };
+        if t.attempt != attempt || !t.holds() {
+            return cmds;
+        }
+        t.exit = code;
+        let mut restart_gang = false;
+        match t.state {
+            TaskState::Stopping { requeue: true } => t.state = TaskState::Pending,
+            TaskState::Stopping { requeue: false } => t.state = TaskState::Failed(code),
+            _ => {
+                let restart = match job.spec.restart() {
+                    Restart::Always => true,
+                    Restart::OnFailure => code != 0,
+                    Restart::Never => false,
+                };
+                if restart && job.restarts < job.spec.max_restarts {
+                    job.restarts += 1;
+                    job.message = format!("task {index} exited with code {code}; restarted");
+                    t.state = TaskState::Pending;
+                    restart_gang = job.spec.gang;
+                } else if code != 0 || restart {
+                    t.state = TaskState::Failed(code);
+                    job.state = JobState::Failed(if restart {
+                        format!(
+                            "task {index} exited with code {code} after {} restarts (max_restarts)",
+                            job.restarts
+                        )
+                    } else {
+                        format!("task {index} exited with code {code}")
+                    });
+                    job.message = match &job.state {
+                        JobState::Failed(m) => m.clone(),
+                        _ => unreachable!(),
+                    };
+                } else {
+                    t.state = TaskState::Succeeded;
+                }
+            }
+        }
+        let failed = matches!(job.state, JobState::Failed(_));
+        if restart_gang || failed {
+            // A gang runs whole: its other tasks restart with it. A failed job stops.
+            for o in &mut job.tasks {
+                if o.state == TaskState::Running {
+                    o.state = TaskState::Stopping { requeue: !failed };
+                    cmds.push(stop(&o.worker, task_id(name, o), job.spec.grace_period_ms));
+                }
+            }
+        }
+        refresh(job);
+        cmds
+    }
+
+    /// A worker was declared lost: its tasks run again elsewhere.
+    pub fn worker_lost(&mut self, worker: &str) -> Vec<Command> {
+        let mut cmds = Vec::new();
+        for (name, job) in &mut self.jobs {
+            let mut lost_any = false;
+            for t in &mut job.tasks {
+                if t.holds() && t.worker == worker {
+                    t.state = match t.state {
+                        TaskState::Stopping { requeue: false } => TaskState::Failed(-1),
+                        _ => TaskState::Pending,
+                    };
+                    lost_any = true;
+                }
+            }
+            if lost_any && !job.state.ended() {
+                job.message = format!("worker {worker} lost; rescheduling its tasks");
+                if job.spec.gang {
+                    for o in &mut job.tasks {
+                        if o.state == TaskState::Running {
+                            o.state = TaskState::Stopping { requeue: true };
+                            cmds.push(stop(&o.worker, task_id(name, o), job.spec.grace_period_ms));
+                        }
+                    }
+                }
+            }
+            refresh(job);
+        }
+        cmds
+    }
+
+    /// Tasks a worker runs that the master no longer counts as running there (after the
+    /// worker was declared lost and came back): they are stopped at once.
+    pub fn strays(&self, worker: &str, running: &[String]) -> Vec<Command> {
+        running
+            .iter()
+            .filter(|id| {
+                let mut p = id.rsplitn(3, '/');
+                let (a, i, n) = (p.next(), p.next(), p.next());
+                let known = n.and_then(|n| self.jobs.get(n)).and_then(|j| {
+                    let t = j.tasks.get(i?.parse::<usize>().ok()?)?;
+                    Some(t.holds() && t.worker == worker && a? == t.attempt.to_string())
+                });
+                known != Some(true)
+            })
+            .map(|id| stop(worker, id.clone(), 0))
+            .collect()
+    }
+
+    /// Places pending work on the live workers; returns the launch and stop commands.
+    pub fn schedule(&mut self, workers: &[WorkerView]) -> Vec<Command> {
+        let mut cmds = Vec::new();
+        let index: HashMap<&str, NodeId> = workers
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.id, i as NodeId))
+            .collect();
+        let mut nodes = Nodes::new(workers.iter().map(|w| w.capacity).collect());
+        for job in self.jobs.values() {
+            for t in job.tasks.iter().filter(|t| t.holds()) {
+                if let Some(&n) = index.get(t.worker.as_str()) {
+                    nodes.allocate(n, &job.spec.per_task());
+                }
+            }
+        }
+        // Units of placement: a task, or a whole gang once none of it runs.
+        let mut units: Vec<(String, Vec<u32>)> = Vec::new();
+        for (name, job) in &self.jobs {
+            if job.state.ended() {
+                continue;
+            }
+            let pending: Vec<u32> = job
+                .tasks
+                .iter()
+                .filter(|t| t.state == TaskState::Pending)
+                .map(|t| t.index)
+                .collect();
+            if pending.is_empty() {
+                continue;
+            }
+            if job.spec.gang {
+                if !job.tasks.iter().any(Task::holds) {
+                    units.push((name.clone(), pending));
+                }
+            } else {
+                units.extend(pending.into_iter().map(|i| (name.clone(), vec![i])));
+            }
+        }
+        if units.is_empty() {
+            return cmds;
+        }
+        let order = self.order(&units, nodes.capacity());
+        for u in order {
+            let (name, tasks) = &units[u];
+            let spec = &self.jobs[name].spec;
+            let per_task = spec.per_task();
+            let n = tasks.len() as u32;
+            match place(&nodes, workers, spec, n) {
+                Some(placed) => {
+                    let job = self.jobs.get_mut(name).expect("units name live jobs");
+                    let mut next = tasks.iter();
+                    for (node, count) in placed {
+                        for _ in 0..count {
+                            let i = *next.next().expect("placement covers the unit") as usize;
+                            nodes.allocate(node, &per_task);
+                            self.seq += 1;
+                            let t = &mut job.tasks[i];
+                            t.attempt += 1;
+                            t.state = TaskState::Running;
+                            t.worker = workers[node as usize].id.to_string();
+                            t.started = self.seq;
+                            cmds.push((t.worker.clone(), launch(name, &job.spec, t)));
+                        }
+                    }
+                    job.message = "running".into();
+                    refresh(job);
+                }
+                None if spec.priority == Band::Production => {
+                    cmds.extend(self.preempt(u, &units, &nodes, workers, &index));
+                }
+                None => {}
+            }
+        }
+        cmds
+    }
+
+    /// Units in placement order: bands high to low; within a band the policy's order.
+    fn order(&mut self, units: &[(String, Vec<u32>)], capacity: Resources) -> Vec<usize> {
+        let mut tenants: BTreeMap<&str, u32> = BTreeMap::new();
+        for j in self.jobs.values() {
+            let n = tenants.len() as u32;
+            tenants.entry(j.spec.tenant.as_str()).or_insert(n);
+        }
+        let view = |key: usize, job: &JobEntry, tasks: u32, running: bool| JobView {
+            key,
+            tenant: tenants[job.spec.tenant.as_str()],
+            submit: job.seq as f64,
+            demand: job.spec.per_task().times(tasks),
+            running,
+            executed: 0.0,
+            attained: 0.0,
+            remaining: 0.0,
+            duration: 0.0,
+            waiting_since: 0.0,
+        };
+        let mut views: Vec<JobView> = units
+            .iter()
+            .enumerate()
+            .map(|(k, (name, t))| view(k, &self.jobs[name], t.len() as u32, false))
+            .collect();
+        for job in self.jobs.values() {
+            for _ in job.tasks.iter().filter(|t| t.holds()) {
+                views.push(view(units.len() + views.len(), job, 1, true));
+            }
+        }
+        let mut order: Vec<usize> = self
+            .policy
+            .order(0.0, &capacity, &views)
+            .into_iter()
+            .map(|p| views[p].key)
+            .filter(|&k| k < units.len())
+            .collect();
+        order.sort_by_key(|&k| std::cmp::Reverse(self.jobs[&units[k].0].spec.priority));
+        order
+    }
+
+    /// Frees room for a production unit by stopping lower-band tasks.
+    fn preempt(
+        &mut self,
+        unit: usize,
+        units: &[(String, Vec<u32>)],
+        nodes: &Nodes,
+        workers: &[WorkerView],
+        index: &HashMap<&str, NodeId>,
+    ) -> Vec<Command> {
+        let (name, tasks) = &units[unit];
+        let spec = self.jobs[name].spec.clone();
+        let n = tasks.len() as u32;
+        let mut trial = nodes.clone();
+        // Victims already stopping may be enough: then wait for them.
+        for job in self.jobs.values() {
+            for t in &job.tasks {
+                if matches!(t.state, TaskState::Stopping { .. })
+                    && let Some(&node) = index.get(t.worker.as_str())
+                {
+                    trial.release(node, &job.spec.per_task());
+                }
+            }
+        }
+        if place(&trial, workers, &spec, n).is_some() {
+            return Vec::new();
+        }
+        let mut candidates: Vec<(Band, std::cmp::Reverse<u64>, String, usize)> = Vec::new();
+        for (jn, job) in &self.jobs {
+            if job.spec.priority >= spec.priority {
+                continue;
+            }
+            for (i, t) in job.tasks.iter().enumerate() {
+                if t.state == TaskState::Running {
+                    candidates.push((
+                        job.spec.priority,
+                        std::cmp::Reverse(t.started),
+                        jn.clone(),
+                        i,
+                    ));
+                }
+            }
+        }
+        candidates.sort();
+        let mut chosen = Vec::new();
+        for (_, _, jn, i) in candidates {
+            let job = &self.jobs[&jn];
+            let Some(&node) = index.get(job.tasks[i].worker.as_str()) else {
+                continue;
+            };
+            trial.release(node, &job.spec.per_task());
+            chosen.push((jn, i));
+            if place(&trial, workers, &spec, n).is_some() {
+                let mut cmds = Vec::new();
+                for (jn, i) in chosen {
+                    let job = self.jobs.get_mut(&jn).expect("chosen from the table");
+                    let t = &mut job.tasks[i];
+                    t.state = TaskState::Stopping { requeue: true };
+                    job.preemptions += 1;
+                    job.message = format!("task {i} preempted by production job {name}");
+                    tracing::info!(job = %jn, task = i, by = %name, "preempting");
+                    cmds.push(stop(
+                        &t.worker.clone(),
+                        task_id(&jn, t),
+                        job.spec.grace_period_ms,
+                    ));
+                    refresh(job);
+                }
+                return cmds;
+            }
+        }
+        Vec::new()
+    }
+
+    /// The jobs' status (one job's with `name`).
+    pub fn status(&self, name: Option<&str>) -> Result<Vec<JobStatus>, String> {
+        if let Some(n) = name
+            && !self.jobs.contains_key(n)
+        {
+            return Err(format!("no job named {n} (see `strata job ls`)"));
+        }
+        Ok(self
+            .jobs
+            .iter()
+            .filter(|(n, _)| name.is_none_or(|x| x == *n))
+            .map(|(n, j)| JobStatus {
+                name: n.clone(),
+                tenant: j.spec.tenant.clone(),
+                priority: j.spec.priority.as_str().into(),
+                kind: match j.spec.kind {
+                    Kind::Service => "service".into(),
+                    Kind::Batch => "batch".into(),
+                },
+                state: j.state.name().into(),
+                tasks: j.spec.tasks,
+                running: j
+                    .tasks
+                    .iter()
+                    .filter(|t| t.state == TaskState::Running)
+                    .count() as u32,
+                restarts: j.restarts,
+                preemptions: j.preemptions,
+                message: j.message.clone(),
+                task: j
+                    .tasks
+                    .iter()
+                    .map(|t| TaskStatus {
+                        index: t.index,
+                        state: match t.state {
+                            TaskState::Pending => "pending",
+                            TaskState::Running => "running",
+                            TaskState::Stopping { .. } => "stopping",
+                            TaskState::Succeeded => "succeeded",
+                            TaskState::Failed(_) => "failed",
+                        }
+                        .into(),
+                        worker: t.worker.clone(),
+                        attempt: t.attempt,
+                        exit: t.exit,
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+}
+
+/// Where a unit of `n` tasks of `spec` fits now, honouring its labels and spread.
+fn place(
+    nodes: &Nodes,
+    workers: &[WorkerView],
+    spec: &JobSpec,
+    n: u32,
+) -> Option<Vec<(NodeId, u32)>> {
+    let labels = &spec.constraints.labels;
+    let filtered;
+    let nodes = if labels.is_empty() {
+        nodes
+    } else {
+        let mut copy = nodes.clone();
+        for (i, w) in workers.iter().enumerate() {
+            let ok = labels.iter().all(|(k, v)| w.labels.get(k) == Some(v));
+            if !ok {
+                let free = copy.free(i as NodeId);
+                copy.allocate(i as NodeId, &free);
+            }
+        }
+        filtered = copy;
+        &filtered
+    };
+    let per_task = spec.per_task();
+    if spec.constraints.spread {
+        Scattered.place(nodes, n, &per_task)
+    } else {
+        Consolidated.place(nodes, n, &per_task)
+    }
+}
+
+fn launch(name: &str, spec: &JobSpec, t: &Task) -> WorkerCommand {
+    let per_task = spec.per_task();
+    let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    env.push(format!("STRATA_JOB={name}"));
+    env.push(format!("STRATA_TASK_INDEX={}", t.index));
+    env.push(format!("STRATA_TASK_COUNT={}", spec.tasks));
+    env.push(format!("STRATA_TASK_ATTEMPT={}", t.attempt));
+    WorkerCommand {
+        cmd: Some(Cmd::LaunchTask(LaunchTask {
+            task: task_id(name, t),
+            command: spec.command.clone(),
+            env,
+            cpu_milli: per_task.cpu_milli,
+            mem_mib: per_task.mem_mib,
+            gpu_milli: per_task.gpu_milli,
+        })),
+    }
+}
+
+fn refresh(job: &mut JobEntry) {
+    if job.state.ended() {
+        return;
+    }
+    job.state = if job.tasks.iter().all(|t| t.state == TaskState::Succeeded) {
+        job.message = "every task succeeded".into();
+        JobState::Succeeded
+    } else if job.tasks.iter().any(|t| t.state == TaskState::Running) {
+        JobState::Running
+    } else {
+        JobState::Pending
+    };
+}

@@ -1,0 +1,305 @@
+//! Declarative jobs on a real cluster (master and workers as processes): quotas, gangs, DRF,
+//! preemption within a grace period, batch outcomes, and a service surviving its node's kill.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn strata() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn daemon(mut cmd: Command) -> (Proc, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(if std::env::var_os("CLUSTER_TEST_LOG").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
+        .spawn()
+        .expect("spawn strata");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(!line.is_empty(), "daemon exited at start-up");
+    std::thread::spawn(move || for _ in out.lines() {});
+    (Proc(child), line.trim().to_string())
+}
+
+struct Cluster {
+    root: tempfile::TempDir,
+    config: PathBuf,
+    master: String,
+    _master: Proc,
+    /// (worker id, process)
+    workers: Vec<(String, Option<Proc>)>,
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let root = tempfile::tempdir().unwrap();
+        let config = root.path().join("strata.toml");
+        std::fs::write(
+            &config,
+            "[cluster]\nsecret = \"jobs-test\"\nheartbeat_ms = 100\nnode_timeout_ms = 1500\n\
+             [dfs]\nheartbeat_interval_ms = 200\nnode_timeout_ms = 3000\n",
+        )
+        .unwrap();
+        let mut m = strata();
+        m.args(["master", "--dir"])
+            .arg(root.path().join("master"))
+            .args(["--listen", "127.0.0.1:0", "--config"])
+            .arg(&config);
+        let (proc, line) = daemon(m);
+        let master = line.rsplit(' ').next().unwrap().to_string();
+        Cluster {
+            root,
+            config,
+            master,
+            _master: proc,
+            workers: Vec::new(),
+            _serial: serial,
+        }
+    }
+
+    /// Starts a worker offering `cores` cores and `memory`; returns its index.
+    fn add_worker(&mut self, cores: u32, memory: &str) -> usize {
+        let i = self.workers.len();
+        let mut cmd = strata();
+        cmd.args([
+            "worker",
+            "--master",
+            &self.master,
+            "--cores",
+            &cores.to_string(),
+        ])
+        .args(["--memory", memory, "--label", &format!("n={i}"), "--dir"])
+        .arg(self.root.path().join(format!("worker-{i}")))
+        .args(["--listen", "127.0.0.1:0", "--config"])
+        .arg(&self.config);
+        let (proc, line) = daemon(cmd);
+        // "worker ID serving data on ADDR"
+        let id = line.split(' ').nth(1).unwrap().to_string();
+        self.workers.push((id, Some(proc)));
+        i
+    }
+
+    fn kill_worker(&mut self, i: usize) {
+        let mut p = self.workers[i].1.take().unwrap();
+        p.0.kill().unwrap();
+        p.0.wait().unwrap();
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        strata()
+            .args(args)
+            .args(["--master", &self.master, "--config"])
+            .arg(&self.config)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.cli(args);
+        assert!(
+            o.status.success(),
+            "strata {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn submit(&self, name: &str, spec: &str) -> Output {
+        let path = self.root.path().join(format!("{name}.toml"));
+        std::fs::write(&path, format!("name = \"{name}\"\n{spec}")).unwrap();
+        self.cli(&["job", "submit", path.to_str().unwrap()])
+    }
+
+    /// `strata job describe`: (state, [(task state, worker, attempt)]) and the header line.
+    fn describe(&self, name: &str) -> (String, Vec<(String, String, u64)>, String) {
+        let out = self.ok(&["job", "describe", name]);
+        let mut lines = out.lines();
+        let head = lines.next().unwrap().to_string();
+        let state = head
+            .split(": ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string();
+        let tasks = lines
+            .skip(2)
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (
+                    f[1].to_string(),
+                    f.get(4).unwrap_or(&"").to_string(),
+                    f[2].parse().unwrap(),
+                )
+            })
+            .collect();
+        (state, tasks, out)
+    }
+
+    fn running(&self, name: &str) -> usize {
+        self.describe(name)
+            .1
+            .iter()
+            .filter(|t| t.0 == "running")
+            .count()
+    }
+
+    fn wait_for(&self, what: &str, cond: impl Fn(&Cluster) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !cond(self) {
+            assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+const SLEEP: &str = "command = [\"sleep\", \"600\"]\n";
+
+#[test]
+fn quotas_refuse_gangs_wait_whole_and_batch_jobs_end() {
+    let mut c = Cluster::start();
+    c.add_worker(2, "4GiB");
+    c.add_worker(2, "4GiB");
+    c.ok(&["quota", "set", "ads", "cpu=2", "mem=2GiB"]);
+    let o = c.submit("big", &format!("tenant = \"ads\"\ntasks = 3\n{SLEEP}"));
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("over its quota"), "{err}");
+    let o = c.submit("bad", "command = []\n");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("must name a program"));
+
+    // A gang of three 1.5-core tasks cannot fit two 2-core workers: nothing of it runs.
+    let gang = format!("gang = true\ntasks = 3\n[resources]\ncpu = 1.5\n{SLEEP}").replace(
+        &format!("[resources]\ncpu = 1.5\n{SLEEP}"),
+        &format!("{SLEEP}[resources]\ncpu = 1.5\n"),
+    );
+    assert!(c.submit("gang", &gang).status.success());
+    // Work submitted after it does run, so the scheduler has looked at the gang.
+    assert!(
+        c.submit("ok", "command = [\"true\"]\n[resources]\ncpu = 0.5\n")
+            .status
+            .success()
+    );
+    c.wait_for("a later batch job to succeed", |c| {
+        c.describe("ok").0 == "succeeded"
+    });
+    let (state, tasks, _) = c.describe("gang");
+    assert_eq!(state, "pending");
+    assert!(
+        tasks.iter().all(|t| t.0 == "pending" && t.2 == 0),
+        "{tasks:?}"
+    );
+    // A third worker makes room: the whole gang starts.
+    c.add_worker(2, "4GiB");
+    c.wait_for("the gang to run whole", |c| c.running("gang") == 3);
+    let workers: std::collections::HashSet<String> =
+        c.describe("gang").1.into_iter().map(|t| t.1).collect();
+    assert_eq!(workers.len(), 3);
+
+    // A failing batch job with restart = never fails with its exit code.
+    assert!(
+        c.submit(
+            "fails",
+            "restart = \"never\"\ncommand = [\"sh\", \"-c\", \"exit 3\"]\n[resources]\ncpu = 0\n"
+        )
+        .status
+        .success()
+    );
+    c.wait_for("the failing job to fail", |c| {
+        c.describe("fails").0 == "failed"
+    });
+    assert!(c.describe("fails").2.contains("exited with code 3"));
+    c.ok(&["job", "kill", "gang"]);
+    c.wait_for("the gang's tasks to stop", |c| c.running("gang") == 0);
+    assert!(c.ok(&["job", "ls"]).contains("killed"));
+}
+
+#[test]
+fn drf_splits_a_node_as_in_the_paper() {
+    // DRF §4: 9 CPUs and 18 GB; A's tasks need <1 CPU, 4 GB>, B's <3 CPUs, 1 GB>: A gets
+    // three tasks and B two, equalizing dominant shares at 2/3.
+    let mut c = Cluster::start();
+    let a = format!("tenant = \"A\"\ntasks = 8\n{SLEEP}[resources]\ncpu = 1\nmem = \"4GiB\"\n");
+    let b = format!("tenant = \"B\"\ntasks = 8\n{SLEEP}[resources]\ncpu = 3\nmem = \"1GiB\"\n");
+    assert!(c.submit("a", &a).status.success());
+    assert!(c.submit("b", &b).status.success());
+    c.add_worker(9, "18GiB");
+    c.wait_for("five tasks to start", |c| {
+        c.running("a") + c.running("b") == 5
+    });
+    assert_eq!((c.running("a"), c.running("b")), (3, 2));
+}
+
+#[test]
+fn production_preempts_best_effort_within_its_grace_period() {
+    let mut c = Cluster::start();
+    c.add_worker(2, "4GiB");
+    // Best-effort tasks that ignore SIGTERM: only the grace period's SIGKILL stops them.
+    let stubborn = "priority = \"best-effort\"\nkind = \"service\"\ntasks = 2\ngrace_period_ms = 500\n\
+                    command = [\"sh\", \"-c\", \"trap '' TERM; while true; do sleep 1; done # stubborn\"]\n";
+    assert!(c.submit("scavenger", stubborn).status.success());
+    c.wait_for("best-effort work to run", |c| c.running("scavenger") == 2);
+    let start = Instant::now();
+    let prod =
+        format!("priority = \"production\"\nkind = \"service\"\n{SLEEP}[resources]\ncpu = 2\n");
+    assert!(c.submit("web", &prod).status.success());
+    c.wait_for("the production job to run", |c| c.running("web") == 1);
+    // Not before the victims' grace period ran out (they ignore SIGTERM), and they are gone.
+    assert!(start.elapsed() >= Duration::from_millis(500));
+    let o = Command::new("pgrep")
+        .args(["-fc", "# stubborn"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "0");
+    let (state, tasks, out) = c.describe("scavenger");
+    assert_eq!(state, "pending", "{out}");
+    assert!(tasks.iter().all(|t| t.0 == "pending"), "{out}");
+    assert!(out.contains("2 preemptions"), "{out}");
+}
+
+#[test]
+fn a_service_is_rescheduled_when_its_node_is_killed() {
+    let mut c = Cluster::start();
+    c.add_worker(2, "4GiB");
+    c.add_worker(2, "4GiB");
+    let svc = "kind = \"service\"\npriority = \"production\"\ncommand = [\"sleep\", \"613\"]\n";
+    assert!(c.submit("svc", svc).status.success());
+    c.wait_for("the service to run", |c| c.running("svc") == 1);
+    let first = c.describe("svc").1[0].1.clone();
+    let victim = c.workers.iter().position(|w| w.0 == first).unwrap();
+    c.kill_worker(victim);
+    c.wait_for("the service to run on the other node", |c| {
+        let t = &c.describe("svc").1[0];
+        t.0 == "running" && t.1 != first && t.2 == 2
+    });
+    // The task on the killed node did not outlive its agent.
+    c.wait_for("one copy of the service process", |_| {
+        let o = Command::new("pgrep")
+            .args(["-fc", "^sleep 613$"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).trim() == "1"
+    });
+}
