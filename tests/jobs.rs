@@ -303,3 +303,55 @@ fn a_service_is_rescheduled_when_its_node_is_killed() {
         String::from_utf8_lossy(&o.stdout).trim() == "1"
     });
 }
+
+#[test]
+fn health_checks_restart_a_sick_service_and_updates_roll_out() {
+    let mut c = Cluster::start();
+    c.add_worker(4, "4GiB");
+    let flag = c.root.path().join("healthy");
+    let svc = format!(
+        "kind = \"service\"\n{SLEEP}[resources]\ncpu = 1\n\
+         [health]\ncommand = [\"test\", \"-f\", \"{}\"]\ninterval_ms = 50\nfailures = 3\n",
+        flag.display()
+    );
+    assert!(c.submit("svc", &svc).status.success());
+    // No flag file: the check fails, the agent kills the task, the service restarts it.
+    c.wait_for("a restart after failed health checks", |c| {
+        c.describe("svc").1[0].2 >= 2
+    });
+    assert!(c.describe("svc").2.contains("exited with code 137"));
+    std::fs::write(&flag, "").unwrap();
+    let now = c.describe("svc").1[0].2;
+    c.wait_for("the service to run healthy", |c| c.running("svc") == 1);
+    // Healthy now: it stays on its attempt while checks keep passing (wait for the agent to
+    // have run several checks: a batch job submitted after it has to come and go first).
+    assert!(
+        c.submit(
+            "probe",
+            "command = [\"sleep\", \"0.5\"]\n[resources]\ncpu = 0\n"
+        )
+        .status
+        .success()
+    );
+    c.wait_for("a later job to finish", |c| {
+        c.describe("probe").0 == "succeeded"
+    });
+    assert!(c.describe("svc").1[0].2 <= now + 1);
+
+    // An update with more tasks restarts the running one with the new spec and adds one.
+    let path = c.root.path().join("svc2.toml");
+    std::fs::write(
+        &path,
+        format!("name = \"svc\"\nkind = \"service\"\ntasks = 2\n{SLEEP}[resources]\ncpu = 1\n"),
+    )
+    .unwrap();
+    let before = c.describe("svc").1[0].2;
+    c.ok(&["job", "update", path.to_str().unwrap()]);
+    c.wait_for("both tasks to run the new spec", |c| {
+        let t = c.describe("svc").1;
+        t.len() == 2 && t.iter().all(|t| t.0 == "running") && t[0].2 > before
+    });
+    std::fs::write(&path, format!("name = \"svc\"\ntasks = 1\n{SLEEP}")).unwrap();
+    let o = c.cli(&["job", "update", path.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot remove tasks"));
+}

@@ -21,7 +21,15 @@ pub enum JobCmd {
         #[arg(value_name = "FILE.toml")]
         file: PathBuf,
     },
-    /// List jobs: state, tasks running, restarts, preemptions.
+    /// Replace a running job's spec (same name): its tasks restart with the new one;
+    /// `tasks` may grow.
+    Update {
+        /// The new spec file.
+        #[arg(value_name = "FILE.toml")]
+        file: PathBuf,
+    },
+    /// List jobs (and running applications, kind `app`): state, tasks running, restarts,
+    /// preemptions.
     Ls,
     /// One job and each of its tasks.
     Describe {
@@ -63,6 +71,12 @@ pub fn job(cfg: &StrataConfig, master: Option<String>, cmd: JobCmd) -> Result<()
                 .with_context(|| format!("cannot read job spec {}", file.display()))?;
             let name = c.submit_job(&text)?;
             println!("submitted job {name}");
+        }
+        JobCmd::Update { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read job spec {}", file.display()))?;
+            let name = c.update_job(&text)?;
+            println!("updating job {name}");
         }
         JobCmd::Ls => {
             println!(

@@ -119,6 +119,16 @@ impl AppClient {
             .map_err(|s| self.status(s))
     }
 
+    /// Replaces a running job's spec; returns its name.
+    pub fn update_job(&mut self, toml: &str) -> Result<String, ClientError> {
+        let mut c = self.client.clone();
+        let req = JobSubmit { toml: toml.into() };
+        self.rt
+            .block_on(c.update_job(req))
+            .map(|r| r.into_inner().name)
+            .map_err(|s| self.status(s))
+    }
+
     /// Every job's status, or one job's (with its tasks).
     pub fn jobs(&mut self, name: Option<&str>) -> Result<Vec<JobStatus>, ClientError> {
         let mut c = self.client.clone();

@@ -224,6 +224,66 @@ impl Jobs {
         Ok(())
     }
 
+    /// Replaces a running job's spec: every running task restarts with the new one (after its
+    /// grace period), and tasks added by a larger `tasks` start as room allows. Shrinking is
+    /// refused (kill and resubmit), as is a change of tenant.
+    pub fn update(&mut self, spec: JobSpec) -> Result<Vec<Command>, String> {
+        let name = spec.name.clone();
+        let job = self
+            .jobs
+            .get(&name)
+            .filter(|j| !j.state.ended())
+            .ok_or_else(|| format!("no running job named {name} to update (submit it instead)"))?;
+        if spec.tasks < job.spec.tasks {
+            return Err(format!(
+                "job {name}: an update cannot remove tasks ({} → {}); kill it and submit again",
+                job.spec.tasks, spec.tasks
+            ));
+        }
+        if spec.tenant != job.spec.tenant {
+            return Err(format!("job {name}: an update cannot change its tenant"));
+        }
+        let held = self
+            .jobs
+            .values()
+            .filter(|j| j.spec.tenant == spec.tenant && !j.state.ended() && j.spec.name != name)
+            .fold(Resources::ZERO, |a, j| {
+                a.plus(&j.spec.per_task().times(j.spec.tasks))
+            });
+        let as_job = Job {
+            id: name.clone(),
+            tenant: spec.tenant.clone(),
+            submit: 0.0,
+            duration: 0.0,
+            tasks: spec.tasks,
+            per_task: spec.per_task(),
+        };
+        self.quota.check(&as_job, &held)?;
+        let job = self.jobs.get_mut(&name).expect("checked above");
+        let mut cmds = Vec::new();
+        let grace = job.spec.grace_period_ms;
+        for t in &mut job.tasks {
+            if t.state == TaskState::Running {
+                t.state = TaskState::Stopping { requeue: true };
+                cmds.push(stop(&t.worker, task_id(&name, t), grace));
+            }
+        }
+        for index in job.spec.tasks..spec.tasks {
+            job.tasks.push(Task {
+                index,
+                attempt: 0,
+                state: TaskState::Pending,
+                worker: String::new(),
+                exit: 0,
+                started: 0,
+            });
+        }
+        job.spec = spec;
+        job.message = "updating: tasks restart with the new spec".into();
+        tracing::info!(job = %name, "job updated");
+        Ok(cmds)
+    }
+
     /// Kills a job: running tasks get SIGTERM, then SIGKILL after the grace period.
     pub fn kill(&mut self, name: &str) -> Result<Vec<Command>, String> {
         let job = self
@@ -431,7 +491,9 @@ impl Jobs {
                             cmds.push((t.worker.clone(), launch(name, &job.spec, t)));
                         }
                     }
-                    job.message = "running".into();
+                    if job.message == "waiting for room" {
+                        job.message = "running".into();
+                    }
                     refresh(job);
                 }
                 None if spec.priority == Band::Production => {
@@ -654,6 +716,13 @@ fn launch(name: &str, spec: &JobSpec, t: &Task) -> WorkerCommand {
             cpu_milli: per_task.cpu_milli,
             mem_mib: per_task.mem_mib,
             gpu_milli: per_task.gpu_milli,
+            health: spec
+                .health
+                .as_ref()
+                .map(|h| h.command.clone())
+                .unwrap_or_default(),
+            health_interval_ms: spec.health.as_ref().map_or(0, |h| h.interval_ms),
+            health_failures: spec.health.as_ref().map_or(0, |h| h.failures),
         })),
     }
 }

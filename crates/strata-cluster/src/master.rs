@@ -116,7 +116,62 @@ pub fn capacity(info: &WorkerInfo) -> Resources {
     )
 }
 
+fn without(have: Resources, held: Resources) -> Resources {
+    Resources {
+        gpu_milli: have.gpu_milli.saturating_sub(held.gpu_milli),
+        cpu_milli: have.cpu_milli.saturating_sub(held.cpu_milli),
+        mem_mib: have.mem_mib.saturating_sub(held.mem_mib),
+    }
+}
+
 impl State {
+    /// What running applications' executors hold on a worker (cores and memory they asked
+    /// for; all of the worker's when they asked for none), so job tasks and executors share
+    /// one account.
+    fn executors_on(&self, worker: &str, info: &WorkerInfo) -> Resources {
+        let mut held = Resources::ZERO;
+        for app in self.apps.values().filter(|a| a.state == AppState::Running) {
+            for _ in app
+                .executors
+                .iter()
+                .filter(|e| e.alive && e.worker == worker)
+            {
+                let cores = if app.launch.cores == 0 {
+                    info.cores
+                } else {
+                    app.launch.cores
+                };
+                let memory = if app.launch.memory == 0 {
+                    info.memory
+                } else {
+                    app.launch.memory
+                };
+                held = held.plus(&Resources::new(0.0, f64::from(cores), memory >> 20));
+            }
+        }
+        held
+    }
+
+    /// Running applications as rows of the job table (kind `app`): every process the cluster
+    /// runs is listed in one place.
+    pub fn apps_as_jobs(&self) -> Vec<proto::JobStatus> {
+        self.apps
+            .values()
+            .filter(|a| a.state == AppState::Running)
+            .map(|a| proto::JobStatus {
+                name: format!("{} ({})", a.id, a.name),
+                tenant: "default".into(),
+                priority: "batch".into(),
+                kind: "app".into(),
+                state: "running".into(),
+                tasks: a.requested,
+                running: a.executors.iter().filter(|e| e.alive).count() as u32,
+                message: format!("driver {}", a.driver),
+                ..Default::default()
+            })
+            .collect()
+    }
+
     /// Sends `cmds`, then places pending jobs on the live workers and sends those commands.
     pub fn run_jobs(&mut self, mut cmds: Vec<jobs::Command>) {
         let views: Vec<WorkerView> = self
@@ -125,7 +180,7 @@ impl State {
             .filter(|(_, w)| w.alive && w.commands.is_some())
             .map(|(id, w)| WorkerView {
                 id,
-                capacity: capacity(&w.info),
+                capacity: without(capacity(&w.info), self.executors_on(id, &w.info)),
                 labels: &w.info.labels,
             })
             .collect();
@@ -379,11 +434,23 @@ impl ClusterMaster for ClusterService {
     async fn jobs(&self, req: Request<JobQuery>) -> Result<Response<JobTable>, Status> {
         let name = req.into_inner().name;
         let s = self.state.lock();
-        let jobs = s
+        let mut jobs = s
             .jobs
             .status((!name.is_empty()).then_some(name.as_str()))
             .map_err(Status::not_found)?;
+        if name.is_empty() {
+            jobs.extend(s.apps_as_jobs());
+        }
         Ok(Response::new(JobTable { jobs }))
+    }
+
+    async fn update_job(&self, req: Request<JobSubmit>) -> Result<Response<JobSubmitted>, Status> {
+        let spec = JobSpec::parse(&req.into_inner().toml).map_err(Status::invalid_argument)?;
+        let name = spec.name.clone();
+        let mut s = self.state.lock();
+        let cmds = s.jobs.update(spec).map_err(Status::failed_precondition)?;
+        s.run_jobs(cmds);
+        Ok(Response::new(JobSubmitted { name }))
     }
 
     async fn kill_job(&self, req: Request<JobQuery>) -> Result<Response<Empty>, Status> {

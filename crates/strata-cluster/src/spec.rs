@@ -19,6 +19,10 @@
 //! [constraints]
 //! labels = { zone = "a" }        # only nodes with these labels
 //! spread = true                  # spread tasks over nodes (default: pack them)
+//! [health]                       # services: a failing check restarts the task
+//! command = ["curl", "-sf", "http://127.0.0.1:8000/"]
+//! interval_ms = 1000
+//! failures = 3                   # consecutive failures that kill the task
 //! ```
 
 use serde::Deserialize;
@@ -116,6 +120,27 @@ pub struct Constraints {
     pub spread: bool,
 }
 
+/// A health check the node agent runs beside each task.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// Program and arguments; exit 0 is healthy.
+    pub command: Vec<String>,
+    /// Milliseconds between checks.
+    #[serde(default = "default_interval")]
+    pub interval_ms: u64,
+    /// Consecutive failures that kill the task (its restart policy then applies).
+    #[serde(default = "default_failures")]
+    pub failures: u32,
+}
+
+fn default_interval() -> u64 {
+    1000
+}
+fn default_failures() -> u32 {
+    3
+}
+
 /// A job spec.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -156,6 +181,8 @@ pub struct JobSpec {
     /// Placement constraints.
     #[serde(default)]
     pub constraints: Constraints,
+    /// Health check.
+    pub health: Option<Health>,
 }
 
 fn default_tenant() -> String {
@@ -198,6 +225,14 @@ impl JobSpec {
         }
         if spec.tasks == 0 || spec.tasks > 10_000 {
             return Err(format!("job {}: `tasks` must be 1 to 10000", spec.name));
+        }
+        if let Some(h) = &spec.health
+            && (h.command.is_empty() || h.interval_ms == 0 || h.failures == 0)
+        {
+            return Err(format!(
+                "job {}: [health] needs a command, interval_ms > 0 and failures > 0",
+                spec.name
+            ));
         }
         if !(spec.resources.cpu.is_finite() && spec.resources.cpu >= 0.0) {
             return Err(format!("job {}: `resources.cpu` must be ≥ 0", spec.name));

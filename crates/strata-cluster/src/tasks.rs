@@ -92,6 +92,37 @@ impl Tasks {
         });
     }
 
+    /// Runs the task's health check every interval; after `health_failures` failures in a
+    /// row, kills the task (its restart policy then applies).
+    fn watch_health(&self, l: &LaunchTask, pgid: u32) {
+        let running = self.running.clone();
+        let (task, check) = (l.task.clone(), l.health.clone());
+        let every = Duration::from_millis(l.health_interval_ms.max(10));
+        let limit = l.health_failures.max(1);
+        std::thread::spawn(move || {
+            let mut failed = 0;
+            loop {
+                std::thread::sleep(every);
+                if running.lock().get(&task) != Some(&pgid) {
+                    return;
+                }
+                let ok = Command::new(&check[0])
+                    .args(&check[1..])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                failed = if ok { 0 } else { failed + 1 };
+                if failed >= limit {
+                    tracing::warn!(task = %task, failures = failed, "health check failing; killing the task");
+                    signal_group(pgid, "-KILL");
+                    return;
+                }
+            }
+        });
+    }
+
     fn run(&self, dir: &Path, l: &LaunchTask) -> Result<i32, String> {
         let logs = dir.join("logs");
         std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
@@ -121,6 +152,9 @@ impl Tasks {
             .map_err(|e| format!("cannot start supervisor: {e}"))?;
         self.running.lock().insert(l.task.clone(), child.id());
         tracing::info!(task = %l.task, pid = child.id(), command = ?l.command, "task started");
+        if !l.health.is_empty() {
+            self.watch_health(l, child.id());
+        }
         let stdin = child.stdin.take();
         let status = child.wait();
         // Whatever the task left behind in its group goes with it.
