@@ -355,3 +355,38 @@ fn health_checks_restart_a_sick_service_and_updates_roll_out() {
     let o = c.cli(&["job", "update", path.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot remove tasks"));
 }
+
+#[test]
+fn a_disruption_budget_rolls_updates_and_vetoes_preemption() {
+    let mut c = Cluster::start();
+    c.add_worker(4, "4GiB");
+    let spec = |v: u32| {
+        format!(
+            "kind = \"service\"\ntasks = 3\nmax_unavailable = 1\ngrace_period_ms = 200\n{SLEEP}\
+             env = {{ VERSION = \"{v}\" }}\n[resources]\ncpu = 1\n"
+        )
+    };
+    assert!(c.submit("quorum", &spec(1)).status.success());
+    c.wait_for("the quorum to run", |c| c.running("quorum") == 3);
+    let path = c.root.path().join("quorum2.toml");
+    std::fs::write(&path, format!("name = \"quorum\"\n{}", spec(2))).unwrap();
+    c.ok(&["job", "update", path.to_str().unwrap()]);
+    // Rolling: one task down at a time, so every look sees at least two running.
+    c.wait_for("every task on the new spec", |c| {
+        let t = c.describe("quorum").1;
+        let running = t.iter().filter(|t| t.0 == "running").count();
+        assert!(running >= 2, "{t:?}");
+        t.iter().all(|t| t.0 == "running" && t.2 == 2)
+    });
+
+    // A production job that needs two of the quorum's cores may take only one (the budget),
+    // which does not make room: nothing is preempted, and it waits.
+    let prod = format!("priority = \"production\"\n{SLEEP}[resources]\ncpu = 3\n");
+    assert!(c.submit("urgent", &prod).status.success());
+    assert!(c.submit("probe", "command = [\"true\"]\n[resources]\ncpu = 0\n").status.success());
+    c.wait_for("a later job to finish", |c| c.describe("probe").0 == "succeeded");
+    assert_eq!(c.describe("urgent").0, "pending");
+    let (_, tasks, out) = c.describe("quorum");
+    assert!(tasks.iter().all(|t| t.0 == "running"), "{out}");
+    assert!(out.contains("0 preemptions"), "{out}");
+}

@@ -51,6 +51,8 @@ pub struct Task {
     /// Its last exit code.
     pub exit: i32,
     started: u64,
+    /// The spec version it was started with.
+    version: u64,
 }
 
 impl Task {
@@ -109,6 +111,46 @@ pub struct JobEntry {
     /// The latest event worth telling the user.
     pub message: String,
     seq: u64,
+    /// Bumped by every update; tasks started with an older one are rolled.
+    version: u64,
+}
+
+impl JobEntry {
+    /// Tasks that should run but do not (pending or stopping).
+    fn unavailable(&self) -> u32 {
+        self.tasks
+            .iter()
+            .filter(|t| matches!(t.state, TaskState::Pending | TaskState::Stopping { .. }))
+            .count() as u32
+    }
+
+    /// How many more tasks a voluntary disruption (update, preemption) may take down now.
+    fn disruptable(&self) -> u32 {
+        match self.spec.max_unavailable {
+            Some(budget) => budget.saturating_sub(self.unavailable()),
+            None => u32::MAX,
+        }
+    }
+
+    /// Stops running tasks of an older spec version, as many as the disruption budget allows.
+    fn roll(&mut self, name: &str) -> Vec<Command> {
+        let mut cmds = Vec::new();
+        if self.state.ended() {
+            return cmds;
+        }
+        let mut allowed = self.disruptable();
+        for t in &mut self.tasks {
+            if allowed == 0 {
+                break;
+            }
+            if t.state == TaskState::Running && t.version < self.version {
+                t.state = TaskState::Stopping { requeue: true };
+                cmds.push(stop(&t.worker, task_id(name, t), self.spec.grace_period_ms));
+                allowed -= 1;
+            }
+        }
+        cmds
+    }
 }
 
 /// A live worker as the scheduler sees it.
@@ -206,6 +248,7 @@ impl Jobs {
                 worker: String::new(),
                 exit: 0,
                 started: 0,
+                version: 0,
             })
             .collect();
         tracing::info!(job = %spec.name, tenant = %spec.tenant, band = spec.priority.as_str(), tasks = spec.tasks, "job submitted");
@@ -219,13 +262,15 @@ impl Jobs {
                 preemptions: 0,
                 message: "waiting for room".into(),
                 seq: self.seq,
+                version: 0,
             },
         );
         Ok(())
     }
 
-    /// Replaces a running job's spec: every running task restarts with the new one (after its
-    /// grace period), and tasks added by a larger `tasks` start as room allows. Shrinking is
+    /// Replaces a running job's spec: running tasks restart with the new one (after their grace
+    /// period), at most `max_unavailable` down at a time when the job sets it (a rolling
+    /// update), and tasks added by a larger `tasks` start as room allows. Shrinking is
     /// refused (kill and resubmit), as is a change of tenant.
     pub fn update(&mut self, spec: JobSpec) -> Result<Vec<Command>, String> {
         let name = spec.name.clone();
@@ -260,14 +305,6 @@ impl Jobs {
         };
         self.quota.check(&as_job, &held)?;
         let job = self.jobs.get_mut(&name).expect("checked above");
-        let mut cmds = Vec::new();
-        let grace = job.spec.grace_period_ms;
-        for t in &mut job.tasks {
-            if t.state == TaskState::Running {
-                t.state = TaskState::Stopping { requeue: true };
-                cmds.push(stop(&t.worker, task_id(&name, t), grace));
-            }
-        }
         for index in job.spec.tasks..spec.tasks {
             job.tasks.push(Task {
                 index,
@@ -276,12 +313,14 @@ impl Jobs {
                 worker: String::new(),
                 exit: 0,
                 started: 0,
+                version: 0,
             });
         }
         job.spec = spec;
+        job.version += 1;
         job.message = "updating: tasks restart with the new spec".into();
-        tracing::info!(job = %name, "job updated");
-        Ok(cmds)
+        tracing::info!(job = %name, version = job.version, "job updated");
+        Ok(job.roll(&name))
     }
 
     /// Kills a job: running tasks get SIGTERM, then SIGKILL after the grace period.
@@ -429,6 +468,9 @@ impl Jobs {
     /// Places pending work on the live workers; returns the launch and stop commands.
     pub fn schedule(&mut self, workers: &[WorkerView]) -> Vec<Command> {
         let mut cmds = Vec::new();
+        for (name, job) in &mut self.jobs {
+            cmds.extend(job.roll(name));
+        }
         let index: HashMap<&str, NodeId> = workers
             .iter()
             .enumerate()
@@ -488,6 +530,7 @@ impl Jobs {
                             t.state = TaskState::Running;
                             t.worker = workers[node as usize].id.to_string();
                             t.started = self.seq;
+                            t.version = job.version;
                             cmds.push((t.worker.clone(), launch(name, &job.spec, t)));
                         }
                     }
@@ -588,12 +631,17 @@ impl Jobs {
             }
         }
         candidates.sort();
-        let mut chosen = Vec::new();
+        let mut chosen: Vec<(String, usize)> = Vec::new();
         for (_, _, jn, i) in candidates {
             let job = &self.jobs[&jn];
             let Some(&node) = index.get(job.tasks[i].worker.as_str()) else {
                 continue;
             };
+            // A job's disruption budget (its task-control veto) is never overdrawn.
+            let taken = chosen.iter().filter(|(j, _)| *j == jn).count() as u32;
+            if taken >= job.disruptable() {
+                continue;
+            }
             trial.release(node, &job.spec.per_task());
             chosen.push((jn, i));
             if place(&trial, workers, &spec, n).is_some() {

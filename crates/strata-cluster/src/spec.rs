@@ -10,6 +10,8 @@
 //! restart = "always"             # never | on-failure | always [service: always, batch: on-failure]
 //! max_restarts = 10
 //! grace_period_ms = 5000         # SIGTERM, then SIGKILL this much later
+//! max_unavailable = 1            # disruption budget: updates roll and preemption stops
+//!                                # at this many tasks down (keeps a quorum up)
 //! command = ["python3", "-m", "http.server"]
 //! env = { MODE = "prod" }
 //! [resources]                    # per task
@@ -167,6 +169,9 @@ pub struct JobSpec {
     /// Restarts allowed before the job fails.
     #[serde(default = "default_max_restarts")]
     pub max_restarts: u32,
+    /// Disruption budget: at most this many tasks down for an update or a preemption (Twine's
+    /// task control, Kubernetes' PodDisruptionBudget); none = no limit.
+    pub max_unavailable: Option<u32>,
     /// SIGTERM-to-SIGKILL grace on preemption and kill.
     #[serde(default = "default_grace")]
     pub grace_period_ms: u64,
