@@ -383,8 +383,14 @@ fn a_disruption_budget_rolls_updates_and_vetoes_preemption() {
     // which does not make room: nothing is preempted, and it waits.
     let prod = format!("priority = \"production\"\n{SLEEP}[resources]\ncpu = 3\n");
     assert!(c.submit("urgent", &prod).status.success());
-    assert!(c.submit("probe", "command = [\"true\"]\n[resources]\ncpu = 0\n").status.success());
-    c.wait_for("a later job to finish", |c| c.describe("probe").0 == "succeeded");
+    assert!(
+        c.submit("probe", "command = [\"true\"]\n[resources]\ncpu = 0\n")
+            .status
+            .success()
+    );
+    c.wait_for("a later job to finish", |c| {
+        c.describe("probe").0 == "succeeded"
+    });
     assert_eq!(c.describe("urgent").0, "pending");
     let (_, tasks, out) = c.describe("quorum");
     assert!(tasks.iter().all(|t| t.0 == "running"), "{out}");

@@ -46,12 +46,15 @@ pub enum JobCmd {
 /// `strata quota` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum QuotaCmd {
-    /// Set a tenant's quota: `strata quota set ads cpu=8 mem=16GiB gpu=2`. Submissions that
-    /// would take the tenant's unfinished jobs past it are refused.
+    /// Set a tenant's quota and fair-share weight: `strata quota set ads cpu=8 mem=16GiB gpu=2
+    /// weight=2`. Submissions that would take the tenant's unfinished jobs past the quota are
+    /// refused; the weight scales its DRF share. A tenant `org/team` is in queue `org`, which
+    /// can have a weight of its own.
     Set {
-        /// The tenant.
+        /// The tenant (or queue).
         tenant: String,
-        /// `cpu=N`, `mem=SIZE`, `gpu=N` (a resource left out is zero).
+        /// `cpu=N`, `mem=SIZE`, `gpu=N` (a resource left out is zero when any is given),
+        /// `weight=W`.
         #[arg(value_name = "RESOURCE=AMOUNT", required = true)]
         limits: Vec<String>,
     },
@@ -147,7 +150,7 @@ pub fn quota(cfg: &StrataConfig, master: Option<String>, cmd: QuotaCmd) -> Resul
     };
     for item in &limits {
         let Some((k, v)) = item.split_once('=') else {
-            bail!("`{item}`: write limits as cpu=N, mem=SIZE or gpu=N");
+            bail!("`{item}`: write limits as cpu=N, mem=SIZE, gpu=N or weight=W");
         };
         let number = |v: &str| -> Result<f64> {
             v.parse::<f64>()
@@ -155,14 +158,18 @@ pub fn quota(cfg: &StrataConfig, master: Option<String>, cmd: QuotaCmd) -> Resul
                 .filter(|x| x.is_finite() && *x >= 0.0)
                 .with_context(|| format!("`{item}`: {v} is not a non-negative number"))
         };
+        if k != "weight" {
+            q.has_limits = true;
+        }
         match k {
+            "weight" => q.weight = number(v)?.max(1e-6),
             "cpu" => q.cpu_milli = (number(v)? * 1000.0).round() as u64,
             "gpu" => q.gpu_milli = (number(v)? * 1000.0).round() as u64,
             "mem" => {
                 let size: ByteSize = v.parse().map_err(|e| anyhow::anyhow!("`{item}`: {e}"))?;
                 q.mem_mib = size.bytes() >> 20;
             }
-            other => bail!("unknown resource `{other}` in `{item}`: use cpu, mem or gpu"),
+            other => bail!("unknown resource `{other}` in `{item}`: use cpu, mem, gpu or weight"),
         }
     }
     client(cfg, master)?.set_quota(q)?;

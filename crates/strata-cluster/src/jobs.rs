@@ -167,23 +167,15 @@ pub struct WorkerView<'a> {
 pub type Command = (String, WorkerCommand);
 
 /// The master's job table.
+#[derive(Default)]
 pub struct Jobs {
     /// Jobs by name.
     pub jobs: BTreeMap<String, JobEntry>,
     quota: TenantQuota,
-    policy: Box<dyn Policy>,
+    /// Fair-share weights by tenant (1 when unset); `org/team` tenants share hierarchically.
+    weights: HashMap<String, f64>,
+    drf: Drf,
     seq: u64,
-}
-
-impl Default for Jobs {
-    fn default() -> Self {
-        Jobs {
-            jobs: BTreeMap::new(),
-            quota: TenantQuota::default(),
-            policy: Box::new(Drf::default()),
-            seq: 0,
-        }
-    }
 }
 
 fn task_id(job: &str, t: &Task) -> String {
@@ -203,6 +195,11 @@ impl Jobs {
     /// Sets a tenant's quota (replacing any earlier one).
     pub fn set_quota(&mut self, tenant: &str, quota: Resources) {
         self.quota.quotas.insert(tenant.to_string(), quota);
+    }
+
+    /// Sets a tenant's (or a queue's, for `org` in `org/team`) fair-share weight.
+    pub fn set_weight(&mut self, tenant: &str, weight: f64) {
+        self.weights.insert(tenant.to_string(), weight);
     }
 
     /// Admits a job: its name must be free, every task must fit the largest live worker, and
@@ -577,8 +574,13 @@ impl Jobs {
                 views.push(view(units.len() + views.len(), job, 1, true));
             }
         }
+        let active: Vec<&str> = tenants.keys().copied().collect();
+        self.drf.weights = tenants
+            .iter()
+            .map(|(t, &id)| (id, effective_weight(&self.weights, t, &active)))
+            .collect();
         let mut order: Vec<usize> = self
-            .policy
+            .drf
             .order(0.0, &capacity, &views)
             .into_iter()
             .map(|p| views[p].key)
@@ -718,6 +720,27 @@ impl Jobs {
     }
 }
 
+/// A tenant's share of the cluster in a hierarchy of queues: `org/team` gets `org`'s weight
+/// among its sibling queues times `org/team`'s among `org`'s children (each weight 1 unless
+/// set), so queues split first and their tenants share what their queue gets.
+pub fn effective_weight(weights: &HashMap<String, f64>, tenant: &str, active: &[&str]) -> f64 {
+    let w = |name: &str| weights.get(name).copied().unwrap_or(1.0).max(1e-9);
+    let parts: Vec<&str> = tenant.split('/').collect();
+    let mut eff = 1.0;
+    for depth in 1..=parts.len() {
+        let parent = &parts[..depth - 1];
+        let siblings: std::collections::BTreeSet<String> = active
+            .iter()
+            .map(|t| t.split('/').collect::<Vec<_>>())
+            .filter(|p| p.len() >= depth && &p[..depth - 1] == parent)
+            .map(|p| p[..depth].join("/"))
+            .collect();
+        let total: f64 = siblings.iter().map(|s| w(s)).sum();
+        eff *= w(&parts[..depth].join("/")) / total.max(1e-9);
+    }
+    eff
+}
+
 /// Where a unit of `n` tasks of `spec` fits now, honouring its labels and spread.
 fn place(
     nodes: &Nodes,
@@ -787,4 +810,20 @@ fn refresh(job: &mut JobEntry) {
     } else {
         JobState::Pending
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hierarchical_weights_split_queues_then_tenants() {
+        let mut w = HashMap::new();
+        w.insert("ads".to_string(), 3.0);
+        let active = ["ads/a", "ads/b", "search"];
+        let e = |t| effective_weight(&w, t, &active);
+        assert!((e("ads/a") - 0.375).abs() < 1e-12);
+        assert!((e("search") - 0.25).abs() < 1e-12);
+        assert!((e("ads/a") + e("ads/b") + e("search") - 1.0).abs() < 1e-12);
+    }
 }

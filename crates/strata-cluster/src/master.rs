@@ -466,15 +466,26 @@ impl ClusterMaster for ClusterService {
         if q.tenant.is_empty() {
             return Err(Status::invalid_argument("a quota needs a tenant"));
         }
+        if !(q.weight.is_finite() && q.weight >= 0.0) {
+            return Err(Status::invalid_argument(
+                "a weight must be a positive number",
+            ));
+        }
         let mut s = self.state.lock();
-        s.jobs.set_quota(
-            &q.tenant,
-            Resources {
-                gpu_milli: q.gpu_milli,
-                cpu_milli: q.cpu_milli,
-                mem_mib: q.mem_mib,
-            },
-        );
+        if q.has_limits {
+            s.jobs.set_quota(
+                &q.tenant,
+                Resources {
+                    gpu_milli: q.gpu_milli,
+                    cpu_milli: q.cpu_milli,
+                    mem_mib: q.mem_mib,
+                },
+            );
+        }
+        if q.weight > 0.0 {
+            s.jobs.set_weight(&q.tenant, q.weight);
+        }
+        s.run_jobs(Vec::new());
         tracing::info!(tenant = %q.tenant, "quota set");
         Ok(Response::new(Empty {}))
     }
