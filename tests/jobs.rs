@@ -80,6 +80,10 @@ impl Cluster {
 
     /// Starts a worker offering `cores` cores and `memory`; returns its index.
     fn add_worker(&mut self, cores: u32, memory: &str) -> usize {
+        self.add_worker_with(cores, memory, &[])
+    }
+
+    fn add_worker_with(&mut self, cores: u32, memory: &str, extra: &[&str]) -> usize {
         let i = self.workers.len();
         let mut cmd = strata();
         cmd.args([
@@ -89,6 +93,7 @@ impl Cluster {
             "--cores",
             &cores.to_string(),
         ])
+        .args(extra)
         .args(["--memory", memory, "--label", &format!("n={i}"), "--dir"])
         .arg(self.root.path().join(format!("worker-{i}")))
         .args(["--listen", "127.0.0.1:0", "--config"])
@@ -211,8 +216,12 @@ fn quotas_refuse_gangs_wait_whole_and_batch_jobs_end() {
         tasks.iter().all(|t| t.0 == "pending" && t.2 == 0),
         "{tasks:?}"
     );
-    // A third worker makes room: the whole gang starts.
-    c.add_worker(2, "4GiB");
+    // A third worker (of host profile "big") makes room: the whole gang starts.
+    c.add_worker_with(
+        2,
+        "4GiB",
+        &["--profile", "big", "--task-env", "NODE_CLASS=big"],
+    );
     c.wait_for("the gang to run whole", |c| c.running("gang") == 3);
     let workers: std::collections::HashSet<String> =
         c.describe("gang").1.into_iter().map(|t| t.1).collect();
@@ -234,6 +243,29 @@ fn quotas_refuse_gangs_wait_whole_and_batch_jobs_end() {
     c.ok(&["job", "kill", "gang"]);
     c.wait_for("the gang's tasks to stop", |c| c.running("gang") == 0);
     assert!(c.ok(&["job", "ls"]).contains("killed"));
+
+    // Host profiles: a job requiring profile "big" lands there and gets the profile's
+    // settings over its own; one requiring a profile no node has waits.
+    let check = "restart = \"never\"\nenv = { NODE_CLASS = \"job\" }\n\
+                 command = [\"sh\", \"-c\", \"test \\\"$NODE_CLASS\\\" = big\"]\n\
+                 [constraints]\nlabels = { profile = \"big\" }\n";
+    assert!(c.submit("on-big", check).status.success());
+    c.wait_for("the profile job to end", |c| {
+        c.describe("on-big").0 != "pending" && c.describe("on-big").0 != "running"
+    });
+    assert_eq!(
+        c.describe("on-big").0,
+        "succeeded",
+        "{}",
+        c.describe("on-big").2
+    );
+    let nowhere = format!("{SLEEP}[constraints]\nlabels = {{ profile = \"tiny\" }}\n");
+    assert!(c.submit("nowhere", &nowhere).status.success());
+    assert!(c.submit("probe", "command = [\"true\"]\n").status.success());
+    c.wait_for("a later job to finish", |c| {
+        c.describe("probe").0 == "succeeded"
+    });
+    assert_eq!(c.describe("nowhere").0, "pending");
 }
 
 #[test]

@@ -91,6 +91,8 @@ pub struct Offer {
     pub memory: Option<u64>,
     /// Labels.
     pub labels: std::collections::HashMap<String, String>,
+    /// The host profile's task environment.
+    pub task_env: Vec<(String, String)>,
 }
 
 pub fn worker(
@@ -121,6 +123,7 @@ pub fn worker(
         memory: offer.memory.unwrap_or(cfg.dataflow.memory.bytes()),
         gpus: offer.gpus,
         labels: offer.labels,
+        task_env: offer.task_env,
         dir: dir.to_path_buf(),
         heartbeat: std::time::Duration::from_millis(cfg.cluster.heartbeat_ms),
     };

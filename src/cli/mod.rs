@@ -140,6 +140,13 @@ enum Command {
         /// A label job constraints can require (`--label zone=a`, repeatable).
         #[arg(long = "label", value_name = "KEY=VALUE")]
         labels: Vec<String>,
+        /// The node's host profile (Twine): adds the label `profile=NAME` that jobs can
+        /// require, with --task-env as the settings its tasks get.
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
+        /// Environment every job task on this node gets, over the job's own (repeatable).
+        #[arg(long = "task-env", value_name = "KEY=VALUE")]
+        task_env: Vec<String>,
         /// The master's address [default: STRATA_MASTER, else `[cluster] master` of the
         /// config, else 127.0.0.1:7070].
         #[arg(long, value_name = "HOST:PORT")]
@@ -568,6 +575,8 @@ pub fn run(cli: Cli) -> Result<()> {
             gpus,
             memory,
             labels,
+            profile,
+            task_env,
             master,
             dir,
             listen,
@@ -575,18 +584,27 @@ pub fn run(cli: Cli) -> Result<()> {
         } => {
             let cfg = full_config(&cli.engine)?;
             let master = master.unwrap_or_else(|| cfg.cluster.master.clone());
-            let offer = cluster::Offer {
-                cores,
-                gpus,
-                memory: memory.map(|m| m.bytes()),
-                labels: labels
+            let pairs = |items: &[String], flag: &str| -> Result<Vec<(String, String)>> {
+                items
                     .iter()
                     .map(|l| {
                         l.split_once('=')
                             .map(|(k, v)| (k.to_string(), v.to_string()))
-                            .with_context(|| format!("--label {l}: write it as KEY=VALUE"))
+                            .with_context(|| format!("--{flag} {l}: write it as KEY=VALUE"))
                     })
-                    .collect::<Result<_>>()?,
+                    .collect()
+            };
+            let mut labels: std::collections::HashMap<String, String> =
+                pairs(&labels, "label")?.into_iter().collect();
+            if let Some(p) = profile {
+                labels.insert("profile".into(), p);
+            }
+            let offer = cluster::Offer {
+                cores,
+                gpus,
+                memory: memory.map(|m| m.bytes()),
+                labels,
+                task_env: pairs(&task_env, "task-env")?,
             };
             cluster::worker(cfg, &master, &dir, &listen, http.as_deref(), offer)
         }

@@ -45,8 +45,11 @@ pub struct AgentOptions {
     pub memory: u64,
     /// GPUs offered to job tasks.
     pub gpus: u32,
-    /// Labels job constraints match (`zone=a`).
+    /// Labels job constraints match (`zone=a`); a host profile adds `profile=NAME`.
     pub labels: HashMap<String, String>,
+    /// The host profile's settings: environment every job task on this node gets (over the
+    /// job's own), as Twine's host profiles configure the tasks of a node class.
+    pub task_env: Vec<(String, String)>,
     /// Directory for executors' scratch space, programs and logs.
     pub dir: PathBuf,
     /// Heartbeat period.
@@ -195,7 +198,9 @@ async fn serve_commands(
                 });
             }
             Some(proto::worker_command::Cmd::KillApp(app)) => executors.kill(Some(&app)),
-            Some(proto::worker_command::Cmd::LaunchTask(l)) => tasks.launch(&opts.dir, l),
+            Some(proto::worker_command::Cmd::LaunchTask(l)) => {
+                tasks.launch(&opts.dir, &opts.task_env, l);
+            }
             Some(proto::worker_command::Cmd::StopTask(t)) => {
                 tasks.stop(&t.task, Duration::from_millis(t.grace_ms));
             }

@@ -73,11 +73,12 @@ impl Tasks {
     }
 
     /// Starts a task on a thread of its own that waits for it and records its exit.
-    pub fn launch(&self, dir: &Path, l: LaunchTask) {
+    pub fn launch(&self, dir: &Path, profile: &[(String, String)], l: LaunchTask) {
         let tasks = self.clone();
         let dir = dir.to_path_buf();
+        let profile = profile.to_vec();
         std::thread::spawn(move || {
-            let code = match tasks.run(&dir, &l) {
+            let code = match tasks.run(&dir, &profile, &l) {
                 Ok(code) => code,
                 Err(e) => {
                     tracing::error!(task = %l.task, error = %e, "cannot start task");
@@ -123,7 +124,7 @@ impl Tasks {
         });
     }
 
-    fn run(&self, dir: &Path, l: &LaunchTask) -> Result<i32, String> {
+    fn run(&self, dir: &Path, profile: &[(String, String)], l: &LaunchTask) -> Result<i32, String> {
         let logs = dir.join("logs");
         std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
         let log_path = logs.join(format!("task-{}.log", l.task.replace('/', "-")));
@@ -146,6 +147,9 @@ impl Tasks {
             if let Some((k, v)) = kv.split_once('=') {
                 cmd.env(k, v);
             }
+        }
+        for (k, v) in profile {
+            cmd.env(k, v);
         }
         let mut child = cmd
             .spawn()
