@@ -22,7 +22,12 @@ impl Drop for Proc {
     }
 }
 
-fn daemon(mut cmd: Command) -> (Proc, String) {
+fn daemon(cmd: Command) -> (Proc, String) {
+    let (p, mut lines) = daemon_lines(cmd, 1);
+    (p, lines.remove(0))
+}
+
+fn daemon_lines(mut cmd: Command, n: usize) -> (Proc, Vec<String>) {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(if std::env::var_os("CLUSTER_TEST_LOG").is_some() {
@@ -33,17 +38,42 @@ fn daemon(mut cmd: Command) -> (Proc, String) {
         .spawn()
         .expect("spawn strata");
     let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert!(!line.is_empty(), "daemon exited at start-up");
+    let mut lines = Vec::new();
+    for _ in 0..n {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert!(!line.is_empty(), "daemon exited at start-up");
+        lines.push(line.trim().to_string());
+    }
     std::thread::spawn(move || for _ in out.lines() {});
-    (Proc(child), line.trim().to_string())
+    (Proc(child), lines)
+}
+
+/// GET `url` (`http://host:port/path`), the body.
+fn http_get(url: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.trim_start_matches("http://");
+    let (addr, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    );
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
 }
 
 struct Cluster {
     root: tempfile::TempDir,
     config: PathBuf,
     master: String,
+    /// The web UI's URL with its login token.
+    ui: String,
     _master: Proc,
     /// (worker id, process)
     workers: Vec<(String, Option<Proc>)>,
@@ -64,14 +94,22 @@ impl Cluster {
         let mut m = strata();
         m.args(["master", "--dir"])
             .arg(root.path().join("master"))
-            .args(["--listen", "127.0.0.1:0", "--config"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--config",
+            ])
             .arg(&config);
-        let (proc, line) = daemon(m);
-        let master = line.rsplit(' ').next().unwrap().to_string();
+        let (proc, lines) = daemon_lines(m, 2);
+        let master = lines[0].rsplit(' ').next().unwrap().to_string();
+        let ui = lines[1].rsplit(' ').next().unwrap().to_string();
         Cluster {
             root,
             config,
             master,
+            ui,
             _master: proc,
             workers: Vec::new(),
             _serial: serial,
@@ -282,6 +320,40 @@ fn drf_splits_a_node_as_in_the_paper() {
         c.running("a") + c.running("b") == 5
     });
     assert_eq!((c.running("a"), c.running("b")), (3, 2));
+
+    // Weights: C at weight 2 and D at 1, both wanting the whole node in 1-core tasks, end
+    // at 6 and 3 as A's and B's tasks make way.
+    c.ok(&["quota", "set", "C", "weight=2"]);
+    let task = "tasks = 9\ncommand = [\"sleep\", \"600\"]\n[resources]\ncpu = 1\nmem = \"1GiB\"\n";
+    assert!(
+        c.submit("c", &format!("tenant = \"C\"\n{task}"))
+            .status
+            .success()
+    );
+    assert!(
+        c.submit("d", &format!("tenant = \"D\"\n{task}"))
+            .status
+            .success()
+    );
+    c.ok(&["job", "kill", "a"]);
+    c.ok(&["job", "kill", "b"]);
+    c.wait_for("nine tasks of C and D", |c| {
+        c.running("c") + c.running("d") == 9
+    });
+    assert_eq!((c.running("c"), c.running("d")), (6, 3));
+
+    // The web UI lists the jobs (page and JSON API).
+    let page = http_get(&c.ui);
+    assert!(
+        page.contains("<table id=\"jobs\">") && page.contains(">6/9<"),
+        "{page}"
+    );
+    let (base, token) = c.ui.split_once("/?token=").unwrap();
+    let api = http_get(&format!("{base}/api/state?token={token}"));
+    assert!(
+        api.contains("\"name\":\"d\"") && api.contains("\"tenant\":\"D\""),
+        "{api}"
+    );
 }
 
 #[test]

@@ -183,6 +183,7 @@ async fn overview(ctx: UiContext) -> Html<String> {
             );
         }
         b.push_str("</table>");
+        jobs_table(&s.jobs.status(None).unwrap_or_default(), &mut b);
     }
     b.push_str("<h2>DFS</h2>");
     match report {
@@ -441,6 +442,35 @@ async fn app_page(ctx: UiContext, Path(id): Path<String>) -> impl IntoResponse {
     )
 }
 
+/// The declarative jobs, from the same typed status `strata job ls` prints.
+fn jobs_table(jobs: &[crate::proto::JobStatus], b: &mut String) {
+    if jobs.is_empty() {
+        return;
+    }
+    b.push_str(
+        "<h2>Jobs</h2><table id=\"jobs\"><tr><th>name</th><th>tenant</th><th>priority</th>\
+         <th>kind</th><th>state</th><th>running</th><th>restarts</th><th>preemptions</th><th>message</th></tr>",
+    );
+    for j in jobs {
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&j.name),
+            esc(&j.tenant),
+            esc(&j.priority),
+            esc(&j.kind),
+            status_class(&j.state),
+            esc(&j.state),
+            j.running,
+            j.tasks,
+            j.restarts,
+            j.preemptions,
+            esc(&j.message)
+        );
+    }
+    b.push_str("</table>");
+}
+
 async fn api_state(ctx: UiContext) -> impl IntoResponse {
     let s = ctx.state.lock();
     let workers: Vec<serde_json::Value> = s
@@ -467,8 +497,21 @@ async fn api_state(ctx: UiContext) -> impl IntoResponse {
             })
         })
         .collect();
+    let jobs: Vec<serde_json::Value> = s
+        .jobs
+        .status(None)
+        .unwrap_or_default()
+        .iter()
+        .map(|j| {
+            serde_json::json!({
+                "name": j.name, "tenant": j.tenant, "priority": j.priority, "kind": j.kind,
+                "state": j.state, "tasks": j.tasks, "running": j.running,
+                "restarts": j.restarts, "preemptions": j.preemptions, "message": j.message,
+            })
+        })
+        .collect();
     (
         [("content-type", "application/json")],
-        serde_json::json!({ "workers": workers, "apps": apps }).to_string(),
+        serde_json::json!({ "workers": workers, "apps": apps, "jobs": jobs }).to_string(),
     )
 }
