@@ -230,6 +230,12 @@ fn quotas_refuse_gangs_wait_whole_and_batch_jobs_end() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("over its quota"), "{err}");
+    let o = c.submit(
+        "huge",
+        &format!("{SLEEP}[resources]\ndisk = \"100000000GiB\"\n"),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("the largest worker offers"), "{err}");
     let o = c.submit("bad", "command = []\n");
     assert!(String::from_utf8_lossy(&o.stderr).contains("must name a program"));
 

@@ -87,6 +87,8 @@ pub struct Offer {
     pub cores: Option<u32>,
     /// GPUs.
     pub gpus: u32,
+    /// Disk in bytes [default: the free space of the worker's directory].
+    pub disk: Option<u64>,
     /// Memory in bytes [default: the configured memory].
     pub memory: Option<u64>,
     /// Labels.
@@ -122,6 +124,9 @@ pub fn worker(
         cores: offer.cores.unwrap_or(cfg.dataflow.threads as u32).max(1),
         memory: offer.memory.unwrap_or(cfg.dataflow.memory.bytes()),
         gpus: offer.gpus,
+        disk: offer
+            .disk
+            .unwrap_or_else(|| fs4::available_space(dir).unwrap_or(0)),
         labels: offer.labels,
         task_env: offer.task_env,
         dir: dir.to_path_buf(),

@@ -169,7 +169,9 @@ pub fn quota(cfg: &StrataConfig, master: Option<String>, cmd: QuotaCmd) -> Resul
                 let size: ByteSize = v.parse().map_err(|e| anyhow::anyhow!("`{item}`: {e}"))?;
                 q.mem_mib = size.bytes() >> 20;
             }
-            other => bail!("unknown resource `{other}` in `{item}`: use cpu, mem, gpu or weight"),
+            other => {
+                bail!("unknown resource `{other}` in `{item}`: use cpu, mem, gpu, disk or weight")
+            }
         }
     }
     client(cfg, master)?.set_quota(q)?;

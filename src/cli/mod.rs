@@ -137,6 +137,9 @@ enum Command {
         /// Memory offered to executors and job tasks [default: the configured memory].
         #[arg(long, value_name = "SIZE")]
         memory: Option<ByteSize>,
+        /// Local disk offered to job tasks [default: the free space of --dir].
+        #[arg(long, value_name = "SIZE")]
+        disk: Option<ByteSize>,
         /// A label job constraints can require (`--label zone=a`, repeatable).
         #[arg(long = "label", value_name = "KEY=VALUE")]
         labels: Vec<String>,
@@ -574,6 +577,7 @@ pub fn run(cli: Cli) -> Result<()> {
             cores,
             gpus,
             memory,
+            disk,
             labels,
             profile,
             task_env,
@@ -603,6 +607,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 cores,
                 gpus,
                 memory: memory.map(|m| m.bytes()),
+                disk: disk.map(|d| d.bytes()),
                 labels,
                 task_env: pairs(&task_env, "task-env")?,
             };

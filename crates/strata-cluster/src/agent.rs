@@ -45,6 +45,8 @@ pub struct AgentOptions {
     pub memory: u64,
     /// GPUs offered to job tasks.
     pub gpus: u32,
+    /// Local disk offered to job tasks, in bytes.
+    pub disk: u64,
     /// Labels job constraints match (`zone=a`); a host profile adds `profile=NAME`.
     pub labels: HashMap<String, String>,
     /// The host profile's settings: environment every job task on this node gets (over the
@@ -132,6 +134,7 @@ async fn membership(opts: AgentOptions, executors: Executors, tasks: Tasks) {
             memory: opts.memory,
             gpus: opts.gpus,
             labels: opts.labels.clone(),
+            disk: opts.disk,
         };
         if let Err(e) = client.register_worker(info).await {
             tracing::warn!(error = %e.message(), "registration refused; retrying");

@@ -794,6 +794,7 @@ fn launch(name: &str, spec: &JobSpec, t: &Task) -> WorkerCommand {
                 .unwrap_or_default(),
             health_interval_ms: spec.health.as_ref().map_or(0, |h| h.interval_ms),
             health_failures: spec.health.as_ref().map_or(0, |h| h.failures),
+            disk_mib: per_task.disk_mib,
         })),
     }
 }

@@ -114,14 +114,11 @@ pub fn capacity(info: &WorkerInfo) -> Resources {
         f64::from(info.cores),
         info.memory >> 20,
     )
+    .with_disk(info.disk >> 20)
 }
 
 fn without(have: Resources, held: Resources) -> Resources {
-    Resources {
-        gpu_milli: have.gpu_milli.saturating_sub(held.gpu_milli),
-        cpu_milli: have.cpu_milli.saturating_sub(held.cpu_milli),
-        mem_mib: have.mem_mib.saturating_sub(held.mem_mib),
-    }
+    have.saturating_minus(&held)
 }
 
 impl State {
@@ -419,11 +416,7 @@ impl ClusterMaster for ClusterService {
             .values()
             .filter(|w| w.alive)
             .map(|w| capacity(&w.info))
-            .reduce(|a, c| Resources {
-                gpu_milli: a.gpu_milli.max(c.gpu_milli),
-                cpu_milli: a.cpu_milli.max(c.cpu_milli),
-                mem_mib: a.mem_mib.max(c.mem_mib),
-            });
+            .reduce(|a, c| a.max_each(&c));
         s.jobs
             .submit(spec, largest)
             .map_err(Status::failed_precondition)?;
@@ -479,6 +472,7 @@ impl ClusterMaster for ClusterService {
                     gpu_milli: q.gpu_milli,
                     cpu_milli: q.cpu_milli,
                     mem_mib: q.mem_mib,
+                    disk_mib: q.disk_mib,
                 },
             );
         }

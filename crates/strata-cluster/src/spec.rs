@@ -18,6 +18,7 @@
 //! cpu = 1.0
 //! mem = "512MiB"
 //! gpu = 0
+//! disk = "10GiB"                 # local disk (workers offer --disk, default their free space)
 //! [constraints]
 //! labels = { zone = "a" }        # only nodes with these labels
 //! spread = true                  # spread tasks over nodes (default: pack them)
@@ -90,6 +91,9 @@ pub struct TaskResources {
     /// Whole GPUs.
     #[serde(default)]
     pub gpu: u32,
+    /// Local disk.
+    #[serde(default)]
+    pub disk: ByteSize,
 }
 
 fn one() -> f64 {
@@ -106,6 +110,7 @@ impl Default for TaskResources {
             cpu: 1.0,
             mem: default_mem(),
             gpu: 0,
+            disk: ByteSize::default(),
         }
     }
 }
@@ -260,6 +265,7 @@ impl JobSpec {
             self.resources.cpu,
             self.resources.mem.bytes() >> 20,
         )
+        .with_disk(self.resources.disk.bytes() >> 20)
     }
 }
 

@@ -139,6 +139,7 @@ impl Tasks {
             .env("STRATA_TASK_CPU_MILLI", l.cpu_milli.to_string())
             .env("STRATA_TASK_MEM_MIB", l.mem_mib.to_string())
             .env("STRATA_TASK_GPU_MILLI", l.gpu_milli.to_string())
+            .env("STRATA_TASK_DISK_MIB", l.disk_mib.to_string())
             .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::from(log))

@@ -85,11 +85,7 @@ impl Nodes {
     pub fn largest_node(&self) -> Resources {
         self.capacity
             .iter()
-            .fold(Resources::ZERO, |a, c| Resources {
-                gpu_milli: a.gpu_milli.max(c.gpu_milli),
-                cpu_milli: a.cpu_milli.max(c.cpu_milli),
-                mem_mib: a.mem_mib.max(c.mem_mib),
-            })
+            .fold(Resources::ZERO, |a, c| a.max_each(c))
     }
 
     /// Takes `r` from `node`; false (and nothing taken) when it does not fit.
@@ -122,7 +118,7 @@ impl Nodes {
     pub fn best_fit(&self, r: &Resources) -> Option<NodeId> {
         self.index
             .range((r.gpu_milli, r.cpu_milli, 0, 0)..)
-            .find(|&&(_, c, m, _)| c >= r.cpu_milli && m >= r.mem_mib)
+            .find(|&&(_, c, m, n)| c >= r.cpu_milli && m >= r.mem_mib && self.disk_fits(n, r))
             .map(|k| k.3)
     }
 
@@ -132,8 +128,12 @@ impl Nodes {
             .iter()
             .rev()
             .take_while(|&&(g, ..)| g >= r.gpu_milli)
-            .find(|&&(_, c, m, _)| c >= r.cpu_milli && m >= r.mem_mib)
+            .find(|&&(_, c, m, n)| c >= r.cpu_milli && m >= r.mem_mib && self.disk_fits(n, r))
             .map(|k| k.3)
+    }
+
+    fn disk_fits(&self, node: NodeId, r: &Resources) -> bool {
+        r.disk_mib == 0 || self.free[node as usize].disk_mib >= r.disk_mib
     }
 
     /// Nodes from the most free to the least free.
@@ -160,5 +160,21 @@ mod tests {
         nodes.release(1, &two);
         assert_eq!(nodes.free_total(), Resources::new(9.0, 47.0, 3072));
         assert_eq!(nodes.emptiest_first().next(), Some(1));
+    }
+
+    #[test]
+    fn disk_is_a_dimension_too() {
+        let mut nodes = Nodes::new(vec![
+            Resources::new(4.0, 8.0, 0).with_disk(100),
+            Resources::new(4.0, 8.0, 0).with_disk(1000),
+        ]);
+        let task = Resources::new(1.0, 1.0, 0).with_disk(500);
+        assert_eq!(nodes.best_fit(&task), Some(1));
+        assert_eq!(nodes.worst_fit(&task), Some(1));
+        assert!(nodes.allocate(1, &task));
+        assert_eq!(nodes.best_fit(&task), Some(1));
+        assert!(nodes.allocate(1, &task));
+        assert_eq!(nodes.best_fit(&task), None);
+        assert_eq!(nodes.largest_node().disk_mib, 1000);
     }
 }

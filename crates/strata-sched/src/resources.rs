@@ -1,6 +1,6 @@
 //! Resource vectors: what a task asks for and what a node offers.
 //!
-//! Integers in thousandths (GPU and CPU) and MiB (memory), so that allocating and freeing the
+//! Integers in thousandths (GPU and CPU) and MiB (memory, local disk), so that allocating and freeing the
 //! same amounts always returns a node to exactly where it was; fractional GPUs (GPU sharing,
 //! as in Alibaba's traces) are `gpu_milli < 1000`.
 
@@ -18,6 +18,9 @@ pub struct Resources {
     pub cpu_milli: u64,
     /// Memory in MiB.
     pub mem_mib: u64,
+    /// Local disk in MiB.
+    #[serde(default)]
+    pub disk_mib: u64,
 }
 
 impl Resources {
@@ -26,15 +29,41 @@ impl Resources {
         gpu_milli: 0,
         cpu_milli: 0,
         mem_mib: 0,
+        disk_mib: 0,
     };
 
-    /// From whole units: GPUs, CPU cores and MiB (fractions rounded to thousandths).
+    /// From whole units: GPUs, CPU cores and MiB (fractions rounded to thousandths), no disk.
     pub fn new(gpus: f64, cpus: f64, mem_mib: u64) -> Resources {
         Resources {
             gpu_milli: (gpus * 1000.0).round().max(0.0) as u64,
             cpu_milli: (cpus * 1000.0).round().max(0.0) as u64,
             mem_mib,
+            disk_mib: 0,
         }
+    }
+
+    /// The same with `disk_mib` of local disk.
+    pub fn with_disk(self, disk_mib: u64) -> Resources {
+        Resources { disk_mib, ..self }
+    }
+
+    fn zip(&self, o: &Resources, f: impl Fn(u64, u64) -> u64) -> Resources {
+        Resources {
+            gpu_milli: f(self.gpu_milli, o.gpu_milli),
+            cpu_milli: f(self.cpu_milli, o.cpu_milli),
+            mem_mib: f(self.mem_mib, o.mem_mib),
+            disk_mib: f(self.disk_mib, o.disk_mib),
+        }
+    }
+
+    /// The component-wise maximum.
+    pub fn max_each(&self, other: &Resources) -> Resources {
+        self.zip(other, u64::max)
+    }
+
+    /// The component-wise difference, floored at zero.
+    pub fn saturating_minus(&self, other: &Resources) -> Resources {
+        self.zip(other, u64::saturating_sub)
     }
 
     /// GPUs as a float.
@@ -52,6 +81,7 @@ impl Resources {
         self.gpu_milli <= other.gpu_milli
             && self.cpu_milli <= other.cpu_milli
             && self.mem_mib <= other.mem_mib
+            && self.disk_mib <= other.disk_mib
     }
 
     /// Whether every component is zero.
@@ -61,31 +91,19 @@ impl Resources {
 
     /// The component-wise sum.
     pub fn plus(&self, other: &Resources) -> Resources {
-        Resources {
-            gpu_milli: self.gpu_milli + other.gpu_milli,
-            cpu_milli: self.cpu_milli + other.cpu_milli,
-            mem_mib: self.mem_mib + other.mem_mib,
-        }
+        self.zip(other, |a, b| a + b)
     }
 
     /// The component-wise difference; `other` must fit in `self`.
     pub fn minus(&self, other: &Resources) -> Resources {
         debug_assert!(other.fits_in(self), "{other} does not fit in {self}");
-        Resources {
-            gpu_milli: self.gpu_milli - other.gpu_milli,
-            cpu_milli: self.cpu_milli - other.cpu_milli,
-            mem_mib: self.mem_mib - other.mem_mib,
-        }
+        self.zip(other, |a, b| a - b)
     }
 
     /// `n` copies.
     pub fn times(&self, n: u32) -> Resources {
         let n = u64::from(n);
-        Resources {
-            gpu_milli: self.gpu_milli * n,
-            cpu_milli: self.cpu_milli * n,
-            mem_mib: self.mem_mib * n,
-        }
+        self.zip(self, |a, _| a * n)
     }
 
     /// How many copies of `task` fit in `self` (`u32::MAX` for an empty task).
@@ -94,6 +112,7 @@ impl Resources {
         per(self.gpu_milli, task.gpu_milli)
             .min(per(self.cpu_milli, task.cpu_milli))
             .min(per(self.mem_mib, task.mem_mib))
+            .min(per(self.disk_mib, task.disk_mib))
             .min(u64::from(u32::MAX)) as u32
     }
 
@@ -110,6 +129,7 @@ impl Resources {
         share(self.gpu_milli, capacity.gpu_milli)
             .max(share(self.cpu_milli, capacity.cpu_milli))
             .max(share(self.mem_mib, capacity.mem_mib))
+            .max(share(self.disk_mib, capacity.disk_mib))
     }
 }
 
@@ -117,11 +137,15 @@ impl fmt::Display for Resources {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "<gpu {}, cpu {}, mem {} MiB>",
+            "<gpu {}, cpu {}, mem {} MiB",
             self.gpus(),
             self.cpus(),
             self.mem_mib
-        )
+        )?;
+        if self.disk_mib > 0 {
+            write!(f, ", disk {} MiB", self.disk_mib)?;
+        }
+        write!(f, ">")
     }
 }
 

@@ -1,6 +1,6 @@
 //! The simulator against textbook answers and its own conservation laws.
 
-use strata_sched::policy::{self, Consolidated, FitsCluster, Placement};
+use strata_sched::policy::{self, FitsCluster, Placement};
 use strata_sched::sim::{Outcome, SimConfig, Summary, jobs_csv, simulate};
 use strata_sched::trace::synth::{SynthConfig, generate};
 use strata_sched::{Job, Resources, Trace};
@@ -235,27 +235,18 @@ fn gandiva_fair_shares_gpu_time_between_tenants_equally() {
         per_node: Resources::new(4.0, 32.0, 0),
     };
     let o = run(&trace, &config, "gandiva-fair", "consolidated");
-    // While both are backlogged (until the first tenant runs out), count the GPU-seconds of
-    // work finished by each.
-    let horizon = ["small", "big"]
-        .iter()
-        .map(|t| {
-            o.jobs
-                .iter()
-                .filter(|j| j.tenant == *t)
-                .map(|j| j.finish)
-                .fold(0.0, f64::max)
-        })
-        .fold(f64::INFINITY, f64::min);
-    let done = |t: &str| -> f64 {
+    // Equal shares: while both are backlogged each gets 8 of the 16 GPUs, so "small" (200
+    // GPU-hours) is done after 200 / 8 = 25 hours, and "big" (800 GPU-hours) then has the
+    // cluster alone: (800 - 200) / 16 + 25 = 62.5 hours. Sharing by job count or by size
+    // would end "small" far earlier or later.
+    let last = |t: &str| {
         o.jobs
             .iter()
-            .filter(|j| j.tenant == t && j.finish <= horizon * 0.9)
-            .map(|j| j.width * j.duration)
-            .sum()
+            .filter(|j| j.tenant == t)
+            .map(|j| j.finish / 3600.0)
+            .fold(0.0, f64::max)
     };
-    let (small, big) = (done("small"), done("big"));
-    let ratio = small / big;
-    assert!((0.8..1.25).contains(&ratio), "small {small} vs big {big}");
-    let _ = Consolidated;
+    let (small, big) = (last("small"), last("big"));
+    assert!((small - 25.0).abs() < 2.5, "small done at {small} h");
+    assert!((big - 62.5).abs() < 2.5, "big done at {big} h");
 }
