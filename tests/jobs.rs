@@ -230,6 +230,17 @@ fn quotas_refuse_gangs_wait_whole_and_batch_jobs_end() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("over its quota"), "{err}");
+    // Twine's entitlements: ads may hold 1 core in pool "gpu", whatever its global quota.
+    c.ok(&["quota", "set", "ads", "cpu=1", "mem=1GiB", "--pool", "gpu"]);
+    let in_pool = |cpu: u32| {
+        format!(
+            "tenant = \"ads\"\n{SLEEP}[resources]\ncpu = {cpu}\n[constraints]\nlabels = {{ pool = \"gpu\" }}\n"
+        )
+    };
+    let o = c.submit("pool2", &in_pool(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("entitlement in pool gpu"), "{err}");
+    assert!(c.submit("pool1", &in_pool(1)).status.success());
     let o = c.submit(
         "huge",
         &format!("{SLEEP}[resources]\ndisk = \"100000000GiB\"\n"),

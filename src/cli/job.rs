@@ -53,10 +53,14 @@ pub enum QuotaCmd {
     Set {
         /// The tenant (or queue).
         tenant: String,
-        /// `cpu=N`, `mem=SIZE`, `gpu=N` (a resource left out is zero when any is given),
-        /// `weight=W`.
+        /// `cpu=N`, `mem=SIZE`, `gpu=N`, `disk=SIZE` (a resource left out is zero when any
+        /// is given), `weight=W`.
         #[arg(value_name = "RESOURCE=AMOUNT", required = true)]
         limits: Vec<String>,
+        /// Set the tenant's entitlement in this pool (workers labelled `pool=NAME`; jobs
+        /// constrained to `labels.pool = NAME` count against it) instead of its quota.
+        #[arg(long, value_name = "NAME")]
+        pool: Option<String>,
     },
 }
 
@@ -143,9 +147,14 @@ fn describe(j: &JobStatus) {
 
 /// Runs `strata quota set`.
 pub fn quota(cfg: &StrataConfig, master: Option<String>, cmd: QuotaCmd) -> Result<()> {
-    let QuotaCmd::Set { tenant, limits } = cmd;
+    let QuotaCmd::Set {
+        tenant,
+        limits,
+        pool,
+    } = cmd;
     let mut q = Quota {
         tenant: tenant.clone(),
+        pool: pool.unwrap_or_default(),
         ..Quota::default()
     };
     for item in &limits {

@@ -197,6 +197,51 @@ impl Jobs {
         self.quota.quotas.insert(tenant.to_string(), quota);
     }
 
+    /// Quota and entitlement checks for `spec` beside the tenant's other unfinished jobs
+    /// (all but `except`): its quota over all pools, and its entitlement in the pool the job
+    /// is constrained to (`labels.pool`), if either is set.
+    fn admit(&self, spec: &JobSpec, except: Option<&str>) -> Result<(), String> {
+        let pool = spec.constraints.labels.get("pool");
+        let mine = |j: &&JobEntry| {
+            j.spec.tenant == spec.tenant && !j.state.ended() && Some(j.spec.name.as_str()) != except
+        };
+        let demand = |j: &JobEntry| j.spec.per_task().times(j.spec.tasks);
+        let as_job = |tenant: String| Job {
+            id: spec.name.clone(),
+            tenant,
+            submit: 0.0,
+            duration: 0.0,
+            tasks: spec.tasks,
+            per_task: spec.per_task(),
+        };
+        let held = self
+            .jobs
+            .values()
+            .filter(mine)
+            .fold(Resources::ZERO, |a, j| a.plus(&demand(j)));
+        self.quota.check(&as_job(spec.tenant.clone()), &held)?;
+        if let Some(pool) = pool {
+            let in_pool = self
+                .jobs
+                .values()
+                .filter(mine)
+                .filter(|j| j.spec.constraints.labels.get("pool") == Some(pool))
+                .fold(Resources::ZERO, |a, j| a.plus(&demand(j)));
+            self.quota
+                .check(&as_job(entitlement_key(&spec.tenant, pool)), &in_pool)
+                .map_err(|e| format!("{e} (its entitlement in pool {pool})"))?;
+        }
+        Ok(())
+    }
+
+    /// Sets a tenant's entitlement in one pool (Twine): what its jobs constrained to
+    /// `labels.pool = POOL` may hold together.
+    pub fn set_entitlement(&mut self, tenant: &str, pool: &str, quota: Resources) {
+        self.quota
+            .quotas
+            .insert(entitlement_key(tenant, pool), quota);
+    }
+
     /// Sets a tenant's (or a queue's, for `org` in `org/team`) fair-share weight.
     pub fn set_weight(&mut self, tenant: &str, weight: f64) {
         self.weights.insert(tenant.to_string(), weight);
@@ -220,22 +265,7 @@ impl Jobs {
                 spec.name
             ));
         }
-        let held = self
-            .jobs
-            .values()
-            .filter(|j| j.spec.tenant == spec.tenant && !j.state.ended())
-            .fold(Resources::ZERO, |a, j| {
-                a.plus(&j.spec.per_task().times(j.spec.tasks))
-            });
-        let as_job = Job {
-            id: spec.name.clone(),
-            tenant: spec.tenant.clone(),
-            submit: 0.0,
-            duration: 0.0,
-            tasks: spec.tasks,
-            per_task,
-        };
-        self.quota.check(&as_job, &held)?;
+        self.admit(&spec, None)?;
         self.seq += 1;
         let tasks = (0..spec.tasks)
             .map(|index| Task {
@@ -285,22 +315,7 @@ impl Jobs {
         if spec.tenant != job.spec.tenant {
             return Err(format!("job {name}: an update cannot change its tenant"));
         }
-        let held = self
-            .jobs
-            .values()
-            .filter(|j| j.spec.tenant == spec.tenant && !j.state.ended() && j.spec.name != name)
-            .fold(Resources::ZERO, |a, j| {
-                a.plus(&j.spec.per_task().times(j.spec.tasks))
-            });
-        let as_job = Job {
-            id: name.clone(),
-            tenant: spec.tenant.clone(),
-            submit: 0.0,
-            duration: 0.0,
-            tasks: spec.tasks,
-            per_task: spec.per_task(),
-        };
-        self.quota.check(&as_job, &held)?;
+        self.admit(&spec, Some(&name))?;
         let job = self.jobs.get_mut(&name).expect("checked above");
         for index in job.spec.tasks..spec.tasks {
             job.tasks.push(Task {
@@ -718,6 +733,10 @@ impl Jobs {
             })
             .collect())
     }
+}
+
+fn entitlement_key(tenant: &str, pool: &str) -> String {
+    format!("{tenant}@pool:{pool}")
 }
 
 /// A tenant's share of the cluster in a hierarchy of queues: `org/team` gets `org`'s weight

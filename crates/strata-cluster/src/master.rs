@@ -466,15 +466,17 @@ impl ClusterMaster for ClusterService {
         }
         let mut s = self.state.lock();
         if q.has_limits {
-            s.jobs.set_quota(
-                &q.tenant,
-                Resources {
-                    gpu_milli: q.gpu_milli,
-                    cpu_milli: q.cpu_milli,
-                    mem_mib: q.mem_mib,
-                    disk_mib: q.disk_mib,
-                },
-            );
+            let limits = Resources {
+                gpu_milli: q.gpu_milli,
+                cpu_milli: q.cpu_milli,
+                mem_mib: q.mem_mib,
+                disk_mib: q.disk_mib,
+            };
+            if q.pool.is_empty() {
+                s.jobs.set_quota(&q.tenant, limits);
+            } else {
+                s.jobs.set_entitlement(&q.tenant, &q.pool, limits);
+            }
         }
         if q.weight > 0.0 {
             s.jobs.set_weight(&q.tenant, q.weight);
