@@ -80,7 +80,26 @@ struct Cluster {
     _serial: std::sync::MutexGuard<'static, ()>,
 }
 
+fn start_master(root: &std::path::Path, config: &std::path::Path, addr: &str) -> (Proc, String) {
+    let mut m = strata();
+    m.args(["master", "--dir"])
+        .arg(root.join("master"))
+        .args(["--listen", addr, "--http", "127.0.0.1:0", "--config"])
+        .arg(config);
+    let (proc, lines) = daemon_lines(m, 2);
+    (proc, lines[1].rsplit(' ').next().unwrap().to_string())
+}
+
 impl Cluster {
+    /// SIGKILLs the master and starts it again on the same address and directory.
+    fn restart_master(&mut self) {
+        self._master.0.kill().unwrap();
+        self._master.0.wait().unwrap();
+        let (proc, ui) = start_master(self.root.path(), &self.config, &self.master);
+        self._master = proc;
+        self.ui = ui;
+    }
+
     fn start() -> Cluster {
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let root = tempfile::tempdir().unwrap();
@@ -91,20 +110,14 @@ impl Cluster {
              [dfs]\nheartbeat_interval_ms = 200\nnode_timeout_ms = 3000\n",
         )
         .unwrap();
-        let mut m = strata();
-        m.args(["master", "--dir"])
-            .arg(root.path().join("master"))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--http",
-                "127.0.0.1:0",
-                "--config",
-            ])
-            .arg(&config);
-        let (proc, lines) = daemon_lines(m, 2);
-        let master = lines[0].rsplit(' ').next().unwrap().to_string();
-        let ui = lines[1].rsplit(' ').next().unwrap().to_string();
+        // A fixed port, so a restarted master is found at the same address.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let master = format!("127.0.0.1:{port}");
+        let (proc, ui) = start_master(root.path(), &config, &master);
         Cluster {
             root,
             config,
@@ -516,4 +529,31 @@ fn a_disruption_budget_rolls_updates_and_vetoes_preemption() {
     let (_, tasks, out) = c.describe("quorum");
     assert!(tasks.iter().all(|t| t.0 == "running"), "{out}");
     assert!(out.contains("0 preemptions"), "{out}");
+}
+
+#[test]
+fn jobs_survive_a_master_restart_and_running_tasks_are_adopted() {
+    let mut c = Cluster::start();
+    c.add_worker(2, "4GiB");
+    c.add_worker(2, "4GiB");
+    c.ok(&["quota", "set", "ads", "cpu=4", "mem=4GiB"]);
+    let svc = "tenant = \"ads\"\nkind = \"service\"\ntasks = 2\ncommand = [\"sleep\", \"615\"]\n\
+               [constraints]\nspread = true\n";
+    assert!(c.submit("svc", svc).status.success());
+    c.wait_for("the service to run", |c| c.running("svc") == 2);
+    let before = c.describe("svc").1;
+    c.restart_master();
+    // The same tasks, adopted where they run: same workers, same attempts, no second copy.
+    c.wait_for("the running tasks to be adopted", |c| {
+        let o = c.cli(&["job", "describe", "svc"]);
+        o.status.success() && c.describe("svc").1 == before
+    });
+    let o = Command::new("pgrep")
+        .args(["-fc", "^sleep 615$"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "2");
+    // The quota came back too.
+    let o = c.submit("more", &format!("tenant = \"ads\"\ntasks = 3\n{SLEEP}"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("over its quota"));
 }

@@ -47,6 +47,9 @@ pub fn master(cfg: StrataConfig, dir: &Path, listen: &str, http: Option<&str>) -
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
         let cluster = strata::cluster::master::ClusterService::new(cfg.cluster.clone());
+        cluster
+            .keep_jobs_at(&dir.join("jobs.json"))
+            .map_err(anyhow::Error::msg)?;
         cluster.spawn_liveness();
         let http_addr = match http {
             Some(h) => {

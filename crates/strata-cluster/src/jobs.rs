@@ -113,6 +113,8 @@ pub struct JobEntry {
     seq: u64,
     /// Bumped by every update; tasks started with an older one are rolled.
     version: u64,
+    /// The spec as submitted (TOML), what the job store keeps.
+    pub(crate) source: String,
 }
 
 impl JobEntry {
@@ -176,6 +178,12 @@ pub struct Jobs {
     weights: HashMap<String, f64>,
     drf: Drf,
     seq: u64,
+    /// Where the table is kept across master restarts (`jobstore`), and whether it changed.
+    pub(crate) store: Option<std::path::PathBuf>,
+    pub(crate) dirty: bool,
+    /// After a restart: nothing is placed before this, so workers can report the tasks they
+    /// still run and have them adopted instead of started twice.
+    pub(crate) adopt_until: Option<std::time::Instant>,
 }
 
 fn task_id(job: &str, t: &Task) -> String {
@@ -195,6 +203,7 @@ impl Jobs {
     /// Sets a tenant's quota (replacing any earlier one).
     pub fn set_quota(&mut self, tenant: &str, quota: Resources) {
         self.quota.quotas.insert(tenant.to_string(), quota);
+        self.dirty = true;
     }
 
     /// Quota and entitlement checks for `spec` beside the tenant's other unfinished jobs
@@ -240,16 +249,35 @@ impl Jobs {
         self.quota
             .quotas
             .insert(entitlement_key(tenant, pool), quota);
+        self.dirty = true;
+    }
+
+    pub(crate) fn restore_quota(&mut self, key: String, quota: Resources) {
+        self.quota.quotas.insert(key, quota);
+    }
+
+    pub(crate) fn quotas(&self) -> &HashMap<String, Resources> {
+        &self.quota.quotas
+    }
+
+    pub(crate) fn weights(&self) -> &HashMap<String, f64> {
+        &self.weights
     }
 
     /// Sets a tenant's (or a queue's, for `org` in `org/team`) fair-share weight.
     pub fn set_weight(&mut self, tenant: &str, weight: f64) {
         self.weights.insert(tenant.to_string(), weight);
+        self.dirty = true;
     }
 
     /// Admits a job: its name must be free, every task must fit the largest live worker, and
     /// its tenant's quota (if set) must cover it beside the tenant's other unfinished jobs.
-    pub fn submit(&mut self, spec: JobSpec, largest: Option<Resources>) -> Result<(), String> {
+    pub fn submit(
+        &mut self,
+        spec: JobSpec,
+        source: &str,
+        largest: Option<Resources>,
+    ) -> Result<(), String> {
         if self.jobs.get(&spec.name).is_some_and(|j| !j.state.ended()) {
             return Err(format!(
                 "job {} already exists and has not ended: kill it first (`strata job kill {}`) or pick another name",
@@ -266,6 +294,12 @@ impl Jobs {
             ));
         }
         self.admit(&spec, None)?;
+        self.insert(spec, source);
+        Ok(())
+    }
+
+    /// Adds an admitted (or restored) job with every task pending.
+    pub(crate) fn insert(&mut self, spec: JobSpec, source: &str) {
         self.seq += 1;
         let tasks = (0..spec.tasks)
             .map(|index| Task {
@@ -290,16 +324,17 @@ impl Jobs {
                 message: "waiting for room".into(),
                 seq: self.seq,
                 version: 0,
+                source: source.to_string(),
             },
         );
-        Ok(())
+        self.dirty = true;
     }
 
     /// Replaces a running job's spec: running tasks restart with the new one (after their grace
     /// period), at most `max_unavailable` down at a time when the job sets it (a rolling
     /// update), and tasks added by a larger `tasks` start as room allows. Shrinking is
     /// refused (kill and resubmit), as is a change of tenant.
-    pub fn update(&mut self, spec: JobSpec) -> Result<Vec<Command>, String> {
+    pub fn update(&mut self, spec: JobSpec, source: &str) -> Result<Vec<Command>, String> {
         let name = spec.name.clone();
         let job = self
             .jobs
@@ -330,6 +365,8 @@ impl Jobs {
         }
         job.spec = spec;
         job.version += 1;
+        job.source = source.to_string();
+        self.dirty = true;
         job.message = "updating: tasks restart with the new spec".into();
         tracing::info!(job = %name, version = job.version, "job updated");
         Ok(job.roll(&name))
@@ -347,6 +384,7 @@ impl Jobs {
         }
         job.state = JobState::Killed;
         job.message = "killed by a user".into();
+        self.dirty = true;
         for t in &mut job.tasks {
             match t.state {
                 TaskState::Running | TaskState::Stopping { .. } => {
@@ -360,8 +398,9 @@ impl Jobs {
         Ok(cmds)
     }
 
-    /// A task's exit, reported by its worker. Stale attempts are ignored.
-    pub fn task_exited(&mut self, task: &str, code: i32) -> Vec<Command> {
+    /// A task's exit, reported by its worker. Stale attempts, and exits of a copy on another
+    /// worker than the one the table has (a stray), are ignored.
+    pub fn task_exited(&mut self, worker: &str, task: &str, code: i32) -> Vec<Command> {
         let mut cmds = Vec::new();
         let mut parts = task.rsplitn(3, '/');
         let (Some(attempt), Some(index), Some(name)) = (parts.next(), parts.next(), parts.next())
@@ -377,7 +416,7 @@ impl Jobs {
         let Some(t) = job.tasks.get_mut(index) else {
             return cmds;
         };
-        if t.attempt != attempt || !t.holds() {
+        if t.attempt != attempt || !t.holds() || t.worker != worker {
             return cmds;
         }
         t.exit = code;
@@ -426,6 +465,9 @@ impl Jobs {
             }
         }
         refresh(job);
+        if job.state.ended() {
+            self.dirty = true;
+        }
         cmds
     }
 
@@ -459,27 +501,50 @@ impl Jobs {
         cmds
     }
 
-    /// Tasks a worker runs that the master no longer counts as running there (after the
-    /// worker was declared lost and came back): they are stopped at once.
-    pub fn strays(&self, worker: &str, running: &[String]) -> Vec<Command> {
-        running
-            .iter()
-            .filter(|id| {
-                let mut p = id.rsplitn(3, '/');
-                let (a, i, n) = (p.next(), p.next(), p.next());
-                let known = n.and_then(|n| self.jobs.get(n)).and_then(|j| {
-                    let t = j.tasks.get(i?.parse::<usize>().ok()?)?;
-                    Some(t.holds() && t.worker == worker && a? == t.attempt.to_string())
-                });
-                known != Some(true)
-            })
-            .map(|id| stop(worker, id.clone(), 0))
-            .collect()
+    /// Reconciles what a worker says it runs with the table: a task the table has pending
+    /// (after a master restart) is adopted where it runs; one the master does not count as
+    /// running there (it was declared lost and came back, or the job ended) is stopped at once.
+    pub fn reconcile(&mut self, worker: &str, running: &[String]) -> Vec<Command> {
+        let mut cmds = Vec::new();
+        for id in running {
+            let mut p = id.rsplitn(3, '/');
+            let (a, i, n) = (p.next(), p.next(), p.next());
+            let parsed = (|| Some((n?, i?.parse::<usize>().ok()?, a?.parse::<u64>().ok()?)))();
+            let known = parsed.and_then(|(n, i, a)| {
+                let job = self.jobs.get_mut(n)?;
+                let ended = job.state.ended();
+                let version = job.version;
+                let t = job.tasks.get_mut(i)?;
+                if t.holds() && t.worker == worker && t.attempt == a {
+                    return Some(true);
+                }
+                if !ended && t.state == TaskState::Pending && t.attempt <= a {
+                    t.state = TaskState::Running;
+                    t.worker = worker.to_string();
+                    t.attempt = a;
+                    t.version = version;
+                    tracing::info!(task = %id, worker, "adopted a running task");
+                    refresh(job);
+                    return Some(true);
+                }
+                None
+            });
+            if known != Some(true) {
+                cmds.push(stop(worker, id.clone(), 0));
+            }
+        }
+        cmds
     }
 
     /// Places pending work on the live workers; returns the launch and stop commands.
     pub fn schedule(&mut self, workers: &[WorkerView]) -> Vec<Command> {
         let mut cmds = Vec::new();
+        if let Some(until) = self.adopt_until {
+            if std::time::Instant::now() < until {
+                return cmds;
+            }
+            self.adopt_until = None;
+        }
         for (name, job) in &mut self.jobs {
             cmds.extend(job.roll(name));
         }

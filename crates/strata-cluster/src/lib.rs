@@ -26,6 +26,7 @@
 pub mod agent;
 pub mod client;
 pub mod jobs;
+mod jobstore;
 pub mod master;
 pub mod model;
 pub mod spec;

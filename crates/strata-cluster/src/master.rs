@@ -182,6 +182,7 @@ impl State {
             })
             .collect();
         cmds.extend(self.jobs.schedule(&views));
+        self.jobs.save();
         for (worker, cmd) in cmds {
             match self.workers.get(&worker).and_then(|w| w.commands.as_ref()) {
                 Some(tx) => {
@@ -353,6 +354,14 @@ impl ClusterService {
         }
     }
 
+    /// Keeps the job table at `path` across restarts, loading what an earlier master left
+    /// there (placement waits one node timeout so workers can report running tasks).
+    pub fn keep_jobs_at(&self, path: &std::path::Path) -> Result<(), String> {
+        let jobs = Jobs::open(path, Duration::from_millis(self.cfg.node_timeout_ms))?;
+        self.state.lock().jobs = jobs;
+        Ok(())
+    }
+
     /// Starts the background check of worker and driver heartbeats.
     pub fn spawn_liveness(&self) {
         let state = self.state.clone();
@@ -408,7 +417,8 @@ fn decode_ui(bytes: &[u8]) -> Option<AppUi> {
 #[tonic::async_trait]
 impl ClusterMaster for ClusterService {
     async fn submit_job(&self, req: Request<JobSubmit>) -> Result<Response<JobSubmitted>, Status> {
-        let spec = JobSpec::parse(&req.into_inner().toml).map_err(Status::invalid_argument)?;
+        let toml = req.into_inner().toml;
+        let spec = JobSpec::parse(&toml).map_err(Status::invalid_argument)?;
         let name = spec.name.clone();
         let mut s = self.state.lock();
         let largest = s
@@ -418,7 +428,7 @@ impl ClusterMaster for ClusterService {
             .map(|w| capacity(&w.info))
             .reduce(|a, c| a.max_each(&c));
         s.jobs
-            .submit(spec, largest)
+            .submit(spec, &toml, largest)
             .map_err(Status::failed_precondition)?;
         s.run_jobs(Vec::new());
         Ok(Response::new(JobSubmitted { name }))
@@ -438,10 +448,14 @@ impl ClusterMaster for ClusterService {
     }
 
     async fn update_job(&self, req: Request<JobSubmit>) -> Result<Response<JobSubmitted>, Status> {
-        let spec = JobSpec::parse(&req.into_inner().toml).map_err(Status::invalid_argument)?;
+        let toml = req.into_inner().toml;
+        let spec = JobSpec::parse(&toml).map_err(Status::invalid_argument)?;
         let name = spec.name.clone();
         let mut s = self.state.lock();
-        let cmds = s.jobs.update(spec).map_err(Status::failed_precondition)?;
+        let cmds = s
+            .jobs
+            .update(spec, &toml)
+            .map_err(Status::failed_precondition)?;
         s.run_jobs(cmds);
         Ok(Response::new(JobSubmitted { name }))
     }
@@ -526,9 +540,9 @@ impl ClusterMaster for ClusterService {
         w.executors = hb.executors;
         let mut cmds = Vec::new();
         for e in &hb.exits {
-            cmds.extend(s.jobs.task_exited(&e.task, e.code));
+            cmds.extend(s.jobs.task_exited(&hb.id, &e.task, e.code));
         }
-        cmds.extend(s.jobs.strays(&hb.id, &hb.tasks));
+        cmds.extend(s.jobs.reconcile(&hb.id, &hb.tasks));
         if !hb.exits.is_empty() || !cmds.is_empty() {
             s.run_jobs(cmds);
         }
