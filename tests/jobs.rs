@@ -557,3 +557,68 @@ fn jobs_survive_a_master_restart_and_running_tasks_are_adopted() {
     let o = c.submit("more", &format!("tenant = \"ads\"\ntasks = 3\n{SLEEP}"));
     assert!(String::from_utf8_lossy(&o.stderr).contains("over its quota"));
 }
+
+/// Live executors of the first application, from the master's JSON API.
+fn executors(c: &Cluster) -> (usize, usize) {
+    let (base, token) = c.ui.split_once("/?token=").unwrap();
+    let api = http_get(&format!("{base}/api/state?token={token}"));
+    let v: serde_json::Value = serde_json::from_str(&api).unwrap_or_default();
+    let e = v["apps"][0]["executors"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let alive = e.iter().filter(|e| e["alive"] == true).count();
+    (alive, e.len() - alive)
+}
+
+#[test]
+fn a_production_job_preempts_an_application_executor_and_the_app_still_finishes() {
+    let mut c = Cluster::start();
+    c.add_worker(2, "4GiB");
+    c.add_worker(2, "4GiB");
+    let example = std::path::Path::new(env!("CARGO_BIN_EXE_strata"))
+        .parent()
+        .unwrap()
+        .join("examples/preemptible_sum");
+    assert!(example.exists(), "`cargo test` builds the examples");
+    let marker = c.root.path().join("go");
+    let app = strata()
+        .args([
+            "submit",
+            "--master",
+            &c.master,
+            "--executors",
+            "2",
+            "--config",
+        ])
+        .arg(&c.config)
+        .arg(&example)
+        .arg(&marker)
+        .env("STRATA_CONFIG", &c.config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.wait_for("two executors", |c| executors(c).0 == 2);
+    // The executors hold both workers' cores: a production job takes one executor's place.
+    let prod = format!("priority = \"production\"\n{SLEEP}[resources]\ncpu = 2\nmem = \"1GiB\"\n");
+    assert!(c.submit("prod", &prod).status.success());
+    c.wait_for("the production job to run", |c| c.running("prod") == 1);
+    assert!(executors(&c).1 >= 1, "an executor was preempted");
+    // Batch work finds no room while the executors and the production job hold every core.
+    let o = c.submit("filler", &format!("{SLEEP}[resources]\ncpu = 1\n"));
+    assert!(o.status.success());
+    assert_eq!(c.describe("filler").0, "pending");
+    std::fs::write(&marker, "").unwrap();
+    let out = app.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected: u64 = (1..=100_000u64).map(|x| x % 7).sum();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("second: {expected}")), "{stdout}");
+    // The application's end frees its cores for the batch job.
+    c.wait_for("the batch job to run", |c| c.running("filler") == 1);
+}

@@ -70,6 +70,17 @@ impl Executors {
         v
     }
 
+    /// Kills one executor (`app/executor`), e.g. preempted for a production job.
+    pub fn kill_one(&self, name: &str) {
+        let pid = self.0.lock().get(name).copied();
+        if let Some(pid) = pid {
+            let _ = Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+
     /// Kills the executors of `app` (all of them with `None`).
     pub fn kill(&self, app: Option<&str>) {
         let pids: Vec<u32> = self
@@ -201,6 +212,7 @@ async fn serve_commands(
                 });
             }
             Some(proto::worker_command::Cmd::KillApp(app)) => executors.kill(Some(&app)),
+            Some(proto::worker_command::Cmd::KillExecutor(name)) => executors.kill_one(&name),
             Some(proto::worker_command::Cmd::LaunchTask(l)) => {
                 tasks.launch(&opts.dir, &opts.task_env, l);
             }

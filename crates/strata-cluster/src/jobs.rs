@@ -168,6 +168,25 @@ pub struct WorkerView<'a> {
 /// A command for a worker.
 pub type Command = (String, WorkerCommand);
 
+/// A running application's executor, as the job scheduler accounts for it: it holds
+/// resources on its worker and counts as batch work that production jobs may preempt.
+pub struct ExecutorView {
+    /// `app/executor`.
+    pub name: String,
+    /// Its worker.
+    pub worker: String,
+    /// What it holds there.
+    pub held: Resources,
+    /// Launch order (newest are preempted first).
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Victim {
+    Task(String, usize),
+    Executor(usize),
+}
+
 /// The master's job table.
 #[derive(Default)]
 pub struct Jobs {
@@ -184,6 +203,8 @@ pub struct Jobs {
     /// After a restart: nothing is placed before this, so workers can report the tasks they
     /// still run and have them adopted instead of started twice.
     pub(crate) adopt_until: Option<std::time::Instant>,
+    /// Executors preempted by the last round (`app/executor`), for the master to mark lost.
+    pub preempted_executors: Vec<String>,
 }
 
 fn task_id(job: &str, t: &Task) -> String {
@@ -200,6 +221,19 @@ fn stop(worker: &str, task: String, grace_ms: u64) -> Command {
 }
 
 impl Jobs {
+    /// What job tasks hold on a worker (running or stopping there).
+    pub fn held_on(&self, worker: &str) -> Resources {
+        self.jobs
+            .values()
+            .flat_map(|j| {
+                j.tasks
+                    .iter()
+                    .filter(move |t| t.holds() && t.worker == worker)
+                    .map(move |_| j.spec.per_task())
+            })
+            .fold(Resources::ZERO, |a, r| a.plus(&r))
+    }
+
     /// Sets a tenant's quota (replacing any earlier one).
     pub fn set_quota(&mut self, tenant: &str, quota: Resources) {
         self.quota.quotas.insert(tenant.to_string(), quota);
@@ -537,7 +571,7 @@ impl Jobs {
     }
 
     /// Places pending work on the live workers; returns the launch and stop commands.
-    pub fn schedule(&mut self, workers: &[WorkerView]) -> Vec<Command> {
+    pub fn schedule(&mut self, workers: &[WorkerView], executors: &[ExecutorView]) -> Vec<Command> {
         let mut cmds = Vec::new();
         if let Some(until) = self.adopt_until {
             if std::time::Instant::now() < until {
@@ -554,6 +588,12 @@ impl Jobs {
             .map(|(i, w)| (w.id, i as NodeId))
             .collect();
         let mut nodes = Nodes::new(workers.iter().map(|w| w.capacity).collect());
+        for e in executors {
+            if let Some(&n) = index.get(e.worker.as_str()) {
+                let held = e.held.min_each(&nodes.free(n));
+                nodes.allocate(n, &held);
+            }
+        }
         for job in self.jobs.values() {
             for t in job.tasks.iter().filter(|t| t.holds()) {
                 if let Some(&n) = index.get(t.worker.as_str()) {
@@ -593,33 +633,38 @@ impl Jobs {
             let spec = &self.jobs[name].spec;
             let per_task = spec.per_task();
             let n = tasks.len() as u32;
-            match place(&nodes, workers, spec, n) {
-                Some(placed) => {
-                    let job = self.jobs.get_mut(name).expect("units name live jobs");
-                    let mut next = tasks.iter();
-                    for (node, count) in placed {
-                        for _ in 0..count {
-                            let i = *next.next().expect("placement covers the unit") as usize;
-                            nodes.allocate(node, &per_task);
-                            self.seq += 1;
-                            let t = &mut job.tasks[i];
-                            t.attempt += 1;
-                            t.state = TaskState::Running;
-                            t.worker = workers[node as usize].id.to_string();
-                            t.started = self.seq;
-                            t.version = job.version;
-                            cmds.push((t.worker.clone(), launch(name, &job.spec, t)));
-                        }
-                    }
-                    if job.message == "waiting for room" {
-                        job.message = "running".into();
-                    }
-                    refresh(job);
+            let mut placement = place(&nodes, workers, spec, n);
+            if placement.is_none() && spec.priority == Band::Production {
+                // Preempted executors die at once (SIGKILL) and free their room now; tasks
+                // are given their grace period and the unit waits for them.
+                let (stops, freed_now) =
+                    self.preempt(u, &units, &mut nodes, workers, executors, &index);
+                cmds.extend(stops);
+                if freed_now {
+                    placement = place(&nodes, workers, &self.jobs[name].spec, n);
                 }
-                None if spec.priority == Band::Production => {
-                    cmds.extend(self.preempt(u, &units, &nodes, workers, &index));
+            }
+            if let Some(placed) = placement {
+                let job = self.jobs.get_mut(name).expect("units name live jobs");
+                let mut next = tasks.iter();
+                for (node, count) in placed {
+                    for _ in 0..count {
+                        let i = *next.next().expect("placement covers the unit") as usize;
+                        nodes.allocate(node, &per_task);
+                        self.seq += 1;
+                        let t = &mut job.tasks[i];
+                        t.attempt += 1;
+                        t.state = TaskState::Running;
+                        t.worker = workers[node as usize].id.to_string();
+                        t.started = self.seq;
+                        t.version = job.version;
+                        cmds.push((t.worker.clone(), launch(name, &job.spec, t)));
+                    }
                 }
-                None => {}
+                if job.message == "waiting for room" {
+                    job.message = "running".into();
+                }
+                refresh(job);
             }
         }
         cmds
@@ -675,10 +720,11 @@ impl Jobs {
         &mut self,
         unit: usize,
         units: &[(String, Vec<u32>)],
-        nodes: &Nodes,
+        nodes: &mut Nodes,
         workers: &[WorkerView],
+        executors: &[ExecutorView],
         index: &HashMap<&str, NodeId>,
-    ) -> Vec<Command> {
+    ) -> (Vec<Command>, bool) {
         let (name, tasks) = &units[unit];
         let spec = self.jobs[name].spec.clone();
         let n = tasks.len() as u32;
@@ -694,9 +740,9 @@ impl Jobs {
             }
         }
         if place(&trial, workers, &spec, n).is_some() {
-            return Vec::new();
+            return (Vec::new(), false);
         }
-        let mut candidates: Vec<(Band, std::cmp::Reverse<u64>, String, usize)> = Vec::new();
+        let mut candidates: Vec<(Band, std::cmp::Reverse<u64>, Victim)> = Vec::new();
         for (jn, job) in &self.jobs {
             if job.spec.priority >= spec.priority {
                 continue;
@@ -706,29 +752,78 @@ impl Jobs {
                     candidates.push((
                         job.spec.priority,
                         std::cmp::Reverse(t.started),
-                        jn.clone(),
-                        i,
+                        Victim::Task(jn.clone(), i),
                     ));
                 }
             }
         }
-        candidates.sort();
-        let mut chosen: Vec<(String, usize)> = Vec::new();
-        for (_, _, jn, i) in candidates {
-            let job = &self.jobs[&jn];
-            let Some(&node) = index.get(job.tasks[i].worker.as_str()) else {
-                continue;
-            };
-            // A job's disruption budget (its task-control veto) is never overdrawn.
-            let taken = chosen.iter().filter(|(j, _)| *j == jn).count() as u32;
-            if taken >= job.disruptable() {
-                continue;
+        if Band::Batch < spec.priority {
+            for (k, e) in executors.iter().enumerate() {
+                candidates.push((Band::Batch, std::cmp::Reverse(e.seq), Victim::Executor(k)));
             }
-            trial.release(node, &job.spec.per_task());
-            chosen.push((jn, i));
+        }
+        candidates.sort();
+        let mut chosen: Vec<Victim> = Vec::new();
+        let mut freed: Vec<(NodeId, Resources)> = Vec::new();
+        for (_, _, victim) in candidates {
+            let (node, held) = match &victim {
+                Victim::Task(jn, i) => {
+                    let job = &self.jobs[jn];
+                    let Some(&node) = index.get(job.tasks[*i].worker.as_str()) else {
+                        continue;
+                    };
+                    // A job's disruption budget (its task-control veto) is never overdrawn.
+                    let taken = chosen
+                        .iter()
+                        .filter(|v| matches!(v, Victim::Task(j, _) if j == jn))
+                        .count() as u32;
+                    if taken >= job.disruptable() {
+                        continue;
+                    }
+                    (node, job.spec.per_task())
+                }
+                Victim::Executor(k) => {
+                    let e = &executors[*k];
+                    let Some(&node) = index.get(e.worker.as_str()) else {
+                        continue;
+                    };
+                    let held = e.held.min_each(
+                        &nodes
+                            .node_capacity(node)
+                            .saturating_minus(&trial.free(node)),
+                    );
+                    (node, held)
+                }
+            };
+            trial.release(node, &held);
+            if matches!(victim, Victim::Executor(_)) {
+                freed.push((node, held));
+            }
+            chosen.push(victim);
             if place(&trial, workers, &spec, n).is_some() {
                 let mut cmds = Vec::new();
-                for (jn, i) in chosen {
+                let only_executors = chosen.iter().all(|v| matches!(v, Victim::Executor(_)));
+                if only_executors {
+                    for (node, held) in &freed {
+                        nodes.release(*node, held);
+                    }
+                }
+                for victim in chosen {
+                    let (jn, i) = match victim {
+                        Victim::Task(jn, i) => (jn, i),
+                        Victim::Executor(k) => {
+                            let e = &executors[k];
+                            tracing::info!(executor = %e.name, by = %name, "preempting an executor");
+                            cmds.push((
+                                e.worker.clone(),
+                                WorkerCommand {
+                                    cmd: Some(Cmd::KillExecutor(e.name.clone())),
+                                },
+                            ));
+                            self.preempted_executors.push(e.name.clone());
+                            continue;
+                        }
+                    };
                     let job = self.jobs.get_mut(&jn).expect("chosen from the table");
                     let t = &mut job.tasks[i];
                     t.state = TaskState::Stopping { requeue: true };
@@ -742,10 +837,10 @@ impl Jobs {
                     ));
                     refresh(job);
                 }
-                return cmds;
+                return (cmds, only_executors);
             }
         }
-        Vec::new()
+        (Vec::new(), false)
     }
 
     /// The jobs' status (one job's with `name`).

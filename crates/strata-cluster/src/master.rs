@@ -67,8 +67,13 @@ pub struct ExecutorEntry {
     pub worker: String,
     /// That worker's host.
     pub host: String,
-    /// Whether its worker is alive.
+    /// Whether it runs: its worker is alive and it was not preempted.
     pub alive: bool,
+    /// Cores it was given.
+    pub cores: u32,
+    /// Memory it was given, bytes.
+    pub memory: u64,
+    seq: u64,
 }
 
 /// An application (one driver and its executors).
@@ -105,6 +110,7 @@ pub struct State {
     /// Declarative jobs.
     pub jobs: Jobs,
     next_app: u64,
+    next_executor_seq: u64,
 }
 
 /// What a worker offers to jobs.
@@ -117,36 +123,27 @@ pub fn capacity(info: &WorkerInfo) -> Resources {
     .with_disk(info.disk >> 20)
 }
 
-fn without(have: Resources, held: Resources) -> Resources {
-    have.saturating_minus(&held)
-}
-
 impl State {
     /// What running applications' executors hold on a worker (cores and memory they asked
     /// for; all of the worker's when they asked for none), so job tasks and executors share
     /// one account.
-    fn executors_on(&self, worker: &str, info: &WorkerInfo) -> Resources {
-        let mut held = Resources::ZERO;
-        for app in self.apps.values().filter(|a| a.state == AppState::Running) {
-            for _ in app
-                .executors
-                .iter()
-                .filter(|e| e.alive && e.worker == worker)
-            {
-                let cores = if app.launch.cores == 0 {
-                    info.cores
-                } else {
-                    app.launch.cores
-                };
-                let memory = if app.launch.memory == 0 {
-                    info.memory
-                } else {
-                    app.launch.memory
-                };
-                held = held.plus(&Resources::new(0.0, f64::from(cores), memory >> 20));
-            }
-        }
-        held
+    /// Live executors of running applications, as the job scheduler accounts for them.
+    fn executor_views(&self) -> Vec<jobs::ExecutorView> {
+        self.apps
+            .values()
+            .filter(|a| a.state == AppState::Running)
+            .flat_map(|a| {
+                a.executors
+                    .iter()
+                    .filter(|e| e.alive)
+                    .map(move |e| jobs::ExecutorView {
+                        name: format!("{}/{}", a.id, e.id),
+                        worker: e.worker.clone(),
+                        held: Resources::new(0.0, f64::from(e.cores), e.memory >> 20),
+                        seq: e.seq,
+                    })
+            })
+            .collect()
     }
 
     /// Running applications as rows of the job table (kind `app`): every process the cluster
@@ -177,12 +174,23 @@ impl State {
             .filter(|(_, w)| w.alive && w.commands.is_some())
             .map(|(id, w)| WorkerView {
                 id,
-                capacity: without(capacity(&w.info), self.executors_on(id, &w.info)),
+                capacity: capacity(&w.info),
                 labels: &w.info.labels,
             })
             .collect();
-        cmds.extend(self.jobs.schedule(&views));
+        let executors = self.executor_views();
+        cmds.extend(self.jobs.schedule(&views, &executors));
         self.jobs.save();
+        for name in std::mem::take(&mut self.jobs.preempted_executors) {
+            let (app, id) = name.split_once('/').unwrap_or_default();
+            if let Some(e) = self
+                .apps
+                .get_mut(app)
+                .and_then(|a| a.executors.iter_mut().find(|e| e.id.to_string() == id))
+            {
+                e.alive = false;
+            }
+        }
         for (worker, cmd) in cmds {
             match self.workers.get(&worker).and_then(|w| w.commands.as_ref()) {
                 Some(tx) => {
@@ -195,12 +203,37 @@ impl State {
         }
     }
 
+    /// What a new executor may take on a worker: its capacity minus what job tasks hold
+    /// there. Executors of applications share a worker's cores among themselves as before
+    /// (Spark standalone's oversubscription); job tasks never share theirs.
+    fn free_on(&self, worker_id: &str) -> Option<Resources> {
+        let w = self.workers.get(worker_id)?;
+        Some(capacity(&w.info).saturating_minus(&self.jobs.held_on(worker_id)))
+    }
+
     fn launch_on(&mut self, app_id: &str, worker_id: &str) -> Option<ExecutorGrant> {
+        let free = self.free_on(worker_id)?;
         let w = self.workers.get(worker_id)?;
         let host = w.info.host.clone();
         let tx = w.commands.clone();
-        let cores = w.info.cores;
-        let memory = w.info.memory;
+        let app = self.apps.get(app_id)?;
+        // An executor asks for what the application asked for, or else for whatever is free
+        // on the worker (all of it on an idle cluster); none if that is not a whole core.
+        let cores = if app.launch.cores == 0 {
+            (free.cpu_milli / 1000) as u32
+        } else {
+            app.launch.cores
+        };
+        let memory = if app.launch.memory == 0 {
+            free.mem_mib << 20
+        } else {
+            app.launch.memory
+        };
+        if cores == 0 || u64::from(cores) * 1000 > free.cpu_milli || memory >> 20 > free.mem_mib {
+            return None;
+        }
+        self.next_executor_seq += 1;
+        let seq = self.next_executor_seq;
         let app = self.apps.get_mut(app_id)?;
         let id = app.executors.len() as u64;
         app.executors.push(ExecutorEntry {
@@ -208,15 +241,14 @@ impl State {
             worker: worker_id.to_string(),
             host: host.clone(),
             alive: true,
+            cores,
+            memory,
+            seq,
         });
         let mut cmd = app.launch.clone();
         cmd.executor_id = id;
-        if cmd.cores == 0 {
-            cmd.cores = cores;
-        }
-        if cmd.memory == 0 {
-            cmd.memory = memory;
-        }
+        cmd.cores = cores;
+        cmd.memory = memory;
         tracing::info!(
             app = app_id,
             executor = id,
@@ -625,6 +657,13 @@ impl ClusterMaster for ClusterService {
             if let Some(g) = s.launch_on(&id, w) {
                 grants.push(g);
             }
+        }
+        if grants.is_empty() {
+            s.apps.remove(&id);
+            return Err(Status::resource_exhausted(
+                "no room for executors: job tasks hold every live worker's cores or memory \
+                 (see `strata job ls`); ask for fewer cores or wait",
+            ));
         }
         Ok(Response::new(AppGrant {
             app_id: id,

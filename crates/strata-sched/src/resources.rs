@@ -61,6 +61,11 @@ impl Resources {
         self.zip(other, u64::max)
     }
 
+    /// The component-wise minimum.
+    pub fn min_each(&self, other: &Resources) -> Resources {
+        self.zip(other, u64::min)
+    }
+
     /// The component-wise difference, floored at zero.
     pub fn saturating_minus(&self, other: &Resources) -> Resources {
         self.zip(other, u64::saturating_sub)
