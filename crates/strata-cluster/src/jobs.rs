@@ -53,12 +53,34 @@ pub struct Task {
     started: u64,
     /// The spec version it was started with.
     version: u64,
+    /// Time it has run in earlier attempts, and since when it runs now.
+    ran: std::time::Duration,
+    since: Option<std::time::Instant>,
 }
 
 impl Task {
     fn holds(&self) -> bool {
         matches!(self.state, TaskState::Running | TaskState::Stopping { .. })
     }
+
+    /// Adds the current attempt's run time to `ran` (it stopped, or its node was lost).
+    fn settle(&mut self) {
+        if let Some(s) = self.since.take() {
+            self.ran += s.elapsed();
+        }
+    }
+
+    /// Seconds run so far, all attempts.
+    fn executed(&self) -> f64 {
+        (self.ran + self.since.map(|s| s.elapsed()).unwrap_or_default()).as_secs_f64()
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// Where a job stands.
@@ -115,6 +137,8 @@ pub struct JobEntry {
     version: u64,
     /// The spec as submitted (TOML), what the job store keeps.
     pub(crate) source: String,
+    /// When it was submitted (Unix seconds).
+    submitted: f64,
 }
 
 impl JobEntry {
@@ -205,6 +229,8 @@ pub struct Jobs {
     pub(crate) adopt_until: Option<std::time::Instant>,
     /// Executors preempted by the last round (`app/executor`), for the master to mark lost.
     pub preempted_executors: Vec<String>,
+    /// The queue order within a band when not DRF (`cluster.job_policy`).
+    policy: Option<Box<dyn Policy>>,
 }
 
 fn task_id(job: &str, t: &Task) -> String {
@@ -221,6 +247,18 @@ fn stop(worker: &str, task: String, grace_ms: u64) -> Command {
 }
 
 impl Jobs {
+    /// Orders the queue within a band by the named policy (`drf`, the default, or any of
+    /// [`strata_sched::policy::POLICIES`]: SJF, SRTF and Themis use the jobs'
+    /// `duration_s`). The master never preempts within a band, so every policy orders only
+    /// what waits.
+    pub fn set_policy(&mut self, name: &str) -> Result<(), String> {
+        self.policy = match name {
+            "drf" => None,
+            other => Some(strata_sched::policy::by_name(other, 300.0)?),
+        };
+        Ok(())
+    }
+
     /// What job tasks hold on a worker (running or stopping there).
     pub fn held_on(&self, worker: &str) -> Resources {
         self.jobs
@@ -344,6 +382,8 @@ impl Jobs {
                 exit: 0,
                 started: 0,
                 version: 0,
+                ran: Default::default(),
+                since: None,
             })
             .collect();
         tracing::info!(job = %spec.name, tenant = %spec.tenant, band = spec.priority.as_str(), tasks = spec.tasks, "job submitted");
@@ -359,6 +399,7 @@ impl Jobs {
                 seq: self.seq,
                 version: 0,
                 source: source.to_string(),
+                submitted: unix_now(),
             },
         );
         self.dirty = true;
@@ -395,6 +436,8 @@ impl Jobs {
                 exit: 0,
                 started: 0,
                 version: 0,
+                ran: Default::default(),
+                since: None,
             });
         }
         job.spec = spec;
@@ -453,6 +496,7 @@ impl Jobs {
         if t.attempt != attempt || !t.holds() || t.worker != worker {
             return cmds;
         }
+        t.settle();
         t.exit = code;
         let mut restart_gang = false;
         match t.state {
@@ -512,6 +556,7 @@ impl Jobs {
             let mut lost_any = false;
             for t in &mut job.tasks {
                 if t.holds() && t.worker == worker {
+                    t.settle();
                     t.state = match t.state {
                         TaskState::Stopping { requeue: false } => TaskState::Failed(-1),
                         _ => TaskState::Pending,
@@ -657,6 +702,7 @@ impl Jobs {
                         t.state = TaskState::Running;
                         t.worker = workers[node as usize].id.to_string();
                         t.started = self.seq;
+                        t.since = Some(std::time::Instant::now());
                         t.version = job.version;
                         cmds.push((t.worker.clone(), launch(name, &job.spec, t)));
                     }
@@ -677,17 +723,24 @@ impl Jobs {
             let n = tenants.len() as u32;
             tenants.entry(j.spec.tenant.as_str()).or_insert(n);
         }
-        let view = |key: usize, job: &JobEntry, tasks: u32, running: bool| JobView {
-            key,
-            tenant: tenants[job.spec.tenant.as_str()],
-            submit: job.seq as f64,
-            demand: job.spec.per_task().times(tasks),
-            running,
-            executed: 0.0,
-            attained: 0.0,
-            remaining: 0.0,
-            duration: 0.0,
-            waiting_since: 0.0,
+        let view = |key: usize, job: &JobEntry, tasks: u32, running: bool| {
+            let executed = job.tasks.iter().map(Task::executed).sum::<f64>()
+                / f64::from(job.spec.tasks.max(1));
+            let duration = job.spec.duration_s.unwrap_or(1e12);
+            let demand = job.spec.per_task().times(tasks);
+            JobView {
+                key,
+                tenant: tenants[job.spec.tenant.as_str()],
+                // Ties in the policy fall back to submission order.
+                submit: job.submitted + job.seq as f64 * 1e-6,
+                demand,
+                running,
+                executed,
+                attained: executed * strata_sched::policy::service_width(&demand),
+                remaining: (duration - executed).max(0.0),
+                duration,
+                waiting_since: job.submitted,
+            }
         };
         let mut views: Vec<JobView> = units
             .iter()
@@ -704,9 +757,12 @@ impl Jobs {
             .iter()
             .map(|(t, &id)| (id, effective_weight(&self.weights, t, &active)))
             .collect();
-        let mut order: Vec<usize> = self
-            .drf
-            .order(0.0, &capacity, &views)
+        let policy: &mut dyn Policy = match &mut self.policy {
+            Some(p) => p.as_mut(),
+            None => &mut self.drf,
+        };
+        let mut order: Vec<usize> = policy
+            .order(unix_now(), &capacity, &views)
             .into_iter()
             .map(|p| views[p].key)
             .filter(|&k| k < units.len())
@@ -1005,5 +1061,41 @@ mod tests {
         assert!((e("ads/a") - 0.375).abs() < 1e-12);
         assert!((e("search") - 0.25).abs() < 1e-12);
         assert!((e("ads/a") + e("ads/b") + e("search") - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_queue_order_follows_the_configured_policy() {
+        let labels = HashMap::new();
+        let workers = [WorkerView {
+            id: "w",
+            capacity: Resources::new(0.0, 1.0, 1024),
+            labels: &labels,
+        }];
+        let spec = |name: &str, d: f64| {
+            let text = format!("name = \"{name}\"\nduration_s = {d}\ncommand = [\"x\"]\n");
+            JobSpec::parse(&text).unwrap()
+        };
+        for (policy, first) in [
+            ("drf", "long"),
+            ("fifo", "long"),
+            ("sjf", "short"),
+            ("srtf", "short"),
+            ("themis", "long"),
+        ] {
+            let mut jobs = Jobs::default();
+            jobs.set_policy(policy).unwrap();
+            jobs.submit(spec("long", 1000.0), "", None).unwrap();
+            jobs.submit(spec("short", 10.0), "", None).unwrap();
+            assert_eq!(jobs.schedule(&workers, &[]).len(), 1);
+            let running: Vec<&str> = jobs
+                .jobs
+                .iter()
+                .filter(|(_, j)| j.state == JobState::Running)
+                .map(|(n, _)| n.as_str())
+                .collect();
+            assert_eq!(running, [first], "{policy}");
+        }
+        let err = Jobs::default().set_policy("lottery").unwrap_err();
+        assert!(err.contains("unknown policy"), "{err}");
     }
 }

@@ -389,7 +389,9 @@ impl ClusterService {
     /// Keeps the job table at `path` across restarts, loading what an earlier master left
     /// there (placement waits one node timeout so workers can report running tasks).
     pub fn keep_jobs_at(&self, path: &std::path::Path) -> Result<(), String> {
-        let jobs = Jobs::open(path, Duration::from_millis(self.cfg.node_timeout_ms))?;
+        let mut jobs = Jobs::open(path, Duration::from_millis(self.cfg.node_timeout_ms))?;
+        jobs.set_policy(&self.cfg.job_policy)
+            .map_err(|e| format!("cluster.job_policy: {e}"))?;
         self.state.lock().jobs = jobs;
         Ok(())
     }

@@ -10,6 +10,7 @@
 //! restart = "always"             # never | on-failure | always [service: always, batch: on-failure]
 //! max_restarts = 10
 //! grace_period_ms = 5000         # SIGTERM, then SIGKILL this much later
+//! duration_s = 3600             # expected run time (queue orders sjf, srtf, themis)
 //! max_unavailable = 1            # disruption budget: updates roll and preemption stops
 //!                                # at this many tasks down (keeps a quorum up)
 //! command = ["python3", "-m", "http.server"]
@@ -193,6 +194,8 @@ pub struct JobSpec {
     pub constraints: Constraints,
     /// Health check.
     pub health: Option<Health>,
+    /// Expected run time in seconds (for the SJF, SRTF and Themis queue orders).
+    pub duration_s: Option<f64>,
 }
 
 fn default_tenant() -> String {

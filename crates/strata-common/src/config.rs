@@ -69,6 +69,11 @@ pub struct ClusterConfig {
     /// A worker, driver or executor silent this long is declared lost: its executors' tasks
     /// are rescheduled and the map outputs it held are recomputed. Default: 5000.
     pub node_timeout_ms: u64,
+    /// How the master orders waiting jobs within a priority band: `drf` (Dominant Resource
+    /// Fairness among tenants, the default), or `fifo`, `sjf`, `srtf`, `las`, `tiresias`,
+    /// `themis`, `gandiva-fair` (the simulator's policies; SJF, SRTF and Themis read the
+    /// jobs' `duration_s`).
+    pub job_policy: String,
 }
 
 impl Default for ClusterConfig {
@@ -78,6 +83,7 @@ impl Default for ClusterConfig {
             secret: String::new(),
             heartbeat_ms: 500,
             node_timeout_ms: 5000,
+            job_policy: "drf".into(),
         }
     }
 }
