@@ -1,0 +1,147 @@
+//! What happens to the table when workers report: task exits (restart policies, gangs),
+//! lost workers, and reconciling what a worker runs with what the table says.
+
+use super::{Command, JobState, Jobs, TaskState, refresh, stop, task_id};
+use crate::spec::Restart;
+
+impl Jobs {
+    /// A task's exit, reported by its worker. Stale attempts, and exits of a copy on another
+    /// worker than the one the table has (a stray), are ignored.
+    pub fn task_exited(&mut self, worker: &str, task: &str, code: i32) -> Vec<Command> {
+        let mut cmds = Vec::new();
+        let mut parts = task.rsplitn(3, '/');
+        let (Some(attempt), Some(index), Some(name)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return cmds;
+        };
+        let (Ok(attempt), Ok(index)) = (attempt.parse::<u64>(), index.parse::<usize>()) else {
+            return cmds;
+        };
+        let Some(job) = self.jobs.get_mut(name) else {
+            return cmds;
+        };
+        let Some(t) = job.tasks.get_mut(index) else {
+            return cmds;
+        };
+        if t.attempt != attempt || !t.holds() || t.worker != worker {
+            return cmds;
+        }
+        t.settle();
+        t.exit = code;
+        let mut restart_gang = false;
+        match t.state {
+            TaskState::Stopping { requeue: true } => t.state = TaskState::Pending,
+            TaskState::Stopping { requeue: false } => t.state = TaskState::Failed(code),
+            _ => {
+                let restart = match job.spec.restart() {
+                    Restart::Always => true,
+                    Restart::OnFailure => code != 0,
+                    Restart::Never => false,
+                };
+                if restart && job.restarts < job.spec.max_restarts {
+                    job.restarts += 1;
+                    job.message = format!("task {index} exited with code {code}; restarted");
+                    t.state = TaskState::Pending;
+                    restart_gang = job.spec.gang;
+                } else if code != 0 || restart {
+                    t.state = TaskState::Failed(code);
+                    job.state = JobState::Failed(if restart {
+                        format!(
+                            "task {index} exited with code {code} after {} restarts (max_restarts)",
+                            job.restarts
+                        )
+                    } else {
+                        format!("task {index} exited with code {code}")
+                    });
+                    job.message = match &job.state {
+                        JobState::Failed(m) => m.clone(),
+                        _ => unreachable!(),
+                    };
+                } else {
+                    t.state = TaskState::Succeeded;
+                }
+            }
+        }
+        let failed = matches!(job.state, JobState::Failed(_));
+        if restart_gang || failed {
+            // A gang runs whole: its other tasks restart with it. A failed job stops.
+            for o in &mut job.tasks {
+                if o.state == TaskState::Running {
+                    o.state = TaskState::Stopping { requeue: !failed };
+                    cmds.push(stop(&o.worker, task_id(name, o), job.spec.grace_period_ms));
+                }
+            }
+        }
+        refresh(job);
+        if job.state.ended() {
+            self.dirty = true;
+        }
+        cmds
+    }
+
+    /// A worker was declared lost: its tasks run again elsewhere.
+    pub fn worker_lost(&mut self, worker: &str) -> Vec<Command> {
+        let mut cmds = Vec::new();
+        for (name, job) in &mut self.jobs {
+            let mut lost_any = false;
+            for t in &mut job.tasks {
+                if t.holds() && t.worker == worker {
+                    t.settle();
+                    t.state = match t.state {
+                        TaskState::Stopping { requeue: false } => TaskState::Failed(-1),
+                        _ => TaskState::Pending,
+                    };
+                    lost_any = true;
+                }
+            }
+            if lost_any && !job.state.ended() {
+                job.message = format!("worker {worker} lost; rescheduling its tasks");
+                if job.spec.gang {
+                    for o in &mut job.tasks {
+                        if o.state == TaskState::Running {
+                            o.state = TaskState::Stopping { requeue: true };
+                            cmds.push(stop(&o.worker, task_id(name, o), job.spec.grace_period_ms));
+                        }
+                    }
+                }
+            }
+            refresh(job);
+        }
+        cmds
+    }
+
+    /// Reconciles what a worker says it runs with the table: a task the table has pending
+    /// (after a master restart) is adopted where it runs; one the master does not count as
+    /// running there (it was declared lost and came back, or the job ended) is stopped at once.
+    pub fn reconcile(&mut self, worker: &str, running: &[String]) -> Vec<Command> {
+        let mut cmds = Vec::new();
+        for id in running {
+            let mut p = id.rsplitn(3, '/');
+            let (a, i, n) = (p.next(), p.next(), p.next());
+            let parsed = (|| Some((n?, i?.parse::<usize>().ok()?, a?.parse::<u64>().ok()?)))();
+            let known = parsed.and_then(|(n, i, a)| {
+                let job = self.jobs.get_mut(n)?;
+                let ended = job.state.ended();
+                let version = job.version;
+                let t = job.tasks.get_mut(i)?;
+                if t.holds() && t.worker == worker && t.attempt == a {
+                    return Some(true);
+                }
+                if !ended && t.state == TaskState::Pending && t.attempt <= a {
+                    t.state = TaskState::Running;
+                    t.worker = worker.to_string();
+                    t.attempt = a;
+                    t.version = version;
+                    tracing::info!(task = %id, worker, "adopted a running task");
+                    refresh(job);
+                    return Some(true);
+                }
+                None
+            });
+            if known != Some(true) {
+                cmds.push(stop(worker, id.clone(), 0));
+            }
+        }
+        cmds
+    }
+}
