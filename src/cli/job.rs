@@ -14,8 +14,9 @@ use strata::common::{ByteSize, StrataConfig};
 /// `strata job` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum JobCmd {
-    /// Submit a job spec (TOML: name, tenant, priority, kind, tasks, gang, restart, command,
-    /// [resources] cpu/mem/gpu, [constraints] labels/spread); see ARCHITECTURE.md.
+    /// Submit a job spec (TOML: name, tenant, priority, kind, tasks, gang, restart,
+    /// max_unavailable, command, env, [resources] cpu/mem/gpu/disk, [constraints]
+    /// labels/spread, [health]); README's "Sharing a cluster" has an example.
     Submit {
         /// The spec file.
         #[arg(value_name = "FILE.toml")]
@@ -71,21 +72,23 @@ fn client(cfg: &StrataConfig, master: Option<String>) -> Result<AppClient> {
 
 /// Runs `strata job ...`.
 pub fn job(cfg: &StrataConfig, master: Option<String>, cmd: JobCmd) -> Result<()> {
-    let mut c = client(cfg, master)?;
+    let spec = |file: &PathBuf| {
+        std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read job spec {}", file.display()))
+    };
     match cmd {
         JobCmd::Submit { file } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read job spec {}", file.display()))?;
-            let name = c.submit_job(&text)?;
+            let text = spec(&file)?;
+            let name = client(cfg, master)?.submit_job(&text)?;
             println!("submitted job {name}");
         }
         JobCmd::Update { file } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read job spec {}", file.display()))?;
-            let name = c.update_job(&text)?;
+            let text = spec(&file)?;
+            let name = client(cfg, master)?.update_job(&text)?;
             println!("updating job {name}");
         }
         JobCmd::Ls => {
+            let mut c = client(cfg, master)?;
             println!(
                 "{:<20} {:<12} {:<12} {:<8} {:<10} {:>7} {:>8} {:>7}  message",
                 "name", "tenant", "priority", "kind", "state", "running", "restarts", "preempt"
@@ -107,12 +110,12 @@ pub fn job(cfg: &StrataConfig, master: Option<String>, cmd: JobCmd) -> Result<()
             }
         }
         JobCmd::Describe { name } => {
-            for j in c.jobs(Some(&name))? {
+            for j in client(cfg, master)?.jobs(Some(&name))? {
                 describe(&j);
             }
         }
         JobCmd::Kill { name } => {
-            c.kill_job(&name)?;
+            client(cfg, master)?.kill_job(&name)?;
             println!("killing job {name}");
         }
     }
