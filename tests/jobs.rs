@@ -622,3 +622,33 @@ fn a_production_job_preempts_an_application_executor_and_the_app_still_finishes(
     // The application's end frees its cores for the batch job.
     c.wait_for("the batch job to run", |c| c.running("filler") == 1);
 }
+
+#[test]
+fn best_effort_runs_in_reclaimed_room_and_is_evicted_when_use_grows() {
+    let mut c = Cluster::start();
+    c.add_worker(2, "4GiB");
+    // A production service that asks for both cores but idles until told to spin.
+    let flag = c.root.path().join("spin");
+    let prod = format!(
+        "priority = \"production\"\nkind = \"service\"\n\
+         command = [\"sh\", \"-c\", \"while [ ! -f {} ]; do sleep 0.05; done; while :; do :; done\"]\n\
+         [resources]\ncpu = 2\nmem = \"1GiB\"\n",
+        flag.display()
+    );
+    assert!(c.submit("prod", &prod).status.success());
+    c.wait_for("the production service to run", |c| c.running("prod") == 1);
+    // By limits the node is full; by reservation (what the service uses) it is nearly idle.
+    let be =
+        format!("priority = \"best-effort\"\nkind = \"service\"\n{SLEEP}[resources]\ncpu = 1\n");
+    assert!(c.submit("scavenger", &be).status.success());
+    c.wait_for("best effort in reclaimed room", |c| {
+        c.running("scavenger") == 1
+    });
+    assert_eq!(c.running("prod"), 1);
+    // The service starts using its cores: its reservation rises and the best effort goes.
+    std::fs::write(&flag, "").unwrap();
+    c.wait_for("the best effort to be evicted", |c| {
+        c.describe("scavenger").2.contains("evicted")
+    });
+    assert_eq!(c.running("prod"), 1);
+}

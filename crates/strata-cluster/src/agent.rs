@@ -180,6 +180,7 @@ async fn membership(opts: AgentOptions, executors: Executors, tasks: Tasks) {
                 executors: executors.names(),
                 tasks: tasks.names(),
                 exits,
+                usage: tasks.usage(),
             };
             match client.heartbeat(hb).await {
                 Ok(r) if r.get_ref().reregister => {

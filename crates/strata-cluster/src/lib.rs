@@ -33,6 +33,7 @@ pub mod spec;
 pub mod tasks;
 pub mod ui;
 pub mod ui_auth;
+pub mod usage;
 
 /// gRPC messages and services generated from `proto/cluster.proto`.
 #[allow(missing_docs, clippy::all)]

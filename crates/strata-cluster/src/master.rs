@@ -577,6 +577,7 @@ impl ClusterMaster for ClusterService {
             cmds.extend(s.jobs.task_exited(&hb.id, &e.task, e.code));
         }
         cmds.extend(s.jobs.reconcile(&hb.id, &hb.tasks));
+        s.jobs.usage_reported(&hb.id, &hb.usage);
         if !hb.exits.is_empty() || !cmds.is_empty() {
             s.run_jobs(cmds);
         }

@@ -6,7 +6,8 @@
 //! outlive their node agent. Stopping sends SIGTERM to the group and SIGKILL after the grace
 //! period. Exits are kept until a heartbeat carrying them is acknowledged.
 
-use crate::proto::{LaunchTask, TaskExit};
+use crate::proto::{LaunchTask, TaskExit, TaskUsage};
+use crate::usage::{CpuRate, by_group};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -20,6 +21,7 @@ use std::time::Duration;
 pub struct Tasks {
     running: Arc<Mutex<HashMap<String, u32>>>,
     exits: Arc<Mutex<Vec<TaskExit>>>,
+    cpu: Arc<Mutex<CpuRate>>,
 }
 
 fn signal_group(pgid: u32, signal: &str) {
@@ -35,6 +37,31 @@ impl Tasks {
         let mut v: Vec<String> = self.running.lock().keys().cloned().collect();
         v.sort();
         v
+    }
+
+    /// What each running task uses now (its process group's CPU rate and resident memory).
+    pub fn usage(&self) -> Vec<TaskUsage> {
+        let running: Vec<(String, u32)> = self
+            .running
+            .lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        let groups = by_group();
+        let mut cpu = self.cpu.lock();
+        cpu.retain(&running.iter().map(|r| r.0.clone()).collect::<Vec<_>>());
+        running
+            .into_iter()
+            .filter_map(|(task, pgid)| {
+                let &(ticks, rss) = groups.get(&pgid)?;
+                let cpu_milli = cpu.rate(&task, ticks)?;
+                Some(TaskUsage {
+                    task,
+                    cpu_milli,
+                    mem_mib: rss >> 20,
+                })
+            })
+            .collect()
     }
 
     /// Exits to report (kept until [`Tasks::reported`]).

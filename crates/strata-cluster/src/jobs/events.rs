@@ -2,7 +2,9 @@
 //! lost workers, and reconciling what a worker runs with what the table says.
 
 use super::{Command, JobState, Jobs, TaskState, refresh, stop, task_id};
+use crate::proto::TaskUsage;
 use crate::spec::Restart;
+use strata_sched::Resources;
 
 impl Jobs {
     /// A task's exit, reported by its worker. Stale attempts, and exits of a copy on another
@@ -143,5 +145,46 @@ impl Jobs {
             }
         }
         cmds
+    }
+
+    /// A worker's measurements of its tasks: each task's reservation moves toward what it uses
+    /// plus a margin (25% and a twentieth of a core, 25% and 16 MiB), never above its limit;
+    /// GPUs and disk are not reclaimed.
+    pub fn usage_reported(&mut self, worker: &str, usage: &[TaskUsage]) {
+        for u in usage {
+            let mut p = u.task.rsplitn(3, '/');
+            let (Some(a), Some(i), Some(n)) = (p.next(), p.next(), p.next()) else {
+                continue;
+            };
+            let Some(job) = self.jobs.get_mut(n) else {
+                continue;
+            };
+            let limit = job.spec.per_task();
+            let Some(t) = i.parse::<usize>().ok().and_then(|i| job.tasks.get_mut(i)) else {
+                continue;
+            };
+            if !t.holds() || t.worker != worker || a != t.attempt.to_string() {
+                continue;
+            }
+            let target = Resources {
+                cpu_milli: u.cpu_milli + u.cpu_milli / 4 + 50,
+                mem_mib: u.mem_mib + u.mem_mib / 4 + 16,
+                ..limit
+            }
+            .min_each(&limit);
+            let current = t.reservation.unwrap_or(limit);
+            let step = |cur: u64, tgt: u64| {
+                if tgt >= cur {
+                    tgt
+                } else {
+                    cur - (cur - tgt).div_ceil(10)
+                }
+            };
+            t.reservation = Some(Resources {
+                cpu_milli: step(current.cpu_milli, target.cpu_milli),
+                mem_mib: step(current.mem_mib, target.mem_mib),
+                ..limit
+            });
+        }
     }
 }

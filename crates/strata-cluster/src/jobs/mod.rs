@@ -58,6 +58,9 @@ pub struct Task {
     /// Time it has run in earlier attempts, and since when it runs now.
     ran: std::time::Duration,
     since: Option<std::time::Instant>,
+    /// What it is expected to use (Borg's reservation): its limit at first, then following
+    /// measured use plus a margin — up at once, down by a tenth a report.
+    reservation: Option<Resources>,
 }
 
 impl Task {
@@ -73,6 +76,7 @@ impl Task {
             version: 0,
             ran: Default::default(),
             since: None,
+            reservation: None,
         }
     }
 

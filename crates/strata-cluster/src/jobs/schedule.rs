@@ -11,6 +11,14 @@ use std::collections::{BTreeMap, HashMap};
 use strata_sched::policy::{Consolidated, JobView, Placement, Policy, Scattered};
 use strata_sched::{NodeId, Nodes, Resources};
 
+/// What one scheduling round knows about the nodes, for preemption.
+struct Round<'a> {
+    workers: &'a [WorkerView<'a>],
+    executors: &'a [ExecutorView],
+    index: &'a HashMap<&'a str, NodeId>,
+    held: &'a HashMap<(String, usize), Resources>,
+}
+
 impl Jobs {
     /// Places pending work on the live workers; returns the launch and stop commands.
     pub fn schedule(&mut self, workers: &[WorkerView], executors: &[ExecutorView]) -> Vec<Command> {
@@ -29,20 +37,43 @@ impl Jobs {
             .enumerate()
             .map(|(i, w)| (w.id, i as NodeId))
             .collect();
-        let mut nodes = Nodes::new(workers.iter().map(|w| w.capacity).collect());
+        // Two views of the same nodes. `nodes` counts what running work may use (its limits):
+        // production and batch work is placed against it. `reserved` counts production and
+        // batch tasks at their reservations (what they use, plus a margin; Borg's resource
+        // reclamation): best-effort work is placed against it, in what the others reserve
+        // but do not use. Allocations are clipped to what is free (executors share workers),
+        // and `held` remembers what each task really holds in `nodes`.
+        let capacities: Vec<Resources> = workers.iter().map(|w| w.capacity).collect();
+        let mut nodes = Nodes::new(capacities.clone());
+        let mut reserved = Nodes::new(capacities.clone());
+        let mut wanted = vec![Resources::ZERO; workers.len()];
         for e in executors {
             if let Some(&n) = index.get(e.worker.as_str()) {
-                let held = e.held.min_each(&nodes.free(n));
-                nodes.allocate(n, &held);
+                nodes.allocate(n, &e.held.min_each(&nodes.free(n)));
+                reserved.allocate(n, &e.held.min_each(&reserved.free(n)));
+                wanted[n as usize] = wanted[n as usize].plus(&e.held);
             }
         }
-        for job in self.jobs.values() {
-            for t in job.tasks.iter().filter(|t| t.holds()) {
+        let mut held: HashMap<(String, usize), Resources> = HashMap::new();
+        for (name, job) in &self.jobs {
+            let best_effort = job.spec.priority == Band::BestEffort;
+            for (i, t) in job.tasks.iter().enumerate().filter(|(_, t)| t.holds()) {
                 if let Some(&n) = index.get(t.worker.as_str()) {
-                    nodes.allocate(n, &job.spec.per_task());
+                    let limit = job.spec.per_task();
+                    let h = limit.min_each(&nodes.free(n));
+                    nodes.allocate(n, &h);
+                    held.insert((name.clone(), i), h);
+                    let r = if best_effort {
+                        limit
+                    } else {
+                        t.reservation.unwrap_or(limit)
+                    };
+                    reserved.allocate(n, &r.min_each(&reserved.free(n)));
+                    wanted[n as usize] = wanted[n as usize].plus(&r);
                 }
             }
         }
+        cmds.extend(self.evict_best_effort(workers, &capacities, &mut wanted, &index));
         // Units of placement: a task, or a whole gang once none of it runs.
         let mut units: Vec<(String, Vec<u32>)> = Vec::new();
         for (name, job) in &self.jobs {
@@ -75,12 +106,19 @@ impl Jobs {
             let spec = &self.jobs[name].spec;
             let per_task = spec.per_task();
             let n = tasks.len() as u32;
-            let mut placement = place(&nodes, workers, spec, n);
+            let best_effort = spec.priority == Band::BestEffort;
+            let view = if best_effort { &reserved } else { &nodes };
+            let mut placement = place(view, workers, spec, n);
             if placement.is_none() && spec.priority == Band::Production {
                 // Preempted executors die at once (SIGKILL) and free their room now; tasks
                 // are given their grace period and the unit waits for them.
-                let (stops, freed_now) =
-                    self.preempt(u, &units, &mut nodes, workers, executors, &index);
+                let round = Round {
+                    workers,
+                    executors,
+                    index: &index,
+                    held: &held,
+                };
+                let (stops, freed_now) = self.preempt(u, &units, &mut nodes, &round);
                 cmds.extend(stops);
                 if freed_now {
                     placement = place(&nodes, workers, &self.jobs[name].spec, n);
@@ -92,7 +130,10 @@ impl Jobs {
                 for (node, count) in placed {
                     for _ in 0..count {
                         let i = *next.next().expect("placement covers the unit") as usize;
-                        nodes.allocate(node, &per_task);
+                        let h = per_task.min_each(&nodes.free(node));
+                        nodes.allocate(node, &h);
+                        held.insert((name.clone(), i), h);
+                        reserved.allocate(node, &per_task.min_each(&reserved.free(node)));
                         self.seq += 1;
                         let t = &mut job.tasks[i];
                         t.attempt += 1;
@@ -107,6 +148,57 @@ impl Jobs {
                 if job.message == "waiting for room" {
                     job.message = "running".into();
                 }
+                refresh(job);
+            }
+        }
+        cmds
+    }
+
+    /// Where production and batch tasks' reservations grew (their use rose) so that the best
+    /// effort running beside them no longer fits, stops best-effort tasks there, newest
+    /// first, until it does; they go back to pending.
+    fn evict_best_effort(
+        &mut self,
+        workers: &[WorkerView],
+        capacities: &[Resources],
+        wanted: &mut [Resources],
+        index: &HashMap<&str, NodeId>,
+    ) -> Vec<Command> {
+        let mut cmds = Vec::new();
+        for (n, w) in workers.iter().enumerate() {
+            if wanted[n].fits_in(&capacities[n]) {
+                continue;
+            }
+            let mut victims: Vec<(u64, String, usize)> = Vec::new();
+            for (jn, job) in &self.jobs {
+                if job.spec.priority != Band::BestEffort {
+                    continue;
+                }
+                for (i, t) in job.tasks.iter().enumerate() {
+                    if t.state == TaskState::Running
+                        && index.get(t.worker.as_str()) == Some(&(n as NodeId))
+                    {
+                        victims.push((t.started, jn.clone(), i));
+                    }
+                }
+            }
+            victims.sort_by_key(|v| std::cmp::Reverse(v.0));
+            for (_, jn, i) in victims {
+                if wanted[n].fits_in(&capacities[n]) {
+                    break;
+                }
+                let job = self.jobs.get_mut(&jn).expect("victims name jobs");
+                wanted[n] = wanted[n].saturating_minus(&job.spec.per_task());
+                let t = &mut job.tasks[i];
+                t.state = TaskState::Stopping { requeue: true };
+                job.preemptions += 1;
+                job.message = format!("task {i} evicted: the reservations on {} grew", w.id);
+                tracing::info!(job = %jn, task = i, worker = w.id, "evicting best effort");
+                cmds.push(stop(
+                    &t.worker.clone(),
+                    task_id(&jn, t),
+                    job.spec.grace_period_ms,
+                ));
                 refresh(job);
             }
         }
@@ -174,21 +266,30 @@ impl Jobs {
         unit: usize,
         units: &[(String, Vec<u32>)],
         nodes: &mut Nodes,
-        workers: &[WorkerView],
-        executors: &[ExecutorView],
-        index: &HashMap<&str, NodeId>,
+        round: &Round,
     ) -> (Vec<Command>, bool) {
+        let Round {
+            workers,
+            executors,
+            index,
+            held,
+        } = *round;
         let (name, tasks) = &units[unit];
         let spec = self.jobs[name].spec.clone();
         let n = tasks.len() as u32;
         let mut trial = nodes.clone();
         // Victims already stopping may be enough: then wait for them.
-        for job in self.jobs.values() {
-            for t in &job.tasks {
+        let holding = |jn: &str, i: usize| {
+            held.get(&(jn.to_string(), i))
+                .copied()
+                .unwrap_or(Resources::ZERO)
+        };
+        for (jn, job) in &self.jobs {
+            for (i, t) in job.tasks.iter().enumerate() {
                 if matches!(t.state, TaskState::Stopping { .. })
                     && let Some(&node) = index.get(t.worker.as_str())
                 {
-                    trial.release(node, &job.spec.per_task());
+                    trial.release(node, &holding(jn, i));
                 }
             }
         }
@@ -233,7 +334,7 @@ impl Jobs {
                     if taken >= job.disruptable() {
                         continue;
                     }
-                    (node, job.spec.per_task())
+                    (node, holding(jn, *i))
                 }
                 Victim::Executor(k) => {
                     let e = &executors[*k];
