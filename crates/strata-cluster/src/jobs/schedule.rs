@@ -175,10 +175,16 @@ impl Jobs {
                     continue;
                 }
                 for (i, t) in job.tasks.iter().enumerate() {
-                    if t.state == TaskState::Running
-                        && index.get(t.worker.as_str()) == Some(&(n as NodeId))
-                    {
-                        victims.push((t.started, jn.clone(), i));
+                    if index.get(t.worker.as_str()) != Some(&(n as NodeId)) {
+                        continue;
+                    }
+                    match t.state {
+                        TaskState::Running => victims.push((t.started, jn.clone(), i)),
+                        // Already leaving: what it holds is as good as free.
+                        TaskState::Stopping { .. } => {
+                            wanted[n] = wanted[n].saturating_minus(&job.spec.per_task());
+                        }
+                        _ => {}
                     }
                 }
             }
