@@ -631,7 +631,7 @@ fn best_effort_runs_in_reclaimed_room_and_is_evicted_when_use_grows() {
     let flag = c.root.path().join("spin");
     let prod = format!(
         "priority = \"production\"\nkind = \"service\"\n\
-         command = [\"sh\", \"-c\", \"while [ ! -f {} ]; do sleep 0.05; done; while :; do :; done\"]\n\
+         command = [\"sh\", \"-c\", \"while [ ! -f {} ]; do sleep 0.05; done; while :; do :; done & while :; do :; done\"]\n\
          [resources]\ncpu = 2\nmem = \"1GiB\"\n",
         flag.display()
     );
@@ -645,7 +645,7 @@ fn best_effort_runs_in_reclaimed_room_and_is_evicted_when_use_grows() {
         c.running("scavenger") == 1
     });
     assert_eq!(c.running("prod"), 1);
-    // The service starts using its cores: its reservation rises and the best effort goes.
+    // The service starts using both its cores: its reservation rises and the best effort goes.
     std::fs::write(&flag, "").unwrap();
     c.wait_for("the best effort to be evicted", |c| {
         c.describe("scavenger").2.contains("evicted")
