@@ -47,6 +47,10 @@ impl Tasks {
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .collect();
+        if running.is_empty() {
+            // Nothing to measure: skip the walk over /proc on every heartbeat.
+            return Vec::new();
+        }
         let groups = by_group();
         let mut cpu = self.cpu.lock();
         cpu.retain(&running.iter().map(|r| r.0.clone()).collect::<Vec<_>>());

@@ -99,6 +99,16 @@ impl Nodes {
         true
     }
 
+    /// Takes as much of `r` as is free on `node` (each resource capped at what is free) and
+    /// returns what it took: for holdings that may exceed a node, such as oversubscribed
+    /// executors, so that giving back exactly what was taken never overflows.
+    pub fn allocate_up_to(&mut self, node: NodeId, r: &Resources) -> Resources {
+        let taken = r.min_each(&self.free[node as usize]);
+        let ok = self.allocate(node, &taken);
+        debug_assert!(ok, "what is free always fits");
+        taken
+    }
+
     /// Gives `r` back to `node`.
     pub fn release(&mut self, node: NodeId, r: &Resources) {
         let free = self.free[node as usize].plus(r);

@@ -1,7 +1,7 @@
 //! What happens to the table when workers report: task exits (restart policies, gangs),
 //! lost workers, and reconciling what a worker runs with what the table says.
 
-use super::{Command, JobState, Jobs, TaskState, refresh, stop, task_id};
+use super::{Command, JobState, Jobs, TaskState, parse_task_id, refresh, stop, task_id};
 use crate::proto::TaskUsage;
 use crate::spec::Restart;
 use strata_sched::Resources;
@@ -11,12 +11,7 @@ impl Jobs {
     /// worker than the one the table has (a stray), are ignored.
     pub fn task_exited(&mut self, worker: &str, task: &str, code: i32) -> Vec<Command> {
         let mut cmds = Vec::new();
-        let mut parts = task.rsplitn(3, '/');
-        let (Some(attempt), Some(index), Some(name)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return cmds;
-        };
-        let (Ok(attempt), Ok(index)) = (attempt.parse::<u64>(), index.parse::<usize>()) else {
+        let Some((name, index, attempt)) = parse_task_id(task) else {
             return cmds;
         };
         let Some(job) = self.jobs.get_mut(name) else {
@@ -118,10 +113,7 @@ impl Jobs {
     pub fn reconcile(&mut self, worker: &str, running: &[String]) -> Vec<Command> {
         let mut cmds = Vec::new();
         for id in running {
-            let mut p = id.rsplitn(3, '/');
-            let (a, i, n) = (p.next(), p.next(), p.next());
-            let parsed = (|| Some((n?, i?.parse::<usize>().ok()?, a?.parse::<u64>().ok()?)))();
-            let known = parsed.and_then(|(n, i, a)| {
+            let known = parse_task_id(id).and_then(|(n, i, a)| {
                 let job = self.jobs.get_mut(n)?;
                 let ended = job.state.ended();
                 let version = job.version;
@@ -152,18 +144,17 @@ impl Jobs {
     /// GPUs and disk are not reclaimed.
     pub fn usage_reported(&mut self, worker: &str, usage: &[TaskUsage]) {
         for u in usage {
-            let mut p = u.task.rsplitn(3, '/');
-            let (Some(a), Some(i), Some(n)) = (p.next(), p.next(), p.next()) else {
+            let Some((n, i, a)) = parse_task_id(&u.task) else {
                 continue;
             };
             let Some(job) = self.jobs.get_mut(n) else {
                 continue;
             };
             let limit = job.spec.per_task();
-            let Some(t) = i.parse::<usize>().ok().and_then(|i| job.tasks.get_mut(i)) else {
+            let Some(t) = job.tasks.get_mut(i) else {
                 continue;
             };
-            if !t.holds() || t.worker != worker || a != t.attempt.to_string() {
+            if !t.holds() || t.worker != worker || a != t.attempt {
                 continue;
             }
             let target = Resources {

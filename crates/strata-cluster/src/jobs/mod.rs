@@ -258,6 +258,14 @@ fn task_id(job: &str, t: &Task) -> String {
     format!("{job}/{}/{}", t.index, t.attempt)
 }
 
+/// The parts of a task id `job/index/attempt` (job names hold no `/`).
+fn parse_task_id(id: &str) -> Option<(&str, usize, u64)> {
+    let mut p = id.rsplitn(3, '/');
+    let attempt = p.next()?.parse().ok()?;
+    let index = p.next()?.parse().ok()?;
+    Some((p.next()?, index, attempt))
+}
+
 fn stop(worker: &str, task: String, grace_ms: u64) -> Command {
     (
         worker.to_string(),
