@@ -16,6 +16,7 @@ mod outputs;
 mod progress;
 mod sim;
 mod sql;
+mod stream;
 mod submit;
 
 /// Writes one line to stdout; exits with status 0 if the reader has gone away.
@@ -215,6 +216,9 @@ enum Command {
     /// --out DIR adds per-job records, a summary and a JCT CDF plot (SVG). The policies are
     /// the same objects the resource manager uses.
     Sim(sim::SimArgs),
+    /// Streaming jobs with event time, windows and exactly-once output (Strata Stream).
+    #[command(subcommand)]
+    Stream(stream::StreamCmd),
     /// Fault campaigns: start a real cluster, run concurrent clients against it while random
     /// daemons are SIGKILLed, paused and restarted and chunk files corrupted, then check
     /// every acknowledged operation against a model of what the namespace may hold. Exits
@@ -429,6 +433,23 @@ enum Generator {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// The Nexmark auction event stream (persons, auctions and bids in the standard 1:3:46
+    /// mix with bounded disorder) as JSON lines, one object per event with a `type` field
+    /// and Nexmark's field names, in --partitions files events-NN.jsonl.
+    Nexmark {
+        /// Events to generate.
+        #[arg(long)]
+        events: u64,
+        /// Seed (0 = Nexmark's standard stream).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Files (partitions) to spread the events over (interleaved).
+        #[arg(long, default_value_t = 4)]
+        partitions: usize,
+        /// Output directory or URL.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// TeraSort input: 100-byte records in `gensort -a` layout (10-byte printable key).
     Terasort {
         /// Number of records.
@@ -640,6 +661,13 @@ pub fn run(cli: Cli) -> Result<()> {
             )
         }
         Command::Sim(args) => sim::run(args),
+        Command::Stream(cmd) => stream::run(&full_config(&cli.engine)?, cmd),
+        Command::Gen(Generator::Nexmark {
+            events,
+            seed,
+            partitions,
+            out,
+        }) => stream::gen_nexmark(&full_config(&cli.engine)?, events, seed, partitions, &out),
         Command::Gen(Generator::DlTrace {
             jobs,
             jobs_per_hour,

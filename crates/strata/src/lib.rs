@@ -28,3 +28,5 @@ pub use strata_dfs as dfs;
 pub use strata_jobs as jobs;
 pub use strata_net as net;
 pub use strata_runtime as runtime;
+pub use strata_storage as storage;
+pub use strata_stream as stream;

@@ -1,0 +1,210 @@
+//! Checkpoint storage and the commit of two-phase-commit sink files.
+//!
+//! Layout under the checkpoint directory (any storage URL):
+//! `chk-000007/task-<stage>-<index>.bin` holds each task's operator state (bincode of
+//! `(operator id, blob)` pairs); `chk-000007/metadata.json` is written last, atomically,
+//! and only its presence makes checkpoint 7 complete. The metadata lists the sink files
+//! the checkpoint commits; committing copies each staged file to its target and removes
+//! the staged one, idempotently, so a job that dies between the metadata and the commit
+//! redoes the commit when it restores. The newest `retain` complete checkpoints are kept.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use strata_storage::{StorageOptions, Store};
+
+use crate::context::Restored;
+use crate::error::{Result, StreamError, decode_err};
+use crate::operator::PendingFile;
+
+/// Where and how often to checkpoint.
+#[derive(Debug, Clone)]
+pub struct CheckpointConfig {
+    /// Directory or URL (local, `dfs://`, `s3://`).
+    pub dir: String,
+    /// Time between checkpoints.
+    pub interval: Duration,
+    /// Complete checkpoints kept.
+    pub retain: usize,
+}
+
+/// What `metadata.json` says.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Metadata {
+    /// Checkpoint id.
+    pub id: u64,
+    /// Task state files, relative to the checkpoint directory.
+    pub tasks: Vec<String>,
+    /// Sink files this checkpoint commits.
+    pub pending: Vec<PendingFile>,
+    /// Bytes of state.
+    pub state_bytes: u64,
+    /// The job's parallelism when it was taken.
+    pub parallelism: usize,
+    /// Whether it was the final checkpoint of a finished input.
+    pub last: bool,
+}
+
+/// The checkpoint directory.
+pub(crate) struct CheckpointStore {
+    store: Arc<dyn Store>,
+    root: String,
+}
+
+fn chk_dir(id: u64) -> String {
+    format!("chk-{id:06}")
+}
+
+impl CheckpointStore {
+    pub(crate) fn open(url: &str, opts: &StorageOptions) -> Result<Self> {
+        let (store, root) = strata_storage::resolve(url, opts)?;
+        Ok(CheckpointStore {
+            store,
+            root: root.trim_end_matches('/').to_string(),
+        })
+    }
+
+    fn path(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.root)
+    }
+
+    /// Ids of complete checkpoints, ascending.
+    pub(crate) fn complete(&self) -> Result<Vec<u64>> {
+        let listing = match self.store.list(&self.root) {
+            Ok(l) => l,
+            Err(strata_storage::StorageError::NotFound(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut ids: Vec<u64> = listing
+            .files
+            .iter()
+            .filter_map(|f| {
+                let rest = f.url.strip_suffix("/metadata.json")?;
+                let name = rest.rsplit('/').next()?;
+                name.strip_prefix("chk-")?.parse().ok()
+            })
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    pub(crate) fn metadata(&self, id: u64) -> Result<Metadata> {
+        let p = self.path(&format!("{}/metadata.json", chk_dir(id)));
+        let len = self.store.size(&p)?;
+        let bytes = self.store.read_range(&p, 0..len)?;
+        serde_json::from_slice(&bytes).map_err(decode_err)
+    }
+
+    /// Reads checkpoint `id`'s state back.
+    pub(crate) fn restore(&self, id: u64) -> Result<(Metadata, Restored)> {
+        let meta = self.metadata(id)?;
+        let mut restored = Restored {
+            checkpoint: id,
+            states: HashMap::new(),
+        };
+        for t in &meta.tasks {
+            let p = self.path(&format!("{}/{t}", chk_dir(id)));
+            let len = self.store.size(&p)?;
+            let bytes = self.store.read_range(&p, 0..len)?;
+            let states: Vec<(String, Vec<u8>)> = bincode::deserialize(&bytes)
+                .map_err(|e| StreamError::Restore(format!("{p}: {e}")))?;
+            for (uid, blob) in states {
+                restored.states.entry(uid).or_default().push(blob);
+            }
+        }
+        Ok((meta, restored))
+    }
+
+    /// Writes one task's state; returns the file's name and size.
+    pub(crate) fn write_task(
+        &self,
+        id: u64,
+        task: &str,
+        states: &[(String, Vec<u8>)],
+    ) -> Result<(String, u64)> {
+        let name = format!("task-{}.bin", task.replace('/', "-"));
+        let bytes = bincode::serialize(states).map_err(decode_err)?;
+        self.store
+            .put(&self.path(&format!("{}/{name}", chk_dir(id))), &bytes)?;
+        Ok((name, bytes.len() as u64))
+    }
+
+    /// Makes checkpoint `meta.id` complete.
+    pub(crate) fn write_metadata(&self, meta: &Metadata) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(meta).map_err(decode_err)?;
+        self.store.put(
+            &self.path(&format!("{}/metadata.json", chk_dir(meta.id))),
+            &bytes,
+        )?;
+        Ok(())
+    }
+
+    /// Deletes all but the newest `retain` complete checkpoints, and any incomplete one
+    /// older than the newest complete.
+    pub(crate) fn prune(&self, retain: usize) -> Result<()> {
+        let ids = self.complete()?;
+        let Some(&newest) = ids.last() else {
+            return Ok(());
+        };
+        let keep: Vec<u64> = ids.iter().rev().take(retain.max(1)).copied().collect();
+        let listing = self.store.list(&self.root)?;
+        let mut dirs: Vec<u64> = listing
+            .files
+            .iter()
+            .filter_map(|f| {
+                let rel = f.url.rsplit_once('/')?.0;
+                rel.rsplit('/').next()?.strip_prefix("chk-")?.parse().ok()
+            })
+            .collect();
+        dirs.sort_unstable();
+        dirs.dedup();
+        for d in dirs {
+            if !keep.contains(&d) && d < newest {
+                self.store.delete(&self.path(&chk_dir(d)))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes checkpoint directories newer than `id` (attempts that never completed).
+    pub(crate) fn drop_after(&self, id: u64) -> Result<()> {
+        let listing = match self.store.list(&self.root) {
+            Ok(l) => l,
+            Err(strata_storage::StorageError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut dirs: Vec<u64> = listing
+            .files
+            .iter()
+            .filter_map(|f| {
+                let rel = f.url.rsplit_once('/')?.0;
+                rel.rsplit('/').next()?.strip_prefix("chk-")?.parse().ok()
+            })
+            .collect();
+        dirs.dedup();
+        for d in dirs.into_iter().filter(|&d| d > id) {
+            self.store.delete(&self.path(&chk_dir(d)))?;
+        }
+        Ok(())
+    }
+}
+
+/// Makes sink files visible: copies each staged file to its target and removes it. A
+/// staged file already gone means an earlier commit of the same checkpoint got there.
+pub(crate) fn commit(pending: &[PendingFile], opts: &StorageOptions) -> Result<()> {
+    for p in pending {
+        let (store, staged) = strata_storage::resolve(&p.staged, opts)?;
+        let len = match store.size(&staged) {
+            Ok(n) => n,
+            Err(strata_storage::StorageError::NotFound(_)) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let data = store.read_range(&staged, 0..len)?;
+        let (tstore, target) = strata_storage::resolve(&p.target, opts)?;
+        tstore.put(&target, &data)?;
+        store.delete(&staged)?;
+    }
+    Ok(())
+}

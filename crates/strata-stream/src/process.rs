@@ -1,0 +1,194 @@
+//! Keyed process functions: per-key state of the user's type and event-time timers, both
+//! checkpointed by key.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::context::TaskInfo;
+use crate::error::{Result, decode_err};
+use crate::keys::Key;
+use crate::operator::{Control, Data, Operator, Record, Snapshot};
+use crate::time::Ts;
+
+/// A function over a keyed stream with state per key and event-time timers (Flink's
+/// `KeyedProcessFunction`). State is the function's own serializable type; it is created
+/// with `Default` on a key's first record and dropped when the function calls
+/// [`ProcessContext::clear_state`].
+pub trait KeyedProcessFunction<K, I, O>: Send + Sync + 'static {
+    /// The state kept per key.
+    type State: Default + Serialize + DeserializeOwned + Send + 'static;
+    /// One record of key `key`.
+    fn process(
+        &self,
+        key: &K,
+        state: &mut Self::State,
+        rec: Record<I>,
+        ctx: &mut ProcessContext<O>,
+    );
+    /// A timer registered for `key` fired: the watermark passed `ts`.
+    fn on_timer(&self, key: &K, state: &mut Self::State, ts: Ts, ctx: &mut ProcessContext<O>) {
+        let _ = (key, state, ts, ctx);
+    }
+}
+
+/// What a process function can do besides changing its state.
+pub struct ProcessContext<'a, O> {
+    out: &'a mut Vec<Record<O>>,
+    timers: &'a mut Vec<Ts>,
+    watermark: Ts,
+    clear: bool,
+}
+
+impl<O> ProcessContext<'_, O> {
+    /// Emits `value` at event time `ts`.
+    pub fn emit(&mut self, ts: Ts, value: O) {
+        self.out.push(Record { ts, value });
+    }
+    /// Fires [`KeyedProcessFunction::on_timer`] once the watermark reaches `ts`.
+    pub fn register_timer(&mut self, ts: Ts) {
+        self.timers.push(ts);
+    }
+    /// The current watermark.
+    pub fn watermark(&self) -> Ts {
+        self.watermark
+    }
+    /// Drops this key's state (and its pending timers) after the call.
+    pub fn clear_state(&mut self) {
+        self.clear = true;
+    }
+}
+
+pub(crate) struct ProcessOp<K: Key, I, O, F: KeyedProcessFunction<K, I, O>> {
+    pub(crate) uid: String,
+    pub(crate) key: Arc<dyn Fn(&I) -> K + Send + Sync>,
+    pub(crate) f: Arc<F>,
+    pub(crate) state: HashMap<K, F::State>,
+    pub(crate) timers: BTreeSet<(Ts, K)>,
+    pub(crate) watermark: Ts,
+    pub(crate) next: Box<dyn Operator<O>>,
+    out: Vec<Record<O>>,
+    new_timers: Vec<Ts>,
+}
+
+/// What a process operator writes into a checkpoint.
+type Entry<K, S> = (K, S, Vec<Ts>);
+
+impl<K: Key, I: Data, O: Data, F: KeyedProcessFunction<K, I, O>> ProcessOp<K, I, O, F> {
+    pub(crate) fn new(
+        info: &TaskInfo,
+        uid: String,
+        key: Arc<dyn Fn(&I) -> K + Send + Sync>,
+        f: Arc<F>,
+        next: Box<dyn Operator<O>>,
+    ) -> Result<Self> {
+        let mut op = ProcessOp {
+            uid,
+            key,
+            f,
+            state: HashMap::new(),
+            timers: BTreeSet::new(),
+            watermark: Ts::MIN,
+            next,
+            out: Vec::new(),
+            new_timers: Vec::new(),
+        };
+        let restored: Vec<Entry<K, F::State>> =
+            info.restore_keyed(&op.uid, |e: &Entry<K, F::State>| &e.0)?;
+        for (k, s, timers) in restored {
+            for t in timers {
+                op.timers.insert((t, k.clone()));
+            }
+            op.state.insert(k, s);
+        }
+        Ok(op)
+    }
+
+    fn emit(&mut self, key: &K, clear: bool) -> Result<()> {
+        for t in self.new_timers.drain(..) {
+            self.timers.insert((t, key.clone()));
+        }
+        if clear {
+            self.state.remove(key);
+            let stale: Vec<(Ts, K)> = self
+                .timers
+                .iter()
+                .filter(|(_, k)| k == key)
+                .cloned()
+                .collect();
+            for t in stale {
+                self.timers.remove(&t);
+            }
+        }
+        for r in std::mem::take(&mut self.out) {
+            self.next.process(r)?;
+        }
+        Ok(())
+    }
+}
+
+impl<K: Key, I: Data, O: Data, F: KeyedProcessFunction<K, I, O>> Control for ProcessOp<K, I, O, F> {
+    fn watermark(&mut self, wm: Ts) -> Result<()> {
+        self.watermark = wm;
+        while let Some((ts, _)) = self.timers.first() {
+            if *ts > wm {
+                break;
+            }
+            let (ts, key) = self.timers.pop_first().expect("first");
+            let mut state = self.state.remove(&key).unwrap_or_default();
+            let mut ctx = ProcessContext {
+                out: &mut self.out,
+                timers: &mut self.new_timers,
+                watermark: wm,
+                clear: false,
+            };
+            self.f.on_timer(&key, &mut state, ts, &mut ctx);
+            let clear = ctx.clear;
+            self.state.insert(key.clone(), state);
+            self.emit(&key, clear)?;
+        }
+        self.next.watermark(wm)
+    }
+    fn idle(&mut self) -> Result<()> {
+        self.next.idle()
+    }
+    fn tick(&mut self, now: Ts) -> Result<()> {
+        self.next.tick(now)
+    }
+    fn snapshot(&mut self, cp: u64, snap: &mut Snapshot) -> Result<()> {
+        let mut timers: HashMap<&K, Vec<Ts>> = HashMap::new();
+        for (t, k) in &self.timers {
+            timers.entry(k).or_default().push(*t);
+        }
+        let entries: Vec<(&K, &F::State, Vec<Ts>)> = self
+            .state
+            .iter()
+            .map(|(k, s)| (k, s, timers.remove(k).unwrap_or_default()))
+            .collect();
+        let blob = bincode::serialize(&entries).map_err(decode_err)?;
+        snap.states.push((self.uid.clone(), blob));
+        self.next.snapshot(cp, snap)
+    }
+    fn finish(&mut self) -> Result<()> {
+        self.next.finish()
+    }
+}
+
+impl<K: Key, I: Data, O: Data, F: KeyedProcessFunction<K, I, O>> Operator<I>
+    for ProcessOp<K, I, O, F>
+{
+    fn process(&mut self, rec: Record<I>) -> Result<()> {
+        let key = (self.key)(&rec.value);
+        let state = self.state.entry(key.clone()).or_default();
+        let mut ctx = ProcessContext {
+            out: &mut self.out,
+            timers: &mut self.new_timers,
+            watermark: self.watermark,
+            clear: false,
+        };
+        self.f.process(&key, state, rec, &mut ctx);
+        let clear = ctx.clear;
+        self.emit(&key, clear)
+    }
+}

@@ -1,0 +1,207 @@
+//! `strata stream ...` and `strata gen nexmark`: streaming jobs from the command line.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Subcommand};
+use strata::common::StrataConfig;
+use strata::storage::StorageOptions;
+use strata::stream::nexmark::{self, Event, GeneratorSource};
+use strata::stream::{CheckpointConfig, LinesSource, StreamConfig, StreamEnv, WatermarkStrategy};
+
+/// Streaming jobs.
+#[derive(Subcommand, Debug)]
+pub enum StreamCmd {
+    /// Run a Nexmark query (q0-q8, q11, as in Nexmark's Flink SQL versions) over generated
+    /// events or event files, writing CSV part files with a header row under --out. Output
+    /// becomes visible checkpoint by checkpoint (two-phase commit), so a job killed and
+    /// rerun with --restore writes every row exactly once.
+    Nexmark(NexmarkArgs),
+}
+
+/// `strata stream nexmark`.
+#[derive(Args, Debug)]
+pub struct NexmarkArgs {
+    /// The query: q0, q1, q2, q3, q4, q5, q6, q7, q8 or q11.
+    #[arg(long)]
+    query: String,
+    /// Generate this many events while running (no input files).
+    #[arg(long, conflicts_with = "input")]
+    events: Option<u64>,
+    /// Read Nexmark JSON-lines events from the files under this directory or URL (what
+    /// `strata gen nexmark` writes); each file is a partition with its own watermark.
+    #[arg(long, value_name = "DIR")]
+    input: Option<String>,
+    /// Keep watching --input for new files (the job runs until killed).
+    #[arg(long)]
+    monitor: bool,
+    /// Generator seed (with --events).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output directory or URL (local, dfs://, s3://).
+    #[arg(long, value_name = "DIR")]
+    out: String,
+    /// Checkpoint directory or URL. Without it, output is committed once, at the end.
+    #[arg(long, value_name = "DIR")]
+    checkpoint_dir: Option<String>,
+    /// Time between checkpoints, e.g. 10s, 500ms.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    checkpoint_interval: Duration,
+    /// Complete checkpoints to keep.
+    #[arg(long, default_value_t = 3)]
+    retain: usize,
+    /// Resume from the latest complete checkpoint in --checkpoint-dir (from the start if
+    /// there is none yet).
+    #[arg(long)]
+    restore: bool,
+    /// Tasks per stage [default: 2].
+    #[arg(long, default_value_t = 2)]
+    parallelism: usize,
+    /// Key groups: the most tasks keyed state can be spread over when restoring.
+    #[arg(long, default_value_t = 128)]
+    max_parallelism: usize,
+    /// Bounded out-of-orderness of event time: the watermark trails each partition's
+    /// newest event by this much.
+    #[arg(long, default_value = "4s", value_parser = parse_duration)]
+    out_of_orderness: Duration,
+    /// Generator partitions (with --events).
+    #[arg(long, default_value_t = 4)]
+    partitions: usize,
+}
+
+/// Parses `10s`, `500ms`, `2m`, `1h`, or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration; write e.g. 10s, 500ms, 2m"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?}; use ms, s, m or h")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Runs a streaming command.
+pub fn run(cfg: &StrataConfig, cmd: StreamCmd) -> Result<()> {
+    match cmd {
+        StreamCmd::Nexmark(a) => nexmark_job(cfg, a),
+    }
+}
+
+fn nexmark_job(cfg: &StrataConfig, a: NexmarkArgs) -> Result<()> {
+    if nexmark::header(&a.query).is_none() {
+        bail!(
+            "unknown query {:?}; the queries are {}",
+            a.query,
+            nexmark::QUERIES.join(", ")
+        );
+    }
+    if a.events.is_none() && a.input.is_none() {
+        bail!("give --events N (generate) or --input DIR (read event files)");
+    }
+    if a.partitions == 0 {
+        bail!("--partitions must be at least 1");
+    }
+    if a.restore && a.checkpoint_dir.is_none() {
+        bail!("--restore needs --checkpoint-dir (where the checkpoints are)");
+    }
+    let storage = StorageOptions::from_config(&cfg.cluster);
+    let config = StreamConfig {
+        parallelism: a.parallelism,
+        max_parallelism: a.max_parallelism,
+        checkpoint: a.checkpoint_dir.clone().map(|dir| CheckpointConfig {
+            dir,
+            interval: a.checkpoint_interval,
+            retain: a.retain.max(1),
+        }),
+        restore: a.restore,
+        storage: storage.clone(),
+        ..Default::default()
+    };
+    let env = StreamEnv::new(config);
+    let wm = WatermarkStrategy::bounded(a.out_of_orderness, |e: &Event| e.ts())
+        .with_idleness(Duration::from_secs(5));
+    let events = match (&a.input, a.events) {
+        (Some(dir), _) => {
+            let parse = nexmark::generate::parse_line();
+            let mut src = LinesSource::new(dir.clone(), storage, move |l| parse(l));
+            if a.monitor {
+                src = src.monitor();
+            }
+            env.source(src, wm)
+        }
+        (None, Some(n)) => env.source(
+            GeneratorSource {
+                total: n,
+                parts: a.partitions,
+                seed: a.seed,
+            },
+            wm,
+        ),
+        (None, None) => unreachable!("checked above"),
+    };
+    nexmark::build_query(&a.query, &events, &a.out)?;
+    let stats = env
+        .execute()
+        .with_context(|| format!("nexmark {} failed", a.query))?;
+    let secs = stats.elapsed.as_secs_f64().max(1e-9);
+    let restored = stats
+        .restored_from
+        .map(|c| format!(", resumed from checkpoint {c}"))
+        .unwrap_or_default();
+    eprintln!(
+        "nexmark {}: {} events in {:.2} s ({:.0} events/s), {} checkpoints{restored}; output in {}",
+        a.query,
+        stats.records_in,
+        secs,
+        stats.records_in as f64 / secs,
+        stats.checkpoints.len(),
+        a.out
+    );
+    Ok(())
+}
+
+/// `strata gen nexmark`.
+pub fn gen_nexmark(
+    cfg: &StrataConfig,
+    events: u64,
+    seed: u64,
+    partitions: usize,
+    out: &Path,
+) -> Result<()> {
+    let storage = StorageOptions::from_config(&cfg.cluster);
+    let dir = out.to_string_lossy().to_string();
+    let bytes = nexmark::write_events(&dir, &storage, events, partitions, seed)?;
+    eprintln!(
+        "wrote {events} Nexmark events ({:.1} MB) as {partitions} JSON-lines files under {dir}",
+        bytes as f64 / 1e6
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert!(
+            parse_duration("ten")
+                .unwrap_err()
+                .contains("not a duration")
+        );
+        assert!(parse_duration("3d").unwrap_err().contains("unknown unit"));
+    }
+}
