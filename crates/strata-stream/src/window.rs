@@ -257,30 +257,6 @@ impl<T> Aggregate<T, u64, u64> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sliding_windows_cover_a_timestamp_size_over_slide_times() {
-        let a = Assigner::sliding(Duration::from_secs(10), Duration::from_secs(2));
-        let mut w = Vec::new();
-        a.assign(11_500, &mut w);
-        assert_eq!(w.len(), 5);
-        assert!(w.iter().all(|w| w.start <= 11_500 && 11_500 < w.end));
-        a.assign(-1, &mut w);
-        assert!(w.iter().all(|w| w.start <= -1 && -1 < w.end));
-    }
-
-    #[test]
-    fn sessions_merge_through_bridges() {
-        let existing = [Window { start: 0, end: 10 }, Window { start: 20, end: 30 }];
-        let (hit, m) = merge_session(&existing, Window { start: 9, end: 21 });
-        assert_eq!(hit, vec![0, 1]);
-        assert_eq!(m, Window { start: 0, end: 30 });
-    }
-}
-
 /// The session windows of one key's timestamps computed in batch (sorted, split at gaps
 /// of at least `gap`), with their counts: the reference the streaming operator is
 /// tested against.
@@ -303,4 +279,28 @@ pub fn merge_sessions_batch(mut ts: Vec<Ts>, gap: i64) -> Vec<(Window, u64)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sliding_windows_cover_a_timestamp_size_over_slide_times() {
+        let a = Assigner::sliding(Duration::from_secs(10), Duration::from_secs(2));
+        let mut w = Vec::new();
+        a.assign(11_500, &mut w);
+        assert_eq!(w.len(), 5);
+        assert!(w.iter().all(|w| w.start <= 11_500 && 11_500 < w.end));
+        a.assign(-1, &mut w);
+        assert!(w.iter().all(|w| w.start <= -1 && -1 < w.end));
+    }
+
+    #[test]
+    fn sessions_merge_through_bridges() {
+        let existing = [Window { start: 0, end: 10 }, Window { start: 20, end: 30 }];
+        let (hit, m) = merge_session(&existing, Window { start: 9, end: 21 });
+        assert_eq!(hit, vec![0, 1]);
+        assert_eq!(m, Window { start: 0, end: 30 });
+    }
 }
