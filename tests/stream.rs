@@ -1,0 +1,188 @@
+//! Exactly-once streaming with real processes: a Nexmark job is SIGKILLed at random
+//! points (right after a checkpoint completes, and at random moments after that) and
+//! restarted with `--restore`, at parallelism 2, 3 and 1 in turn; the committed output
+//! must equal an uninterrupted run's, row for row, with no loss and no duplicate.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+fn strata() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+}
+
+/// The data rows of every visible part file under `dir`, sorted (headers checked).
+fn rows(dir: &Path, header: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with('_') || name.starts_with('.') {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some(header), "{name}");
+        out.extend(lines.map(str::to_string));
+    }
+    out.sort();
+    out
+}
+
+/// The newest complete checkpoint's id (0 when none).
+fn newest_checkpoint(dir: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.filter_map(|e| {
+        let e = e.ok()?;
+        let id: u64 = e.file_name().to_str()?.strip_prefix("chk-")?.parse().ok()?;
+        e.path().join("metadata.json").exists().then_some(id)
+    })
+    .max()
+    .unwrap_or(0)
+}
+
+fn run_ok(args: &[&str]) {
+    let out = strata().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "strata {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn nexmark_output_is_exactly_once_across_random_kills_and_parallelism_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let input_s = input.to_str().unwrap();
+    run_ok(&[
+        "gen",
+        "nexmark",
+        "--events",
+        "800000",
+        "--partitions",
+        "4",
+        "--out",
+        input_s,
+    ]);
+    let mut rng = SmallRng::seed_from_u64(0x5eed);
+    for (q, header) in [
+        ("q5", "auction,num"),
+        ("q11", "bidder,bid_count,starttime,endtime"),
+        ("q4", "id,final"),
+    ] {
+        let base = tmp.path().join(format!("base-{q}"));
+        run_ok(&[
+            "stream",
+            "nexmark",
+            "--query",
+            q,
+            "--input",
+            input_s,
+            "--out",
+            base.to_str().unwrap(),
+        ]);
+        let want = rows(&base, header);
+        assert!(!want.is_empty(), "{q}: the uninterrupted run wrote nothing");
+
+        let out = tmp.path().join(format!("out-{q}"));
+        let chk = tmp.path().join(format!("chk-{q}"));
+        let mut kills = 0;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            assert!(attempt <= 60, "{q}: the job never finished");
+            let p = ["2", "3", "1"][attempt % 3];
+            let before = newest_checkpoint(&chk);
+            let mut child = strata()
+                .args([
+                    "stream",
+                    "nexmark",
+                    "--query",
+                    q,
+                    "--input",
+                    input_s,
+                    "--restore",
+                ])
+                .args([
+                    "--out",
+                    out.to_str().unwrap(),
+                    "--checkpoint-dir",
+                    chk.to_str().unwrap(),
+                ])
+                .args(["--checkpoint-interval", "50ms", "--parallelism", p])
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            // Kill once a new checkpoint is complete, after a random extra moment (so
+            // kills land mid-checkpoint, mid-commit and between checkpoints).
+            let extra = Duration::from_millis(rng.gen_range(0..60));
+            let deadline = Instant::now() + Duration::from_secs(120);
+            // Or at a random moment from the start (maybe before any checkpoint, maybe
+            // during restore); after 8 kills the job is left to finish.
+            let mut armed: Option<Instant> = (kills < 8 && rng.gen_bool(0.5))
+                .then(|| Instant::now() + Duration::from_millis(rng.gen_range(20..200)));
+            let finished = loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    let err = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+                    assert!(status.success(), "{q} attempt {attempt}: {err}");
+                    break true;
+                }
+                assert!(Instant::now() < deadline, "{q}: attempt {attempt} hung");
+                if armed.is_none() && kills < 8 && newest_checkpoint(&chk) > before {
+                    armed = Some(Instant::now() + extra);
+                }
+                if armed.is_some_and(|t| Instant::now() >= t) {
+                    child.kill().unwrap();
+                    child.wait().unwrap();
+                    kills += 1;
+                    break false;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            };
+            if finished {
+                break;
+            }
+        }
+        assert!(
+            kills >= 4,
+            "{q}: only {kills} kills; the test must interrupt the job"
+        );
+        eprintln!("{q}: {kills} kills over {attempt} attempts");
+        let got = rows(&out, header);
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "{q}: {kills} kills; row counts differ"
+        );
+        assert_eq!(got, want, "{q}: output after {kills} kills differs");
+    }
+}
+
+#[test]
+fn stream_commands_explain_bad_input() {
+    let out = strata()
+        .args([
+            "stream", "nexmark", "--query", "q99", "--events", "10", "--out", "/tmp/x",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown query"));
+    let tmp = tempfile::tempdir().unwrap();
+    let out = strata()
+        .args(["stream", "nexmark", "--query", "q0", "--input"])
+        .arg(tmp.path().join("missing"))
+        .args(["--out"])
+        .arg(tmp.path().join("o"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing"), "{err}");
+}
