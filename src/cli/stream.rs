@@ -1,6 +1,6 @@
 //! `strata stream ...` and `strata gen nexmark`: streaming jobs from the command line.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
@@ -8,7 +8,9 @@ use clap::{Args, Subcommand};
 use strata::common::StrataConfig;
 use strata::storage::StorageOptions;
 use strata::stream::nexmark::{self, Event, GeneratorSource};
-use strata::stream::{CheckpointConfig, LinesSource, StreamConfig, StreamEnv, WatermarkStrategy};
+use strata::stream::{
+    CheckpointConfig, LinesSource, StateBackend, StreamConfig, StreamEnv, WatermarkStrategy,
+};
 
 /// Streaming jobs.
 #[derive(Subcommand, Debug)]
@@ -68,6 +70,25 @@ pub struct NexmarkArgs {
     /// Generator partitions (with --events).
     #[arg(long, default_value_t = 4)]
     partitions: usize,
+    /// Where keyed state lives: heap (memory) or lsm (an on-disk LSM tree per task, for
+    /// state larger than memory). Checkpoints of keyed state are incremental either way.
+    #[arg(long, value_enum, default_value_t = Backend::Heap)]
+    state_backend: Backend,
+    /// Directory for the LSM state [default: system temp dir].
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Memory for the LSM state per task (block cache and memtables), e.g. 64m.
+    #[arg(long, default_value = "64m")]
+    state_memory: strata::common::ByteSize,
+}
+
+/// `--state-backend`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// In memory.
+    Heap,
+    /// On disk (fjall LSM tree).
+    Lsm,
 }
 
 /// Parses `10s`, `500ms`, `2m`, `1h`, or a plain number of seconds.
@@ -125,6 +146,13 @@ fn nexmark_job(cfg: &StrataConfig, a: NexmarkArgs) -> Result<()> {
         }),
         restore: a.restore,
         storage: storage.clone(),
+        state_backend: match a.state_backend {
+            Backend::Heap => StateBackend::Heap,
+            Backend::Lsm => StateBackend::lsm(
+                a.state_dir.clone().unwrap_or_else(std::env::temp_dir),
+                a.state_memory.bytes(),
+            ),
+        },
         ..Default::default()
     };
     let env = StreamEnv::new(config);

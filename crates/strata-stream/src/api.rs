@@ -45,6 +45,8 @@ pub struct StreamConfig {
     pub channel_capacity: usize,
     /// Records per batch.
     pub batch_size: usize,
+    /// Where keyed state of process functions lives.
+    pub state_backend: crate::state::StateBackend,
 }
 
 impl Default for StreamConfig {
@@ -57,6 +59,7 @@ impl Default for StreamConfig {
             storage: StorageOptions::default(),
             channel_capacity: 8,
             batch_size: 512,
+            state_backend: crate::state::StateBackend::Heap,
         }
     }
 }

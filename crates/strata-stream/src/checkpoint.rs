@@ -39,6 +39,9 @@ pub struct Metadata {
     pub tasks: Vec<String>,
     /// Sink files this checkpoint commits.
     pub pending: Vec<PendingFile>,
+    /// Shared state files (under `shared/`) the checkpoint's state needs.
+    #[serde(default)]
+    pub shared: Vec<String>,
     /// Bytes of state.
     pub state_bytes: u64,
     /// The job's parallelism when it was taken.
@@ -103,7 +106,15 @@ impl CheckpointStore {
         let mut restored = Restored {
             checkpoint: id,
             states: HashMap::new(),
+            files: HashMap::new(),
         };
+        for name in &meta.shared {
+            let p = self.path(&format!("shared/{name}"));
+            let len = self.store.size(&p)?;
+            restored
+                .files
+                .insert(name.clone(), self.store.read_range(&p, 0..len)?);
+        }
         for t in &meta.tasks {
             let p = self.path(&format!("{}/{t}", chk_dir(id)));
             let len = self.store.size(&p)?;
@@ -129,6 +140,13 @@ impl CheckpointStore {
         self.store
             .put(&self.path(&format!("{}/{name}", chk_dir(id))), &bytes)?;
         Ok((name, bytes.len() as u64))
+    }
+
+    /// Writes a shared state file.
+    pub(crate) fn write_shared(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.store
+            .put(&self.path(&format!("shared/{name}")), bytes)?;
+        Ok(())
     }
 
     /// Makes checkpoint `meta.id` complete.
@@ -165,6 +183,22 @@ impl CheckpointStore {
                 self.store.delete(&self.path(&chk_dir(d)))?;
             }
         }
+        // Reference counting: a shared file lives while a retained checkpoint needs it.
+        let mut live = std::collections::HashSet::new();
+        for id in &keep {
+            live.extend(self.metadata(*id)?.shared);
+        }
+        let shared = match self.store.list(&self.path("shared")) {
+            Ok(l) => l.files,
+            Err(strata_storage::StorageError::NotFound(_)) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        for f in shared {
+            let name = f.url.rsplit('/').next().unwrap_or_default().to_string();
+            if !live.contains(&name) {
+                self.store.delete(&self.path(&format!("shared/{name}")))?;
+            }
+        }
         Ok(())
     }
 
@@ -183,6 +217,7 @@ impl CheckpointStore {
                 rel.rsplit('/').next()?.strip_prefix("chk-")?.parse().ok()
             })
             .collect();
+        dirs.sort_unstable();
         dirs.dedup();
         for d in dirs.into_iter().filter(|&d| d > id) {
             self.store.delete(&self.path(&chk_dir(d)))?;

@@ -15,6 +15,8 @@ pub struct Restored {
     pub checkpoint: u64,
     /// Blobs by operator id.
     pub states: HashMap<String, Vec<Vec<u8>>>,
+    /// Shared state files by name.
+    pub files: HashMap<String, Vec<u8>>,
 }
 
 /// One parallel instance of one stage.
@@ -32,6 +34,8 @@ pub struct TaskInfo {
     pub restored: Option<Arc<Restored>>,
     /// Where storage URLs go.
     pub storage: strata_storage::StorageOptions,
+    /// Where keyed state lives.
+    pub state_backend: crate::state::StateBackend,
 }
 
 impl TaskInfo {
@@ -47,6 +51,17 @@ impl TaskInfo {
             .and_then(|r| r.states.get(uid))
             .map(|v| v.as_slice())
             .unwrap_or(&[])
+    }
+
+    /// A shared state file of the restored checkpoint.
+    pub fn restored_file(&self, name: &str) -> crate::error::Result<&[u8]> {
+        self.restored
+            .as_ref()
+            .and_then(|r| r.files.get(name))
+            .map(|v| v.as_slice())
+            .ok_or_else(|| {
+                crate::error::StreamError::Restore(format!("state file {name} is missing"))
+            })
     }
 
     /// Whether this instance owns `key`.

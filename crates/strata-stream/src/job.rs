@@ -147,6 +147,7 @@ impl StreamEnv {
                     max_parallelism: cfg.max_parallelism,
                     restored: restored.clone(),
                     storage: cfg.storage.clone(),
+                    state_backend: cfg.state_backend.clone(),
                 };
                 let t = build_node(&g, &children, st.root, &info, &mut wiring)?;
                 tasks.push(
@@ -307,10 +308,16 @@ fn complete(
 ) -> Result<CheckpointStat> {
     let mut pending = Vec::new();
     let mut tasks = Vec::new();
+    let mut shared = std::collections::BTreeSet::new();
     let mut bytes = 0;
     for (task, snap) in &f.acks {
         pending.extend(snap.pending.iter().cloned());
+        shared.extend(snap.refs.iter().cloned());
         if let Some(s) = store {
+            for (name, data) in &snap.files {
+                s.write_shared(name, data)?;
+                bytes += data.len() as u64;
+            }
             let (name, n) = s.write_task(f.id, task, &snap.states)?;
             tasks.push(name);
             bytes += n;
@@ -321,6 +328,7 @@ fn complete(
             id: f.id,
             tasks,
             pending: pending.clone(),
+            shared: shared.into_iter().collect(),
             state_bytes: bytes,
             parallelism: cfg.parallelism,
             last: f.last,

@@ -38,6 +38,11 @@ pub struct Snapshot {
     pub states: Vec<(String, Vec<u8>)>,
     /// Sink files to commit when the checkpoint completes.
     pub pending: Vec<PendingFile>,
+    /// New shared state files (name, bytes): written once, referenced by later
+    /// checkpoints too.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Every shared state file this snapshot's state needs (new or earlier).
+    pub refs: Vec<String>,
 }
 
 /// The signals every operator passes on after acting on them.

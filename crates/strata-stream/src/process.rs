@@ -1,7 +1,7 @@
 //! Keyed process functions: per-key state of the user's type and event-time timers, both
 //! checkpointed by key.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde::{Serialize, de::DeserializeOwned};
@@ -10,6 +10,7 @@ use crate::context::TaskInfo;
 use crate::error::{Result, decode_err};
 use crate::keys::Key;
 use crate::operator::{Control, Data, Operator, Record, Snapshot};
+use crate::state::KeyedState;
 use crate::time::Ts;
 
 /// A function over a keyed stream with state per key and event-time timers (Flink's
@@ -64,7 +65,10 @@ pub(crate) struct ProcessOp<K: Key, I, O, F: KeyedProcessFunction<K, I, O>> {
     pub(crate) uid: String,
     pub(crate) key: Arc<dyn Fn(&I) -> K + Send + Sync>,
     pub(crate) f: Arc<F>,
-    pub(crate) state: HashMap<K, F::State>,
+    pub(crate) state: KeyedState<K, F::State>,
+    /// Shared files of the last snapshots: a full one, then deltas.
+    chain: Vec<String>,
+    task: String,
     pub(crate) timers: BTreeSet<(Ts, K)>,
     pub(crate) watermark: Ts,
     pub(crate) next: Box<dyn Operator<O>>,
@@ -72,8 +76,9 @@ pub(crate) struct ProcessOp<K: Key, I, O, F: KeyedProcessFunction<K, I, O>> {
     new_timers: Vec<Ts>,
 }
 
-/// What a process operator writes into a checkpoint.
-type Entry<K, S> = (K, S, Vec<Ts>);
+/// What a process operator writes into a checkpoint besides its state files: the chain of
+/// files and the timers.
+type Manifest<K> = (Vec<String>, Vec<(Ts, K)>);
 
 impl<K: Key, I: Data, O: Data, F: KeyedProcessFunction<K, I, O>> ProcessOp<K, I, O, F> {
     pub(crate) fn new(
@@ -84,33 +89,42 @@ impl<K: Key, I: Data, O: Data, F: KeyedProcessFunction<K, I, O>> ProcessOp<K, I,
         next: Box<dyn Operator<O>>,
     ) -> Result<Self> {
         let mut op = ProcessOp {
+            state: KeyedState::new(
+                &info.state_backend,
+                &format!("{uid}-{}-{}", info.stage, info.index),
+            )?,
+            chain: Vec::new(),
+            task: format!("{}-{}", info.stage, info.index),
             uid,
             key,
             f,
-            state: HashMap::new(),
             timers: BTreeSet::new(),
             watermark: Ts::MIN,
             next,
             out: Vec::new(),
             new_timers: Vec::new(),
         };
-        let restored: Vec<Entry<K, F::State>> =
-            info.restore_keyed(&op.uid, |e: &Entry<K, F::State>| &e.0)?;
-        for (k, s, timers) in restored {
-            for t in timers {
-                op.timers.insert((t, k.clone()));
-            }
-            op.state.insert(k, s);
+        for blob in info.restored_blobs(&op.uid) {
+            let (chain, timers): Manifest<K> = bincode::deserialize(blob).map_err(decode_err)?;
+            let files = chain
+                .iter()
+                .map(|n| info.restored_file(n))
+                .collect::<Result<Vec<_>>>()?;
+            op.state.restore(files.into_iter(), |k| info.owns(k))?;
+            op.timers
+                .extend(timers.into_iter().filter(|(_, k)| info.owns(k)));
         }
         Ok(op)
     }
 
-    fn emit(&mut self, key: &K, clear: bool) -> Result<()> {
+    fn emit(&mut self, key: &K, state: F::State, clear: bool) -> Result<()> {
         for t in self.new_timers.drain(..) {
             self.timers.insert((t, key.clone()));
         }
-        if clear {
-            self.state.remove(key);
+        if !clear {
+            self.state.put(key.clone(), state)?;
+        } else {
+            self.state.remove(key)?;
             let stale: Vec<(Ts, K)> = self
                 .timers
                 .iter()
@@ -136,7 +150,7 @@ impl<K: Key, I: Data, O: Data, F: KeyedProcessFunction<K, I, O>> Control for Pro
                 break;
             }
             let (ts, key) = self.timers.pop_first().expect("first");
-            let mut state = self.state.remove(&key).unwrap_or_default();
+            let mut state = self.state.take(&key)?;
             let mut ctx = ProcessContext {
                 out: &mut self.out,
                 timers: &mut self.new_timers,
@@ -145,8 +159,7 @@ impl<K: Key, I: Data, O: Data, F: KeyedProcessFunction<K, I, O>> Control for Pro
             };
             self.f.on_timer(&key, &mut state, ts, &mut ctx);
             let clear = ctx.clear;
-            self.state.insert(key.clone(), state);
-            self.emit(&key, clear)?;
+            self.emit(&key, state, clear)?;
         }
         self.next.watermark(wm)
     }
@@ -157,16 +170,17 @@ impl<K: Key, I: Data, O: Data, F: KeyedProcessFunction<K, I, O>> Control for Pro
         self.next.tick(now)
     }
     fn snapshot(&mut self, cp: u64, snap: &mut Snapshot) -> Result<()> {
-        let mut timers: HashMap<&K, Vec<Ts>> = HashMap::new();
-        for (t, k) in &self.timers {
-            timers.entry(k).or_default().push(*t);
+        let full = self.state.next_is_full(self.chain.len());
+        let bytes = self.state.snapshot(full)?;
+        let name = format!("{}-{}-{cp:06}.state", self.uid, self.task);
+        if full {
+            self.chain.clear();
         }
-        let entries: Vec<(&K, &F::State, Vec<Ts>)> = self
-            .state
-            .iter()
-            .map(|(k, s)| (k, s, timers.remove(k).unwrap_or_default()))
-            .collect();
-        let blob = bincode::serialize(&entries).map_err(decode_err)?;
+        self.chain.push(name.clone());
+        snap.files.push((name, bytes));
+        snap.refs.extend(self.chain.iter().cloned());
+        let timers: Vec<&(Ts, K)> = self.timers.iter().collect();
+        let blob = bincode::serialize(&(&self.chain, timers)).map_err(decode_err)?;
         snap.states.push((self.uid.clone(), blob));
         self.next.snapshot(cp, snap)
     }
@@ -180,15 +194,15 @@ impl<K: Key, I: Data, O: Data, F: KeyedProcessFunction<K, I, O>> Operator<I>
 {
     fn process(&mut self, rec: Record<I>) -> Result<()> {
         let key = (self.key)(&rec.value);
-        let state = self.state.entry(key.clone()).or_default();
+        let mut state = self.state.take(&key)?;
         let mut ctx = ProcessContext {
             out: &mut self.out,
             timers: &mut self.new_timers,
             watermark: self.watermark,
             clear: false,
         };
-        self.f.process(&key, state, rec, &mut ctx);
+        self.f.process(&key, &mut state, rec, &mut ctx);
         let clear = ctx.clear;
-        self.emit(&key, clear)
+        self.emit(&key, state, clear)
     }
 }

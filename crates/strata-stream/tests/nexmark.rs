@@ -8,13 +8,19 @@ use std::time::Duration;
 use strata_stream::nexmark::{self, Auction, Bid, Event, GeneratorSource, Person};
 use strata_stream::time::format_ts;
 use strata_stream::window::merge_sessions_batch;
-use strata_stream::{StreamConfig, StreamEnv, WatermarkStrategy};
+use strata_stream::{StateBackend, StreamConfig, StreamEnv, WatermarkStrategy};
 
 const EVENTS: u64 = 60_000;
 
 fn run(q: &str, parallelism: usize, dir: &Path) -> Vec<String> {
+    run_on(q, parallelism, dir, StateBackend::Heap)
+}
+
+fn run_on(q: &str, parallelism: usize, dir: &Path, state_backend: StateBackend) -> Vec<String> {
+    let lsm = state_backend != StateBackend::Heap;
     let env = StreamEnv::new(StreamConfig {
         parallelism,
+        state_backend,
         ..Default::default()
     });
     let events = env.source(
@@ -25,7 +31,7 @@ fn run(q: &str, parallelism: usize, dir: &Path) -> Vec<String> {
         },
         WatermarkStrategy::bounded(Duration::from_secs(4), |e: &Event| e.ts()),
     );
-    let out = dir.join(format!("{q}-{parallelism}"));
+    let out = dir.join(format!("{q}-{parallelism}-{lsm}"));
     nexmark::build_query(q, &events, out.to_str().unwrap()).unwrap();
     env.execute().unwrap();
     let mut rows = Vec::new();
@@ -100,11 +106,12 @@ fn expected(q: &str, i: &Input) -> Vec<String> {
             let mut best: HashMap<i64, i64> = HashMap::new();
             let by_id: HashMap<i64, &Auction> = i.auctions.iter().map(|a| (a.id, a)).collect();
             for b in &i.bids {
-                if let Some(a) = by_id.get(&b.auction) {
-                    if b.date_time >= a.date_time && b.date_time <= a.expires {
-                        let e = best.entry(a.id).or_insert(i64::MIN);
-                        *e = (*e).max(b.price);
-                    }
+                if let Some(a) = by_id.get(&b.auction)
+                    && b.date_time >= a.date_time
+                    && b.date_time <= a.expires
+                {
+                    let e = best.entry(a.id).or_insert(i64::MIN);
+                    *e = (*e).max(b.price);
                 }
             }
             let mut cat: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
@@ -211,5 +218,16 @@ fn nexmark_queries_equal_their_batch_answers() {
             assert_eq!(got.len(), want.len(), "{q} at parallelism {p}: row counts");
             assert_eq!(got, want, "{q} at parallelism {p}");
         }
+    }
+}
+
+#[test]
+fn joins_and_timers_give_the_same_answers_with_state_on_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = input();
+    for q in ["q3", "q4", "q8"] {
+        let want = expected(q, &input);
+        let got = run_on(q, 2, tmp.path(), StateBackend::lsm(tmp.path(), 2 << 20));
+        assert_eq!(got, want, "{q} on the LSM backend");
     }
 }
