@@ -446,8 +446,9 @@ enum Generator {
         /// Files (partitions) to spread the events over (interleaved).
         #[arg(long, default_value_t = 4)]
         partitions: usize,
-        /// Output directory or URL.
-        #[arg(long, value_name = "DIR")]
+        /// Output directory or URL, or nats://host:port/STREAM to publish the events to a
+        /// JetStream stream (created if absent, capturing the subject STREAM).
+        #[arg(long, value_name = "DIR|URL")]
         out: PathBuf,
     },
     /// TeraSort input: 100-byte records in `gensort -a` layout (10-byte printable key).

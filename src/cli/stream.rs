@@ -7,6 +7,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
 use strata::common::StrataConfig;
 use strata::storage::StorageOptions;
+use strata::stream::jetstream::JetStreamSource;
 use strata::stream::nexmark::{self, Event, GeneratorSource};
 use strata::stream::{
     CheckpointConfig, LinesSource, StateBackend, StreamConfig, StreamEnv, WatermarkStrategy,
@@ -32,17 +33,22 @@ pub struct NexmarkArgs {
     #[arg(long, conflicts_with = "input")]
     events: Option<u64>,
     /// Read Nexmark JSON-lines events from the files under this directory or URL (what
-    /// `strata gen nexmark` writes); each file is a partition with its own watermark.
-    #[arg(long, value_name = "DIR")]
+    /// `strata gen nexmark` writes; each file is a partition with its own watermark), or
+    /// from a NATS JetStream stream, nats://host:port/STREAM (its sequence numbers are the
+    /// checkpointed offsets; read up to the last message present at start).
+    #[arg(long, value_name = "DIR|URL")]
     input: Option<String>,
-    /// Keep watching --input for new files (the job runs until killed).
+    /// Keep watching --input for new files or messages (the job runs until killed).
     #[arg(long)]
     monitor: bool,
     /// Generator seed (with --events).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Output directory or URL (local, dfs://, s3://).
-    #[arg(long, value_name = "DIR")]
+    /// Output directory or URL (local, dfs://, s3://), or nats://host:port/SUBJECT to
+    /// publish each row as a message (a JetStream stream must capture the subject; rows are
+    /// staged under --checkpoint-dir and published once their checkpoint completes, with
+    /// deduplicating message ids).
+    #[arg(long, value_name = "DIR|URL")]
     out: String,
     /// Checkpoint directory or URL. Without it, output is committed once, at the end.
     #[arg(long, value_name = "DIR")]
@@ -159,6 +165,20 @@ fn nexmark_job(cfg: &StrataConfig, a: NexmarkArgs) -> Result<()> {
     let wm = WatermarkStrategy::bounded(a.out_of_orderness, |e: &Event| e.ts())
         .with_idleness(Duration::from_secs(5));
     let events = match (&a.input, a.events) {
+        (Some(url), _) if url.starts_with("nats://") => {
+            let mut src = JetStreamSource::bounded(url, |b: &[u8]| {
+                let line = std::str::from_utf8(b).map_err(|e| {
+                    strata::stream::StreamError::Invalid(format!("message is not UTF-8: {e}"))
+                })?;
+                Event::parse(line.trim_end())
+                    .map(Some)
+                    .map_err(strata::stream::StreamError::Invalid)
+            })?;
+            if a.monitor {
+                src = src.unbounded();
+            }
+            env.source(src, wm)
+        }
         (Some(dir), _) => {
             let parse = nexmark::generate::parse_line();
             let mut src = LinesSource::new(dir.clone(), storage, move |l| parse(l));
@@ -177,7 +197,22 @@ fn nexmark_job(cfg: &StrataConfig, a: NexmarkArgs) -> Result<()> {
         ),
         (None, None) => unreachable!("checked above"),
     };
-    nexmark::build_query(&a.query, &events, &a.out)?;
+    let output = if a.out.starts_with("nats://") {
+        let staging = match &a.checkpoint_dir {
+            Some(c) => format!("{}/staging", c.trim_end_matches('/')),
+            None => std::env::temp_dir()
+                .join(format!("strata-staging-{}", std::process::id()))
+                .to_string_lossy()
+                .to_string(),
+        };
+        nexmark::Output::JetStream {
+            subject: a.out.clone(),
+            staging,
+        }
+    } else {
+        nexmark::Output::Files(a.out.clone())
+    };
+    nexmark::build_query(&a.query, &events, &output)?;
     let stats = env
         .execute()
         .with_context(|| format!("nexmark {} failed", a.query))?;
@@ -208,6 +243,22 @@ pub fn gen_nexmark(
 ) -> Result<()> {
     let storage = StorageOptions::from_config(&cfg.cluster);
     let dir = out.to_string_lossy().to_string();
+    if dir.starts_with("nats:/") {
+        let url = if dir.starts_with("nats://") {
+            dir.clone()
+        } else {
+            dir.replacen("nats:/", "nats://", 1)
+        };
+        // A stream is one partition: events in generation order (bounded disorder).
+        let events = nexmark::events(events, 1, seed);
+        let n = events.len();
+        let last = strata::stream::jetstream::publish(
+            &url,
+            events.into_iter().map(|e| e.to_json().into_bytes()),
+        )?;
+        eprintln!("published {n} Nexmark events to {url} (last sequence {last})");
+        return Ok(());
+    }
     let bytes = nexmark::write_events(&dir, &storage, events, partitions, seed)?;
     eprintln!(
         "wrote {events} Nexmark events ({:.1} MB) as {partitions} JSON-lines files under {dir}",

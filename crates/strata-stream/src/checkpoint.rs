@@ -237,8 +237,16 @@ pub(crate) fn commit(pending: &[PendingFile], opts: &StorageOptions) -> Result<(
             Err(e) => return Err(e.into()),
         };
         let data = store.read_range(&staged, 0..len)?;
-        let (tstore, target) = strata_storage::resolve(&p.target, opts)?;
-        tstore.put(&target, &data)?;
+        if let Some((subject, name)) = p
+            .target
+            .split_once('#')
+            .filter(|_| p.target.starts_with("nats://"))
+        {
+            crate::jetstream::publish_lines(subject, name, &data)?;
+        } else {
+            let (tstore, target) = strata_storage::resolve(&p.target, opts)?;
+            tstore.put(&target, &data)?;
+        }
         store.delete(&staged)?;
     }
     Ok(())

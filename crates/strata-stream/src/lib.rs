@@ -31,6 +31,7 @@ pub mod channel;
 pub mod checkpoint;
 pub mod context;
 pub mod error;
+pub mod jetstream;
 pub mod job;
 pub mod keys;
 pub mod nexmark;

@@ -20,6 +20,9 @@ pub struct FileSink<T> {
     pub(crate) header: Option<String>,
     pub(crate) row: Arc<dyn Fn(&T, &mut String) + Send + Sync>,
     pub(crate) ext: &'static str,
+    /// `nats://host:port/SUBJECT`: committed rows are published there (the files under
+    /// `url` are only staging).
+    pub(crate) publish: Option<String>,
 }
 
 impl<T> Clone for FileSink<T> {
@@ -29,6 +32,7 @@ impl<T> Clone for FileSink<T> {
             header: self.header.clone(),
             row: self.row.clone(),
             ext: self.ext,
+            publish: self.publish.clone(),
         }
     }
 }
@@ -45,6 +49,7 @@ impl<T> FileSink<T> {
             header: Some(header.to_string()),
             row: Arc::new(row),
             ext: "csv",
+            publish: None,
         }
     }
     /// JSON-lines part files.
@@ -57,7 +62,26 @@ impl<T> FileSink<T> {
             header: None,
             row: Arc::new(row),
             ext: "jsonl",
+            publish: None,
         }
+    }
+
+    /// Rows published as messages to `nats://host:port/SUBJECT` (a JetStream stream must
+    /// capture the subject), exactly once: staged under `staging` (a directory or URL)
+    /// until their checkpoint completes, then published with deduplicating message ids.
+    pub fn jetstream(
+        subject_url: &str,
+        staging: impl Into<String>,
+        row: impl Fn(&T, &mut String) + Send + Sync + 'static,
+    ) -> crate::error::Result<Self> {
+        crate::jetstream::parse_url(subject_url)?;
+        Ok(FileSink {
+            url: staging.into(),
+            header: None,
+            row: Arc::new(row),
+            ext: "jsonl",
+            publish: Some(subject_url.to_string()),
+        })
     }
 }
 
@@ -113,9 +137,13 @@ impl<T: Data> Control for FileSinkOp<T> {
         }
         data.push_str(&self.buf);
         self.store.put(&staged, data.as_bytes())?;
+        let target = match &self.sink.publish {
+            Some(subject) => format!("{subject}#{name}"),
+            None => self.store.url(&format!("{}/{name}", self.root)),
+        };
         snap.pending.push(PendingFile {
             staged: self.store.url(&staged),
-            target: self.store.url(&format!("{}/{name}", self.root)),
+            target,
         });
         self.buf.clear();
         self.rows = 0;

@@ -32,7 +32,12 @@ fn run_on(q: &str, parallelism: usize, dir: &Path, state_backend: StateBackend) 
         WatermarkStrategy::bounded(Duration::from_secs(4), |e: &Event| e.ts()),
     );
     let out = dir.join(format!("{q}-{parallelism}-{lsm}"));
-    nexmark::build_query(q, &events, out.to_str().unwrap()).unwrap();
+    nexmark::build_query(
+        q,
+        &events,
+        &nexmark::Output::Files(out.to_string_lossy().to_string()),
+    )
+    .unwrap();
     env.execute().unwrap();
     let mut rows = Vec::new();
     for e in std::fs::read_dir(&out).unwrap() {

@@ -7,4 +7,4 @@ pub mod queries;
 
 pub use event::{Auction, Bid, Event, Person};
 pub use generate::{GeneratorSource, events, write_events};
-pub use queries::{QUERIES, build_query, header};
+pub use queries::{Output, QUERIES, build_query, header};

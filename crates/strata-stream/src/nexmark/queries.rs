@@ -25,6 +25,40 @@ use crate::window::{Aggregate, Assigner};
 /// The queries implemented.
 pub const QUERIES: &[&str] = &["q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8", "q11"];
 
+/// Where a query's rows go.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// CSV part files with a header under a directory or URL.
+    Files(String),
+    /// Messages (one CSV row each) to `nats://host:port/SUBJECT`, staged under `staging`
+    /// until their checkpoint completes.
+    JetStream {
+        /// The subject URL.
+        subject: String,
+        /// Staging directory or URL (durable: a restored job re-publishes from it).
+        staging: String,
+    },
+}
+
+impl Output {
+    fn sink<T>(
+        &self,
+        header: &str,
+        row: impl Fn(&T, &mut String) + Send + Sync + 'static,
+    ) -> FileSink<T> {
+        match self {
+            Output::Files(url) => FileSink::csv(url.clone(), header, row),
+            Output::JetStream { subject, staging } => FileSink {
+                url: staging.clone(),
+                header: None,
+                row: std::sync::Arc::new(row),
+                ext: "csv",
+                publish: Some(subject.clone()),
+            },
+        }
+    }
+}
+
 /// The CSV header of query `q`.
 pub fn header(q: &str) -> Option<&'static str> {
     Some(match q {
@@ -86,7 +120,7 @@ fn bid_row(b: &Bid, out: &mut String) {
 }
 
 /// Adds query `q` over `events` to the job, writing CSV part files under `out`.
-pub fn build_query(q: &str, events: &DataStream<Event>, out: &str) -> Result<()> {
+pub fn build_query(q: &str, events: &DataStream<Event>, out: &Output) -> Result<()> {
     let h = header(q).ok_or_else(|| {
         StreamError::Invalid(format!(
             "unknown query {q}; the queries are {}",
@@ -94,10 +128,10 @@ pub fn build_query(q: &str, events: &DataStream<Event>, out: &str) -> Result<()>
         ))
     })?;
     match q {
-        "q0" => bids(events).sink_files(FileSink::csv(out, h, bid_row)),
+        "q0" => bids(events).sink_files(out.sink(h, bid_row)),
         "q1" => bids(events)
             .map(|b| (b.price * 908, b))
-            .sink_files(FileSink::csv(out, h, |(milli, b): &(i64, Bid), o| {
+            .sink_files(out.sink(h, |(milli, b): &(i64, Bid), o| {
                 let _ = write!(
                     o,
                     "{},{},{}{}.{:03},{},",
@@ -112,7 +146,7 @@ pub fn build_query(q: &str, events: &DataStream<Event>, out: &str) -> Result<()>
             })),
         "q2" => bids(events)
             .filter(|b| b.auction % 123 == 0)
-            .sink_files(FileSink::csv(out, h, |b: &Bid, o| {
+            .sink_files(out.sink(h, |b: &Bid, o| {
                 let _ = write!(o, "{},{}", b.auction, b.price);
             })),
         "q3" => {
@@ -122,7 +156,7 @@ pub fn build_query(q: &str, events: &DataStream<Event>, out: &str) -> Result<()>
             sellers
                 .connect_keyed(&items, |p| p.id, |a| a.seller)
                 .process(LocalItems)
-                .sink_files(FileSink::csv(out, h, |(p, id): &(Person, i64), o| {
+                .sink_files(out.sink(h, |(p, id): &(Person, i64), o| {
                     field(o, &p.name);
                     o.push(',');
                     field(o, &p.city);
@@ -136,7 +170,7 @@ pub fn build_query(q: &str, events: &DataStream<Event>, out: &str) -> Result<()>
             .process(Winners)
             .key_by(|w: &Winner| w.category)
             .process(CategoryAverage)
-            .sink_files(FileSink::csv(out, h, |(c, avg): &(i64, i64), o| {
+            .sink_files(out.sink(h, |(c, avg): &(i64, i64), o| {
                 let _ = write!(o, "{c},{avg}");
             })),
         "q5" => bids(events)
@@ -148,7 +182,7 @@ pub fn build_query(q: &str, events: &DataStream<Event>, out: &str) -> Result<()>
             .aggregate(Aggregate::count())
             .key_by(|f| (f.window.start, f.window.end))
             .process(HotItems)
-            .sink_files(FileSink::csv(out, h, |(a, n): &(i64, u64), o| {
+            .sink_files(out.sink(h, |(a, n): &(i64, u64), o| {
                 let _ = write!(o, "{a},{n}");
             })),
         "q6" => auctions(events)
@@ -156,7 +190,7 @@ pub fn build_query(q: &str, events: &DataStream<Event>, out: &str) -> Result<()>
             .process(Winners)
             .key_by(|w: &Winner| w.seller)
             .process(SellerAverage)
-            .sink_files(FileSink::csv(out, h, |(s, avg): &(i64, i64), o| {
+            .sink_files(out.sink(h, |(s, avg): &(i64, i64), o| {
                 let _ = write!(o, "{s},{avg}");
             })),
         "q7" => bids(events)
@@ -173,7 +207,7 @@ pub fn build_query(q: &str, events: &DataStream<Event>, out: &str) -> Result<()>
             })
             .key_by(|(end, _, _)| *end)
             .process(HighestBid)
-            .sink_files(FileSink::csv(out, h, |b: &Bid, o| {
+            .sink_files(out.sink(h, |b: &Bid, o| {
                 let _ = write!(
                     o,
                     "{},{},{},{},",
@@ -191,20 +225,16 @@ pub fn build_query(q: &str, events: &DataStream<Event>, out: &str) -> Result<()>
                 |a| (a.seller, window10(a.date_time)),
             )
             .process(NewUsers)
-            .sink_files(FileSink::csv(
-                out,
-                h,
-                |(id, name, start): &(i64, String, Ts), o| {
-                    let _ = write!(o, "{id},");
-                    field(o, name);
-                    let _ = write!(o, ",{}", format_ts(*start));
-                },
-            )),
+            .sink_files(out.sink(h, |(id, name, start): &(i64, String, Ts), o| {
+                let _ = write!(o, "{id},");
+                field(o, name);
+                let _ = write!(o, ",{}", format_ts(*start));
+            })),
         "q11" => bids(events)
             .key_by(|b| b.bidder)
             .window(Assigner::session(Duration::from_secs(10)))
             .aggregate(Aggregate::count())
-            .sink_files(FileSink::csv(out, h, |f: &crate::Fired<i64, u64>, o| {
+            .sink_files(out.sink(h, |f: &crate::Fired<i64, u64>, o| {
                 let _ = write!(
                     o,
                     "{},{},{},{}",
