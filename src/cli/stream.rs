@@ -21,6 +21,32 @@ pub enum StreamCmd {
     /// becomes visible checkpoint by checkpoint (two-phase commit), so a job killed and
     /// rerun with --restore writes every row exactly once.
     Nexmark(NexmarkArgs),
+    /// Run a streaming SQL query over JSON-lines tables (files, or NATS JetStream streams)
+    /// with Flink's window table functions over an event-time column, e.g.
+    /// `SELECT auction, count(*) AS n, window_start, window_end FROM TABLE(TUMBLE(TABLE bid,
+    /// DESCRIPTOR(dateTime), INTERVAL '10' SECOND)) GROUP BY auction, window_start,
+    /// window_end`. TUMBLE, HOP (slide, size) and SESSION (PARTITION BY key) are supported;
+    /// within a window, the query runs on Strata SQL (joins, GROUP BY, subqueries). Queries
+    /// without a window table function (projections, filters) run on micro-batches.
+    Sql(SqlArgs),
+}
+
+/// `strata stream sql`.
+#[derive(Args, Debug)]
+pub struct SqlArgs {
+    /// A table: NAME=URL[#FIELD=VALUE], JSON lines under a directory/file or a
+    /// nats://host:port/STREAM; the optional filter keeps rows whose FIELD is VALUE (e.g.
+    /// --table bid=/data/nexmark#type=bid). Repeat for more tables.
+    #[arg(long = "table", value_name = "NAME=URL")]
+    tables: Vec<String>,
+    /// Read the query from this file.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// The query (instead of -f).
+    #[arg(value_name = "QUERY")]
+    query: Option<String>,
+    #[command(flatten)]
+    job: JobArgs,
 }
 
 /// `strata stream nexmark`.
@@ -44,6 +70,16 @@ pub struct NexmarkArgs {
     /// Generator seed (with --events).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    #[command(flatten)]
+    job: JobArgs,
+    /// Generator partitions (with --events).
+    #[arg(long, default_value_t = 4)]
+    partitions: usize,
+}
+
+/// What every streaming job takes: output, checkpoints, parallelism, event time, state.
+#[derive(Args, Debug)]
+pub struct JobArgs {
     /// Output directory or URL (local, dfs://, s3://), or nats://host:port/SUBJECT to
     /// publish each row as a message (a JetStream stream must capture the subject; rows are
     /// staged under --checkpoint-dir and published once their checkpoint completes, with
@@ -73,9 +109,6 @@ pub struct NexmarkArgs {
     /// newest event by this much.
     #[arg(long, default_value = "4s", value_parser = parse_duration)]
     out_of_orderness: Duration,
-    /// Generator partitions (with --events).
-    #[arg(long, default_value_t = 4)]
-    partitions: usize,
     /// Where keyed state lives: heap (memory) or lsm (an on-disk LSM tree per task, for
     /// state larger than memory). Checkpoints of keyed state are incremental either way.
     #[arg(long, value_enum, default_value_t = Backend::Heap)]
@@ -121,7 +154,94 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 pub fn run(cfg: &StrataConfig, cmd: StreamCmd) -> Result<()> {
     match cmd {
         StreamCmd::Nexmark(a) => nexmark_job(cfg, a),
+        StreamCmd::Sql(a) => sql_job(cfg, a),
     }
+}
+
+fn stream_config(cfg: &StrataConfig, j: &JobArgs) -> Result<StreamConfig> {
+    if j.restore && j.checkpoint_dir.is_none() {
+        bail!("--restore needs --checkpoint-dir (where the checkpoints are)");
+    }
+    Ok(StreamConfig {
+        parallelism: j.parallelism,
+        max_parallelism: j.max_parallelism,
+        checkpoint: j.checkpoint_dir.clone().map(|dir| CheckpointConfig {
+            dir,
+            interval: j.checkpoint_interval,
+            retain: j.retain.max(1),
+        }),
+        restore: j.restore,
+        storage: StorageOptions::from_config(&cfg.cluster),
+        state_backend: match j.state_backend {
+            Backend::Heap => StateBackend::Heap,
+            Backend::Lsm => StateBackend::lsm(
+                j.state_dir.clone().unwrap_or_else(std::env::temp_dir),
+                j.state_memory.bytes(),
+            ),
+        },
+        ..Default::default()
+    })
+}
+
+fn output(j: &JobArgs) -> nexmark::Output {
+    if j.out.starts_with("nats://") {
+        let staging = match &j.checkpoint_dir {
+            Some(c) => format!("{}/staging", c.trim_end_matches('/')),
+            None => std::env::temp_dir()
+                .join(format!("strata-staging-{}", std::process::id()))
+                .to_string_lossy()
+                .to_string(),
+        };
+        nexmark::Output::JetStream {
+            subject: j.out.clone(),
+            staging,
+        }
+    } else {
+        nexmark::Output::Files(j.out.clone())
+    }
+}
+
+fn report(what: &str, stats: &strata::stream::JobStats, out: &str) {
+    let secs = stats.elapsed.as_secs_f64().max(1e-9);
+    let restored = stats
+        .restored_from
+        .map(|c| format!(", resumed from checkpoint {c}"))
+        .unwrap_or_default();
+    eprintln!(
+        "{what}: {} events in {:.2} s ({:.0} events/s), {} checkpoints{restored}; output in {out}",
+        stats.records_in,
+        secs,
+        stats.records_in as f64 / secs,
+        stats.checkpoints.len(),
+    );
+}
+
+fn sql_job(cfg: &StrataConfig, a: SqlArgs) -> Result<()> {
+    let query = match (&a.file, &a.query) {
+        (Some(f), None) => std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read the query file {}", f.display()))?,
+        (None, Some(q)) => q.clone(),
+        _ => bail!("give the query as an argument or with -f FILE (one of them)"),
+    };
+    if a.tables.is_empty() {
+        bail!("declare the tables the query reads: --table NAME=URL[#FIELD=VALUE]");
+    }
+    let tables = a
+        .tables
+        .iter()
+        .map(|t| strata::stream::sql::TableSpec::parse(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let env = StreamEnv::new(stream_config(cfg, &a.job)?);
+    strata::stream::sql::build(
+        &env,
+        query.trim().trim_end_matches(';'),
+        &tables,
+        a.job.out_of_orderness,
+        &output(&a.job),
+    )?;
+    let stats = env.execute().context("streaming SQL job failed")?;
+    report("stream sql", &stats, &a.job.out);
+    Ok(())
 }
 
 fn nexmark_job(cfg: &StrataConfig, a: NexmarkArgs) -> Result<()> {
@@ -138,31 +258,9 @@ fn nexmark_job(cfg: &StrataConfig, a: NexmarkArgs) -> Result<()> {
     if a.partitions == 0 {
         bail!("--partitions must be at least 1");
     }
-    if a.restore && a.checkpoint_dir.is_none() {
-        bail!("--restore needs --checkpoint-dir (where the checkpoints are)");
-    }
     let storage = StorageOptions::from_config(&cfg.cluster);
-    let config = StreamConfig {
-        parallelism: a.parallelism,
-        max_parallelism: a.max_parallelism,
-        checkpoint: a.checkpoint_dir.clone().map(|dir| CheckpointConfig {
-            dir,
-            interval: a.checkpoint_interval,
-            retain: a.retain.max(1),
-        }),
-        restore: a.restore,
-        storage: storage.clone(),
-        state_backend: match a.state_backend {
-            Backend::Heap => StateBackend::Heap,
-            Backend::Lsm => StateBackend::lsm(
-                a.state_dir.clone().unwrap_or_else(std::env::temp_dir),
-                a.state_memory.bytes(),
-            ),
-        },
-        ..Default::default()
-    };
-    let env = StreamEnv::new(config);
-    let wm = WatermarkStrategy::bounded(a.out_of_orderness, |e: &Event| e.ts())
+    let env = StreamEnv::new(stream_config(cfg, &a.job)?);
+    let wm = WatermarkStrategy::bounded(a.job.out_of_orderness, |e: &Event| e.ts())
         .with_idleness(Duration::from_secs(5));
     let events = match (&a.input, a.events) {
         (Some(url), _) if url.starts_with("nats://") => {
@@ -197,39 +295,11 @@ fn nexmark_job(cfg: &StrataConfig, a: NexmarkArgs) -> Result<()> {
         ),
         (None, None) => unreachable!("checked above"),
     };
-    let output = if a.out.starts_with("nats://") {
-        let staging = match &a.checkpoint_dir {
-            Some(c) => format!("{}/staging", c.trim_end_matches('/')),
-            None => std::env::temp_dir()
-                .join(format!("strata-staging-{}", std::process::id()))
-                .to_string_lossy()
-                .to_string(),
-        };
-        nexmark::Output::JetStream {
-            subject: a.out.clone(),
-            staging,
-        }
-    } else {
-        nexmark::Output::Files(a.out.clone())
-    };
-    nexmark::build_query(&a.query, &events, &output)?;
+    nexmark::build_query(&a.query, &events, &output(&a.job))?;
     let stats = env
         .execute()
         .with_context(|| format!("nexmark {} failed", a.query))?;
-    let secs = stats.elapsed.as_secs_f64().max(1e-9);
-    let restored = stats
-        .restored_from
-        .map(|c| format!(", resumed from checkpoint {c}"))
-        .unwrap_or_default();
-    eprintln!(
-        "nexmark {}: {} events in {:.2} s ({:.0} events/s), {} checkpoints{restored}; output in {}",
-        a.query,
-        stats.records_in,
-        secs,
-        stats.records_in as f64 / secs,
-        stats.checkpoints.len(),
-        a.out
-    );
+    report(&format!("nexmark {}", a.query), &stats, &a.job.out);
     Ok(())
 }
 

@@ -718,6 +718,12 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
                     return Expr::Case(vec![(eq, null)], Some(Box::new(a))).fold();
                 }
                 "round" => Func::Round,
+                "mod" => {
+                    // MOD(a, b) is a % b (Flink, MySQL, PostgreSQL).
+                    let [a, b2] = <[Expr; 2]>::try_from(args)
+                        .map_err(|_| SqlError::Plan(format!("{e}: MOD takes two arguments")))?;
+                    return binary(a, BinOp::Mod, b2, scope, e);
+                }
                 "sum" | "count" | "avg" | "min" | "max" => {
                     return Err(SqlError::Plan(format!(
                         "aggregate {e} is not allowed here (WHERE, GROUP BY or a join condition)"

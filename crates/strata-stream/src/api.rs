@@ -361,7 +361,7 @@ impl<T: Data> DataStream<T> {
     }
 
     /// A one-output operator made by `f` from its consumer.
-    fn chain<U: Data>(
+    pub(crate) fn chain<U: Data>(
         &self,
         f: impl Fn(&TaskInfo, &str, Box<dyn Operator<U>>) -> Result<Box<dyn Operator<T>>> + 'static,
     ) -> DataStream<U> {

@@ -39,6 +39,7 @@ pub mod operator;
 pub mod process;
 pub mod sink;
 pub mod source;
+pub mod sql;
 pub mod state;
 pub mod task;
 pub mod time;

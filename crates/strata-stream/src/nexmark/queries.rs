@@ -41,7 +41,7 @@ pub enum Output {
 }
 
 impl Output {
-    fn sink<T>(
+    pub(crate) fn sink<T>(
         &self,
         header: &str,
         row: impl Fn(&T, &mut String) + Send + Sync + 'static,
