@@ -46,6 +46,52 @@ fn newest_checkpoint(dir: &Path) -> u64 {
     .unwrap_or(0)
 }
 
+/// Runs `strata ARGS --restore --checkpoint-dir CHK --checkpoint-interval 50ms
+/// --parallelism P` until it finishes, SIGKILLing it up to `max_kills` times: once a new
+/// checkpoint is complete plus a random moment (so kills land mid-checkpoint, mid-commit
+/// and between checkpoints), or at a random moment from the start (maybe before any
+/// checkpoint, maybe during restore). Parallelism cycles through 2, 3, 1. Returns the kills.
+fn kill_until_done(args: &[&str], chk: &Path, rng: &mut SmallRng, max_kills: usize) -> usize {
+    let mut kills = 0;
+    for attempt in 1..=60 {
+        let p = ["2", "3", "1"][attempt % 3];
+        let before = newest_checkpoint(chk);
+        let mut child = strata()
+            .args(args)
+            .args(["--restore", "--checkpoint-dir", chk.to_str().unwrap()])
+            .args(["--checkpoint-interval", "50ms", "--parallelism", p])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let extra = Duration::from_millis(rng.gen_range(0..60));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut armed: Option<Instant> = (kills < max_kills && rng.gen_bool(0.5))
+            .then(|| Instant::now() + Duration::from_millis(rng.gen_range(20..200)));
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let err = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+                assert!(status.success(), "{args:?} attempt {attempt}: {err}");
+                return kills;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{args:?}: attempt {attempt} hung"
+            );
+            if armed.is_none() && kills < max_kills && newest_checkpoint(chk) > before {
+                armed = Some(Instant::now() + extra);
+            }
+            if armed.is_some_and(|t| Instant::now() >= t) {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                kills += 1;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    panic!("{args:?}: the job never finished in 60 attempts");
+}
+
 fn run_ok(args: &[&str]) {
     let out = strata().args(args).output().unwrap();
     assert!(
@@ -92,68 +138,22 @@ fn nexmark_output_is_exactly_once_across_random_kills_and_parallelism_changes() 
 
         let out = tmp.path().join(format!("out-{q}"));
         let chk = tmp.path().join(format!("chk-{q}"));
-        let mut kills = 0;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            assert!(attempt <= 60, "{q}: the job never finished");
-            let p = ["2", "3", "1"][attempt % 3];
-            let before = newest_checkpoint(&chk);
-            let mut child = strata()
-                .args([
-                    "stream",
-                    "nexmark",
-                    "--query",
-                    q,
-                    "--input",
-                    input_s,
-                    "--restore",
-                ])
-                .args([
-                    "--out",
-                    out.to_str().unwrap(),
-                    "--checkpoint-dir",
-                    chk.to_str().unwrap(),
-                ])
-                .args(["--checkpoint-interval", "50ms", "--parallelism", p])
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            // Kill once a new checkpoint is complete, after a random extra moment (so
-            // kills land mid-checkpoint, mid-commit and between checkpoints).
-            let extra = Duration::from_millis(rng.gen_range(0..60));
-            let deadline = Instant::now() + Duration::from_secs(120);
-            // Or at a random moment from the start (maybe before any checkpoint, maybe
-            // during restore); after 8 kills the job is left to finish.
-            let mut armed: Option<Instant> = (kills < 8 && rng.gen_bool(0.5))
-                .then(|| Instant::now() + Duration::from_millis(rng.gen_range(20..200)));
-            let finished = loop {
-                if let Some(status) = child.try_wait().unwrap() {
-                    let err = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
-                    assert!(status.success(), "{q} attempt {attempt}: {err}");
-                    break true;
-                }
-                assert!(Instant::now() < deadline, "{q}: attempt {attempt} hung");
-                if armed.is_none() && kills < 8 && newest_checkpoint(&chk) > before {
-                    armed = Some(Instant::now() + extra);
-                }
-                if armed.is_some_and(|t| Instant::now() >= t) {
-                    child.kill().unwrap();
-                    child.wait().unwrap();
-                    kills += 1;
-                    break false;
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            };
-            if finished {
-                break;
-            }
-        }
-        assert!(
-            kills >= 4,
-            "{q}: only {kills} kills; the test must interrupt the job"
+        let kills = kill_until_done(
+            &[
+                "stream",
+                "nexmark",
+                "--query",
+                q,
+                "--input",
+                input_s,
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &chk,
+            &mut rng,
+            8,
         );
-        eprintln!("{q}: {kills} kills over {attempt} attempts");
+        eprintln!("{q}: {kills} kills");
         let got = rows(&out, header);
         assert_eq!(
             got.len(),
@@ -220,56 +220,14 @@ fn jetstream_in_and_out_is_exactly_once_across_kills() {
 
     let chk = tmp.path().join("chk");
     let mut rng = SmallRng::seed_from_u64(0xa75);
-    let mut kills = 0;
-    for attempt in 1..=40 {
-        let mut child = strata()
-            .args([
-                "stream",
-                "nexmark",
-                "--query",
-                q,
-                "--input",
-                &input,
-                "--out",
-                &output,
-                "--restore",
-            ])
-            .args([
-                "--checkpoint-dir",
-                chk.to_str().unwrap(),
-                "--checkpoint-interval",
-                "50ms",
-            ])
-            .args(["--parallelism", ["2", "1", "3"][attempt % 3]])
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let before = newest_checkpoint(&chk);
-        let extra = Duration::from_millis(rng.gen_range(0..80));
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let mut armed: Option<Instant> = None;
-        let done = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                let err = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
-                assert!(status.success(), "attempt {attempt}: {err}");
-                break true;
-            }
-            assert!(Instant::now() < deadline, "attempt {attempt} hung");
-            if armed.is_none() && kills < 5 && newest_checkpoint(&chk) > before {
-                armed = Some(Instant::now() + extra);
-            }
-            if armed.is_some_and(|t| Instant::now() >= t) {
-                child.kill().unwrap();
-                child.wait().unwrap();
-                kills += 1;
-                break false;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        };
-        if done {
-            break;
-        }
-    }
+    let kills = kill_until_done(
+        &[
+            "stream", "nexmark", "--query", q, "--input", &input, "--out", &output,
+        ],
+        &chk,
+        &mut rng,
+        5,
+    );
     let mut got: Vec<String> = jetstream::read_all(&output)
         .unwrap()
         .into_iter()
@@ -282,4 +240,59 @@ fn jetstream_in_and_out_is_exactly_once_across_kills() {
     assert!(kills >= 2, "only {kills} kills");
     assert_eq!(got.len(), want.len(), "{kills} kills: row counts differ");
     assert_eq!(got, want);
+}
+
+/// Streaming SQL (Nexmark q5 in Flink's SQL) under the same random kills and restores.
+#[test]
+fn streaming_sql_output_is_exactly_once_across_kills() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let input_s = input.to_str().unwrap();
+    run_ok(&[
+        "gen",
+        "nexmark",
+        "--events",
+        "300000",
+        "--partitions",
+        "2",
+        "--out",
+        input_s,
+    ]);
+    let q5 = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/strata-stream/tests/sql/q5.sql"
+    );
+    let bid = format!("bid={input_s}#type=bid");
+    let base = tmp.path().join("base");
+    run_ok(&[
+        "stream",
+        "sql",
+        "--table",
+        &bid,
+        "-f",
+        q5,
+        "--out",
+        base.to_str().unwrap(),
+    ]);
+    let want = rows(&base, "auction,num");
+    assert!(!want.is_empty());
+    let out = tmp.path().join("out");
+    let mut rng = SmallRng::seed_from_u64(0x51);
+    let kills = kill_until_done(
+        &[
+            "stream",
+            "sql",
+            "--table",
+            &bid,
+            "-f",
+            q5,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &tmp.path().join("chk"),
+        &mut rng,
+        4,
+    );
+    assert!(kills >= 2, "only {kills} kills");
+    assert_eq!(rows(&out, "auction,num"), want, "after {kills} kills");
 }
