@@ -20,11 +20,16 @@
 //! - The coordinator ([`job`]) injects checkpoint barriers at the sources; channel tasks
 //!   align them; snapshots are written through the storage layer ([`checkpoint`]) and
 //!   file sinks commit in two phases ([`sink`]).
+//! - Keyed state of process functions lives on the heap or in an on-disk LSM tree
+//!   ([`state`]); its checkpoints are incremental (shared delta files, reference-counted).
+//! - [`jetstream`]: NATS JetStream as a replayable source (sequence numbers as offsets) and
+//!   an exactly-once sink.
+//! - [`sql`]: streaming SQL with window table functions, each window run on Strata SQL.
 //! - [`nexmark`]: the Nexmark event model, generator and queries q0–q8 and q11.
 //!
-//! Not yet: streaming SQL, the on-disk LSM state backend and incremental checkpoints,
-//! unaligned checkpoints, tasks on the cluster's workers, a micro-batch mode, message
-//! broker sources. See ARCHITECTURE.md.
+//! Not yet: tasks on the cluster's workers (jobs run in one process), a micro-batch
+//! (D-Streams) mode, unaligned checkpoints, LSM-backed window state, streaming metrics in
+//! `/metrics`. See ARCHITECTURE.md.
 
 pub mod api;
 pub mod channel;
