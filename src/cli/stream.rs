@@ -119,6 +119,35 @@ pub struct JobArgs {
     /// Memory for the LSM state per task (block cache and memtables), e.g. 64m.
     #[arg(long, default_value = "64m")]
     state_memory: strata::common::ByteSize,
+    /// Serve Prometheus metrics (records per stage, watermarks and their lag, backpressure,
+    /// checkpoint duration and size) on http://ADDR/metrics while the job runs.
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<String>,
+}
+
+/// Starts the metrics endpoint if asked; the runtime serving it lives as long as the
+/// returned value.
+fn serve_metrics(j: &JobArgs) -> Result<Option<tokio::runtime::Runtime>> {
+    let Some(addr) = &j.metrics_addr else {
+        return Ok(None);
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let bound = rt.block_on(async {
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} for /metrics"))?;
+        let a = l.local_addr()?;
+        tokio::spawn(async move {
+            let _ = strata::net::admin::serve(l, std::future::pending(), axum::Router::new()).await;
+        });
+        anyhow::Ok(a)
+    })?;
+    eprintln!("stream: metrics on http://{bound}/metrics");
+    Ok(Some(rt))
 }
 
 /// `--state-backend`.
@@ -232,6 +261,7 @@ fn sql_job(cfg: &StrataConfig, a: SqlArgs) -> Result<()> {
         .map(|t| strata::stream::sql::TableSpec::parse(t))
         .collect::<Result<Vec<_>, _>>()?;
     let env = StreamEnv::new(stream_config(cfg, &a.job)?);
+    let _metrics = serve_metrics(&a.job)?;
     strata::stream::sql::build(
         &env,
         query.trim().trim_end_matches(';'),
@@ -260,6 +290,7 @@ fn nexmark_job(cfg: &StrataConfig, a: NexmarkArgs) -> Result<()> {
     }
     let storage = StorageOptions::from_config(&cfg.cluster);
     let env = StreamEnv::new(stream_config(cfg, &a.job)?);
+    let _metrics = serve_metrics(&a.job)?;
     let wm = WatermarkStrategy::bounded(a.job.out_of_orderness, |e: &Event| e.ts())
         .with_idleness(Duration::from_secs(5));
     let events = match (&a.input, a.events) {

@@ -293,6 +293,7 @@ impl StreamEnv {
                     .downcast::<Vec<Sender<Msg<T>>>>()
                     .expect("typed senders");
                 Ok(op_box::<T>(Box::new(Exchange::new(
+                    info.stage,
                     outs,
                     route.clone(),
                     w.batch,

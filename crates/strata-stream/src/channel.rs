@@ -29,6 +29,7 @@ pub(crate) enum Route<T> {
 }
 
 pub(crate) struct Exchange<T> {
+    blocked: prometheus_client::metrics::counter::Counter<f64, std::sync::atomic::AtomicU64>,
     outs: Vec<Sender<Msg<T>>>,
     bufs: Vec<Vec<Record<T>>>,
     route: Route<T>,
@@ -37,9 +38,18 @@ pub(crate) struct Exchange<T> {
 }
 
 impl<T: Data> Exchange<T> {
-    pub(crate) fn new(outs: Vec<Sender<Msg<T>>>, route: Route<T>, batch: usize) -> Self {
+    pub(crate) fn new(
+        stage: usize,
+        outs: Vec<Sender<Msg<T>>>,
+        route: Route<T>,
+        batch: usize,
+    ) -> Self {
         let bufs = outs.iter().map(|_| Vec::new()).collect();
         Exchange {
+            blocked: crate::metrics::get()
+                .backpressure
+                .get_or_create(&crate::metrics::stage(stage))
+                .clone(),
             outs,
             bufs,
             route,
@@ -49,7 +59,17 @@ impl<T: Data> Exchange<T> {
     }
 
     fn send(&self, i: usize, m: Msg<T>) -> Result<()> {
-        self.outs[i].send(m).map_err(|_| StreamError::Disconnected)
+        match self.outs[i].try_send(m) {
+            Ok(()) => Ok(()),
+            Err(crossbeam_channel::TrySendError::Full(m)) => {
+                // Backpressure: the consumer has no free slot; wait, and count the wait.
+                let t = std::time::Instant::now();
+                let r = self.outs[i].send(m).map_err(|_| StreamError::Disconnected);
+                self.blocked.inc_by(t.elapsed().as_secs_f64());
+                r
+            }
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => Err(StreamError::Disconnected),
+        }
     }
 
     fn flush(&mut self) -> Result<()> {

@@ -339,6 +339,10 @@ fn complete(
         s.prune(retain)?;
     }
     tracing::debug!(checkpoint = f.id, bytes, "checkpoint complete");
+    let m = crate::metrics::get();
+    m.checkpoints.inc();
+    m.checkpoint_ms.set(f.started.elapsed().as_millis() as i64);
+    m.checkpoint_bytes.set(bytes as i64);
     Ok(CheckpointStat {
         id: f.id,
         duration: f.started.elapsed(),

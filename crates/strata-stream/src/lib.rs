@@ -39,6 +39,7 @@ pub mod error;
 pub mod jetstream;
 pub mod job;
 pub mod keys;
+pub mod metrics;
 pub mod nexmark;
 pub mod operator;
 pub mod process;

@@ -149,6 +149,10 @@ impl<T: Data> Task for SourceTask<T> {
         let mut splits: Vec<Split<T>> = Vec::new();
         self.open_new(&mut splits, &mut combiner, &offsets)?;
         let bound = self.strategy.out_of_orderness;
+        let records = crate::metrics::get()
+            .records
+            .get_or_create(&crate::metrics::stage(self.info.stage))
+            .clone();
         let idle_after = self.strategy.idle_timeout;
         let mut buf = Vec::with_capacity(self.batch);
         let mut last_tick = Instant::now();
@@ -196,12 +200,14 @@ impl<T: Data> Task for SourceTask<T> {
                         self.shared
                             .records_in
                             .fetch_add(buf.len() as u64, Ordering::Relaxed);
+                        records.inc_by(buf.len() as u64);
                         for v in buf.drain(..) {
                             let ts = (self.strategy.timestamp)(&v);
                             s.clock.max_ts = s.clock.max_ts.max(ts);
                             self.chain.process(Record { ts, value: v })?;
                         }
                         if let Some(wm) = combiner.update(s.input, s.clock.watermark(bound)) {
+                            crate::metrics::watermark(self.info.stage, wm);
                             self.chain.watermark(wm)?;
                         }
                     }
@@ -209,12 +215,14 @@ impl<T: Data> Task for SourceTask<T> {
                         if idle_after.is_some_and(|d| s.clock.last_active.elapsed() >= d)
                             && let Some(wm) = combiner.set_idle(s.input)
                         {
+                            crate::metrics::watermark(self.info.stage, wm);
                             self.chain.watermark(wm)?;
                         }
                     }
                     Poll::End => {
                         s.ended = true;
                         if let Some(wm) = combiner.end(s.input) {
+                            crate::metrics::watermark(self.info.stage, wm);
                             self.chain.watermark(wm)?;
                         }
                     }
@@ -259,6 +267,10 @@ impl<T: Data> Task for ChannelTask<T> {
     fn run(mut self: Box<Self>) -> Result<()> {
         let n = self.inputs.len();
         let mut combiner = WatermarkCombiner::new(n);
+        let records = crate::metrics::get()
+            .records
+            .get_or_create(&crate::metrics::stage(self.info.stage))
+            .clone();
         let mut blocked = vec![false; n];
         let mut ended = vec![false; n];
         let mut barrier: Option<u64> = None;
@@ -293,17 +305,20 @@ impl<T: Data> Task for ChannelTask<T> {
                     Msg::Batch(b) => {
                         idle_sent = false;
                         combiner.activate(i);
+                        records.inc_by(b.len() as u64);
                         for r in b {
                             self.chain.process(r)?;
                         }
                     }
                     Msg::Watermark(wm) => {
                         if let Some(w) = combiner.update(i, wm) {
+                            crate::metrics::watermark(self.info.stage, w);
                             self.chain.watermark(w)?;
                         }
                     }
                     Msg::Idle => {
                         if let Some(w) = combiner.set_idle(i) {
+                            crate::metrics::watermark(self.info.stage, w);
                             self.chain.watermark(w)?;
                         }
                         if combiner.all_idle() && !idle_sent {
@@ -318,6 +333,7 @@ impl<T: Data> Task for ChannelTask<T> {
                     Msg::End => {
                         ended[i] = true;
                         if let Some(w) = combiner.end(i) {
+                            crate::metrics::watermark(self.info.stage, w);
                             self.chain.watermark(w)?;
                         }
                     }

@@ -156,4 +156,16 @@ fn incremental_checkpoints_share_files_and_drop_unreferenced_ones() {
             newest.shared
         );
     }
+    // The job's metrics went to the process-wide registry (`/metrics`).
+    let text = strata_common::metrics::render();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(value("strata_stream_checkpoints_total") >= 8.0, "{text}");
+    assert!(value("strata_stream_records_total") >= 600_000.0, "{text}");
+    assert!(value("strata_stream_checkpoint_bytes") > 0.0, "{text}");
+    assert!(text.contains("strata_stream_watermark_ms{stage="), "{text}");
 }
