@@ -10,7 +10,8 @@ use strata::storage::StorageOptions;
 use strata::stream::jetstream::JetStreamSource;
 use strata::stream::nexmark::{self, Event, GeneratorSource};
 use strata::stream::{
-    CheckpointConfig, LinesSource, StateBackend, StreamConfig, StreamEnv, WatermarkStrategy,
+    CheckpointConfig, DfsLogSource, LinesSource, StateBackend, StreamConfig, StreamEnv,
+    WatermarkStrategy,
 };
 
 /// Streaming jobs.
@@ -67,6 +68,11 @@ pub struct NexmarkArgs {
     /// Keep watching --input for new files or messages (the job runs until killed).
     #[arg(long)]
     monitor: bool,
+    /// --input holds record files written by DFS record append (`strata dfs append`): one
+    /// event per record, byte offsets checkpointed; with --monitor, new appends are read
+    /// as they come.
+    #[arg(long)]
+    records: bool,
     /// Generator seed (with --events).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -307,6 +313,15 @@ fn nexmark_job(cfg: &StrataConfig, a: NexmarkArgs) -> Result<()> {
                 src = src.unbounded();
             }
             env.source(src, wm)
+        }
+        (Some(dir), _) if a.records => {
+            let src = DfsLogSource::new(dir.clone(), storage, |b: &[u8]| {
+                let line = String::from_utf8_lossy(b);
+                Event::parse(line.trim_end())
+                    .map(Some)
+                    .map_err(strata::stream::StreamError::Invalid)
+            });
+            env.source(if a.monitor { src } else { src.bounded() }, wm)
         }
         (Some(dir), _) => {
             let parse = nexmark::generate::parse_line();

@@ -449,11 +449,7 @@ impl DfsClient {
 
     /// Appends one record atomically (at least once); returns its offset in the file.
     pub fn append_record(&mut self, path: &str, record: &[u8]) -> Result<u64> {
-        let mut framed = Vec::with_capacity(record.len() + 12);
-        framed.extend_from_slice(&RECORD_MAGIC.to_le_bytes());
-        framed.extend_from_slice(&(record.len() as u32).to_le_bytes());
-        framed.extend_from_slice(&crc32c::crc32c(record).to_le_bytes());
-        framed.extend_from_slice(record);
+        let framed = frame_record(record);
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut backoff = Duration::from_millis(50);
         let mut fresh = false;
@@ -561,6 +557,44 @@ pub fn parse_records(bytes: &[u8]) -> Vec<Vec<u8>> {
         pos += 1;
     }
     out
+}
+
+/// A record as `append_record` stores it: magic, length, CRC-32C, body.
+pub fn frame_record(record: &[u8]) -> Vec<u8> {
+    let mut framed = Vec::with_capacity(record.len() + 12);
+    framed.extend_from_slice(&RECORD_MAGIC.to_le_bytes());
+    framed.extend_from_slice(&(record.len() as u32).to_le_bytes());
+    framed.extend_from_slice(&crc32c::crc32c(record).to_le_bytes());
+    framed.extend_from_slice(record);
+    framed
+}
+
+/// Whole records at the front of `bytes` (a window of a record file), each with the offset
+/// just past it, and how many bytes they and any padding or debris between them take. A record that starts in the window but
+/// ends past it stops the scan (read further and call again), unless `at_end` says the window
+/// reaches the end of the file, where it can only be debris.
+pub fn parse_records_prefix(bytes: &[u8], at_end: bool) -> (Vec<(usize, Vec<u8>)>, usize) {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos + 12 <= bytes.len() {
+        let magic = u32::from_le_bytes(bytes[pos..pos + 4].try_into().expect("4"));
+        if magic == RECORD_MAGIC {
+            let len = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().expect("4")) as usize;
+            let crc = u32::from_le_bytes(bytes[pos + 8..pos + 12].try_into().expect("4"));
+            match bytes.get(pos + 12..pos + 12 + len) {
+                Some(body) if crc32c::crc32c(body) == crc => {
+                    pos += 12 + len;
+                    out.push((pos, body.to_vec()));
+                    continue;
+                }
+                None if !at_end => return (out, pos),
+                _ => {}
+            }
+        }
+        pos += 1;
+    }
+    let consumed = if at_end { bytes.len() } else { pos };
+    (out, consumed)
 }
 
 /// A new DFS file being written, chunk by chunk (see the module docs for failure handling).

@@ -27,9 +27,10 @@
 //! - [`sql`]: streaming SQL with window table functions, each window run on Strata SQL.
 //! - [`nexmark`]: the Nexmark event model, generator and queries q0–q8 and q11.
 //!
+//! - [`metrics`]: records, watermarks, backpressure and checkpoints in `/metrics`.
+//!
 //! Not yet: tasks on the cluster's workers (jobs run in one process), a micro-batch
-//! (D-Streams) mode, unaligned checkpoints, LSM-backed window state, streaming metrics in
-//! `/metrics`. See ARCHITECTURE.md.
+//! (D-Streams) mode, unaligned checkpoints, LSM-backed window state. See ARCHITECTURE.md.
 
 pub mod api;
 pub mod channel;
@@ -59,7 +60,7 @@ pub use job::{CheckpointStat, JobStats};
 pub use operator::Record;
 pub use process::{KeyedProcessFunction, ProcessContext};
 pub use sink::{Collected, FileSink};
-pub use source::{LinesSource, Poll, Source, SplitReader, VecSource};
+pub use source::{DfsLogSource, LinesSource, Poll, Source, SplitReader, VecSource};
 pub use state::StateBackend;
 pub use time::{Ts, WatermarkStrategy};
 pub use window::{Accumulation, Aggregate, Assigner, Fired, Timing, Trigger, Window};

@@ -142,18 +142,19 @@ fn incremental_checkpoints_share_files_and_drop_unreferenced_ones() {
             .collect();
         // Reference counting: exactly the files a retained checkpoint needs are kept.
         assert_eq!(files, referenced, "{backend}");
-        // Sharing: the newest checkpoint reuses files that earlier checkpoints wrote.
-        let newest = &metas[2];
-        let older: Vec<&String> = newest
-            .shared
+        // Sharing: retained checkpoints reuse files earlier checkpoints wrote (a chain is
+        // restarted by a full snapshot every few checkpoints, so not necessarily the newest).
+        let sharing = metas
             .iter()
-            .filter(|f| !f.ends_with(&format!("-{:06}.state", newest.id)))
-            .collect();
+            .filter(|m| {
+                m.shared
+                    .iter()
+                    .any(|f| !f.ends_with(&format!("-{:06}.state", m.id)))
+            })
+            .count();
         assert!(
-            !older.is_empty(),
-            "{backend}: checkpoint {} shares no file: {:?}",
-            newest.id,
-            newest.shared
+            sharing >= 1,
+            "{backend}: no retained checkpoint shares a file"
         );
     }
     // The job's metrics went to the process-wide registry (`/metrics`).
