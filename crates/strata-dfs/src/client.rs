@@ -539,24 +539,11 @@ fn new_writer_id() -> u64 {
 
 /// Whole, checksummed records in `bytes`.
 pub fn parse_records(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while pos + 12 <= bytes.len() {
-        let magic = u32::from_le_bytes(bytes[pos..pos + 4].try_into().expect("4"));
-        if magic == RECORD_MAGIC {
-            let len = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().expect("4")) as usize;
-            let crc = u32::from_le_bytes(bytes[pos + 8..pos + 12].try_into().expect("4"));
-            if let Some(body) = bytes.get(pos + 12..pos + 12 + len)
-                && crc32c::crc32c(body) == crc
-            {
-                out.push(body.to_vec());
-                pos += 12 + len;
-                continue;
-            }
-        }
-        pos += 1;
-    }
-    out
+    parse_records_prefix(bytes, true)
+        .0
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect()
 }
 
 /// A record as `append_record` stores it: magic, length, CRC-32C, body.

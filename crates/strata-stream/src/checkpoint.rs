@@ -167,17 +167,7 @@ impl CheckpointStore {
             return Ok(());
         };
         let keep: Vec<u64> = ids.iter().rev().take(retain.max(1)).copied().collect();
-        let listing = self.store.list(&self.root)?;
-        let mut dirs: Vec<u64> = listing
-            .files
-            .iter()
-            .filter_map(|f| {
-                let rel = f.url.rsplit_once('/')?.0;
-                rel.rsplit('/').next()?.strip_prefix("chk-")?.parse().ok()
-            })
-            .collect();
-        dirs.sort_unstable();
-        dirs.dedup();
+        let dirs = self.chk_dirs()?;
         for d in dirs {
             if !keep.contains(&d) && d < newest {
                 self.store.delete(&self.path(&chk_dir(d)))?;
@@ -204,9 +194,17 @@ impl CheckpointStore {
 
     /// Removes checkpoint directories newer than `id` (attempts that never completed).
     pub(crate) fn drop_after(&self, id: u64) -> Result<()> {
+        for d in self.chk_dirs()?.into_iter().filter(|&d| d > id) {
+            self.store.delete(&self.path(&chk_dir(d)))?;
+        }
+        Ok(())
+    }
+
+    /// Ids of every `chk-N` directory, complete or not, ascending.
+    fn chk_dirs(&self) -> Result<Vec<u64>> {
         let listing = match self.store.list(&self.root) {
             Ok(l) => l,
-            Err(strata_storage::StorageError::NotFound(_)) => return Ok(()),
+            Err(strata_storage::StorageError::NotFound(_)) => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
         };
         let mut dirs: Vec<u64> = listing
@@ -219,10 +217,7 @@ impl CheckpointStore {
             .collect();
         dirs.sort_unstable();
         dirs.dedup();
-        for d in dirs.into_iter().filter(|&d| d > id) {
-            self.store.delete(&self.path(&chk_dir(d)))?;
-        }
-        Ok(())
+        Ok(dirs)
     }
 }
 

@@ -203,22 +203,35 @@ impl<T: Data> Operator<T> for Tee<T> {
 /// The end of a stream nobody consumes.
 pub(crate) struct Discard;
 
+/// Implements [`Control`] for an operator with nothing downstream and no state: every
+/// signal is accepted and dropped.
+macro_rules! end_of_chain_control {
+    () => {
+        fn watermark(&mut self, _: $crate::time::Ts) -> $crate::error::Result<()> {
+            Ok(())
+        }
+        fn idle(&mut self) -> $crate::error::Result<()> {
+            Ok(())
+        }
+        fn tick(&mut self, _: $crate::time::Ts) -> $crate::error::Result<()> {
+            Ok(())
+        }
+        fn snapshot(
+            &mut self,
+            _: u64,
+            _: &mut $crate::operator::Snapshot,
+        ) -> $crate::error::Result<()> {
+            Ok(())
+        }
+        fn finish(&mut self) -> $crate::error::Result<()> {
+            Ok(())
+        }
+    };
+}
+pub(crate) use end_of_chain_control;
+
 impl Control for Discard {
-    fn watermark(&mut self, _: Ts) -> Result<()> {
-        Ok(())
-    }
-    fn idle(&mut self) -> Result<()> {
-        Ok(())
-    }
-    fn tick(&mut self, _: Ts) -> Result<()> {
-        Ok(())
-    }
-    fn snapshot(&mut self, _: u64, _: &mut Snapshot) -> Result<()> {
-        Ok(())
-    }
-    fn finish(&mut self) -> Result<()> {
-        Ok(())
-    }
+    end_of_chain_control!();
 }
 
 impl<T: Data> Operator<T> for Discard {

@@ -214,21 +214,7 @@ pub(crate) struct PrintOp<T> {
 }
 
 impl<T: Data> Control for PrintOp<T> {
-    fn watermark(&mut self, _: Ts) -> Result<()> {
-        Ok(())
-    }
-    fn idle(&mut self) -> Result<()> {
-        Ok(())
-    }
-    fn tick(&mut self, _: Ts) -> Result<()> {
-        Ok(())
-    }
-    fn snapshot(&mut self, _: u64, _: &mut Snapshot) -> Result<()> {
-        Ok(())
-    }
-    fn finish(&mut self) -> Result<()> {
-        Ok(())
-    }
+    crate::operator::end_of_chain_control!();
 }
 
 impl<T: Data> Operator<T> for PrintOp<T> {
