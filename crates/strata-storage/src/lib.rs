@@ -120,6 +120,21 @@ pub trait Ranged: Send + Sync + std::fmt::Debug {
     fn read(&self, range: Range<u64>) -> Result<Vec<u8>>;
 }
 
+/// The storage layer's I/O runtime (two threads; object-store and broker calls are
+/// network-bound), shared by every client in the process that needs async I/O from
+/// blocking code.
+pub fn io_runtime() -> &'static tokio::runtime::Runtime {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("strata-storage-io")
+            .enable_all()
+            .build()
+            .expect("starting the storage I/O runtime")
+    })
+}
+
 /// Where `dfs:///` URLs without a host go, and the secret to present.
 #[derive(Debug, Clone, Default)]
 pub struct StorageOptions {

@@ -22,21 +22,8 @@ use std::io::Read;
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
-/// The storage layer's I/O runtime (two threads; object-store calls are network-bound).
-fn io_runtime() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("strata-storage-io")
-            .enable_all()
-            .build()
-            .expect("starting the storage I/O runtime")
-    })
-}
-
 fn block<F: std::future::Future>(f: F) -> F::Output {
-    io_runtime().block_on(f)
+    crate::io_runtime().block_on(f)
 }
 
 /// One bucket.

@@ -196,19 +196,18 @@ impl StreamEnv {
         strategy: WatermarkStrategy<T>,
     ) -> DataStream<T> {
         let source: Arc<dyn Source<T>> = Arc::new(source);
-        let (stage, p) = {
+        let stage = {
             let mut g = self.g.borrow_mut();
-            let p = g.config.parallelism;
+            let parallelism = g.config.parallelism;
             g.stages.push(Stage {
-                parallelism: p,
+                parallelism,
                 root: usize::MAX,
                 inputs: Vec::new(),
                 channels: None,
                 source: true,
             });
-            (g.stages.len() - 1, p)
+            g.stages.len() - 1
         };
-        let _ = p;
         let build: Build = Rc::new(move |info, uid, mut ports, w| {
             let chain = fan_out(take_ops::<T>(ports.remove(0)));
             let commands = w

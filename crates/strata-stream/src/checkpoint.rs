@@ -93,10 +93,15 @@ impl CheckpointStore {
         Ok(ids)
     }
 
-    pub(crate) fn metadata(&self, id: u64) -> Result<Metadata> {
-        let p = self.path(&format!("{}/metadata.json", chk_dir(id)));
+    /// The whole file at `rel` under the checkpoint directory.
+    fn read(&self, rel: &str) -> Result<Vec<u8>> {
+        let p = self.path(rel);
         let len = self.store.size(&p)?;
-        let bytes = self.store.read_range(&p, 0..len)?;
+        Ok(self.store.read_range(&p, 0..len)?)
+    }
+
+    pub(crate) fn metadata(&self, id: u64) -> Result<Metadata> {
+        let bytes = self.read(&format!("{}/metadata.json", chk_dir(id)))?;
         serde_json::from_slice(&bytes).map_err(decode_err)
     }
 
@@ -109,18 +114,13 @@ impl CheckpointStore {
             files: HashMap::new(),
         };
         for name in &meta.shared {
-            let p = self.path(&format!("shared/{name}"));
-            let len = self.store.size(&p)?;
-            restored
-                .files
-                .insert(name.clone(), self.store.read_range(&p, 0..len)?);
+            let bytes = self.read(&format!("shared/{name}"))?;
+            restored.files.insert(name.clone(), bytes);
         }
         for t in &meta.tasks {
-            let p = self.path(&format!("{}/{t}", chk_dir(id)));
-            let len = self.store.size(&p)?;
-            let bytes = self.store.read_range(&p, 0..len)?;
-            let states: Vec<(String, Vec<u8>)> = bincode::deserialize(&bytes)
-                .map_err(|e| StreamError::Restore(format!("{p}: {e}")))?;
+            let rel = format!("{}/{t}", chk_dir(id));
+            let states: Vec<(String, Vec<u8>)> = bincode::deserialize(&self.read(&rel)?)
+                .map_err(|e| StreamError::Restore(format!("{}: {e}", self.path(&rel))))?;
             for (uid, blob) in states {
                 restored.states.entry(uid).or_default().push(blob);
             }

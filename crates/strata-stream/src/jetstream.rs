@@ -10,7 +10,8 @@
 //! is redone after a crash is dropped by JetStream's duplicate window (2 minutes by
 //! default) instead of appearing twice.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
@@ -20,15 +21,7 @@ use crate::error::{Result, StreamError};
 use crate::source::{Poll, Source, SplitReader};
 
 fn rt() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("strata-nats")
-            .enable_all()
-            .build()
-            .expect("a tokio runtime for NATS")
-    })
+    strata_storage::io_runtime()
 }
 
 fn nats_err(what: &str, e: impl std::fmt::Display) -> StreamError {
@@ -50,7 +43,13 @@ pub fn parse_url(url: &str) -> Result<(String, String)> {
     }
 }
 
+/// One connection per server for the process (the client reconnects on its own).
 async fn context(server: &str) -> Result<jetstream::Context> {
+    static CONTEXTS: OnceLock<Mutex<HashMap<String, jetstream::Context>>> = OnceLock::new();
+    let cache = CONTEXTS.get_or_init(Default::default);
+    if let Some(c) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(server) {
+        return Ok(c.clone());
+    }
     let client = async_nats::ConnectOptions::new()
         .connection_timeout(Duration::from_secs(5))
         .connect(server)
@@ -61,7 +60,12 @@ async fn context(server: &str) -> Result<jetstream::Context> {
                 e,
             )
         })?;
-    Ok(jetstream::new(client))
+    let c = jetstream::new(client);
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(server.to_string(), c.clone());
+    Ok(c)
 }
 
 /// Records of a JetStream stream, parsed from each message's payload.

@@ -219,7 +219,7 @@ impl StreamEnv {
                     f.acks.push((task, snap));
                     if f.acks.len() == n_tasks {
                         let f = inflight.take().expect("in flight");
-                        match complete(store.as_ref(), f, &cfg, retain, n_sources) {
+                        match complete(store.as_ref(), f, &cfg, retain) {
                             Ok(stat) => {
                                 if stat.last {
                                     finished = true;
@@ -304,7 +304,6 @@ fn complete(
     f: InFlight,
     cfg: &crate::api::StreamConfig,
     retain: usize,
-    _sources: usize,
 ) -> Result<CheckpointStat> {
     let mut pending = Vec::new();
     let mut tasks = Vec::new();

@@ -1,7 +1,7 @@
 //! Keyed process functions: per-key state of the user's type and event-time timers, both
 //! checkpointed by key.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde::{Serialize, de::DeserializeOwned};
@@ -69,11 +69,56 @@ pub(crate) struct ProcessOp<K: Key, I, O, F: KeyedProcessFunction<K, I, O>> {
     /// Shared files of the last snapshots: a full one, then deltas.
     chain: Vec<String>,
     task: String,
-    pub(crate) timers: BTreeSet<(Ts, K)>,
+    timers: Timers<K>,
     pub(crate) watermark: Ts,
     pub(crate) next: Box<dyn Operator<O>>,
     out: Vec<Record<O>>,
     new_timers: Vec<Ts>,
+}
+
+/// Pending event-time timers, ordered by time and indexed by key (so clearing a key's
+/// timers does not scan all of them).
+struct Timers<K> {
+    by_time: BTreeSet<(Ts, K)>,
+    by_key: HashMap<K, Vec<Ts>>,
+}
+
+impl<K> Default for Timers<K> {
+    fn default() -> Self {
+        Timers {
+            by_time: BTreeSet::new(),
+            by_key: HashMap::new(),
+        }
+    }
+}
+
+impl<K: Key> Timers<K> {
+    fn insert(&mut self, ts: Ts, key: K) {
+        if self.by_time.insert((ts, key.clone())) {
+            self.by_key.entry(key).or_default().push(ts);
+        }
+    }
+
+    /// The earliest timer at or before `wm`, removed.
+    fn pop_due(&mut self, wm: Ts) -> Option<(Ts, K)> {
+        if self.by_time.first()?.0 > wm {
+            return None;
+        }
+        let (ts, key) = self.by_time.pop_first()?;
+        if let Some(v) = self.by_key.get_mut(&key) {
+            v.retain(|t| *t != ts);
+            if v.is_empty() {
+                self.by_key.remove(&key);
+            }
+        }
+        Some((ts, key))
+    }
+
+    fn clear_key(&mut self, key: &K) {
+        for ts in self.by_key.remove(key).unwrap_or_default() {
+            self.by_time.remove(&(ts, key.clone()));
+        }
+    }
 }
 
 /// What a process operator writes into a checkpoint besides its state files: the chain of
@@ -98,7 +143,7 @@ impl<K: Key, I: Data, O: Data, F: KeyedProcessFunction<K, I, O>> ProcessOp<K, I,
             uid,
             key,
             f,
-            timers: BTreeSet::new(),
+            timers: Timers::default(),
             watermark: Ts::MIN,
             next,
             out: Vec::new(),
@@ -111,29 +156,22 @@ impl<K: Key, I: Data, O: Data, F: KeyedProcessFunction<K, I, O>> ProcessOp<K, I,
                 .map(|n| info.restored_file(n))
                 .collect::<Result<Vec<_>>>()?;
             op.state.restore(files.into_iter(), |k| info.owns(k))?;
-            op.timers
-                .extend(timers.into_iter().filter(|(_, k)| info.owns(k)));
+            for (t, k) in timers.into_iter().filter(|(_, k)| info.owns(k)) {
+                op.timers.insert(t, k);
+            }
         }
         Ok(op)
     }
 
     fn emit(&mut self, key: &K, state: F::State, clear: bool) -> Result<()> {
         for t in self.new_timers.drain(..) {
-            self.timers.insert((t, key.clone()));
+            self.timers.insert(t, key.clone());
         }
         if !clear {
             self.state.put(key.clone(), state)?;
         } else {
             self.state.remove(key)?;
-            let stale: Vec<(Ts, K)> = self
-                .timers
-                .iter()
-                .filter(|(_, k)| k == key)
-                .cloned()
-                .collect();
-            for t in stale {
-                self.timers.remove(&t);
-            }
+            self.timers.clear_key(key);
         }
         for r in std::mem::take(&mut self.out) {
             self.next.process(r)?;
@@ -145,11 +183,7 @@ impl<K: Key, I: Data, O: Data, F: KeyedProcessFunction<K, I, O>> ProcessOp<K, I,
 impl<K: Key, I: Data, O: Data, F: KeyedProcessFunction<K, I, O>> Control for ProcessOp<K, I, O, F> {
     fn watermark(&mut self, wm: Ts) -> Result<()> {
         self.watermark = wm;
-        while let Some((ts, _)) = self.timers.first() {
-            if *ts > wm {
-                break;
-            }
-            let (ts, key) = self.timers.pop_first().expect("first");
+        while let Some((ts, key)) = self.timers.pop_due(wm) {
             let mut state = self.state.take(&key)?;
             let mut ctx = ProcessContext {
                 out: &mut self.out,
@@ -179,7 +213,7 @@ impl<K: Key, I: Data, O: Data, F: KeyedProcessFunction<K, I, O>> Control for Pro
         self.chain.push(name.clone());
         snap.files.push((name, bytes));
         snap.refs.extend(self.chain.iter().cloned());
-        let timers: Vec<&(Ts, K)> = self.timers.iter().collect();
+        let timers: Vec<&(Ts, K)> = self.timers.by_time.iter().collect();
         let blob = bincode::serialize(&(&self.chain, timers)).map_err(decode_err)?;
         snap.states.push((self.uid.clone(), blob));
         self.next.snapshot(cp, snap)

@@ -13,6 +13,17 @@ use crate::error::Result;
 use crate::operator::{Control, Data, Operator, PendingFile, Record, Snapshot};
 use crate::time::Ts;
 
+/// Appends `s` as a CSV field (quoted when it holds a comma, quote or line break).
+pub(crate) fn csv_field(out: &mut String, s: &str) {
+    if s.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&s.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(s);
+    }
+}
+
 /// Rows written as text files (CSV with a header, or JSON lines): `row` renders one
 /// record without its newline.
 pub struct FileSink<T> {

@@ -367,13 +367,7 @@ fn render(batches: &[RecordBatch]) -> Result<Vec<String>> {
                     }
                     _ => f.value(i).to_string(),
                 };
-                if v.contains([',', '"', '\n']) {
-                    line.push('"');
-                    line.push_str(&v.replace('"', "\"\""));
-                    line.push('"');
-                } else {
-                    line.push_str(&v);
-                }
+                crate::sink::csv_field(&mut line, &v);
             }
             out.push(line);
         }
@@ -469,19 +463,20 @@ impl Runner {
 /// Tumbling and hopping windows: a window's rows, run through the query when it closes.
 struct WindowQuery(Arc<Runner>);
 
-impl KeyedProcessFunction<(Ts, Ts), Row, String> for WindowQuery {
+/// Keyed by window; each record is a row paired with its window.
+impl KeyedProcessFunction<(Ts, Ts), ((Ts, Ts), Row), String> for WindowQuery {
     type State = Vec<Row>;
     fn process(
         &self,
         k: &(Ts, Ts),
         st: &mut Vec<Row>,
-        rec: Record<Row>,
+        rec: Record<((Ts, Ts), Row)>,
         ctx: &mut ProcessContext<String>,
     ) {
         if st.is_empty() {
             ctx.register_timer(k.1 - 1);
         }
-        st.push(rec.value);
+        st.push(rec.value.1);
     }
     fn on_timer(&self, k: &(Ts, Ts), st: &mut Vec<Row>, ts: Ts, ctx: &mut ProcessContext<String>) {
         let w = Window {
@@ -660,7 +655,7 @@ pub fn build(
                     .collect()
             })
             .key_by(|(w, _): &((Ts, Ts), Row)| *w)
-            .process(Unwrap(WindowQuery(runner.clone())))
+            .process(WindowQuery(runner.clone()))
         }
         Some(WindowKind::Session { gap, partition }) => {
             let r = runner.clone();
@@ -689,33 +684,6 @@ pub fn build(
     };
     results.sink_files(out.sink(&header, |r: &String, o: &mut String| o.push_str(r)));
     Ok(header)
-}
-
-/// Adapts a process function over rows to one over `(window, row)` pairs.
-struct Unwrap(WindowQuery);
-
-impl KeyedProcessFunction<(Ts, Ts), ((Ts, Ts), Row), String> for Unwrap {
-    type State = Vec<Row>;
-    fn process(
-        &self,
-        k: &(Ts, Ts),
-        st: &mut Vec<Row>,
-        rec: Record<((Ts, Ts), Row)>,
-        ctx: &mut ProcessContext<String>,
-    ) {
-        self.0.process(
-            k,
-            st,
-            Record {
-                ts: rec.ts,
-                value: rec.value.1,
-            },
-            ctx,
-        )
-    }
-    fn on_timer(&self, k: &(Ts, Ts), st: &mut Vec<Row>, ts: Ts, ctx: &mut ProcessContext<String>) {
-        self.0.on_timer(k, st, ts, ctx)
-    }
 }
 
 #[cfg(test)]

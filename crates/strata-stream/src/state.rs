@@ -59,7 +59,6 @@ enum Store<K, S> {
         keyspace: fjall::Keyspace,
         // Dropped last: removes the directory.
         _db: fjall::Database,
-        len: usize,
     },
 }
 
@@ -101,11 +100,7 @@ impl<K: Key, S: Default + Serialize + DeserializeOwned + Send + 'static> KeyedSt
                             .max_memtable_size(*write_buffer_bytes)
                     })
                     .map_err(lsm_err)?;
-                Store::Lsm {
-                    keyspace,
-                    _db: db,
-                    len: 0,
-                }
+                Store::Lsm { keyspace, _db: db }
             }
         };
         Ok(KeyedState {
@@ -137,12 +132,9 @@ impl<K: Key, S: Default + Serialize + DeserializeOwned + Send + 'static> KeyedSt
             Store::Heap(m) => {
                 m.insert(k.clone(), s);
             }
-            Store::Lsm { keyspace, len, .. } => {
+            Store::Lsm { keyspace, .. } => {
                 let key = bincode::serialize(&k).map_err(decode_err)?;
                 let val = bincode::serialize(&s).map_err(decode_err)?;
-                if !self.dirty.contains(&k) && keyspace.get(&key).map_err(lsm_err)?.is_none() {
-                    *len += 1;
-                }
                 keyspace.insert(key, val).map_err(lsm_err)?;
             }
         }
@@ -156,11 +148,8 @@ impl<K: Key, S: Default + Serialize + DeserializeOwned + Send + 'static> KeyedSt
             Store::Heap(m) => {
                 m.remove(k);
             }
-            Store::Lsm { keyspace, len, .. } => {
+            Store::Lsm { keyspace, .. } => {
                 let key = bincode::serialize(k).map_err(decode_err)?;
-                if keyspace.get(&key).map_err(lsm_err)?.is_some() {
-                    *len -= 1;
-                }
                 keyspace.remove(key).map_err(lsm_err)?;
             }
         }
@@ -174,7 +163,7 @@ impl<K: Key, S: Default + Serialize + DeserializeOwned + Send + 'static> KeyedSt
     pub(crate) fn len(&self) -> usize {
         match &self.store {
             Store::Heap(m) => m.len(),
-            Store::Lsm { len, .. } => *len,
+            Store::Lsm { keyspace, .. } => keyspace.len().expect("count keys"),
         }
     }
 

@@ -18,7 +18,7 @@ use crate::Record;
 use crate::api::{DataStream, Either};
 use crate::error::{Result, StreamError};
 use crate::process::{KeyedProcessFunction, ProcessContext};
-use crate::sink::FileSink;
+use crate::sink::{FileSink, csv_field as field};
 use crate::time::{END_OF_TIME, Ts, format_ts};
 use crate::window::{Aggregate, Assigner};
 
@@ -73,17 +73,6 @@ pub fn header(q: &str) -> Option<&'static str> {
         "q11" => "bidder,bid_count,starttime,endtime",
         _ => return None,
     })
-}
-
-/// Appends `s` as a CSV field.
-fn field(out: &mut String, s: &str) {
-    if s.contains([',', '"', '\n', '\r']) {
-        out.push('"');
-        out.push_str(&s.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(s);
-    }
 }
 
 fn bids(events: &DataStream<Event>) -> DataStream<Bid> {
