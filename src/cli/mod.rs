@@ -18,6 +18,7 @@ mod sim;
 mod sql;
 mod stream;
 mod submit;
+mod train;
 
 /// Writes one line to stdout; exits with status 0 if the reader has gone away.
 pub fn print_line(args: std::fmt::Arguments) {
@@ -219,6 +220,10 @@ enum Command {
     /// Streaming jobs with event time, windows and exactly-once output (Strata Stream).
     #[command(subcommand)]
     Stream(stream::StreamCmd),
+    /// Train models (Strata Train): a character-level GPT on one process or K data-parallel
+    /// ranks that survive a rank's death; sample text from a trained model.
+    #[command(subcommand)]
+    Train(train::TrainCmd),
     /// Fault campaigns: start a real cluster, run concurrent clients against it while random
     /// daemons are SIGKILLed, paused and restarted and chunk files corrupted, then check
     /// every acknowledged operation against a model of what the namespace may hold. Exits
@@ -663,6 +668,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Sim(args) => sim::run(args),
         Command::Stream(cmd) => stream::run(&full_config(&cli.engine)?, cmd),
+        Command::Train(cmd) => train::run(&full_config(&cli.engine)?, cmd),
         Command::Gen(Generator::Nexmark {
             events,
             seed,

@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub use strata_cluster as cluster;
+pub use strata_collective as collective;
 pub use strata_common as common;
 pub use strata_dataflow as dataflow;
 pub use strata_dataflow::*;
@@ -30,3 +31,4 @@ pub use strata_net as net;
 pub use strata_runtime as runtime;
 pub use strata_storage as storage;
 pub use strata_stream as stream;
+pub use strata_train as train;

@@ -1,0 +1,302 @@
+//! `strata train ...`: training models (Strata Train).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use clap::{Args, Subcommand};
+use strata::common::StrataConfig;
+use strata::storage::StorageOptions;
+use strata::train::launch::{self, EXIT_PEER_FAILED, EXIT_USAGE, LaunchSpec, env};
+use strata::train::trainer::{Event, TrainConfig};
+use strata::train::{TrainError, sample};
+
+/// Training.
+#[derive(Subcommand, Debug)]
+pub enum TrainCmd {
+    /// Train a character-level GPT on a text file or directory (e.g. data/shakespeare).
+    /// Prints `step<TAB>loss` per step on stdout (the global batch's mean cross-entropy)
+    /// and nothing else; writes model.safetensors, config.json and loss.csv under --out.
+    /// With --workers K, K data-parallel ranks (processes) split each global batch and
+    /// average gradients by bucketed all-reduce overlapped with backward; if a rank dies,
+    /// the others save a just-in-time checkpoint and fresh ranks resume from it.
+    Gpt(Box<GptArgs>),
+    /// Generate text from a model trained by `strata train gpt`.
+    Sample(SampleArgs),
+}
+
+/// `strata train gpt`.
+#[derive(Args, Debug, Clone)]
+pub struct GptArgs {
+    /// Training text: a file or a directory of files (local, dfs://, s3://).
+    #[arg(long, default_value = "data/shakespeare")]
+    data: String,
+    /// Transformer blocks.
+    #[arg(long, default_value_t = 2)]
+    layers: usize,
+    /// Attention heads per block (must divide --dim).
+    #[arg(long, default_value_t = 4)]
+    heads: usize,
+    /// Embedding width.
+    #[arg(long, default_value_t = 64)]
+    dim: usize,
+    /// Context length in characters.
+    #[arg(long, default_value_t = 64)]
+    context: usize,
+    /// Global batch: sequences per step over all ranks and micro-batches.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Optimizer steps.
+    #[arg(long, default_value_t = 200)]
+    steps: u64,
+    /// Peak learning rate (AdamW; linear warm-up, cosine decay to a tenth).
+    #[arg(long, default_value_t = 3e-3)]
+    lr: f64,
+    /// Warm-up steps [default: steps/10, at most 100].
+    #[arg(long)]
+    warmup: Option<u64>,
+    /// AdamW weight decay (matrices only).
+    #[arg(long, default_value_t = 0.1)]
+    weight_decay: f64,
+    /// Clip gradients to this global L2 norm (0 = off).
+    #[arg(long, default_value_t = 1.0)]
+    grad_clip: f64,
+    /// Micro-batches per step (gradient accumulation; communication only on the last).
+    #[arg(long, default_value_t = 1)]
+    accumulate: usize,
+    /// DDP gradient bucket size in MiB.
+    #[arg(long, default_value_t = 1.0)]
+    bucket_mb: f64,
+    /// Seed for the initial weights and the batches.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Output directory (local, dfs://, s3://).
+    #[arg(long)]
+    out: String,
+    /// Evaluate the validation loss every N steps (0 = at the end only); reported on stderr
+    /// and in eval.csv.
+    #[arg(long, default_value_t = 0)]
+    eval_every: u64,
+    /// Data-parallel ranks on this machine (processes).
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Run the ranks on a Strata cluster's workers (not built yet: use --workers).
+    #[arg(long, value_name = "HOST:PORT")]
+    master: Option<String>,
+    /// Parallelism: data (DDP). Pipeline parallelism is not built yet.
+    #[arg(long, default_value = "data")]
+    parallel: String,
+    /// Checkpoint directory (local, dfs://, s3://) [default with --workers > 1:
+    /// OUT/checkpoints, for just-in-time checkpoints].
+    #[arg(long)]
+    checkpoint_dir: Option<String>,
+    /// Write a checkpoint every N steps (0 = none; just-in-time ones still happen).
+    #[arg(long, default_value_t = 0)]
+    checkpoint_every: u64,
+    /// Resume from the newest checkpoint in --checkpoint-dir.
+    #[arg(long)]
+    resume: bool,
+    /// Recoveries after rank failures before giving up (with --workers).
+    #[arg(long, default_value_t = 3)]
+    max_restarts: usize,
+    /// Seconds a collective waits for a live peer before failing the step.
+    #[arg(long, default_value_t = 300)]
+    collective_timeout: u64,
+}
+
+/// `strata train sample`.
+#[derive(Args, Debug)]
+pub struct SampleArgs {
+    /// The --out directory of `strata train gpt`.
+    #[arg(long)]
+    model: String,
+    /// Text to continue.
+    #[arg(long, default_value = "\n")]
+    prompt: String,
+    /// Characters to generate.
+    #[arg(long, default_value_t = 200)]
+    tokens: usize,
+    /// Sampling temperature (0 = always the likeliest character).
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f64,
+    /// Seed for sampling.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+pub fn run(cfg: &StrataConfig, cmd: TrainCmd) -> Result<()> {
+    let opts = StorageOptions::from_config(&cfg.cluster);
+    match cmd {
+        TrainCmd::Sample(a) => {
+            let text = sample::sample(&a.model, &a.prompt, a.tokens, a.temperature, a.seed, &opts)?;
+            println!("{}{}", a.prompt, text);
+            Ok(())
+        }
+        TrainCmd::Gpt(a) => gpt(&opts, *a),
+    }
+}
+
+fn train_config(a: &GptArgs) -> TrainConfig {
+    let ck = a.checkpoint_dir.clone().or_else(|| {
+        (a.workers > 1).then(|| format!("{}/checkpoints", a.out.trim_end_matches('/')))
+    });
+    TrainConfig {
+        data: a.data.clone(),
+        layers: a.layers,
+        heads: a.heads,
+        dim: a.dim,
+        context: a.context,
+        batch: a.batch,
+        steps: a.steps,
+        lr: a.lr,
+        warmup: a.warmup.unwrap_or((a.steps / 10).clamp(1, 100)),
+        weight_decay: a.weight_decay,
+        grad_clip: a.grad_clip,
+        accumulate: a.accumulate,
+        bucket_bytes: (a.bucket_mb * 1048576.0).max(1.0) as usize,
+        seed: a.seed,
+        out: a.out.clone(),
+        eval_every: a.eval_every,
+        eval_batches: 8,
+        checkpoint_dir: ck,
+        checkpoint_every: a.checkpoint_every,
+        retain: 2,
+        resume: a.resume || std::env::var_os(env::RESUME).is_some(),
+    }
+}
+
+fn gpt(opts: &StorageOptions, a: GptArgs) -> Result<()> {
+    if a.master.is_some() {
+        bail!(
+            "--master: running training ranks on cluster workers is not built yet; use \
+             --workers K to run K ranks on this machine"
+        );
+    }
+    if a.parallel != "data" {
+        bail!(
+            "--parallel {}: only data parallelism is built so far",
+            a.parallel
+        );
+    }
+    if a.workers == 0 {
+        bail!("--workers must be at least 1");
+    }
+    let tc = train_config(&a);
+    if let Ok(rank) = std::env::var(env::RANK) {
+        return rank_main(opts, &tc, &a, rank.parse()?);
+    }
+    let mut losses = Vec::new();
+    let mut evals = Vec::new();
+    if a.workers == 1 {
+        let mut on_event = |e: Event| match e {
+            Event::Step(s, l) => {
+                println!("{s}\t{l:.6}");
+                losses.push((s, l));
+            }
+            Event::Eval(s, l) => {
+                eprintln!("strata train: step {s}: validation loss {l:.4}");
+                evals.push((s, l));
+            }
+            Event::Resumed(s) => eprintln!("strata train: resumed after step {s}"),
+            Event::Checkpoint(s, k) => eprintln!("strata train: {k} checkpoint after step {s}"),
+        };
+        strata::train::trainer::run_rank(&tc, 0, None, opts, &candle_device()?, &mut on_event)?;
+    } else {
+        let exe = std::env::current_exe()?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let log_dir = (!strata::storage::is_url(&a.out)).then(|| PathBuf::from(&a.out));
+        let spec = LaunchSpec {
+            exe,
+            args: std::env::args_os().skip(1).collect(),
+            workers: a.workers,
+            max_restarts: a.max_restarts,
+            threads_per_rank: (cores / a.workers).max(1),
+            log_dir,
+            grace: Duration::from_secs(60),
+        };
+        let report = launch::launch_local(&spec, &mut |s, l| println!("{s}\t{l:.6}"))?;
+        losses = report.losses;
+        evals = report.evals;
+        for (s, l) in &evals {
+            eprintln!("strata train: step {s}: validation loss {l:.4}");
+        }
+    }
+    write_csv(opts, &a.out, "loss.csv", "step,loss", &losses)?;
+    write_csv(opts, &a.out, "eval.csv", "step,val_loss", &evals)?;
+    Ok(())
+}
+
+fn write_csv(
+    opts: &StorageOptions,
+    out: &str,
+    name: &str,
+    header: &str,
+    rows: &[(u64, f64)],
+) -> Result<()> {
+    let mut s = format!("{header}\n");
+    for (a, b) in rows {
+        s.push_str(&format!("{a},{b}\n"));
+    }
+    let (store, path) = strata::storage::resolve(out, opts)?;
+    store.put(
+        &format!("{}/{name}", path.trim_end_matches('/')),
+        s.as_bytes(),
+    )?;
+    Ok(())
+}
+
+fn candle_device() -> Result<strata::train::candle::Device> {
+    Ok(strata::train::candle::Device::Cpu)
+}
+
+/// One rank of a `--workers` job (started by the launcher with its rank in the
+/// environment). Exits with 75 after a peer's death, 2 on bad arguments.
+fn rank_main(opts: &StorageOptions, tc: &TrainConfig, a: &GptArgs, rank: usize) -> Result<()> {
+    use std::io::Write;
+    let world: usize = std::env::var(env::WORLD)?.parse()?;
+    let job = std::env::var(env::JOB).unwrap_or_default();
+    let ccfg = strata::collective::Config {
+        timeout: Duration::from_secs(a.collective_timeout),
+        ..Default::default()
+    };
+    let comm = if rank == 0 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        println!("#rendezvous {}", l.local_addr()?);
+        std::io::stdout().flush()?;
+        strata::collective::Communicator::init_root(l, world, &job, ccfg)?
+    } else {
+        let master = std::env::var(env::MASTER)?;
+        strata::collective::Communicator::init(rank, world, &master, &job, ccfg)?
+    };
+    let mut on_event = |e: Event| {
+        if rank != 0 {
+            return;
+        }
+        match e {
+            Event::Step(s, l) => println!("{s}\t{l:.6}"),
+            Event::Eval(s, l) => println!("#eval {s}\t{l}"),
+            Event::Resumed(s) => println!("#resumed {s}"),
+            Event::Checkpoint(s, k) => println!("#checkpoint {s} {k}"),
+        }
+        let _ = std::io::stdout().flush();
+    };
+    match strata::train::trainer::run_rank(
+        tc,
+        rank,
+        Some(comm),
+        opts,
+        &candle_device()?,
+        &mut on_event,
+    ) {
+        Ok(_) => Ok(()),
+        Err(e @ TrainError::PeerFailed { .. }) => {
+            eprintln!("strata train: rank {rank}: {e}");
+            std::process::exit(EXIT_PEER_FAILED)
+        }
+        Err(e @ TrainError::Usage(_)) => {
+            eprintln!("strata train: rank {rank}: {e}");
+            std::process::exit(EXIT_USAGE)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
