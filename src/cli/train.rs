@@ -187,10 +187,12 @@ fn gpt(opts: &StorageOptions, a: GptArgs) -> Result<()> {
     }
     let mut losses = Vec::new();
     let mut evals = Vec::new();
+    let mut clock = StepClock::default();
     if a.workers == 1 {
         let mut on_event = |e: Event| match e {
             Event::Step(s, l) => {
                 println!("{s}\t{l:.6}");
+                clock.tick();
                 losses.push((s, l));
             }
             Event::Eval(s, l) => {
@@ -214,16 +216,49 @@ fn gpt(opts: &StorageOptions, a: GptArgs) -> Result<()> {
             log_dir,
             grace: Duration::from_secs(60),
         };
-        let report = launch::launch_local(&spec, &mut |s, l| println!("{s}\t{l:.6}"))?;
+        let report = launch::launch_local(&spec, &mut |s, l| {
+            println!("{s}\t{l:.6}");
+            clock.tick();
+        })?;
         losses = report.losses;
         evals = report.evals;
         for (s, l) in &evals {
             eprintln!("strata train: step {s}: validation loss {l:.4}");
         }
     }
+    clock.report();
     write_csv(opts, &a.out, "loss.csv", "step,loss", &losses)?;
     write_csv(opts, &a.out, "eval.csv", "step,val_loss", &evals)?;
     Ok(())
+}
+
+/// Wall time between reported steps; the mean after a warm-up of 10 goes to stderr (what
+/// bench/train.sh compares with PyTorch).
+#[derive(Default)]
+struct StepClock {
+    last: Option<std::time::Instant>,
+    gaps: Vec<f64>,
+}
+
+impl StepClock {
+    fn tick(&mut self) {
+        let now = std::time::Instant::now();
+        if let Some(t) = self.last {
+            self.gaps.push((now - t).as_secs_f64() * 1e3);
+        }
+        self.last = Some(now);
+    }
+
+    fn report(&self) {
+        let tail = &self.gaps[self.gaps.len().min(10)..];
+        if !tail.is_empty() {
+            let mean = tail.iter().sum::<f64>() / tail.len() as f64;
+            eprintln!(
+                "strata train: mean step {mean:.2} ms over {} steps after the first 10",
+                tail.len()
+            );
+        }
+    }
 }
 
 fn write_csv(

@@ -115,7 +115,11 @@ impl Store for LocalStore {
             .file_name()
             .map(|n| n.to_string_lossy())
             .unwrap_or_default();
-        let tmp = p.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+        // Unique per process and call: two writers of one path (threads, or processes)
+        // never share a temporary file; the last rename wins whole.
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = p.with_file_name(format!(".{name}.{}.{seq}.tmp", std::process::id()));
         let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
         f.write_all(data).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
