@@ -6,7 +6,6 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -174,7 +173,6 @@ fn killed_ranks_cost_at_most_one_step_and_the_run_ends_as_an_uninterrupted_one()
 fn one_process_trains_writes_a_model_and_samples_from_it() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("m");
-    let t = Instant::now();
     let o = strata()
         .args(["train", "gpt"])
         .args(MODEL)
@@ -216,7 +214,6 @@ fn one_process_trains_writes_a_model_and_samples_from_it() {
         "Shall I".len() + 30,
         "{text:?}"
     );
-    let _ = t;
 }
 
 #[test]
