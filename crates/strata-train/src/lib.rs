@@ -29,6 +29,7 @@ pub use candle_core as candle;
 pub mod ckpt;
 pub mod data;
 pub mod ddp;
+pub mod kernels;
 pub mod launch;
 pub mod model;
 pub mod optim;

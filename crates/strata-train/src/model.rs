@@ -65,6 +65,8 @@ pub struct Gpt {
     pub params: Vec<(String, Var)>,
     /// The additive causal mask, `[context, context]`.
     mask: Tensor,
+    /// Whether to use the fused CPU kernels ([`crate::kernels`]) rather than composite ops.
+    fused: bool,
     device: Device,
 }
 
@@ -170,6 +172,7 @@ impl Gpt {
             cfg,
             params,
             mask: Tensor::from_vec(m, (t, t), device)?,
+            fused: device.is_cpu(),
             device: device.clone(),
         })
     }
@@ -197,6 +200,19 @@ impl Gpt {
         }
         v.extend(["ln_f.weight", "ln_f.bias", "lm_head.weight"].map(String::from));
         v
+    }
+
+    /// Chooses the fused CPU kernels (the default on CPU) or the composite operations.
+    pub fn set_fused(&mut self, fused: bool) {
+        self.fused = fused && self.device.is_cpu();
+    }
+
+    fn ln(&self, x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+        if self.fused {
+            crate::kernels::layer_norm(x, w, b)
+        } else {
+            layer_norm(x, w, b)
+        }
     }
 
     /// The device the parameters live on.
@@ -248,19 +264,27 @@ impl Gpt {
             }
             Segment::Block(_) => {
                 let b = r.start;
-                let h = layer_norm(x, self.p(b), self.p(b + 1))?;
+                let h = self.ln(x, self.p(b), self.p(b + 1))?;
                 let a = self.attention(&h, b + 2, batch, time)?;
                 let x = (x + a)?;
-                let h = layer_norm(&x, self.p(b + 6), self.p(b + 7))?;
-                let h = linear(&h, self.p(b + 8), Some(self.p(b + 9)))?.gelu()?;
+                let h = self.ln(&x, self.p(b + 6), self.p(b + 7))?;
+                let h = linear(&h, self.p(b + 8), Some(self.p(b + 9)))?;
+                let h = if self.fused {
+                    crate::kernels::gelu(&h)?
+                } else {
+                    h.gelu()?
+                };
                 let h = linear(&h, self.p(b + 10), Some(self.p(b + 11)))?;
                 x + h
             }
             Segment::Head => {
                 let b = r.start;
-                let h = layer_norm(x, self.p(b), self.p(b + 1))?;
+                let h = self.ln(x, self.p(b), self.p(b + 1))?;
                 let logits = linear(&h, self.p(b + 2), None)?;
                 match targets {
+                    Some(t) if self.fused => {
+                        crate::kernels::cross_entropy(&logits, &t.flatten_all()?)
+                    }
                     Some(t) => cross_entropy(&logits, &t.flatten_all()?),
                     None => Ok(logits),
                 }
@@ -280,9 +304,14 @@ impl Gpt {
                 .contiguous()
         };
         let (q, k, v) = (head(0)?, head(1)?, head(2)?);
-        let att = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (hd as f64).sqrt()))?;
-        let mask = self.mask.narrow(0, 0, time)?.narrow(1, 0, time)?;
-        let att = softmax_last(&att.broadcast_add(&mask)?)?;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let scores = q.matmul(&k.t()?.contiguous()?)?;
+        let att = if self.fused {
+            crate::kernels::causal_softmax(&scores, scale as f32)?
+        } else {
+            let mask = self.mask.narrow(0, 0, time)?.narrow(1, 0, time)?;
+            softmax_last(&(scores * scale)?.broadcast_add(&mask)?)?
+        };
         let y = att.matmul(&v)?; // [B, H, T, hd]
         let y = y
             .transpose(1, 2)?

@@ -267,3 +267,58 @@ fn bad_shapes_and_batches_are_refused_with_the_flag_to_change() {
             .contains("'c'")
     );
 }
+
+#[test]
+fn fused_kernels_equal_the_composite_operations_in_value_and_gradient() {
+    let dev = Device::Cpu;
+    let cfg = GptConfig {
+        vocab: 13,
+        layers: 2,
+        heads: 2,
+        dim: 8,
+        context: 7,
+    };
+    let tokens: Vec<u32> = (0..300u32).map(|i| (i * 5 + i / 7) % 13).collect();
+    let offs = data::offsets(2, 0, 0, 0..3, tokens.len(), 7);
+    let (x, y) = data::batch(&tokens, &offs, 7, &dev).unwrap();
+    let mut fused = Gpt::new(cfg.clone(), 5, &dev).unwrap();
+    fused.set_fused(true);
+    let mut plain = Gpt::new(cfg, 5, &dev).unwrap();
+    plain.set_fused(false);
+    let (lf, lp) = (
+        fused.forward(&x, Some(&y)).unwrap(),
+        plain.forward(&x, Some(&y)).unwrap(),
+    );
+    let (a, b) = (
+        lf.to_scalar::<f32>().unwrap(),
+        lp.to_scalar::<f32>().unwrap(),
+    );
+    assert!((a - b).abs() < 1e-5, "loss {a} vs {b}");
+    let (gf, gp) = (lf.backward().unwrap(), lp.backward().unwrap());
+    for ((name, vf), (_, vp)) in fused.params.iter().zip(&plain.params) {
+        let (f, p) = (
+            gf.get(vf.as_tensor()).unwrap(),
+            gp.get(vp.as_tensor()).unwrap(),
+        );
+        let d = (f - p)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let scale = p
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+            .max(1e-3);
+        assert!(
+            d / scale < 1e-4,
+            "{name}: fused and composite gradients differ by {d} (scale {scale})"
+        );
+    }
+}
