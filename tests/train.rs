@@ -253,15 +253,12 @@ fn bad_flags_get_a_clear_error() {
         ])
         .contains("--workers")
     );
-    assert!(
-        run(&[
-            "--data",
-            "data/shakespeare/sonnets.txt",
-            "--parallel",
-            "pipeline"
-        ])
-        .contains("pipeline")
-    );
+    let sonnets = ["--data", "data/shakespeare/sonnets.txt"];
+    assert!(run(&[&sonnets[..], &["--parallel", "tensor"]].concat()).contains("tensor"));
+    let pipe = ["--parallel", "pipeline", "--stages", "3", "--workers", "2"];
+    assert!(run(&[&sonnets[..], &pipe].concat()).contains("--stages"));
+    let sched = ["--parallel", "pipeline", "--schedule", "zigzag"];
+    assert!(run(&[&sonnets[..], &sched].concat()).contains("zigzag"));
     let o = strata()
         .args(["train", "sample", "--model"])
         .arg(dir.path().join("none"))
@@ -269,4 +266,42 @@ fn bad_flags_get_a_clear_error() {
         .unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("strata train gpt"));
+}
+
+#[test]
+fn a_pipeline_of_processes_trains_as_gradient_accumulation_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str], out: &str| {
+        let o = strata()
+            .args(["train", "gpt"])
+            .args(MODEL)
+            .args(["--steps", "8", "--out"])
+            .arg(dir.path().join(out))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        (parse_steps(&String::from_utf8(o.stdout).unwrap()), err)
+    };
+    let (base, _) = run(&["--accumulate", "4"], "base");
+    for schedule in ["gpipe", "1f1b"] {
+        let args = [
+            "--parallel",
+            "pipeline",
+            "--stages",
+            "2",
+            "--micro-batches",
+            "4",
+            "--schedule",
+            schedule,
+        ];
+        let (got, err) = run(&args, schedule);
+        assert!(err.contains("bubble"), "{err}");
+        assert_eq!(got.len(), base.len());
+        for ((s, a), (_, b)) in base.iter().zip(&got) {
+            assert!((a - b).abs() < 1e-5, "{schedule} step {s}: {a} vs {b}");
+        }
+        assert!(dir.path().join(schedule).join("model.safetensors").exists());
+    }
 }

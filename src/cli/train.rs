@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use strata::common::StrataConfig;
 use strata::storage::StorageOptions;
 use strata::train::launch::{self, EXIT_PEER_FAILED, EXIT_USAGE, LaunchSpec, env};
+use strata::train::pipeline::{self, Schedule};
 use strata::train::trainer::{Event, TrainConfig};
 use strata::train::{TrainError, sample};
 
@@ -83,9 +84,21 @@ pub struct GptArgs {
     /// Run the ranks on a Strata cluster's workers (not built yet: use --workers).
     #[arg(long, value_name = "HOST:PORT")]
     master: Option<String>,
-    /// Parallelism: data (DDP). Pipeline parallelism is not built yet.
+    /// Parallelism across --workers: data (DDP: each rank a replica) or pipeline (each rank
+    /// a stage of consecutive layers; --stages ranks).
     #[arg(long, default_value = "data")]
     parallel: String,
+    /// Pipeline stages (ranks) with --parallel pipeline; the segments (embeddings, blocks,
+    /// head) are split to balance their profiled times.
+    #[arg(long)]
+    stages: Option<usize>,
+    /// Pipeline schedule: gpipe (all forwards, then all backwards) or 1f1b (one forward, one
+    /// backward; fewer activations held). Both flush every step.
+    #[arg(long, default_value = "1f1b")]
+    schedule: String,
+    /// Micro-batches per step with --parallel pipeline (--batch must be a multiple).
+    #[arg(long, default_value_t = 4)]
+    micro_batches: usize,
     /// Checkpoint directory (local, dfs://, s3://) [default with --workers > 1:
     /// OUT/checkpoints, for just-in-time checkpoints].
     #[arg(long)]
@@ -172,11 +185,26 @@ fn gpt(opts: &StorageOptions, a: GptArgs) -> Result<()> {
              --workers K to run K ranks on this machine"
         );
     }
-    if a.parallel != "data" {
-        bail!(
-            "--parallel {}: only data parallelism is built so far",
-            a.parallel
-        );
+    let mut a = a;
+    match a.parallel.as_str() {
+        "data" => {}
+        "pipeline" => {
+            let stages = a.stages.unwrap_or(a.workers.max(2));
+            if a.workers > 1 && a.workers != stages {
+                bail!(
+                    "--parallel pipeline runs one rank per stage: --workers {} but --stages {stages}",
+                    a.workers
+                );
+            }
+            if a.checkpoint_every > 0 || a.resume {
+                bail!(
+                    "checkpoints are not built for --parallel pipeline yet; drop --checkpoint-every/--resume"
+                );
+            }
+            a.schedule.parse::<Schedule>().map_err(anyhow::Error::msg)?;
+            a.workers = stages;
+        }
+        other => bail!("--parallel {other}: use data or pipeline"),
     }
     if a.workers == 0 {
         bail!("--workers must be at least 1");
@@ -315,6 +343,49 @@ fn rank_main(opts: &StorageOptions, tc: &TrainConfig, a: &GptArgs, rank: usize) 
         }
         let _ = std::io::stdout().flush();
     };
+    if a.parallel == "pipeline" {
+        let kind: Schedule = a.schedule.parse().map_err(anyhow::Error::msg)?;
+        let res = pipeline::run_stage(
+            tc,
+            kind,
+            a.micro_batches,
+            rank,
+            comm,
+            opts,
+            &candle_device()?,
+            &mut on_event,
+        );
+        return match res {
+            Ok((_, report)) => {
+                if rank == 0 {
+                    let ideal = (report.partition.len() - 1) as f64
+                        / (a.micro_batches + report.partition.len() - 1) as f64;
+                    let mean =
+                        report.bubble.iter().sum::<f64>() / report.bubble.len().max(1) as f64;
+                    eprintln!(
+                        "strata train: pipeline {} with {} micro-batches: stages (segments) {:?}, \
+                         bubble (waiting / step time) per stage {:?}, mean {mean:.3} (ideal {ideal:.3}), \
+                         micro-batches held at most {:?}",
+                        a.schedule,
+                        a.micro_batches,
+                        report.partition,
+                        report
+                            .bubble
+                            .iter()
+                            .map(|b| format!("{b:.3}"))
+                            .collect::<Vec<_>>(),
+                        report.peak_held
+                    );
+                }
+                Ok(())
+            }
+            Err(e @ TrainError::Usage(_)) => {
+                eprintln!("strata train: rank {rank}: {e}");
+                std::process::exit(EXIT_USAGE)
+            }
+            Err(e) => Err(e.into()),
+        };
+    }
     match strata::train::trainer::run_rank(
         tc,
         rank,

@@ -90,6 +90,12 @@ impl Default for Config {
     }
 }
 
+impl Drop for Communicator {
+    fn drop(&mut self) {
+        self.shut();
+    }
+}
+
 /// One rank's handle on a group of `size` ranks (MPI's communicator).
 ///
 /// Every rank must call the same collectives in the same order with matching sizes; a
@@ -165,6 +171,24 @@ impl Communicator {
         })
     }
 
+    /// Closes the communicator gracefully: every queued message is written and a goodbye
+    /// sent, so peers still receiving see this rank's last messages, not a crash. Also what
+    /// dropping it does; call it to make the point explicit before a process exits.
+    pub fn close(mut self) {
+        self.shut();
+    }
+
+    fn shut(&mut self) {
+        for peer in self.peers.drain(..).flatten() {
+            let transport::Peer { tx, rx, writer } = peer;
+            drop(tx); // the writer drains its queue, says goodbye, and ends
+            drop(rx);
+            if let Some(w) = writer {
+                let _ = w.join();
+            }
+        }
+    }
+
     /// Closes every link at once without a goodbye (MPI's abort): the peers see this rank
     /// as dead and fail their pending and later operations.
     pub fn abort(&self) {
@@ -205,7 +229,16 @@ impl Communicator {
         }
     }
 
+    /// The error for `r`'s closed link: a crashed rank, if any is known, is the root cause
+    /// (a peer that closed cleanly after seeing it die is only its echo).
     fn dead(&self, r: usize, op: Op) -> CollectiveError {
+        if let Some((rank, why)) = self.health.first_dead() {
+            return CollectiveError::PeerDead {
+                rank,
+                why,
+                op: op.name(),
+            };
+        }
         CollectiveError::PeerDead {
             rank: r,
             why: self.health.why_closed(r),

@@ -82,12 +82,19 @@ impl Health {
 pub(crate) struct Peer {
     pub tx: Sender<Frame>,
     pub rx: Receiver<Frame>,
+    /// The writer thread, joined on close so queued frames reach the peer before the
+    /// process exits.
+    pub writer: Option<std::thread::JoinHandle<()>>,
 }
 
 /// A rank's link to itself (MPI allows sending to oneself): one in-process queue.
 pub(crate) fn to_self() -> Peer {
     let (tx, rx) = crossbeam_channel::unbounded();
-    Peer { tx, rx }
+    Peer {
+        tx,
+        rx,
+        writer: None,
+    }
 }
 
 /// Starts the reader and writer threads of the link to `rank`.
@@ -105,7 +112,7 @@ pub(crate) fn start(
     let (out_tx, out_rx) = crossbeam_channel::bounded::<Frame>(16);
     let (in_tx, in_rx) = crossbeam_channel::unbounded::<Frame>();
     let h = health.clone();
-    std::thread::Builder::new()
+    let writer = std::thread::Builder::new()
         .name(format!("coll-w{rank}"))
         .spawn(move || write_loop(rank, stream, out_rx, h, heartbeat))?;
     std::thread::Builder::new()
@@ -114,6 +121,7 @@ pub(crate) fn start(
     Ok(Peer {
         tx: out_tx,
         rx: in_rx,
+        writer: Some(writer),
     })
 }
 
@@ -145,7 +153,10 @@ fn write_loop(
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
                 // The communicator was dropped: say goodbye so the peer does not take
                 // this rank's exit for a crash.
-                let _ = s.write_all(&header(KIND_BYE, 0, 0, 0, 0));
+                // The goodbye names the dead rank that made this one give up, if any, so
+                // peers report the cause rather than this echo of it.
+                let cause = health.first_dead().map_or(0, |(r, _)| r as u64 + 1);
+                let _ = s.write_all(&header(KIND_BYE, 0, 0, cause, 0));
                 let _ = s.shutdown(Shutdown::Write);
                 return;
             }
@@ -182,6 +193,11 @@ fn read_loop(
         match h[0] {
             KIND_HEARTBEAT => continue,
             KIND_BYE => {
+                let cause = u64::from_le_bytes(h[8..16].try_into().unwrap());
+                if cause > 0 && health.first_dead().is_none() {
+                    let dead = (cause - 1) as usize;
+                    health.mark_dead(dead, format!("rank {rank} saw it die"));
+                }
                 health.mark_left(rank);
                 return;
             }

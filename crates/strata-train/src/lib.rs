@@ -33,7 +33,9 @@ pub mod kernels;
 pub mod launch;
 pub mod model;
 pub mod optim;
+pub mod pipeline;
 pub mod sample;
+pub mod stage;
 pub mod trainer;
 
 /// Why training stopped.

@@ -45,11 +45,25 @@ impl AdamW {
 
     /// One update of every parameter with its gradient at learning rate `lr`.
     pub fn step(&mut self, params: &[(String, Var)], grads: &[Tensor], lr: f64) -> Result<()> {
+        let all: Vec<usize> = (0..params.len()).collect();
+        self.step_some(params, &all, grads, lr)
+    }
+
+    /// One update of the parameters `which` (indices into `params`), `grads[k]` being the
+    /// gradient of `params[which[k]]` (a pipeline stage updates its own parameters only).
+    pub fn step_some(
+        &mut self,
+        params: &[(String, Var)],
+        which: &[usize],
+        grads: &[Tensor],
+        lr: f64,
+    ) -> Result<()> {
         self.step += 1;
         let (b1, b2) = (self.beta1, self.beta2);
         let c1 = 1.0 - b1.powi(self.step as i32);
         let c2 = 1.0 - b2.powi(self.step as i32);
-        for (i, ((_, p), g)) in params.iter().zip(grads).enumerate() {
+        for (&i, g) in which.iter().zip(grads) {
+            let p = &params[i].1;
             let m = (self.m[i].affine(b1, 0.0)? + g.affine(1.0 - b1, 0.0)?)?;
             let v = (self.v[i].affine(b2, 0.0)? + g.sqr()?.affine(1.0 - b2, 0.0)?)?;
             let denom = (v.affine(1.0 / c2, 0.0)?.sqrt()? + self.eps)?;

@@ -1,7 +1,7 @@
 //! The training loop of one rank: data, segmented forward and backward, the bucketed
 //! all-reduce, clipping, AdamW, checkpoints, evaluation.
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Device, Tensor};
 use strata_collective::{Communicator, segments};
 use strata_storage::StorageOptions;
 
@@ -9,8 +9,9 @@ use crate::TrainError;
 use crate::ckpt::{self, CheckpointDir};
 use crate::data::{self, Corpus};
 use crate::ddp::Ddp;
-use crate::model::{Gpt, GptConfig, Segment};
+use crate::model::{Gpt, GptConfig};
 use crate::optim::{self, AdamW};
+use crate::stage;
 
 /// What to train and how (the `strata train gpt` flags).
 #[derive(Debug, Clone)]
@@ -267,50 +268,11 @@ pub fn forward_backward(
     sync: bool,
 ) -> Result<f64, TrainError> {
     let (b, t) = x.dims2()?;
-    let segs = model.segments();
-    let mut inputs: Vec<Option<Var>> = Vec::with_capacity(segs.len());
-    let mut outputs: Vec<Tensor> = Vec::with_capacity(segs.len());
-    let mut h = x.clone();
-    for &s in &segs {
-        let (input, xin) = match s {
-            Segment::Embed => (None, h.clone()),
-            _ => {
-                let v = Var::from_tensor(&h.detach())?;
-                let t = v.as_tensor().clone();
-                (Some(v), t)
-            }
-        };
-        let target = if s == Segment::Head { Some(y) } else { None };
-        h = model.forward_segment(s, &xin, b, t, target)?;
-        inputs.push(input);
-        outputs.push(h.clone());
-    }
-    let loss = outputs.last().unwrap().to_scalar::<f32>()? as f64;
-    let mut upstream: Option<Tensor> = None;
-    for k in (0..segs.len()).rev() {
-        let root = match &upstream {
-            None => outputs[k].clone(),
-            Some(g) => (&outputs[k] * g)?.sum_all()?,
-        };
-        let grads = root.backward()?;
-        for i in model.segment_params(segs[k]) {
-            let p = model.params[i].1.as_tensor();
-            let g = match grads.get(p) {
-                Some(g) => g.affine(weight, 0.0)?,
-                None => p.zeros_like()?,
-            };
-            ddp.grad_ready(i, g, sync)?;
-        }
-        upstream = match &inputs[k] {
-            Some(v) => Some(
-                grads
-                    .get(v.as_tensor())
-                    .cloned()
-                    .unwrap_or(v.as_tensor().zeros_like()?),
-            ),
-            None => None,
-        };
-    }
+    let saved = stage::forward(model, &model.segments(), x, b, t, Some(y))?;
+    let loss = saved.output().to_scalar::<f32>()? as f64;
+    stage::backward(model, saved, None, &mut |i, g| {
+        ddp.grad_ready(i, g.affine(weight, 0.0)?, sync)
+    })?;
     Ok(loss)
 }
 
