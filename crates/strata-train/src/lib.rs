@@ -17,10 +17,13 @@
 //!   whose peer dies saves a just-in-time checkpoint of the last completed step.
 //! - [`launch`]: runs K ranks as local processes and replaces them after a death; the
 //!   job resumes from the newest checkpoint, losing at most the step in flight.
+//! - [`pipeline`]: pipeline parallelism (GPipe and 1F1B with a flush per step) over the
+//!   same segments ([`stage`]), cut into stages by a profiled partitioner.
+//! - [`kernels`]: fused CPU kernels (GELU, causal softmax, LayerNorm, cross-entropy).
 //! - [`trainer`]: the loop that ties them together; [`sample`]: text generation.
 //!
-//! Not here yet: pipeline parallelism (GPipe/1F1B), in-memory (Gemini) checkpoints,
-//! launching ranks on cluster workers, the SQL training aggregate.
+//! Not here yet: asynchronous PipeDream with weight stashing, in-memory (Gemini)
+//! checkpoints, launching ranks on cluster workers, the SQL training aggregate.
 
 #![deny(missing_docs)]
 
