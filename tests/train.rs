@@ -305,3 +305,30 @@ fn a_pipeline_of_processes_trains_as_gradient_accumulation_does() {
         assert!(dir.path().join(schedule).join("model.safetensors").exists());
     }
 }
+
+#[test]
+fn an_mlp_learns_the_handwritten_digits() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("digits");
+    let o = strata()
+        .args(["train", "mlp", "--steps", "300", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let steps = parse_steps(&String::from_utf8(o.stdout).unwrap());
+    assert_eq!(steps.len(), 300);
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let acc = m["test_accuracy"].as_f64().unwrap();
+    // 360 held-out images of 10 digits; chance is 0.1, scikit-learn's MLPClassifier ~0.97.
+    assert!(acc > 0.9, "test accuracy {acc}");
+    assert_eq!(m["test_rows"].as_u64(), Some(360));
+    let bad = strata()
+        .args(["train", "mlp", "--data", "Cargo.toml", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("Cargo.toml:1"));
+}

@@ -24,6 +24,40 @@ pub enum TrainCmd {
     Gpt(Box<GptArgs>),
     /// Generate text from a model trained by `strata train gpt`.
     Sample(SampleArgs),
+    /// Train a multi-layer perceptron classifier on CSV rows (features, then the class
+    /// label), by default scikit-learn's handwritten digits (8x8 images) in data/digits.
+    /// Prints `step<TAB>loss` per step; reports train and test accuracy on stderr and in
+    /// OUT/metrics.json; writes model.safetensors and loss.csv under --out.
+    Mlp(MlpArgs),
+}
+
+/// `strata train mlp`.
+#[derive(Args, Debug)]
+pub struct MlpArgs {
+    /// CSV file (optionally .gz): numeric features, the class number last.
+    #[arg(long, default_value = "data/digits/digits.csv.gz")]
+    data: String,
+    /// Hidden layer widths, comma-separated.
+    #[arg(long, default_value = "128", value_delimiter = ',')]
+    hidden: Vec<usize>,
+    /// Optimizer steps (mini-batches).
+    #[arg(long, default_value_t = 300)]
+    steps: u64,
+    /// Rows per mini-batch.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Peak learning rate (AdamW, warm-up and cosine decay).
+    #[arg(long, default_value_t = 3e-3)]
+    lr: f64,
+    /// Seed for the split, the weights and the batches.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Fraction of rows held out for the test accuracy.
+    #[arg(long, default_value_t = 0.2)]
+    test_fraction: f64,
+    /// Output directory (local path).
+    #[arg(long)]
+    out: PathBuf,
 }
 
 /// `strata train gpt`.
@@ -146,7 +180,64 @@ pub fn run(cfg: &StrataConfig, cmd: TrainCmd) -> Result<()> {
             Ok(())
         }
         TrainCmd::Gpt(a) => gpt(&opts, *a),
+        TrainCmd::Mlp(a) => mlp(a),
     }
+}
+
+fn mlp(a: MlpArgs) -> Result<()> {
+    use strata::train::mlp::{self, Labelled, Mlp};
+    if !(0.0..1.0).contains(&a.test_fraction) || a.test_fraction == 0.0 {
+        bail!("--test-fraction must be between 0 and 1");
+    }
+    if a.hidden.contains(&0) {
+        bail!("--hidden widths must be at least 1");
+    }
+    let device = candle_device()?;
+    let data = Labelled::load_csv(&a.data)?;
+    let (train, test) = data.split(a.test_fraction, a.seed);
+    let model = Mlp::new(data.x[0].len(), &a.hidden, data.classes, a.seed, &device)?;
+    let mut losses = Vec::new();
+    let sched = mlp::Schedule {
+        steps: a.steps,
+        batch: a.batch,
+        lr: a.lr,
+        seed: a.seed,
+    };
+    mlp::train(&model, &train, &sched, &device, &mut |s, l| {
+        println!("{s}\t{l:.6}");
+        losses.push((s, l));
+    })?;
+    let (tr, te) = (
+        model.accuracy(&train, &device)?,
+        model.accuracy(&test, &device)?,
+    );
+    eprintln!(
+        "strata train: {} rows ({} train, {} test), {} classes: train accuracy {tr:.4}, test accuracy {te:.4}",
+        data.x.len(),
+        train.x.len(),
+        test.x.len(),
+        data.classes
+    );
+    std::fs::create_dir_all(&a.out)?;
+    let tensors: Vec<(&str, &strata::train::candle::Tensor)> = model
+        .params
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_tensor()))
+        .collect();
+    let bytes = strata::train::safetensors::serialize(tensors, None)?;
+    std::fs::write(a.out.join("model.safetensors"), bytes)?;
+    let metrics = format!(
+        "{{\"train_accuracy\": {tr}, \"test_accuracy\": {te}, \"train_rows\": {}, \"test_rows\": {}}}\n",
+        train.x.len(),
+        test.x.len()
+    );
+    std::fs::write(a.out.join("metrics.json"), metrics)?;
+    let mut csv = String::from("step,loss\n");
+    for (s, l) in &losses {
+        csv.push_str(&format!("{s},{l}\n"));
+    }
+    std::fs::write(a.out.join("loss.csv"), csv)?;
+    Ok(())
 }
 
 fn train_config(a: &GptArgs) -> TrainConfig {

@@ -28,12 +28,14 @@
 #![deny(missing_docs)]
 
 pub use candle_core as candle;
+pub use safetensors;
 
 pub mod ckpt;
 pub mod data;
 pub mod ddp;
 pub mod kernels;
 pub mod launch;
+pub mod mlp;
 pub mod model;
 pub mod optim;
 pub mod pipeline;
