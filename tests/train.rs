@@ -81,6 +81,19 @@ fn recoveries(out: &Path) -> Vec<(u64, u64)> {
 
 #[test]
 fn killed_ranks_cost_at_most_one_step_and_the_run_ends_as_an_uninterrupted_one() {
+    kill_twice(&[], "storage", 11);
+}
+
+#[test]
+fn in_memory_recovery_hands_a_survivors_state_to_a_replacement() {
+    kill_twice(&["--in-memory-checkpoints"], "memory", 12);
+}
+
+/// Trains 60 steps on 2 ranks with `extra` flags, SIGKILLing a random rank at a random
+/// step and then the other one a few steps after the first recovery; every recovery must
+/// be of `kind` and lose at most one step, and the run's losses must equal an
+/// uninterrupted run's.
+fn kill_twice(extra: &[&str], kind: &str, seed: u64) {
     let dir = tempfile::tempdir().unwrap();
     let steps = 60;
     let whole = dir.path().join("whole");
@@ -99,7 +112,7 @@ fn killed_ranks_cost_at_most_one_step_and_the_run_ends_as_an_uninterrupted_one()
         std::env::var("STRATA_TEST_SEED")
             .ok()
             .and_then(|s| s.parse().ok())
-            .unwrap_or(11),
+            .unwrap_or(seed),
     );
     let first_victim = rng.gen_range(0..2usize);
     let kill_at = [rng.gen_range(2..10u64), rng.gen_range(1..6u64)];
@@ -107,6 +120,7 @@ fn killed_ranks_cost_at_most_one_step_and_the_run_ends_as_an_uninterrupted_one()
     let mut child = strata()
         .args(["train", "gpt"])
         .args(MODEL)
+        .args(extra)
         .args(["--steps", &steps.to_string(), "--workers", "2", "--out"])
         .arg(&out)
         .stdout(Stdio::piped())
@@ -154,6 +168,11 @@ fn killed_ranks_cost_at_most_one_step_and_the_run_ends_as_an_uninterrupted_one()
             failed - resumed
         );
     }
+    let log = std::fs::read_to_string(out.join("recovery.log")).unwrap();
+    assert!(
+        log.lines().all(|l| l.contains(&format!("kind={kind}"))),
+        "{log}"
+    );
     assert_eq!(
         got.iter().map(|g| g.0).collect::<Vec<_>>(),
         (1..=steps as u64).collect::<Vec<_>>()

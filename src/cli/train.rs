@@ -146,6 +146,11 @@ pub struct GptArgs {
     /// Recoveries after rank failures before giving up (with --workers).
     #[arg(long, default_value_t = 3)]
     max_restarts: usize,
+    /// Recover from a rank's death in memory (Gemini): survivors keep their state and hand
+    /// it to one replacement rank over the network; no checkpoint is written or read.
+    /// Falls back to restarting every rank from --checkpoint-dir when that is impossible.
+    #[arg(long)]
+    in_memory_checkpoints: bool,
     /// Seconds a collective waits for a live peer before failing the step.
     #[arg(long, default_value_t = 300)]
     collective_timeout: u64,
@@ -334,6 +339,7 @@ fn gpt(opts: &StorageOptions, a: GptArgs) -> Result<()> {
             threads_per_rank: (cores / a.workers).max(1),
             log_dir,
             grace: Duration::from_secs(60),
+            in_memory: a.in_memory_checkpoints,
         };
         let report = launch::launch_local(&spec, &mut |s, l| {
             println!("{s}\t{l:.6}");
@@ -477,10 +483,50 @@ fn rank_main(opts: &StorageOptions, tc: &TrainConfig, a: &GptArgs, rank: usize) 
             Err(e) => Err(e.into()),
         };
     }
-    match strata::train::trainer::run_rank(
+    // In-memory recovery: after a peer's death, say so and wait for the launcher to say
+    // where the group re-forms (this rank as the new root, or a root's address).
+    let in_memory = std::env::var_os(env::IN_MEMORY).is_some();
+    let mut rejoin = |step: u64| -> Result<strata::collective::Communicator, TrainError> {
+        use std::io::BufRead;
+        println!("#failed {step}");
+        let _ = std::io::stdout().flush();
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| TrainError::Usage(format!("reading the launcher: {e}")))?;
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let fail = |e: strata::collective::CollectiveError| TrainError::Collective(e);
+        let ccfg = strata::collective::Config {
+            timeout: Duration::from_secs(a.collective_timeout),
+            ..Default::default()
+        };
+        match f.as_slice() {
+            ["#rejoin-root", job] => {
+                let l = std::net::TcpListener::bind("127.0.0.1:0")
+                    .map_err(|e| TrainError::Usage(e.to_string()))?;
+                let addr = l
+                    .local_addr()
+                    .map_err(|e| TrainError::Usage(e.to_string()))?;
+                println!("#rendezvous {addr}");
+                let _ = std::io::stdout().flush();
+                strata::collective::Communicator::init_root(l, world, job, ccfg).map_err(fail)
+            }
+            ["#rejoin", addr, job] => {
+                strata::collective::Communicator::init(rank, world, addr, job, ccfg).map_err(fail)
+            }
+            _ => Err(TrainError::Usage(format!(
+                "rank {rank}: the launcher ended the job instead of a rejoin ({line:?})"
+            ))),
+        }
+    };
+    let rejoin: Option<strata::train::trainer::Rejoin<'_>> =
+        if in_memory { Some(&mut rejoin) } else { None };
+    match strata::train::trainer::run_rank_elastic(
         tc,
         rank,
         Some(comm),
+        rejoin,
         opts,
         &candle_device()?,
         &mut on_event,

@@ -23,13 +23,15 @@ use crate::TrainError;
 enum Work {
     Reduce(usize, Vec<f32>),
     Scalar(f64),
-    Broadcast(Vec<f32>),
+    Broadcast(usize, Vec<f32>),
+    Small(Vec<f64>, ReduceOp),
 }
 
 enum Done {
     Reduced(usize, Vec<f32>),
     Scalar(f64),
     Broadcast(Vec<f32>),
+    Small(Vec<f64>),
 }
 
 /// One rank's gradient reducer.
@@ -218,16 +220,29 @@ impl Ddp {
         Ok((grads, loss))
     }
 
-    /// Makes every replica equal to rank 0's: `flat` in, rank 0's values out.
-    pub fn broadcast(&mut self, flat: Vec<f32>) -> Result<Vec<f32>, TrainError> {
+    /// Makes every replica's `flat` equal to rank `root`'s.
+    pub fn broadcast(&mut self, root: usize, flat: Vec<f32>) -> Result<Vec<f32>, TrainError> {
         let Some(tx) = &self.tx else {
             return Ok(flat);
         };
-        tx.send(Work::Broadcast(flat))
+        tx.send(Work::Broadcast(root, flat))
             .map_err(|_| TrainError::Collective(self.comm_gone()))?;
         match self.recv()? {
             Done::Broadcast(v) => Ok(v),
             _ => unreachable!("a broadcast was asked for"),
+        }
+    }
+
+    /// All-reduces a few numbers with `op` (bookkeeping, not gradients).
+    pub fn all_reduce_small(&mut self, v: Vec<f64>, op: ReduceOp) -> Result<Vec<f64>, TrainError> {
+        let Some(tx) = &self.tx else {
+            return Ok(v);
+        };
+        tx.send(Work::Small(v, op))
+            .map_err(|_| TrainError::Collective(self.comm_gone()))?;
+        match self.recv()? {
+            Done::Small(v) => Ok(v),
+            _ => unreachable!("a small all-reduce was asked for"),
         }
     }
 }
@@ -252,7 +267,8 @@ fn comm_loop(mut c: Communicator, rx: Receiver<Work>, tx: Sender<Result<Done, Co
                 c.all_reduce(&mut v, ReduceOp::Sum)
                     .map(|_| Done::Scalar(v[0]))
             }
-            Work::Broadcast(mut v) => c.broadcast(0, &mut v).map(|_| Done::Broadcast(v)),
+            Work::Broadcast(root, mut v) => c.broadcast(root, &mut v).map(|_| Done::Broadcast(v)),
+            Work::Small(mut v, op) => c.all_reduce(&mut v, op).map(|_| Done::Small(v)),
         };
         let failed = res.is_err();
         if tx.send(res).is_err() || failed {

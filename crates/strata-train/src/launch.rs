@@ -11,11 +11,21 @@
 //! [`EXIT_PEER_FAILED`]. The launcher then starts a fresh set of `K` ranks (replacement
 //! workers) with `resume`, which continue from the newest checkpoint: the work lost is at
 //! most the step that was in flight. Each recovery is appended to `OUT/recovery.log`.
+//!
+//! With in-memory recovery (Gemini's idea: the checkpoint is in a peer's memory, not in
+//! storage), survivors do not exit: each reports `#failed STEP` and waits on its stdin. The
+//! launcher starts one replacement for the dead rank and tells the others where to meet:
+//! rank 0 (or the replacement, if rank 0 died) binds a new rendezvous; the group re-forms
+//! and the replacement receives the state of the most advanced replica over the network.
+//! No checkpoint is written or read; if recovery in memory is impossible (two ranks dead, a
+//! survivor lost), the launcher falls back to restarting every rank from storage.
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+use crossbeam_channel::Sender;
 use std::time::{Duration, Instant};
 
 use crate::TrainError;
@@ -37,6 +47,8 @@ pub mod env {
     pub const JOB: &str = "STRATA_TRAIN_JOB";
     /// Set on restarts: resume from the newest checkpoint.
     pub const RESUME: &str = "STRATA_TRAIN_RESUME";
+    /// Set when survivors recover in memory: they read `#rejoin` commands on stdin.
+    pub const IN_MEMORY: &str = "STRATA_TRAIN_IN_MEMORY";
 }
 
 /// What to launch.
@@ -56,6 +68,9 @@ pub struct LaunchSpec {
     pub log_dir: Option<PathBuf>,
     /// How long survivors get to save and exit after a death before they are killed.
     pub grace: Duration,
+    /// Recover from a single rank's death in memory (survivors keep running and hand their
+    /// state to a replacement) instead of restarting every rank from storage.
+    pub in_memory: bool,
 }
 
 /// What happened.
@@ -69,39 +84,101 @@ pub struct LaunchReport {
     pub recoveries: Vec<(u64, u64)>,
 }
 
-fn spawn(
-    spec: &LaunchSpec,
-    rank: usize,
-    master: Option<&str>,
-    job: &str,
-    resume: bool,
-) -> Result<Child, TrainError> {
-    let mut c = Command::new(&spec.exe);
-    c.args(&spec.args)
-        .env(env::RANK, rank.to_string())
-        .env(env::WORLD, spec.workers.to_string())
-        .env(env::JOB, job)
-        .env(
-            "RAYON_NUM_THREADS",
-            spec.threads_per_rank.max(1).to_string(),
-        )
-        .stdin(Stdio::null())
-        .stdout(if rank == 0 {
-            Stdio::piped()
+/// One rank process.
+struct Proc {
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+/// The processes of one attempt and the lines they print.
+struct Group<'a> {
+    spec: &'a LaunchSpec,
+    attempt: usize,
+    procs: Vec<Option<Proc>>,
+    tx: Sender<(usize, String)>,
+}
+
+impl Group<'_> {
+    fn spawn(
+        &mut self,
+        rank: usize,
+        master: Option<&str>,
+        job: &str,
+        resume: bool,
+    ) -> Result<(), TrainError> {
+        let spec = self.spec;
+        let mut c = Command::new(&spec.exe);
+        c.args(&spec.args)
+            .env(env::RANK, rank.to_string())
+            .env(env::WORLD, spec.workers.to_string())
+            .env(env::JOB, job)
+            .env(
+                "RAYON_NUM_THREADS",
+                spec.threads_per_rank.max(1).to_string(),
+            )
+            .stdin(if spec.in_memory {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped());
+        match master {
+            Some(m) => c.env(env::MASTER, m),
+            None => c.env_remove(env::MASTER),
+        };
+        if resume {
+            c.env(env::RESUME, "1");
         } else {
-            Stdio::null()
+            c.env_remove(env::RESUME);
+        }
+        if spec.in_memory {
+            c.env(env::IN_MEMORY, "1");
+        } else {
+            c.env_remove(env::IN_MEMORY);
+        }
+        let mut child = c
+            .spawn()
+            .map_err(|e| TrainError::Usage(format!("starting rank {rank}: {e}")))?;
+        let out = child.stdout.take().expect("piped");
+        let tx = self.tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send((rank, line)).is_err() {
+                    return;
+                }
+            }
         });
-    match master {
-        Some(m) => c.env(env::MASTER, m),
-        None => c.env_remove(env::MASTER),
-    };
-    if resume {
-        c.env(env::RESUME, "1");
-    } else {
-        c.env_remove(env::RESUME);
+        log(
+            spec,
+            "ranks.txt",
+            &format!("{} {rank} {}", self.attempt, child.id()),
+        );
+        let stdin = child.stdin.take();
+        self.procs[rank] = Some(Proc { child, stdin });
+        Ok(())
     }
-    c.spawn()
-        .map_err(|e| TrainError::Usage(format!("starting rank {rank}: {e}")))
+
+    /// Sends a command line to a waiting survivor.
+    fn tell(&mut self, rank: usize, line: &str) {
+        let stdin = self
+            .procs
+            .get_mut(rank)
+            .and_then(|p| p.as_mut()?.stdin.as_mut());
+        if let Some(i) = stdin {
+            let _ = writeln!(i, "{line}");
+            let _ = i.flush();
+        }
+    }
+
+    fn alive(&self) -> usize {
+        self.procs.iter().filter(|p| p.is_some()).count()
+    }
+}
+
+/// A recovery in memory waiting for its new rendezvous.
+struct Rejoining {
+    dead: usize,
+    job: String,
 }
 
 fn log(spec: &LaunchSpec, file: &str, line: &str) {
@@ -121,7 +198,9 @@ fn log(spec: &LaunchSpec, file: &str, line: &str) {
 struct Progress<'a> {
     report: LaunchReport,
     last_step: u64,
-    failed_at: Option<u64>,
+    /// A recovery under way: the last step before the failure, when the death was seen,
+    /// and how the job recovers (`memory`, `storage`).
+    failed: Option<(u64, Instant, &'static str)>,
     on_step: &'a mut dyn FnMut(u64, f64),
 }
 
@@ -130,11 +209,13 @@ impl Progress<'_> {
     fn line(&mut self, spec: &LaunchSpec, attempt: usize, line: &str) {
         if let Some(s) = line.strip_prefix("#resumed ") {
             let s: u64 = s.trim().parse().unwrap_or(0);
-            if let Some(f) = self.failed_at.take() {
+            if let Some((f, t0, kind)) = self.failed.take() {
                 self.report.recoveries.push((f, s));
                 let msg = format!(
-                    "attempt={attempt} failed_after_step={f} resumed_from={s} lost_steps={}",
-                    f.saturating_sub(s)
+                    "attempt={attempt} kind={kind} failed_after_step={f} resumed_from={s} \
+                     lost_steps={} recovery_ms={}",
+                    f.saturating_sub(s),
+                    t0.elapsed().as_millis()
                 );
                 eprintln!("strata train: recovered: {msg}");
                 log(spec, "recovery.log", &msg);
@@ -169,77 +250,120 @@ pub fn launch_local(
     let mut p = Progress {
         report: LaunchReport::default(),
         last_step: 0,
-        failed_at: None,
+        failed: None,
         on_step,
     };
     let nonce = std::process::id();
+    let mut rejoins = 0;
     for attempt in 0..=spec.max_restarts {
         let job = format!("train-{nonce}-{attempt}");
         let resume = attempt > 0;
-        let mut children: Vec<Option<Child>> = Vec::new();
-        let mut r0 = spawn(spec, 0, None, &job, resume)?;
-        let out = r0.stdout.take().expect("piped");
-        let (ltx, lrx) = crossbeam_channel::unbounded::<String>();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if ltx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        log(spec, "ranks.txt", &format!("{attempt} 0 {}", r0.id()));
-        children.push(Some(r0));
+        let (tx, rx) = crossbeam_channel::unbounded::<(usize, String)>();
+        let mut g = Group {
+            spec,
+            attempt,
+            procs: (0..spec.workers).map(|_| None).collect(),
+            tx,
+        };
+        g.spawn(0, None, &job, resume)?;
         let mut started = false;
         let mut codes: Vec<Option<i32>> = vec![None; spec.workers];
-        let mut first_failure: Option<Instant> = None;
+        let mut rejoining: Option<Rejoining> = None;
+        let mut giving_up: Option<Instant> = None;
         let mut killed = false;
         loop {
-            match lrx.recv_timeout(Duration::from_millis(20)) {
-                Ok(line) => {
-                    if let Some(addr) = line.strip_prefix("#rendezvous ") {
-                        for r in 1..spec.workers {
-                            let c = spawn(spec, r, Some(addr), &job, resume)?;
-                            log(spec, "ranks.txt", &format!("{attempt} {r} {}", c.id()));
-                            children.push(Some(c));
-                        }
-                        started = true;
-                    } else {
-                        p.line(spec, attempt, &line);
+            match rx.recv_timeout(Duration::from_millis(20)) {
+                Ok((rank, line)) => {
+                    match (rank, line.strip_prefix("#rendezvous ")) {
+                        (0, Some(addr)) => match rejoining.take() {
+                            Some(r) => {
+                                // The new rendezvous of a recovery in memory is up: start
+                                // the replacement (unless it is rank 0 itself) and point
+                                // the survivors at it.
+                                if r.dead != 0 {
+                                    g.spawn(r.dead, Some(addr), &r.job, false)?;
+                                }
+                                for k in 1..spec.workers {
+                                    if k != r.dead {
+                                        g.tell(k, &format!("#rejoin {addr} {}", r.job));
+                                    }
+                                }
+                            }
+                            None if !started => {
+                                for r in 1..spec.workers {
+                                    g.spawn(r, Some(addr), &job, resume)?;
+                                }
+                                started = true;
+                            }
+                            None => {}
+                        },
+                        (0, None) => p.line(spec, attempt, &line),
+                        _ => {} // other ranks' status lines (`#failed`)
                     }
                     continue;
                 }
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-                // Rank 0's stdout closed: poll the exits below at the same pace.
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
                     std::thread::sleep(Duration::from_millis(20))
                 }
             }
-            for (r, c) in children.iter_mut().enumerate() {
-                let Some(ch) = c else { continue };
-                if let Ok(Some(st)) = ch.try_wait() {
-                    let code = st.code().unwrap_or(-1);
-                    codes[r] = Some(code);
-                    *c = None;
-                    if code != 0 && first_failure.is_none() {
-                        eprintln!("strata train: rank {r} exited ({st}) in attempt {attempt}");
-                        first_failure = Some(Instant::now());
+            #[allow(clippy::needless_range_loop)] // `g` is borrowed mutably in the body
+            for r in 0..spec.workers {
+                let Some(proc_) = g.procs[r].as_mut() else {
+                    continue;
+                };
+                let Ok(Some(st)) = proc_.child.try_wait() else {
+                    continue;
+                };
+                let code = st.code().unwrap_or(-1);
+                codes[r] = Some(code);
+                g.procs[r] = None;
+                if code == 0 {
+                    continue;
+                }
+                eprintln!("strata train: rank {r} exited ({st}) in attempt {attempt}");
+                let in_memory = spec.in_memory
+                    && started
+                    && giving_up.is_none()
+                    && rejoining.is_none()
+                    && p.failed.is_none()
+                    && code != EXIT_USAGE
+                    && g.alive() == spec.workers - 1;
+                if in_memory {
+                    rejoins += 1;
+                    let job = format!("train-{nonce}-{attempt}-r{rejoins}");
+                    p.failed = Some((p.last_step, Instant::now(), "memory"));
+                    codes[r] = None;
+                    if r == 0 {
+                        g.spawn(0, None, &job, false)?;
+                    } else {
+                        g.tell(0, &format!("#rejoin-root {job}"));
+                    }
+                    rejoining = Some(Rejoining { dead: r, job });
+                } else if giving_up.is_none() {
+                    // Restart every rank from storage: survivors waiting on stdin are
+                    // released (their stdin closes) and exit.
+                    giving_up = Some(Instant::now());
+                    for q in g.procs.iter_mut().flatten() {
+                        q.stdin.take();
                     }
                 }
             }
-            if (!started && codes[0].is_some()) || (started && children.iter().all(Option::is_none))
-            {
+            if (!started && codes[0].is_some()) || (started && g.alive() == 0) {
                 break;
             }
             // Survivors that neither save nor exit within the grace period are stopped.
-            if !killed && first_failure.is_some_and(|t| t.elapsed() > spec.grace) {
-                for c in children.iter_mut().flatten() {
-                    let _ = c.kill();
+            if !killed && giving_up.is_some_and(|t| t.elapsed() > spec.grace) {
+                for q in g.procs.iter_mut().flatten() {
+                    let _ = q.child.kill();
                 }
                 killed = true;
             }
         }
-        while let Ok(line) = lrx.try_recv() {
-            p.line(spec, attempt, &line);
+        while let Ok((rank, line)) = rx.try_recv() {
+            if rank == 0 {
+                p.line(spec, attempt, &line);
+            }
         }
         if started && codes.iter().all(|c| *c == Some(0)) {
             return Ok(p.report);
@@ -252,7 +376,13 @@ pub fn launch_local(
         if attempt == spec.max_restarts {
             break;
         }
-        p.failed_at = Some(p.last_step);
+        // Recovery time counts from when the death was seen (survivors' just-in-time
+        // checkpoints, their exit and the restart are all part of it).
+        p.failed = Some((
+            p.last_step,
+            giving_up.unwrap_or_else(Instant::now),
+            "storage",
+        ));
         eprintln!(
             "strata train: restarting {} ranks after step {} (attempt {})",
             spec.workers,

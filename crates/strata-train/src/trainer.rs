@@ -96,6 +96,29 @@ pub fn run_rank(
     device: &Device,
     on_event: &mut dyn FnMut(Event),
 ) -> Result<Gpt, TrainError> {
+    run_rank_elastic(cfg, rank, comm, None, opts, device, on_event)
+}
+
+/// How a rank gets a new communicator after a peer died, for recovery in memory (Gemini):
+/// called with the steps this rank completed; returns the communicator formed with the
+/// survivors and a replacement rank.
+pub type Rejoin<'a> = &'a mut dyn FnMut(u64) -> Result<Communicator, TrainError>;
+
+/// [`run_rank`], recovering in memory when `rejoin` is given: after a peer's death this
+/// rank keeps its state, forms a new communicator through `rejoin`, and the replacement
+/// receives the state of the most advanced replica (no storage read or write). Without
+/// `rejoin`, a peer's death saves a just-in-time checkpoint and returns
+/// [`TrainError::PeerFailed`].
+#[allow(clippy::too_many_arguments)]
+pub fn run_rank_elastic(
+    cfg: &TrainConfig,
+    rank: usize,
+    comm: Option<Communicator>,
+    mut rejoin: Option<Rejoin<'_>>,
+    opts: &StorageOptions,
+    device: &Device,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<Gpt, TrainError> {
     let corpus = Corpus::load(&cfg.data, opts).map_err(TrainError::Usage)?;
     let mcfg = model_config(cfg, corpus.vocab.len());
     mcfg.validate().map_err(TrainError::Usage)?;
@@ -154,90 +177,111 @@ pub fn run_rank(
         .rev()
         .flat_map(|s| model.segment_params(s))
         .collect();
-    let shapes = model
+    let shapes: Vec<candle_core::Shape> = model
         .params
         .iter()
         .map(|(_, v)| v.shape().clone())
         .collect();
-    let mut ddp = Ddp::new(comm, shapes, &order, cfg.bucket_bytes, device);
-    // Every replica starts from rank 0's weights (as DDP does at construction).
-    if world > 1 {
-        let mut flat = Vec::new();
-        for (_, v) in &model.params {
-            flat.extend(v.flatten_all()?.to_vec1::<f32>()?);
-        }
-        let flat = ddp
-            .broadcast(flat)
-            .map_err(|e| peer_failed(e, start, false))?;
-        let mut at = 0;
-        for (_, v) in &model.params {
-            let n = v.elem_count();
-            v.set(&Tensor::from_slice(
-                &flat[at..at + n],
-                v.shape().clone(),
-                device,
-            )?)?;
-            at += n;
-        }
-    }
     let mine = segments(micro, world)[rank].clone();
     let weight = mine.len() as f64 / cfg.batch as f64;
     let mut step = start;
-    while step < cfg.steps {
-        let lr = optim::lr_at(step, cfg.lr, cfg.warmup, cfg.steps);
-        let result = (|| -> Result<f64, TrainError> {
-            let mut loss = 0.0;
-            for m in 0..cfg.accumulate {
-                let offs = data::offsets(
-                    cfg.seed,
-                    step,
-                    m as u64,
-                    mine.clone(),
-                    corpus.train.len(),
-                    cfg.context,
-                );
-                let (x, y) = data::batch(&corpus.train, &offs, cfg.context, device)?;
-                let sync = m + 1 == cfg.accumulate;
-                loss += weight * forward_backward(&model, &x, &y, &mut ddp, weight, sync)?;
-            }
-            let (mut grads, loss) = ddp.finish(loss)?;
-            optim::clip_grad_norm(&mut grads, cfg.grad_clip)?;
-            opt.step(&model.params, &grads, lr)?;
-            Ok(loss)
-        })();
-        let loss = match result {
-            Ok(l) => l,
-            Err(TrainError::Collective(e)) => {
-                // Just-in-time checkpoint: this replica holds the state after `step`.
-                let saved = match &ckdir {
-                    Some(d) => d
-                        .save(
-                            step,
-                            &ckpt::encode(&model, Some(&opt), step, "jit", &corpus.vocab)?,
-                        )
-                        .is_ok(),
-                    None => false,
-                };
-                return Err(peer_failed(TrainError::Collective(e), step, saved));
-            }
-            Err(e) => return Err(e),
-        };
-        step += 1;
-        on_event(Event::Step(step, loss));
-        if rank == 0 {
-            let due = cfg.checkpoint_every > 0
-                && step.is_multiple_of(cfg.checkpoint_every)
-                && step < cfg.steps;
-            if let (Some(d), true) = (&ckdir, due) {
-                let bytes = ckpt::encode(&model, Some(&opt), step, "periodic", &corpus.vocab)?;
-                d.save(step, &bytes)?;
-                d.prune(cfg.retain)?;
-                on_event(Event::Checkpoint(step, "periodic"));
-            }
-            if (cfg.eval_every > 0 && step % cfg.eval_every == 0) || step == cfg.steps {
-                on_event(Event::Eval(step, evaluate(&model, &corpus, cfg, device)?));
+    let mut comm = comm;
+    let mut formation = 0;
+    'form: loop {
+        let mut ddp = Ddp::new(
+            comm.take(),
+            shapes.clone(),
+            &order,
+            cfg.bucket_bytes,
+            device,
+        );
+        // Every replica starts from the most advanced one's state (rank 0's at the start, as
+        // DDP does at construction; a survivor's after a replacement joined).
+        if world > 1 {
+            let before = step;
+            match sync_state(&mut ddp, &model, &mut opt, &mut step, rank, device) {
+                Ok(()) => {
+                    if formation > 0 || step != before {
+                        on_event(Event::Resumed(step));
+                    }
+                }
+                Err(TrainError::Collective(e)) => match rejoin.as_mut() {
+                    Some(r) => {
+                        drop(ddp);
+                        comm = Some(r(step)?);
+                        formation += 1;
+                        continue 'form;
+                    }
+                    None => return Err(peer_failed(TrainError::Collective(e), step, false)),
+                },
+                Err(e) => return Err(e),
             }
         }
+        while step < cfg.steps {
+            let lr = optim::lr_at(step, cfg.lr, cfg.warmup, cfg.steps);
+            let result = (|| -> Result<f64, TrainError> {
+                let mut loss = 0.0;
+                for m in 0..cfg.accumulate {
+                    let offs = data::offsets(
+                        cfg.seed,
+                        step,
+                        m as u64,
+                        mine.clone(),
+                        corpus.train.len(),
+                        cfg.context,
+                    );
+                    let (x, y) = data::batch(&corpus.train, &offs, cfg.context, device)?;
+                    let sync = m + 1 == cfg.accumulate;
+                    loss += weight * forward_backward(&model, &x, &y, &mut ddp, weight, sync)?;
+                }
+                let (mut grads, loss) = ddp.finish(loss)?;
+                optim::clip_grad_norm(&mut grads, cfg.grad_clip)?;
+                opt.step(&model.params, &grads, lr)?;
+                Ok(loss)
+            })();
+            let loss = match result {
+                Ok(l) => l,
+                Err(TrainError::Collective(e)) => {
+                    if let Some(r) = rejoin.as_mut() {
+                        // In-memory recovery: this replica is the checkpoint. Rejoin a new
+                        // communicator with a replacement rank and hand it this state.
+                        drop(ddp);
+                        comm = Some(r(step)?);
+                        formation += 1;
+                        continue 'form;
+                    }
+                    // Just-in-time checkpoint: this replica holds the state after `step`.
+                    let saved = match &ckdir {
+                        Some(d) => d
+                            .save(
+                                step,
+                                &ckpt::encode(&model, Some(&opt), step, "jit", &corpus.vocab)?,
+                            )
+                            .is_ok(),
+                        None => false,
+                    };
+                    return Err(peer_failed(TrainError::Collective(e), step, saved));
+                }
+                Err(e) => return Err(e),
+            };
+            step += 1;
+            on_event(Event::Step(step, loss));
+            if rank == 0 {
+                let due = cfg.checkpoint_every > 0
+                    && step.is_multiple_of(cfg.checkpoint_every)
+                    && step < cfg.steps;
+                if let (Some(d), true) = (&ckdir, due) {
+                    let bytes = ckpt::encode(&model, Some(&opt), step, "periodic", &corpus.vocab)?;
+                    d.save(step, &bytes)?;
+                    d.prune(cfg.retain)?;
+                    on_event(Event::Checkpoint(step, "periodic"));
+                }
+                if (cfg.eval_every > 0 && step % cfg.eval_every == 0) || step == cfg.steps {
+                    on_event(Event::Eval(step, evaluate(&model, &corpus, cfg, device)?));
+                }
+            }
+        }
+        break;
     }
     if rank == 0 {
         write_model(&model, &corpus.vocab, step, &cfg.out, opts)?;
@@ -254,6 +298,41 @@ fn peer_failed(e: TrainError, step: u64, saved: bool) -> TrainError {
         },
         other => other,
     }
+}
+
+/// Makes every replica's parameters, optimizer state and step equal to those of the lowest
+/// rank among the most advanced (the one that completed the most steps).
+fn sync_state(
+    ddp: &mut Ddp,
+    model: &Gpt,
+    opt: &mut AdamW,
+    step: &mut u64,
+    rank: usize,
+    device: &Device,
+) -> Result<(), TrainError> {
+    use strata_collective::ReduceOp;
+    let most = ddp.all_reduce_small(vec![*step as f64], ReduceOp::Max)?[0] as u64;
+    let mine = if *step == most { rank as f64 } else { f64::MAX };
+    let holder = ddp.all_reduce_small(vec![mine], ReduceOp::Min)?[0] as usize;
+    let mut flat = Vec::new();
+    for (i, (_, v)) in model.params.iter().enumerate() {
+        flat.extend(v.flatten_all()?.to_vec1::<f32>()?);
+        flat.extend(opt.m[i].flatten_all()?.to_vec1::<f32>()?);
+        flat.extend(opt.v[i].flatten_all()?.to_vec1::<f32>()?);
+    }
+    let flat = ddp.broadcast(holder, flat)?;
+    let mut at = 0;
+    for (i, (_, v)) in model.params.iter().enumerate() {
+        let n = v.elem_count();
+        let t = |at: usize| Tensor::from_slice(&flat[at..at + n], v.shape().clone(), device);
+        v.set(&t(at)?)?;
+        opt.m[i] = t(at + n)?;
+        opt.v[i] = t(at + 2 * n)?;
+        at += 3 * n;
+    }
+    *step = most;
+    opt.step = most;
+    Ok(())
 }
 
 /// Forward through every segment, then backward one segment at a time from the last,
