@@ -146,6 +146,10 @@ pub struct GptArgs {
     /// Recoveries after rank failures before giving up (with --workers).
     #[arg(long, default_value_t = 3)]
     max_restarts: usize,
+    /// Do not save just-in-time checkpoints when a rank dies: recover from the last
+    /// periodic checkpoint only (to measure what just-in-time checkpoints save).
+    #[arg(long)]
+    no_jit: bool,
     /// Recover from a rank's death in memory (Gemini): survivors keep their state and hand
     /// it to one replacement rank over the network; no checkpoint is written or read.
     /// Falls back to restarting every rank from --checkpoint-dir when that is impossible.
@@ -271,6 +275,7 @@ fn train_config(a: &GptArgs) -> TrainConfig {
         checkpoint_every: a.checkpoint_every,
         retain: 2,
         resume: a.resume || std::env::var_os(env::RESUME).is_some(),
+        jit: !a.no_jit,
     }
 }
 

@@ -58,6 +58,9 @@ pub struct TrainConfig {
     pub retain: usize,
     /// Start from the newest checkpoint in `checkpoint_dir`, if any.
     pub resume: bool,
+    /// Save a just-in-time checkpoint when a peer dies (off: only periodic checkpoints,
+    /// for comparison).
+    pub jit: bool,
 }
 
 /// What a rank reports as it goes.
@@ -251,7 +254,7 @@ pub fn run_rank_elastic(
                         continue 'form;
                     }
                     // Just-in-time checkpoint: this replica holds the state after `step`.
-                    let saved = match &ckdir {
+                    let saved = match ckdir.as_ref().filter(|_| cfg.jit) {
                         Some(d) => d
                             .save(
                                 step,

@@ -44,6 +44,7 @@ fn config(out: &str) -> TrainConfig {
         checkpoint_every: 0,
         retain: 2,
         resume: false,
+        jit: true,
     }
 }
 
