@@ -414,6 +414,30 @@ fn candle_device() -> Result<strata::train::candle::Device> {
     Ok(strata::train::candle::Device::Cpu)
 }
 
+/// Joins a group: with no `master` this rank is the root, binds a free loopback port and
+/// prints `#rendezvous ADDR` for the launcher; otherwise it connects to `master`.
+fn form(
+    rank: usize,
+    world: usize,
+    master: Option<&str>,
+    job: &str,
+    cfg: &strata::collective::Config,
+) -> Result<strata::collective::Communicator, TrainError> {
+    use std::io::Write;
+    use strata::collective::Communicator;
+    let res = match master {
+        Some(m) => Communicator::init(rank, world, m, job, cfg.clone()),
+        None => {
+            let io = |e: std::io::Error| TrainError::Usage(format!("rendezvous: {e}"));
+            let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(io)?;
+            println!("#rendezvous {}", l.local_addr().map_err(io)?);
+            let _ = std::io::stdout().flush();
+            Communicator::init_root(l, world, job, cfg.clone())
+        }
+    };
+    res.map_err(TrainError::Collective)
+}
+
 /// One rank of a `--workers` job (started by the launcher with its rank in the
 /// environment). Exits with 75 after a peer's death, 2 on bad arguments.
 fn rank_main(opts: &StorageOptions, tc: &TrainConfig, a: &GptArgs, rank: usize) -> Result<()> {
@@ -424,15 +448,10 @@ fn rank_main(opts: &StorageOptions, tc: &TrainConfig, a: &GptArgs, rank: usize) 
         timeout: Duration::from_secs(a.collective_timeout),
         ..Default::default()
     };
-    let comm = if rank == 0 {
-        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-        println!("#rendezvous {}", l.local_addr()?);
-        std::io::stdout().flush()?;
-        strata::collective::Communicator::init_root(l, world, &job, ccfg)?
-    } else {
-        let master = std::env::var(env::MASTER)?;
-        strata::collective::Communicator::init(rank, world, &master, &job, ccfg)?
-    };
+    let master = (rank != 0)
+        .then(|| std::env::var(env::MASTER))
+        .transpose()?;
+    let comm = form(rank, world, master.as_deref(), &job, &ccfg)?;
     let mut on_event = |e: Event| {
         if rank != 0 {
             return;
@@ -501,25 +520,9 @@ fn rank_main(opts: &StorageOptions, tc: &TrainConfig, a: &GptArgs, rank: usize) 
             .read_line(&mut line)
             .map_err(|e| TrainError::Usage(format!("reading the launcher: {e}")))?;
         let f: Vec<&str> = line.split_whitespace().collect();
-        let fail = |e: strata::collective::CollectiveError| TrainError::Collective(e);
-        let ccfg = strata::collective::Config {
-            timeout: Duration::from_secs(a.collective_timeout),
-            ..Default::default()
-        };
         match f.as_slice() {
-            ["#rejoin-root", job] => {
-                let l = std::net::TcpListener::bind("127.0.0.1:0")
-                    .map_err(|e| TrainError::Usage(e.to_string()))?;
-                let addr = l
-                    .local_addr()
-                    .map_err(|e| TrainError::Usage(e.to_string()))?;
-                println!("#rendezvous {addr}");
-                let _ = std::io::stdout().flush();
-                strata::collective::Communicator::init_root(l, world, job, ccfg).map_err(fail)
-            }
-            ["#rejoin", addr, job] => {
-                strata::collective::Communicator::init(rank, world, addr, job, ccfg).map_err(fail)
-            }
+            ["#rejoin-root", job] => form(rank, world, None, job, &ccfg),
+            ["#rejoin", addr, job] => form(rank, world, Some(addr), job, &ccfg),
             _ => Err(TrainError::Usage(format!(
                 "rank {rank}: the launcher ended the job instead of a rejoin ({line:?})"
             ))),

@@ -133,15 +133,7 @@ impl Mlp {
         let mut params = Vec::new();
         for (l, w) in widths.windows(2).enumerate() {
             let std = 1.0 / (w[0] as f32).sqrt();
-            let data: Vec<f32> = (0..w[0] * w[1])
-                .map(|_| {
-                    let (u1, u2): (f32, f32) = (
-                        rand::Rng::r#gen::<f32>(&mut rng).max(1e-12),
-                        rand::Rng::r#gen(&mut rng),
-                    );
-                    std * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f32::consts::PI * u2).cos()
-                })
-                .collect();
+            let data = crate::model::normal(&mut rng, w[0] * w[1], std);
             params.push((
                 format!("fc{l}.weight"),
                 Var::from_tensor(&Tensor::from_vec(data, (w[1], w[0]), device)?)?,

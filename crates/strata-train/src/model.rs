@@ -70,7 +70,8 @@ pub struct Gpt {
     device: Device,
 }
 
-fn normal(rng: &mut SmallRng, n: usize, std: f32) -> Vec<f32> {
+/// `n` samples of N(0, std²) from `rng` (what every model here initialises weights with).
+pub(crate) fn normal(rng: &mut SmallRng, n: usize, std: f32) -> Vec<f32> {
     // Box-Muller: reproducible from the seed on every platform, unlike a device RNG.
     (0..n)
         .map(|_| {

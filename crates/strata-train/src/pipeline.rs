@@ -223,10 +223,16 @@ pub fn run_stage(
         for work in schedule(kind, rank, p, m) {
             match work {
                 Work::F(mb) => {
-                    let offs =
-                        data::offsets(cfg.seed, step, mb as u64, 0..micro, corpus.train.len(), t);
-                    let (x, y) = data::batch(&corpus.train, &offs, t, device)?;
-                    let input = if first {
+                    // Only the first stage reads the tokens and only the last the targets.
+                    let (x, y) = if first || last {
+                        let n = corpus.train.len();
+                        let offs = data::offsets(cfg.seed, step, mb as u64, 0..micro, n, t);
+                        let (x, y) = data::batch(&corpus.train, &offs, t, device)?;
+                        (Some(x), Some(y))
+                    } else {
+                        (None, None)
+                    };
+                    let input = if let Some(x) = x.filter(|_| first) {
                         x
                     } else {
                         let w = Instant::now();
@@ -234,8 +240,14 @@ pub fn run_stage(
                         waited += w.elapsed().as_secs_f64();
                         Tensor::from_vec(v, (micro * t, d), device)?
                     };
-                    let saved =
-                        stage::forward(&model, &mine, &input, micro, t, last.then_some(&y))?;
+                    let saved = stage::forward(
+                        &model,
+                        &mine,
+                        &input,
+                        micro,
+                        t,
+                        y.as_ref().filter(|_| last),
+                    )?;
                     if last {
                         loss += weight * saved.output().to_scalar::<f32>()? as f64;
                     } else {

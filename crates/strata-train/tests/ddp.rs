@@ -5,31 +5,18 @@
 use std::net::TcpListener;
 
 use strata_collective::{Communicator, Config};
-use strata_storage::StorageOptions;
+mod common;
+
+use common::opts;
 use strata_train::candle::{Device, Tensor};
 use strata_train::data::{self, Corpus};
 use strata_train::ddp::Ddp;
 use strata_train::model::{Gpt, GptConfig};
 use strata_train::trainer::{Event, TrainConfig, forward_backward, run_rank};
 
-fn corpus_path() -> String {
-    format!(
-        "{}/../../data/shakespeare/sonnets.txt",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
-fn opts() -> StorageOptions {
-    StorageOptions {
-        dfs_master: String::new(),
-        secret: String::new(),
-        s3: Vec::new(),
-    }
-}
-
 fn config(out: &str) -> TrainConfig {
     TrainConfig {
-        data: corpus_path(),
+        data: common::sonnets(),
         layers: 2,
         heads: 2,
         dim: 16,

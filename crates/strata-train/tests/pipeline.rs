@@ -5,25 +5,16 @@
 use std::net::TcpListener;
 
 use strata_collective::{Communicator, Config};
-use strata_storage::StorageOptions;
+mod common;
+
+use common::opts;
 use strata_train::candle::Device;
 use strata_train::pipeline::{Schedule, Work, partition, run_stage, schedule};
 use strata_train::trainer::{Event, TrainConfig, run_rank};
 
-fn opts() -> StorageOptions {
-    StorageOptions {
-        dfs_master: String::new(),
-        secret: String::new(),
-        s3: Vec::new(),
-    }
-}
-
 fn config(out: &str) -> TrainConfig {
     TrainConfig {
-        data: format!(
-            "{}/../../data/shakespeare/sonnets.txt",
-            env!("CARGO_MANIFEST_DIR")
-        ),
+        data: common::sonnets(),
         layers: 2,
         heads: 2,
         dim: 16,
