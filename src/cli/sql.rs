@@ -32,6 +32,12 @@ pub struct SqlArgs {
     /// A table: NAME=PATH, where PATH is a file, directory or glob of .csv or .parquet files.
     #[arg(long = "table", value_name = "NAME=PATH")]
     tables: Vec<String>,
+    /// Keep the tables and views that statements create (CREATE TABLE, INSERT, CREATE
+    /// VIEW, ...) in this directory, local or dfs://host:port/dir or s3://bucket/dir: as
+    /// Parquet files plus versioned manifests, so that a later `strata sql --db DIR` finds
+    /// them. Created when new. Without it they live in memory for this run only.
+    #[arg(long, value_name = "DIR")]
+    db: Option<String>,
     /// How to print results.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -72,7 +78,7 @@ pub struct SqlArgs {
 
 fn print(out: Output, format: Format) -> Result<()> {
     match out {
-        Output::Text(t) => {
+        Output::Text(t) | Output::Tag(t) => {
             outln!("{}", t.trim_end());
         }
         Output::Rows(batches) => match format {
@@ -174,6 +180,11 @@ pub fn run(
     engine.csv.delimiter = d[0];
     engine.csv.header = !args.csv_no_header;
     engine.csv.null = args.csv_null.clone();
+    if let Some(db) = &args.db {
+        engine
+            .open_db(db)
+            .with_context(|| format!("cannot open the database at {db}"))?;
+    }
     let mut seen = std::collections::HashSet::new();
     for t in &args.tables {
         let Some((name, path)) = t.split_once('=') else {
@@ -364,7 +375,7 @@ impl Shell {
             Ok(out) => {
                 let rows = match &out {
                     Output::Rows(b) => Some(b.iter().map(|b| b.num_rows()).sum::<usize>()),
-                    Output::Text(_) => None,
+                    Output::Text(_) | Output::Tag(_) => None,
                 };
                 print(out, self.format)?;
                 if let (Some(n), Format::Table, true) = (rows, self.format, self.interactive) {

@@ -136,10 +136,30 @@ pub fn from_batches(
 
 /// Opens a table over `path` (file, directory or glob) with its schema.
 pub fn open(name: &str, path: &str, csv: &CsvOptions) -> Result<Table> {
+    open_as(name, path, csv, None)
+}
+
+/// [`open`], with the format named (`parquet`, `csv`, `json`) instead of taken from the
+/// files' extensions.
+pub fn open_as(name: &str, path: &str, csv: &CsvOptions, format: Option<&str>) -> Result<Table> {
     let files = expand(path)?;
-    let format = format_of(&files[0], csv)?;
+    let named = match format {
+        None => None,
+        Some("parquet") => Some(FileFormat::Parquet),
+        Some("csv") => Some(FileFormat::Csv(csv.clone())),
+        Some("json") | Some("jsonl") | Some("ndjson") => Some(FileFormat::Json),
+        Some(other) => {
+            return Err(SqlError::Plan(format!(
+                "unknown FORMAT {other}: parquet, csv or json"
+            )));
+        }
+    };
+    let format = match named {
+        Some(f) => f,
+        None => format_of(&files[0], csv)?,
+    };
     for f in &files[1..] {
-        if format_of(f, csv)? != format {
+        if format_of(f, csv).unwrap_or(format.clone()) != format {
             return Err(SqlError::Plan(format!(
                 "table {name}: {} and {} have different formats",
                 files[0].display(),

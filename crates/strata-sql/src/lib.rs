@@ -35,6 +35,7 @@ pub mod bind;
 pub mod catalog;
 pub mod dataframe;
 pub mod datetime;
+pub mod db;
 pub mod distributed;
 pub mod error;
 pub mod exec;
@@ -48,6 +49,7 @@ pub mod serial;
 pub mod sink;
 pub mod source;
 pub mod stages;
+mod statements;
 pub mod tpch;
 
 pub use catalog::CsvOptions;
@@ -63,7 +65,10 @@ use std::sync::Arc;
 /// A SQL session: a catalog of tables and the options to read them.
 #[derive(Default)]
 pub struct Engine {
+    /// Tables registered from files (`--table`), read-only.
     tables: HashMap<String, Arc<Table>>,
+    /// Tables and views created by statements: in memory, or in a database directory.
+    db: Arc<db::Database>,
     /// How CSV files are read.
     pub csv: CsvOptions,
     /// Memory budget, threads, spill directory.
@@ -78,45 +83,98 @@ pub enum Output {
     Rows(Vec<RecordBatch>),
     /// Text (EXPLAIN).
     Text(String),
+    /// What a statement that changes tables did, as PostgreSQL's command tag says it
+    /// (`CREATE TABLE`, `INSERT 0 3`, `UPDATE 2`, `DELETE 1`, `DROP VIEW`).
+    Tag(String),
 }
 
 impl planner::Tables for Engine {
     fn table(&self, name: &str) -> Result<Arc<Table>> {
-        lookup(&self.tables, &self.csv, name)
+        lookup(&self.tables, &self.db, &self.csv, name)
+    }
+    fn view(&self, name: &str) -> Result<Option<(sqlparser::ast::Query, Vec<String>)>> {
+        view(&self.db, name)
     }
 }
 
-/// Table `name`: a registered one, or a path opened on the fly.
+/// View `name` of the database: its parsed query and column names.
+fn view(db: &db::Database, name: &str) -> Result<Option<(sqlparser::ast::Query, Vec<String>)>> {
+    let Some(v) = db.state().views.get(&name.to_lowercase()).cloned() else {
+        return Ok(None);
+    };
+    match parse_one(&v.sql)? {
+        sqlparser::ast::Statement::Query(q) => Ok(Some((*q, v.columns))),
+        _ => Err(SqlError::Internal(format!("view {name} holds no query"))),
+    }
+}
+
+/// Table `name`: a registered one, one of the database, or a path opened on the fly.
 fn lookup(
     tables: &HashMap<String, Arc<Table>>,
+    db: &db::Database,
     csv: &CsvOptions,
     name: &str,
 ) -> Result<Arc<Table>> {
-    if let Some(t) = tables.get(&name.to_lowercase()) {
+    let key = name.to_lowercase();
+    if let Some(t) = tables.get(&key) {
         return Ok(t.clone());
+    }
+    if let Some(t) = db.state().tables.get(&key) {
+        return Ok(Arc::new(db_table(db, t)));
     }
     if name.contains(['/', '.', '*']) {
         return Ok(Arc::new(catalog::open(name, name, csv)?));
     }
-    let mut known: Vec<&str> = tables.keys().map(String::as_str).collect();
+    let st = db.state();
+    let mut known: Vec<&str> = tables
+        .keys()
+        .chain(st.tables.keys())
+        .chain(st.views.keys())
+        .map(String::as_str)
+        .collect();
     known.sort();
     Err(SqlError::Plan(format!(
         "unknown table {name}; registered tables: {}",
         if known.is_empty() {
-            "none (use --table NAME=PATH)".to_string()
+            "none (use --table NAME=PATH, or CREATE TABLE)".to_string()
         } else {
             known.join(", ")
         }
     )))
 }
 
+/// A table of the database as the planner reads it: Parquet files, or batches in memory.
+fn db_table(db: &db::Database, t: &db::TableEntry) -> Table {
+    let (files, format) = if db.is_persistent() && !t.files.is_empty() {
+        (
+            t.files
+                .iter()
+                .map(|f| std::path::PathBuf::from(db.file_url(f)))
+                .collect(),
+            catalog::FileFormat::Parquet,
+        )
+    } else {
+        (Vec::new(), catalog::FileFormat::Memory(t.batches.clone()))
+    };
+    Table {
+        name: t.name.clone(),
+        schema: t.schema.clone(),
+        files,
+        format,
+        rows: Some(t.rows),
+    }
+}
+
 /// The tables of an engine, for planning subqueries while the engine is borrowed.
 #[derive(Clone)]
-struct Snapshot(HashMap<String, Arc<Table>>, CsvOptions);
+struct Snapshot(HashMap<String, Arc<Table>>, Arc<db::Database>, CsvOptions);
 
 impl planner::Tables for Snapshot {
     fn table(&self, name: &str) -> Result<Arc<Table>> {
-        lookup(&self.0, &self.1, name)
+        lookup(&self.0, &self.1, &self.2, name)
+    }
+    fn view(&self, name: &str) -> Result<Option<(sqlparser::ast::Query, Vec<String>)>> {
+        view(&self.1, name)
     }
 }
 
@@ -160,7 +218,7 @@ fn plan_with_subqueries(
 
 impl Engine {
     fn snapshot(&self) -> Snapshot {
-        Snapshot(self.tables.clone(), self.csv.clone())
+        Snapshot(self.tables.clone(), self.db.clone(), self.csv.clone())
     }
 
     /// An engine with no tables.
@@ -173,10 +231,23 @@ impl Engine {
     pub fn with_exec(exec: exec::ExecOptions) -> Engine {
         Engine {
             tables: HashMap::new(),
+            db: Arc::default(),
             csv: CsvOptions::default(),
             exec,
             distributed: None,
         }
+    }
+
+    /// Keeps created tables and views in the database at `url` (a directory, local or in
+    /// a store: `dfs://`, `s3://`) from now on, instead of in memory; created when new.
+    pub fn open_db(&mut self, url: &str) -> Result<()> {
+        self.db = Arc::new(db::Database::open(url)?);
+        Ok(())
+    }
+
+    /// The database of created tables and views.
+    pub fn database(&self) -> &db::Database {
+        &self.db
     }
 
     /// Registers `path` (a file, directory or glob) as table `name`.
@@ -254,6 +325,10 @@ impl Engine {
     }
 
     fn execute_parsed(&self, stmt: sqlparser::ast::Statement) -> Result<Output> {
+        if let Some(out) = self.change(&stmt)? {
+            return Ok(out);
+        }
+        self.db.refresh()?;
         match stmt {
             sqlparser::ast::Statement::Query(q) => Ok(Output::Rows(self.query_rows(&q)?.0)),
             sqlparser::ast::Statement::Copy {
@@ -292,8 +367,24 @@ impl Engine {
                 Ok(Output::Rows(vec![self.show_tables()?]))
             }
             sqlparser::ast::Statement::ExplainTable { table_name, .. } => {
-                let name = table_name.to_string();
-                let t = planner::Tables::table(self, name.trim_matches(['"', '\'', '`']))?;
+                let name = statements::object_name(&table_name);
+                if let Some((q, columns)) = planner::Tables::view(self, &name)? {
+                    let p = plan_with_subqueries(&q, self.snapshot(), &self.exec)?;
+                    let schema = p.schema();
+                    let fields: Vec<arrow::datatypes::Field> = schema
+                        .fields()
+                        .iter()
+                        .enumerate()
+                        .map(|(i, f)| match columns.get(i) {
+                            Some(n) => f.as_ref().clone().with_name(n),
+                            None => f.as_ref().clone(),
+                        })
+                        .collect();
+                    return Ok(Output::Rows(vec![describe(
+                        &arrow::datatypes::Schema::new(fields),
+                    )?]));
+                }
+                let t = planner::Tables::table(self, &name)?;
                 Ok(Output::Rows(vec![describe(&t.schema)?]))
             }
             other => Err(SqlError::NotSupported(format!("statement {other}"))),
@@ -380,13 +471,33 @@ impl Engine {
         Ok(Output::Text(String::new()))
     }
 
-    /// The registered tables, sorted by name.
+    /// The tables (registered from files, and of the database) and views, sorted by name.
     pub fn tables(&self) -> Vec<(String, arrow::datatypes::SchemaRef)> {
+        let _ = self.db.refresh();
+        let st = self.db.state();
         let mut v: Vec<_> = self
             .tables
             .iter()
             .map(|(n, t)| (n.clone(), t.schema.clone()))
+            .chain(st.tables.iter().map(|(n, t)| (n.clone(), t.schema.clone())))
             .collect();
+        for n in st.views.keys() {
+            if let Ok(Some((q, cols))) = view(&self.db, n)
+                && let Ok(p) = plan_with_subqueries(&q, self.snapshot(), &self.exec)
+            {
+                let s = p.schema();
+                let fields: Vec<arrow::datatypes::Field> = s
+                    .fields()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| match cols.get(i) {
+                        Some(c) => f.as_ref().clone().with_name(c),
+                        None => f.as_ref().clone(),
+                    })
+                    .collect();
+                v.push((n.clone(), Arc::new(arrow::datatypes::Schema::new(fields))));
+            }
+        }
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     }
@@ -422,7 +533,7 @@ impl Engine {
     pub fn sql(&self, query: &str) -> Result<Vec<RecordBatch>> {
         match self.execute(query)? {
             Output::Rows(r) => Ok(r),
-            Output::Text(t) => Err(SqlError::Plan(format!("not a query: {t}"))),
+            Output::Text(t) | Output::Tag(t) => Err(SqlError::Plan(format!("not a query: {t}"))),
         }
     }
 }

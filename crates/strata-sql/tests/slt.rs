@@ -4,14 +4,28 @@
 use arrow::datatypes::DataType;
 use sqllogictest::{DBOutput, DefaultColumnType};
 
-struct Db(strata_sql::Engine);
+/// An engine, and the database directory it keeps tables in (removed when dropped).
+struct Db(
+    strata_sql::Engine,
+    #[allow(dead_code)] Option<tempfile::TempDir>,
+);
 
 impl sqllogictest::DB for Db {
     type Error = strata_sql::SqlError;
     type ColumnType = DefaultColumnType;
 
     fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, Self::Error> {
-        let batches = self.0.sql(sql)?;
+        let batches = match self.0.execute(sql)? {
+            strata_sql::Output::Rows(b) => b,
+            strata_sql::Output::Tag(t) | strata_sql::Output::Text(t) => {
+                let n = t
+                    .rsplit(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                return Ok(DBOutput::StatementComplete(n));
+            }
+        };
         let schema = batches[0].schema();
         let types = schema
             .fields()
@@ -56,7 +70,19 @@ use arrow::array::Array;
 
 #[test]
 fn sqllogictest_files() {
-    run_files(strata_sql::Engine::new);
+    run_files(|| Db(strata_sql::Engine::new(), None));
+}
+
+/// The same files with created tables kept in a database directory (Parquet files and
+/// versioned manifests) instead of in memory.
+#[test]
+fn sqllogictest_files_persistent() {
+    run_files(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = strata_sql::Engine::new();
+        e.open_db(dir.path().to_str().unwrap()).unwrap();
+        Db(e, Some(dir))
+    });
 }
 
 /// The same files with every query run as a distributed query (stages as dataflow tasks,
@@ -64,8 +90,8 @@ fn sqllogictest_files() {
 /// with joins broadcast, and with every join that can be partitioned partitioned.
 #[test]
 fn sqllogictest_files_distributed() {
-    run_files(|| distributed(u64::MAX));
-    run_files(|| distributed(0));
+    run_files(|| Db(distributed(u64::MAX), None));
+    run_files(|| Db(distributed(0), None));
 }
 
 fn distributed(broadcast_limit: u64) -> strata_sql::Engine {
@@ -78,7 +104,7 @@ fn distributed(broadcast_limit: u64) -> strata_sql::Engine {
     e
 }
 
-fn run_files(engine: impl Fn() -> strata_sql::Engine + Copy + 'static) {
+fn run_files(engine: impl Fn() -> Db + Copy + 'static) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
     std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).unwrap();
     let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -89,7 +115,7 @@ fn run_files(engine: impl Fn() -> strata_sql::Engine + Copy + 'static) {
     files.sort();
     assert!(files.len() >= 5);
     for f in files {
-        let mut runner = sqllogictest::Runner::new(move || async move { Ok(Db(engine())) });
+        let mut runner = sqllogictest::Runner::new(move || async move { Ok(engine()) });
         runner
             .run_file(&f)
             .unwrap_or_else(|e| panic!("{}: {e}", f.display()));

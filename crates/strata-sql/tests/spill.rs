@@ -172,7 +172,7 @@ fn explain_analyze_reports_rows_time_and_spill_per_operator() {
         .unwrap()
     {
         strata_sql::Output::Text(t) => t,
-        strata_sql::Output::Rows(_) => panic!("EXPLAIN ANALYZE gave rows"),
+        _ => panic!("EXPLAIN ANALYZE gave no text"),
     };
     let agg = out.lines().find(|l| l.contains("Aggregate")).unwrap();
     assert!(agg.contains("spilled="), "{out}");

@@ -29,6 +29,35 @@ pub fn check(store: &dyn Store, base: &str, big: usize) -> std::result::Result<(
     let ctx = |what: &str, e: StorageError| format!("{}: {what}: {e}", store.scheme());
     let fail = |what: String| Err(format!("{}: {what}", store.scheme()));
 
+    // Exclusive create: the first wins, the second writes nothing.
+    let once = p("dir/once.json");
+    if !store
+        .put_new(&once, b"first")
+        .map_err(|e| ctx("put_new", e))?
+    {
+        return fail("put_new on a free name said it exists".into());
+    }
+    if store
+        .put_new(&once, b"second")
+        .map_err(|e| ctx("put_new again", e))?
+    {
+        return fail("put_new replaced an existing file".into());
+    }
+    let mut got = Vec::new();
+    store
+        .open(&once)
+        .and_then(|mut r| {
+            r.read_to_end(&mut got).map_err(|e| StorageError::Io {
+                path: once.clone(),
+                source: e,
+            })
+        })
+        .map_err(|e| ctx("read after put_new", e))?;
+    if got != b"first" {
+        return fail(format!("put_new kept {got:?}, not the first write"));
+    }
+    store.delete(&once).map_err(|e| ctx("delete", e))?;
+
     // Put and read back, whole and by ranges.
     let blob = data(big, 7);
     store

@@ -159,6 +159,37 @@ impl Store for DfsStore {
         Ok(())
     }
 
+    fn put_new(&self, path: &str, data: &[u8]) -> Result<bool> {
+        // Written whole under a temporary name, then renamed: the master refuses a rename
+        // onto an existing name, so exactly one of two racing writers wins.
+        let (dir, name) = match path.rfind('/') {
+            Some(i) => (&path[..i], &path[i + 1..]),
+            None => ("", path),
+        };
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = format!(
+            "{dir}/.{name}.{}.{}.{seq}.tmp",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0)
+        );
+        self.put(&tmp, data)?;
+        match self.client.rename(&tmp, path) {
+            Ok(()) => Ok(true),
+            Err(DfsError::AlreadyExists(_)) => {
+                let _ = self.client.delete(&tmp, false);
+                Ok(false)
+            }
+            Err(e) => {
+                let _ = self.client.delete(&tmp, false);
+                Err(remote(e))
+            }
+        }
+    }
+
     fn delete(&self, path: &str) -> Result<()> {
         match self.client.delete(path, true) {
             Ok(()) | Err(DfsError::NotFound(_)) => Ok(()),

@@ -92,6 +92,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>>;
     /// Writes the whole file atomically, replacing any file there.
     fn put(&self, path: &str, data: &[u8]) -> Result<()>;
+    /// Writes the whole file atomically only if no file is at `path`: `Ok(false)` (and
+    /// nothing written) when one is. Two writers racing for one path: exactly one wins.
+    /// Commit protocols (the SQL catalog's versioned manifests) are built on it.
+    fn put_new(&self, path: &str, data: &[u8]) -> Result<bool>;
     /// Removes a file or a directory tree (no error when absent).
     fn delete(&self, path: &str) -> Result<()>;
     /// The URL of `path` in this store.

@@ -111,19 +111,31 @@ impl Store for LocalStore {
         if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
         }
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default();
-        // Unique per process and call: two writers of one path (threads, or processes)
-        // never share a temporary file; the last rename wins whole.
-        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = p.with_file_name(format!(".{name}.{}.{seq}.tmp", std::process::id()));
+        // The last rename wins whole.
+        let tmp = temp_beside(p);
         let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
         f.write_all(data).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
         std::fs::rename(&tmp, p).map_err(io(p))
+    }
+
+    fn put_new(&self, path: &str, data: &[u8]) -> Result<bool> {
+        let p = Path::new(path);
+        if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        let tmp = temp_beside(p);
+        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(data).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+        // A hard link fails when the name exists: the complete file appears, or nothing.
+        let linked = std::fs::hard_link(&tmp, p);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(io(p)(e)),
+        }
     }
 
     fn delete(&self, path: &str) -> Result<()> {
@@ -173,4 +185,16 @@ impl Ranged for LocalFile {
             .map_err(io(&self.path))?;
         Ok(buf)
     }
+}
+
+/// A temporary name beside `p`, unique per process and call: two writers of one path
+/// (threads, or processes) never share a temporary file.
+fn temp_beside(p: &Path) -> std::path::PathBuf {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    p.with_file_name(format!(".{name}.{}.{seq}.tmp", std::process::id()))
 }

@@ -172,6 +172,21 @@ impl Store for S3Store {
         Ok(())
     }
 
+    fn put_new(&self, path: &str, data: &[u8]) -> Result<bool> {
+        // A conditional PUT (If-None-Match: *): the server refuses it when the key exists.
+        let key = self.key(path)?;
+        let opts = object_store::PutOptions {
+            mode: object_store::PutMode::Create,
+            ..Default::default()
+        };
+        match block(self.s3.put_opts(&key, data.to_vec().into(), opts)) {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. })
+            | Err(object_store::Error::Precondition { .. }) => Ok(false),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
     fn delete(&self, path: &str) -> Result<()> {
         let key = self.key(path)?;
         // The object itself, and everything under it as a prefix.

@@ -83,6 +83,12 @@ impl Distributed {
         self.ctx.is_driver()
     }
 
+    /// Whether the whole application is this one process (an embedded context): then
+    /// statements that change tables can run, since no other process must see them.
+    pub fn is_single_process(&self) -> bool {
+        self.ctx.app_id().is_none()
+    }
+
     /// Plans (on the driver only, with `plan`) and runs one query; every process of the
     /// application returns the same result or error.
     /// `label` names the query's jobs in the web UI.

@@ -29,6 +29,9 @@ pub(super) fn relation(
                     base: 100_000.0,
                 });
             }
+            if let Some((q, columns)) = tables.view(&tname)? {
+                return view_rel(&q, &columns, &tname, alias.as_ref(), tables, words);
+            }
             let table = tables.table(&tname)?;
             let all = words.contains(ALL_COLUMNS);
             let projection: Vec<usize> = (0..table.schema.fields().len())
@@ -90,6 +93,62 @@ pub(super) fn relation(
         } => from_item(table_with_joins, tables, words),
         other => Err(SqlError::NotSupported(format!("FROM {other}"))),
     }
+}
+
+/// How deeply views may refer to views (a view that reads itself is refused at this depth).
+const MAX_VIEW_DEPTH: usize = 32;
+
+thread_local! {
+    static VIEW_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// A view in FROM: its query planned in place, named by the alias or the view's name.
+fn view_rel(
+    q: &sql::Query,
+    columns: &[String],
+    name: &str,
+    alias: Option<&sql::TableAlias>,
+    tables: &dyn Tables,
+    words: &HashSet<String>,
+) -> Result<Rel> {
+    let depth = VIEW_DEPTH.with(|d| {
+        d.set(d.get() + 1);
+        d.get()
+    });
+    let r = if depth > MAX_VIEW_DEPTH {
+        Err(SqlError::Plan(format!(
+            "view {name} refers to views {MAX_VIEW_DEPTH} levels deep (does it read itself?)"
+        )))
+    } else {
+        // Its scans read the columns its own text names (as a CTE's do).
+        let mut w = words.clone();
+        w.extend(mentioned(q));
+        plan_query_with(q, tables, &w)
+    };
+    VIEW_DEPTH.with(|d| d.set(d.get() - 1));
+    let (plan, scope) = r?;
+    let qual = alias
+        .map(|a| a.name.value.clone())
+        .unwrap_or(name.to_string());
+    let mut scope = Scope::new(scope.schema.clone(), Some(&qual));
+    for (i, c) in columns.iter().enumerate() {
+        if let Some(n) = scope.names.get_mut(i) {
+            n.1 = c.to_lowercase();
+        }
+    }
+    if let Some(a) = alias {
+        for (i, c) in a.columns.iter().enumerate() {
+            if let Some(n) = scope.names.get_mut(i) {
+                n.1 = c.name.value.to_lowercase();
+            }
+        }
+    }
+    Ok(Rel {
+        plan,
+        scope,
+        rows: 100_000.0,
+        base: 100_000.0,
+    })
 }
 
 /// An explicit `a JOIN b ON ...` chain.

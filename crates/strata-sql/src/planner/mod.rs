@@ -37,6 +37,11 @@ use subquery::{correlated_scalar, is_correlated, is_semi, scalar_column, scalar_
 pub trait Tables {
     /// The table `name`.
     fn table(&self, name: &str) -> Result<Arc<Table>>;
+    /// The view `name`, if there is one: its query and the column names it gives.
+    fn view(&self, name: &str) -> Result<Option<(sql::Query, Vec<String>)>> {
+        let _ = name;
+        Ok(None)
+    }
 }
 
 struct Rel {
