@@ -125,7 +125,53 @@ fn distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-type SubqueryEval = std::rc::Rc<dyn Fn(&sql::Query) -> Result<Expr>>;
+/// Runs an uncorrelated subquery at planning time: its rows and schema.
+pub type SubqueryEval = std::rc::Rc<
+    dyn Fn(
+        &sql::Query,
+    ) -> Result<(
+        Vec<arrow::record_batch::RecordBatch>,
+        arrow::datatypes::SchemaRef,
+    )>,
+>;
+
+/// Values an uncorrelated `IN (SELECT ...)` inside an expression may bring into the plan as
+/// a list (larger ones belong in a join: write the IN as a WHERE conjunct).
+pub const MAX_IN_SUBQUERY_VALUES: usize = 100_000;
+
+fn run_subquery(
+    q: &sql::Query,
+) -> Result<(
+    Vec<arrow::record_batch::RecordBatch>,
+    arrow::datatypes::SchemaRef,
+)> {
+    let eval = SUBQUERY.with(|s| s.borrow().clone());
+    match eval {
+        Some(eval) => eval(q),
+        None => Err(SqlError::NotSupported("subqueries here".into())),
+    }
+}
+
+/// A literal of each value of a one-column result.
+fn values_of(
+    batches: &[arrow::record_batch::RecordBatch],
+    schema: &arrow::datatypes::Schema,
+    what: &str,
+) -> Result<Vec<Expr>> {
+    if schema.fields().len() != 1 {
+        return Err(SqlError::Plan(format!(
+            "{what} returns {} columns; it must return one",
+            schema.fields().len()
+        )));
+    }
+    let mut out = Vec::new();
+    for b in batches {
+        for r in 0..b.num_rows() {
+            out.push(Expr::Literal(b.column(0).slice(r, 1)));
+        }
+    }
+    Ok(out)
+}
 
 thread_local! {
     static SUBQUERY: std::cell::RefCell<Option<SubqueryEval>> = const { std::cell::RefCell::new(None) };
@@ -473,45 +519,9 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
             negated,
             ..
         } => {
-            // The value and every item meet at one type (`int_col IN (1.5)` compares
-            // as decimals, `NULL IN (1)` as integers).
             let x = b(expr)?;
             let items = list.iter().map(b).collect::<Result<Vec<_>>>()?;
-            let mut t = x.data_type(&scope.schema)?;
-            for i in &items {
-                let it = i.data_type(&scope.schema)?;
-                t = common_type(&t, &it).ok_or_else(|| {
-                    SqlError::Plan(format!(
-                        "type error in {e}: {t} and {it} cannot be compared"
-                    ))
-                })?;
-            }
-            // Constants that fit the value's own type meet it there, so the column is not
-            // cast row by row (`p_size IN (49, 14)` on an INT column compares as INT).
-            let xt = x.data_type(&scope.schema)?;
-            let fits = |v: &Expr| -> bool {
-                let Ok(vt) = v.data_type(&scope.schema) else {
-                    return false;
-                };
-                let same_kind = (vt.is_integer() && xt.is_integer())
-                    || (matches!(vt, DataType::Utf8) && matches!(xt, DataType::Utf8View))
-                    || (matches!(vt, DataType::Utf8) && matches!(xt, DataType::Date32));
-                matches!(v, Expr::Literal(_))
-                    && same_kind
-                    && Expr::Cast(Box::new(v.clone()), xt.clone()).fold().is_ok()
-            };
-            if !xt.is_null()
-                && items
-                    .iter()
-                    .all(|i| fits(i) || i.data_type(&scope.schema).is_ok_and(|t| t == xt))
-            {
-                t = xt;
-            }
-            let items = items
-                .into_iter()
-                .map(|v| cast_to(v, &t, scope))
-                .collect::<Result<Vec<_>>>()?;
-            Expr::InList(Box::new(cast_to(x, &t, scope)?), items, *negated)
+            in_list(x, items, *negated, scope, e)?
         }
         sql::Expr::Like {
             negated,
@@ -754,20 +764,100 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
             Expr::Call(func, args)
         }
         sql::Expr::Subquery(q) => {
-            let eval = SUBQUERY.with(|s| s.borrow().clone());
-            match eval {
-                Some(eval) => eval(q)?,
-                None => return Err(SqlError::NotSupported("scalar subqueries here".into())),
+            let (batches, schema) = run_subquery(q)?;
+            let vals = values_of(&batches, &schema, "a scalar subquery")?;
+            match vals.len() {
+                0 => Expr::Literal(arrow::array::new_null_array(schema.field(0).data_type(), 1)),
+                1 => vals.into_iter().next().expect("one"),
+                n => {
+                    return Err(SqlError::Plan(format!(
+                        "a scalar subquery returned {n} rows; it must return at most one value"
+                    )));
+                }
             }
         }
-        sql::Expr::Exists { .. } | sql::Expr::In { .. } => {
-            return Err(SqlError::NotSupported(
-                "subqueries (decorrelation is not built yet)".into(),
-            ));
+        // Uncorrelated EXISTS and IN (SELECT ...) inside expressions run once, here (in
+        // WHERE conjuncts they are semi/anti joins, planned before binding).
+        sql::Expr::Exists { subquery, negated } => {
+            let (batches, _) = run_subquery(subquery)?;
+            let any = batches.iter().any(|b| b.num_rows() > 0);
+            Expr::Literal(Arc::new(arrow::array::BooleanArray::from(vec![
+                any != *negated,
+            ])))
+        }
+        sql::Expr::In {
+            expr,
+            target: sql::InTarget::Subquery(q),
+            negated,
+            ..
+        } => {
+            let (batches, schema) = run_subquery(q)?;
+            let items = values_of(&batches, &schema, "the subquery of IN")?;
+            if items.is_empty() {
+                // Nothing to be in: false even for a NULL value (true for NOT IN).
+                return Ok(Expr::Literal(Arc::new(arrow::array::BooleanArray::from(
+                    vec![*negated],
+                ))));
+            }
+            if items.len() > MAX_IN_SUBQUERY_VALUES {
+                return Err(SqlError::NotSupported(format!(
+                    "IN (SELECT ...) of {} values inside an expression (at most \
+                     {MAX_IN_SUBQUERY_VALUES}; as a WHERE conjunct it is a join of any size)",
+                    items.len()
+                )));
+            }
+            in_list(b(expr)?, items, *negated, scope, e)?
+        }
+        sql::Expr::In { .. } => {
+            return Err(SqlError::NotSupported(format!("expression {e}")));
         }
         other => return Err(SqlError::NotSupported(format!("expression {other}"))),
     };
     out.fold()
+}
+
+/// `x [NOT] IN (items)`: the value and every item meet at one type (`int_col IN (1.5)`
+/// compares as decimals, `NULL IN (1)` as integers).
+fn in_list(x: Expr, items: Vec<Expr>, negated: bool, scope: &Scope, e: &sql::Expr) -> Result<Expr> {
+    let mut t = x.data_type(&scope.schema)?;
+    for i in &items {
+        let it = i.data_type(&scope.schema)?;
+        t = common_type(&t, &it).ok_or_else(|| {
+            SqlError::Plan(format!(
+                "type error in {e}: {t} and {it} cannot be compared"
+            ))
+        })?;
+    }
+    // Constants that fit the value's own type meet it there, so the column is not
+    // cast row by row (`p_size IN (49, 14)` on an INT column compares as INT).
+    let xt = x.data_type(&scope.schema)?;
+    let fits = |v: &Expr| -> bool {
+        let Ok(vt) = v.data_type(&scope.schema) else {
+            return false;
+        };
+        let same_kind = (vt.is_integer() && xt.is_integer())
+            || (matches!(vt, DataType::Utf8) && matches!(xt, DataType::Utf8View))
+            || (matches!(vt, DataType::Utf8) && matches!(xt, DataType::Date32));
+        matches!(v, Expr::Literal(_))
+            && same_kind
+            && Expr::Cast(Box::new(v.clone()), xt.clone()).fold().is_ok()
+    };
+    if !xt.is_null()
+        && items
+            .iter()
+            .all(|i| fits(i) || i.data_type(&scope.schema).is_ok_and(|t| t == xt))
+    {
+        t = xt;
+    }
+    let items = items
+        .into_iter()
+        .map(|v| cast_to(v, &t, scope))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Expr::InList(
+        Box::new(cast_to(x, &t, scope)?),
+        items,
+        negated,
+    ))
 }
 
 /// `l op r` with operands coerced to a common type; a clear error when none exists.

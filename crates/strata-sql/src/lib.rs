@@ -186,30 +186,16 @@ fn plan_with_subqueries(
 ) -> Result<plan::Plan> {
     let opts = opts.clone();
     let s2 = snap.clone();
-    let eval: std::rc::Rc<dyn Fn(&sqlparser::ast::Query) -> Result<expr::Expr>> = std::rc::Rc::new(
-        move |sub: &sqlparser::ast::Query| {
-            let (p, _) = planner::plan_query(sub, &s2).map_err(|e| match e {
-                SqlError::Plan(m) if m.starts_with("unknown column") => {
-                    SqlError::NotSupported(format!("correlated scalar subqueries ({m})"))
-                }
-                other => other,
-            })?;
-            let p = optimizer::optimize(p);
-            let batches = run(&p, &opts)?.0;
-            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-            if rows > 1 || p.schema().fields().len() != 1 {
-                return Err(SqlError::Plan(format!(
-                    "a scalar subquery returned {rows} rows of {} columns; it must return at most one value",
-                    p.schema().fields().len()
-                )));
+    let eval: bind::SubqueryEval = std::rc::Rc::new(move |sub: &sqlparser::ast::Query| {
+        let (p, _) = planner::plan_query(sub, &s2).map_err(|e| match e {
+            SqlError::Plan(m) if m.starts_with("unknown column") => {
+                SqlError::NotSupported(format!("correlated subqueries in this position ({m})"))
             }
-            let value = match batches.iter().find(|b| b.num_rows() == 1) {
-                Some(b) => b.column(0).slice(0, 1),
-                None => arrow::array::new_null_array(p.schema().field(0).data_type(), 1),
-            };
-            Ok(expr::Expr::Literal(value))
-        },
-    );
+            other => other,
+        })?;
+        let p = optimizer::optimize(p);
+        Ok((run(&p, &opts)?.0, p.schema()))
+    });
     bind::with_subqueries(eval, || {
         let (p, _) = planner::plan_query(q, &snap)?;
         Ok(optimizer::optimize(p))
@@ -314,7 +300,7 @@ impl Engine {
                     text.len()
                 )));
             }
-            let stmts = Parser::parse_sql(&GenericDialect {}, text).map_err(syntax)?;
+            let stmts = parse_statements(text)?;
             for stmt in stmts {
                 if !each(self.execute_parsed(stmt)) {
                     break;
@@ -569,12 +555,26 @@ fn parse_one(text: &str) -> Result<sqlparser::ast::Statement> {
             text.len()
         )));
     }
-    let mut stmts = Parser::parse_sql(&GenericDialect {}, text).map_err(syntax)?;
+    let mut stmts = parse_statements(text)?;
     match stmts.len() {
         1 => Ok(stmts.remove(0)),
         0 => Err(SqlError::Syntax("empty statement".into())),
         n => Err(SqlError::Plan(format!("expected one statement, got {n}"))),
     }
+}
+
+/// How deeply the parser may recurse: sqlparser's default (50) refuses ordinary machine-
+/// written SQL (`((((a OR b) AND c) ...)` 60 levels deep); the statement thread's stack
+/// ([`PLAN_STACK`]) holds far more, and binding has its own limit
+/// ([`bind::MAX_EXPR_DEPTH`]).
+const PARSE_DEPTH: usize = 2000;
+
+fn parse_statements(text: &str) -> Result<Vec<sqlparser::ast::Statement>> {
+    Parser::new(&GenericDialect {})
+        .with_recursion_limit(PARSE_DEPTH)
+        .try_with_sql(text)
+        .and_then(|mut p| p.parse_statements())
+        .map_err(syntax)
 }
 
 /// `DESCRIBE t`: a row per column with its name, SQL type and whether it may be NULL.

@@ -116,7 +116,16 @@ pub(super) fn plan_select(
             }
             sql::SelectItem::Wildcard(opts) => {
                 wildcard = true;
-                items.extend(expand_wildcard(&rel.scope, None, opts)?);
+                // In FROM order, whatever order the joins were planned in.
+                let order = from_qualifiers(s);
+                let mut ordered = rel.scope.clone();
+                let rank = |q: &Option<String>| {
+                    q.as_ref()
+                        .and_then(|q| order.iter().position(|o| o == q))
+                        .unwrap_or(order.len())
+                };
+                ordered.names.sort_by_key(|(q, _)| rank(q));
+                items.extend(expand_wildcard(&ordered, None, opts)?);
             }
             sql::SelectItem::QualifiedWildcard(
                 sql::SelectItemQualifiedWildcardKind::ObjectName(name),
@@ -383,6 +392,42 @@ pub(super) fn plan_select(
         };
     }
     Ok((plan, scope, texts))
+}
+
+/// The qualifiers of a SELECT's FROM items (aliases, else table names), in FROM order.
+fn from_qualifiers(s: &sql::Select) -> Vec<String> {
+    fn walk(f: &sql::TableFactor, out: &mut Vec<String>) {
+        match f {
+            sql::TableFactor::Table { name, alias, .. } => out.push(match alias {
+                Some(a) => a.name.value.to_lowercase(),
+                None => {
+                    let raw = name.to_string();
+                    let t = raw.trim_matches(|c| c == '"' || c == '\'' || c == '`');
+                    t.rsplit('/').next().unwrap_or(t).to_lowercase()
+                }
+            }),
+            sql::TableFactor::Derived { alias: Some(a), .. } => {
+                out.push(a.name.value.to_lowercase())
+            }
+            sql::TableFactor::NestedJoin {
+                table_with_joins, ..
+            } => {
+                walk(&table_with_joins.relation, out);
+                for j in &table_with_joins.joins {
+                    walk(&j.relation, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for t in &s.from {
+        walk(&t.relation, &mut out);
+        for j in &t.joins {
+            walk(&j.relation, &mut out);
+        }
+    }
+    out
 }
 
 /// The columns `*` (or `q.*`) stands for in `scope`, as select items qualified by their
