@@ -92,6 +92,19 @@ pub(super) fn plan_select(
     tables: &dyn Tables,
     words: &HashSet<String>,
 ) -> Result<(Plan, Scope, Vec<String>)> {
+    // Its FROM items are the outer query of the subqueries planned meanwhile (a correlated
+    // subquery whose conditions are not equalities draws its domain from them).
+    super::subquery::OUTER_FROM.with(|o| o.borrow_mut().push(s.from.clone()));
+    let r = plan_select_here(s, tables, words);
+    super::subquery::OUTER_FROM.with(|o| o.borrow_mut().pop());
+    r
+}
+
+fn plan_select_here(
+    s: &sql::Select,
+    tables: &dyn Tables,
+    words: &HashSet<String>,
+) -> Result<(Plan, Scope, Vec<String>)> {
     let star = s.projection.iter().any(|it| {
         matches!(
             it,

@@ -72,9 +72,10 @@ pub(super) fn scalar_column(
     super::select::collect_aggs(item, &mut aggs);
     let is_count = |e: &sql::Expr| super::select::agg_name(e).as_deref() == Some("count");
     let bare_count = is_count(item);
-    if !bare_count && aggs.iter().any(is_count) {
+    if !bare_count && !empty_is_null(item) {
         return Err(SqlError::NotSupported(format!(
-            "a correlated subquery selecting {item} (count inside an expression)"
+            "a correlated subquery selecting {item} (a bare count, or aggregates combined \
+             by arithmetic)"
         )));
     }
     let g = grouped(&outer, q, tables, words)?;
@@ -105,6 +106,34 @@ pub(super) fn scalar_column(
         },
         value,
     ))
+}
+
+/// Whether a subquery item is NULL over no rows: aggregates other than count (sum, avg,
+/// min, max, ...) combined by arithmetic with columns and constants. Then an outer row
+/// without a group may get NULL; `count`, `coalesce(sum(x), 0)` or CASE would need the
+/// item's value over no rows instead.
+fn empty_is_null(e: &sql::Expr) -> bool {
+    match e {
+        sql::Expr::Function(_) => super::select::agg_name(e)
+            .is_some_and(|n| matches!(n.as_str(), "sum" | "avg" | "min" | "max")),
+        sql::Expr::Nested(x) | sql::Expr::UnaryOp { expr: x, .. } => empty_is_null(x),
+        sql::Expr::BinaryOp { left, op, right } => {
+            use sql::BinaryOperator as O;
+            matches!(op, O::Plus | O::Minus | O::Multiply | O::Divide | O::Modulo)
+                && (empty_is_null(left) || empty_is_null(right))
+                && is_plain(left)
+                && is_plain(right)
+        }
+        _ => false,
+    }
+}
+
+/// Columns, constants, non-count aggregates and arithmetic (NULL in, NULL out).
+fn is_plain(e: &sql::Expr) -> bool {
+    match e {
+        sql::Expr::Identifier(_) | sql::Expr::CompoundIdentifier(_) | sql::Expr::Value(_) => true,
+        other => empty_is_null(other),
+    }
 }
 
 /// A scalar subquery's SELECT block and its one item.
@@ -158,12 +187,30 @@ pub(super) fn scalar_join(
 ) -> Result<Rel> {
     let (x, op, q) = correlated_scalar(c, tables, words)
         .ok_or_else(|| SqlError::Internal("not a correlated scalar subquery".into()))?;
+    // An outer row whose group is empty gets the subquery's value over no rows: NULL for
+    // these items (the row is then dropped, as comparing with NULL does), 0 for a bare
+    // count (the row must meet 0: a LEFT join and coalesce).
+    let (_, item) = scalar_select(q)?;
+    let bare_count = super::select::agg_name(item).as_deref() == Some("count");
+    if !bare_count && !empty_is_null(item) {
+        return Err(SqlError::NotSupported(format!(
+            "a correlated subquery selecting {item} in a comparison (a bare count, or \
+             aggregates combined by arithmetic)"
+        )));
+    }
     let g = grouped(&outer, q, tables, words)?;
     let (plan, scope, on, nkeys) = (g.plan, g.scope, g.on, g.nkeys);
     let n_outer = outer.scope.names.len();
     let joined = outer.scope.join(&scope);
     let l = bind(x, &outer.scope, None)?;
-    let r = Expr::Column(n_outer + nkeys);
+    let r = if bare_count {
+        let zero = Expr::Literal(std::sync::Arc::new(arrow::array::Int64Array::from(vec![
+            0i64,
+        ])));
+        Expr::Call(crate::expr::Func::Coalesce, vec![Expr::Column(n_outer + nkeys), zero])
+    } else {
+        Expr::Column(n_outer + nkeys)
+    };
     let bop = match op {
         sql::BinaryOperator::Eq => BinOp::Eq,
         sql::BinaryOperator::NotEq => BinOp::NotEq,
@@ -179,7 +226,11 @@ pub(super) fn scalar_join(
             input: Box::new(Plan::Join {
                 left: Box::new(outer.plan),
                 right: Box::new(plan),
-                kind: JoinKind::Inner,
+                kind: if bare_count {
+                    JoinKind::Left
+                } else {
+                    JoinKind::Inner
+                },
                 on,
                 filter: None,
             }),
@@ -243,9 +294,10 @@ fn grouped(
         match pair {
             Some(p) => keys.push(p),
             None => {
-                return Err(SqlError::NotSupported(format!(
-                    "correlated condition {c} (only equalities with the outer query are decorrelated)"
-                )));
+                // `x.b < t1.b`: rewritten over the outer query's domain, then decorrelated
+                // by equalities with it.
+                let q2 = with_domain(q, s, &inner, &outer.scope)?;
+                return grouped(outer, &q2, tables, words);
             }
         }
     }
@@ -331,6 +383,202 @@ fn grouped(
         on,
         nkeys: keys.len(),
     })
+}
+
+thread_local! {
+    /// The FROM items of the SELECTs being planned, innermost last.
+    pub(super) static OUTER_FROM: std::cell::RefCell<Vec<Vec<sql::TableWithJoins>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A correlated scalar subquery whose conditions with the outer query are not all
+/// equalities (`(SELECT count(*) FROM t1 AS x WHERE x.b < t1.b)`), rewritten so that they
+/// are: the distinct values of the outer columns it reads become a relation of the
+/// subquery (`__d`, drawn from the outer query's FROM items: a superset of the outer
+/// rows' values is enough), the conditions read `__d` instead of the outer query, and one
+/// equality per outer column ties `__d` to the outer row. Grouping by `__d` then gives
+/// each outer row its value (Neumann and Kemper's "magic set" decorrelation).
+///
+/// Only comparisons whose outer operands are columns and arithmetic are rewritten: they
+/// are unknown when an outer value is NULL, as the equality tie is, so no row changes
+/// its answer. Other shapes stay "not supported".
+fn with_domain(
+    q: &sql::Query,
+    s: &sql::Select,
+    inner: &Scope,
+    outer: &Scope,
+) -> Result<sql::Query> {
+    let refused = |c: &dyn std::fmt::Display| {
+        SqlError::NotSupported(format!(
+            "correlated condition {c} (comparisons of columns and arithmetic with the outer \
+             query are decorrelated)"
+        ))
+    };
+    let outer_from = OUTER_FROM
+        .with(|o| {
+            let o = o.borrow();
+            // The SELECT being planned is the one whose FROM or WHERE holds the subquery.
+            o.last().cloned()
+        })
+        .ok_or_else(|| refused(&"(no outer FROM)"))?;
+    if s.from.iter().any(|t| t.to_string().contains("__d")) {
+        return Err(refused(&"(nested domains)"));
+    }
+    let mut cs = Vec::new();
+    if let Some(w) = &s.selection {
+        conjuncts(w, &mut cs);
+    }
+    let mut refs: Vec<sql::Expr> = Vec::new();
+    let mut rewritten = Vec::new();
+    for c in cs {
+        if resolves(&c, inner) {
+            rewritten.push(c);
+            continue;
+        }
+        if !strict_comparison(&c) {
+            return Err(refused(&c));
+        }
+        let mut c2 = c.clone();
+        replace_outer(&mut c2, inner, outer, &mut refs).map_err(|_| refused(&c))?;
+        rewritten.push(c2);
+    }
+    let d_col = |i: usize| {
+        sql::Expr::CompoundIdentifier(vec![sql::Ident::new("__d"), sql::Ident::new(format!("__o{i}"))])
+    };
+    for (i, r) in refs.iter().enumerate() {
+        rewritten.push(sql::Expr::BinaryOp {
+            left: Box::new(d_col(i)),
+            op: sql::BinaryOperator::Eq,
+            right: Box::new(r.clone()),
+        });
+    }
+    let domain = format!(
+        "SELECT DISTINCT {} FROM {}",
+        refs.iter()
+            .enumerate()
+            .map(|(i, r)| format!("{r} AS __o{i}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        outer_from
+            .iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let domain = match sqlparser::parser::Parser::parse_sql(
+        &sqlparser::dialect::GenericDialect {},
+        &domain,
+    )
+    .map_err(|e| SqlError::Internal(format!("domain query {domain}: {e}")))?
+    .pop()
+    {
+        Some(sql::Statement::Query(d)) => d,
+        _ => return Err(SqlError::Internal("domain query".into())),
+    };
+    let mut s2 = s.clone();
+    s2.from.push(sql::TableWithJoins {
+        relation: sql::TableFactor::Derived {
+            lateral: false,
+            subquery: domain,
+            alias: Some(sql::TableAlias {
+                explicit: true,
+                name: sql::Ident::new("__d"),
+                columns: vec![],
+                at: None,
+            }),
+            sample: None,
+        },
+        joins: vec![],
+    });
+    s2.selection = and_all(rewritten);
+    let mut q2 = q.clone();
+    *q2.body = sql::SetExpr::Select(Box::new(s2));
+    Ok(q2)
+}
+
+/// A comparison (or BETWEEN) whose operands are columns, constants and arithmetic: NULL
+/// whenever an operand is.
+fn strict_comparison(c: &sql::Expr) -> bool {
+    fn operand(e: &sql::Expr) -> bool {
+        match e {
+            sql::Expr::Identifier(_) | sql::Expr::CompoundIdentifier(_) | sql::Expr::Value(_) => {
+                true
+            }
+            sql::Expr::Nested(x) => operand(x),
+            sql::Expr::UnaryOp {
+                op: sql::UnaryOperator::Minus | sql::UnaryOperator::Plus,
+                expr,
+            } => operand(expr),
+            sql::Expr::BinaryOp { left, op, right } => {
+                use sql::BinaryOperator as O;
+                matches!(op, O::Plus | O::Minus | O::Multiply | O::Divide | O::Modulo)
+                    && operand(left)
+                    && operand(right)
+            }
+            _ => false,
+        }
+    }
+    use sql::BinaryOperator as O;
+    match c {
+        sql::Expr::Nested(x) => strict_comparison(x),
+        sql::Expr::BinaryOp { left, op, right } => {
+            matches!(op, O::Eq | O::NotEq | O::Lt | O::LtEq | O::Gt | O::GtEq)
+                && operand(left)
+                && operand(right)
+        }
+        sql::Expr::Between {
+            expr, low, high, ..
+        } => operand(expr) && operand(low) && operand(high),
+        _ => false,
+    }
+}
+
+/// Replaces each column of the outer query in `e` by `__d.__oN`, collecting the distinct
+/// outer columns in `refs`.
+fn replace_outer(
+    e: &mut sql::Expr,
+    inner: &Scope,
+    outer: &Scope,
+    refs: &mut Vec<sql::Expr>,
+) -> std::result::Result<(), ()> {
+    let is_col = matches!(e, sql::Expr::Identifier(_) | sql::Expr::CompoundIdentifier(_));
+    if is_col {
+        if resolves(e, inner) {
+            return Ok(());
+        }
+        if !resolves(e, outer) {
+            return Err(());
+        }
+        let i = match refs.iter().position(|r| r == e) {
+            Some(i) => i,
+            None => {
+                refs.push(e.clone());
+                refs.len() - 1
+            }
+        };
+        *e = sql::Expr::CompoundIdentifier(vec![
+            sql::Ident::new("__d"),
+            sql::Ident::new(format!("__o{i}")),
+        ]);
+        return Ok(());
+    }
+    match e {
+        sql::Expr::Nested(x) | sql::Expr::UnaryOp { expr: x, .. } => {
+            replace_outer(x, inner, outer, refs)
+        }
+        sql::Expr::BinaryOp { left, right, .. } => {
+            replace_outer(left, inner, outer, refs)?;
+            replace_outer(right, inner, outer, refs)
+        }
+        sql::Expr::Between {
+            expr, low, high, ..
+        } => {
+            replace_outer(expr, inner, outer, refs)?;
+            replace_outer(low, inner, outer, refs)?;
+            replace_outer(high, inner, outer, refs)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `[NOT] EXISTS (...)` or `x [NOT] IN (SELECT ...)`.
@@ -454,9 +702,15 @@ pub(super) fn semi_join(
                 residual.push(bind(c, &pair, None)?);
             }
             if on.is_empty() {
-                return Err(SqlError::NotSupported(
-                    "EXISTS without an equality to the outer query".into(),
-                ));
+                // No equality with the outer query (`x.b < t.b`): every outer row meets
+                // every inner row under one constant key and the conditions decide (a
+                // nested-loop semi/anti join).
+                let one = || {
+                    Expr::Literal(std::sync::Arc::new(arrow::array::Int64Array::from(vec![
+                        1i64,
+                    ])))
+                };
+                on.push((one(), one()));
             }
             let kind = if *negated != flip {
                 JoinKind::Anti
