@@ -231,7 +231,7 @@ fn main() {
     for (k, (n, sql)) in errs.iter().take(40) {
         println!(
             "{n:7}  {k}\n         e.g. {}",
-            sql.replace('\n', " ").chars().take(200).collect::<String>()
+            sql.replace('\n', " ").chars().take(700).collect::<String>()
         );
     }
     println!("\nsome wrong answers:");

@@ -416,6 +416,9 @@ pub(super) fn plan_from_where(
     let mut semi = Vec::new();
     let mut local: Vec<Vec<Expr>> = rels.iter().map(|_| Vec::new()).collect();
     let mut scalar = Vec::new();
+    // Conditions with correlated subqueries elsewhere than at their top (`EXISTS (...) OR
+    // b > c`): filters on the joined rows, with the subqueries joined in.
+    let mut late = Vec::new();
     for c in cs {
         if is_semi(&c) {
             semi.push(c);
@@ -423,6 +426,10 @@ pub(super) fn plan_from_where(
         }
         if correlated_scalar(&c, tables, words).is_some() {
             scalar.push(c);
+            continue;
+        }
+        if has_correlated_subquery(&c, tables, words) {
+            late.push(c);
             continue;
         }
         let used = rels_of(&c, &rels);
@@ -490,5 +497,151 @@ pub(super) fn plan_from_where(
     for c in scalar {
         acc = scalar_join(acc, &c, tables, words)?;
     }
+    for c in late {
+        acc = filter_with_subqueries(acc, &c, tables, words)?;
+    }
     Ok(acc)
+}
+
+/// Filters `acc` by a condition that may hold correlated subqueries anywhere (`EXISTS
+/// (...) OR b > c`, `CASE WHEN (SELECT ...) > 1 ...`): each correlated `[NOT] EXISTS`
+/// becomes a count compared with 0, each correlated scalar subquery a LEFT JOIN with the
+/// subquery grouped by its correlation (`subquery::scalar_column`); the condition reads the
+/// joined values, and the added columns are dropped again.
+fn filter_with_subqueries(
+    acc: Rel,
+    c: &sql::Expr,
+    tables: &dyn Tables,
+    words: &HashSet<String>,
+) -> Result<Rel> {
+    let mut c = c.clone();
+    exists_as_count(&mut c, tables, words);
+    let mut found = Vec::new();
+    super::select::scalar_subqueries(&c, &mut found);
+    let found: Vec<sql::Query> = found
+        .into_iter()
+        .filter(|q| is_correlated(q, tables, words))
+        .cloned()
+        .collect();
+    let mut acc = acc;
+    if found.is_empty() {
+        let p = bind(&c, &acc.scope, None)?;
+        acc.plan = Plan::Filter {
+            input: Box::new(acc.plan),
+            predicate: p,
+        };
+        return Ok(acc);
+    }
+    let outer_scope = acc.scope.clone();
+    let n = outer_scope.names.len();
+    let mut subs: Vec<(String, Expr)> = Vec::new();
+    for q in &found {
+        let text = sql::Expr::Subquery(Box::new(q.clone())).to_string();
+        if subs.iter().any(|(t, _)| *t == text) {
+            continue;
+        }
+        let (r, value) = super::subquery::scalar_column(acc, q, tables, words)?;
+        acc = r;
+        subs.push((text, value));
+    }
+    let hook = |e: &sql::Expr| {
+        let t = e.to_string();
+        subs.iter().find(|(s, _)| *s == t).map(|(_, v)| v.clone())
+    };
+    let p = bind(&c, &acc.scope, Some(&hook))?;
+    let plan = Plan::Project {
+        input: Box::new(Plan::Filter {
+            input: Box::new(acc.plan),
+            predicate: p,
+        }),
+        exprs: (0..n)
+            .map(|i| (Expr::Column(i), outer_scope.names[i].1.clone()))
+            .collect(),
+    };
+    Ok(Rel {
+        plan,
+        scope: outer_scope,
+        rows: acc.rows,
+        base: acc.base,
+    })
+}
+
+/// Whether `c` holds a correlated subquery (scalar or EXISTS) below its top.
+fn has_correlated_subquery(c: &sql::Expr, tables: &dyn Tables, words: &HashSet<String>) -> bool {
+    let mut c = c.clone();
+    exists_as_count(&mut c, tables, words);
+    let mut found = Vec::new();
+    super::select::scalar_subqueries(&c, &mut found);
+    found.iter().any(|q| is_correlated(q, tables, words))
+}
+
+/// Rewrites each correlated `[NOT] EXISTS (SELECT ... FROM f WHERE w)` in `e` into
+/// `(SELECT count(*) FROM f WHERE w) > 0` (`= 0`), which the scalar-subquery path
+/// decorrelates anywhere in an expression.
+fn exists_as_count(e: &mut sql::Expr, tables: &dyn Tables, words: &HashSet<String>) {
+    if let sql::Expr::Exists { subquery, negated } = e
+        && let sql::SetExpr::Select(s) = subquery.body.as_ref()
+        && matches!(&s.group_by, sql::GroupByExpr::Expressions(v, _) if v.is_empty())
+        && s.having.is_none()
+        && subquery.limit_clause.is_none()
+        && subquery.with.is_none()
+        && is_correlated(subquery, tables, words)
+    {
+        let mut s2 = (**s).clone();
+        s2.projection = vec![sql::SelectItem::UnnamedExpr(sql::Expr::Function(
+            sql::Function {
+                name: sql::ObjectName::from(vec![sql::Ident::new("count")]),
+                uses_odbc_syntax: false,
+                parameters: sql::FunctionArguments::None,
+                args: sql::FunctionArguments::List(sql::FunctionArgumentList {
+                    duplicate_treatment: None,
+                    args: vec![sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Wildcard)],
+                    clauses: vec![],
+                }),
+                filter: None,
+                null_treatment: None,
+                over: None,
+                within_group: vec![],
+            },
+        ))];
+        s2.distinct = None;
+        let mut q2 = (**subquery).clone();
+        *q2.body = sql::SetExpr::Select(Box::new(s2));
+        q2.order_by = None;
+        *e = sql::Expr::BinaryOp {
+            left: Box::new(sql::Expr::Subquery(Box::new(q2))),
+            op: if *negated {
+                sql::BinaryOperator::Eq
+            } else {
+                sql::BinaryOperator::Gt
+            },
+            right: Box::new(sql::Expr::Value(
+                sql::Value::Number("0".into(), false).into(),
+            )),
+        };
+        return;
+    }
+    match e {
+        sql::Expr::BinaryOp { left, right, .. } => {
+            exists_as_count(left, tables, words);
+            exists_as_count(right, tables, words);
+        }
+        sql::Expr::UnaryOp { expr, .. } | sql::Expr::Nested(expr) => {
+            exists_as_count(expr, tables, words)
+        }
+        sql::Expr::Case {
+            conditions,
+            else_result,
+            ..
+        } => {
+            for w in conditions {
+                exists_as_count(&mut w.condition, tables, words);
+                exists_as_count(&mut w.result, tables, words);
+            }
+            if let Some(x) = else_result {
+                exists_as_count(x, tables, words);
+            }
+        }
+        _ => {}
+    }
 }

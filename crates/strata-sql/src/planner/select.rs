@@ -519,7 +519,7 @@ fn name_of(e: &sql::Expr) -> (Option<String>, String) {
 }
 
 /// The scalar subqueries in `e` (not inside other subqueries).
-fn scalar_subqueries<'a>(e: &'a sql::Expr, out: &mut Vec<&'a sql::Query>) {
+pub(super) fn scalar_subqueries<'a>(e: &'a sql::Expr, out: &mut Vec<&'a sql::Query>) {
     match e {
         sql::Expr::Subquery(q) => out.push(q),
         other => conditions::children(other)

@@ -207,7 +207,10 @@ pub(super) fn scalar_join(
         let zero = Expr::Literal(std::sync::Arc::new(arrow::array::Int64Array::from(vec![
             0i64,
         ])));
-        Expr::Call(crate::expr::Func::Coalesce, vec![Expr::Column(n_outer + nkeys), zero])
+        Expr::Call(
+            crate::expr::Func::Coalesce,
+            vec![Expr::Column(n_outer + nkeys), zero],
+        )
     } else {
         Expr::Column(n_outer + nkeys)
     };
@@ -443,7 +446,10 @@ fn with_domain(
         rewritten.push(c2);
     }
     let d_col = |i: usize| {
-        sql::Expr::CompoundIdentifier(vec![sql::Ident::new("__d"), sql::Ident::new(format!("__o{i}"))])
+        sql::Expr::CompoundIdentifier(vec![
+            sql::Ident::new("__d"),
+            sql::Ident::new(format!("__o{i}")),
+        ])
     };
     for (i, r) in refs.iter().enumerate() {
         rewritten.push(sql::Expr::BinaryOp {
@@ -465,16 +471,14 @@ fn with_domain(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let domain = match sqlparser::parser::Parser::parse_sql(
-        &sqlparser::dialect::GenericDialect {},
-        &domain,
-    )
-    .map_err(|e| SqlError::Internal(format!("domain query {domain}: {e}")))?
-    .pop()
-    {
-        Some(sql::Statement::Query(d)) => d,
-        _ => return Err(SqlError::Internal("domain query".into())),
-    };
+    let domain =
+        match sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::GenericDialect {}, &domain)
+            .map_err(|e| SqlError::Internal(format!("domain query {domain}: {e}")))?
+            .pop()
+        {
+            Some(sql::Statement::Query(d)) => d,
+            _ => return Err(SqlError::Internal("domain query".into())),
+        };
     let mut s2 = s.clone();
     s2.from.push(sql::TableWithJoins {
         relation: sql::TableFactor::Derived {
@@ -541,7 +545,10 @@ fn replace_outer(
     outer: &Scope,
     refs: &mut Vec<sql::Expr>,
 ) -> std::result::Result<(), ()> {
-    let is_col = matches!(e, sql::Expr::Identifier(_) | sql::Expr::CompoundIdentifier(_));
+    let is_col = matches!(
+        e,
+        sql::Expr::Identifier(_) | sql::Expr::CompoundIdentifier(_)
+    );
     if is_col {
         if resolves(e, inner) {
             return Ok(());
