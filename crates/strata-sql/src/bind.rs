@@ -24,6 +24,10 @@ pub struct Scope {
     pub hints: Vec<String>,
 }
 
+/// Ends the qualifier of a column that only its qualifier reaches (`a.k` of `a JOIN b
+/// USING (k)`, where a bare `k` and `*` mean the merged column).
+pub const HIDDEN: char = '\u{1}';
+
 impl Scope {
     /// A scope for `schema` whose columns all carry `qualifier`.
     pub fn new(schema: SchemaRef, qualifier: Option<&str>) -> Scope {
@@ -66,7 +70,16 @@ impl Scope {
             .names
             .iter()
             .enumerate()
-            .filter(|(_, (cq, cn))| *cn == name && (q.is_none() || *cq == q))
+            .filter(|(_, (cq, cn))| {
+                *cn == name
+                    && match (&q, cq) {
+                        // A column a USING join merged: reachable only by its qualifier.
+                        (None, Some(c)) => !c.ends_with(HIDDEN),
+                        (None, None) => true,
+                        (Some(q), Some(c)) => c.trim_end_matches(HIDDEN) == q,
+                        (Some(_), None) => false,
+                    }
+            })
             .map(|(i, _)| i)
             .collect();
         match hits.as_slice() {

@@ -172,17 +172,145 @@ pub(super) fn from_item(
         match constraint {
             sql::JoinConstraint::On(on) => conjuncts(on, &mut cs),
             sql::JoinConstraint::None => {}
-            sql::JoinConstraint::Using(_)
-            | sql::JoinConstraint::UsingAlias(..)
-            | sql::JoinConstraint::Natural => {
+            sql::JoinConstraint::Using(names) => {
+                let names: Vec<String> = names
+                    .iter()
+                    .map(|n| crate::statements::object_name(n).to_lowercase())
+                    .collect();
+                acc = join_using(acc, right, kind, &names)?;
+                continue;
+            }
+            sql::JoinConstraint::Natural => {
+                let visible = |s: &Scope| -> Vec<String> {
+                    s.names
+                        .iter()
+                        .filter(|(q, _)| {
+                            !q.as_ref().is_some_and(|q| q.ends_with(crate::bind::HIDDEN))
+                        })
+                        .map(|(_, n)| n.clone())
+                        .collect()
+                };
+                let r = visible(&right.scope);
+                let mut names: Vec<String> = Vec::new();
+                for n in visible(&acc.scope) {
+                    if r.contains(&n) && !names.contains(&n) {
+                        names.push(n);
+                    }
+                }
+                acc = if names.is_empty() {
+                    join_rels(acc, right, kind, &[])?
+                } else {
+                    join_using(acc, right, kind, &names)?
+                };
+                continue;
+            }
+            sql::JoinConstraint::UsingAlias(..) => {
                 return Err(SqlError::NotSupported(
-                    "JOIN ... USING and NATURAL JOIN (write ON a.x = b.x)".into(),
+                    "JOIN ... USING (...) AS alias (write ON a.x = b.x)".into(),
                 ));
             }
         }
         acc = join_rels(acc, right, kind, &cs)?;
     }
     Ok(acc)
+}
+
+/// `left JOIN right USING (k, ...)`: equal keys; the output has each `k` once, merged
+/// (the left's for inner and left joins, the right's for right joins, COALESCE of both for
+/// full joins), then the left's columns and the right's, whose `k`s only their qualifier
+/// reaches (`a.k`), so that a bare `k` and `*` mean the merged column, as the standard says.
+fn join_using(left: Rel, right: Rel, kind: JoinKind, names: &[String]) -> Result<Rel> {
+    let find = |s: &Scope, n: &str, side: &str| -> Result<usize> {
+        s.resolve(None, n).map_err(|_| {
+            SqlError::Plan(format!(
+                "USING ({n}): the {side} side has no column {n}, or more than one"
+            ))
+        })
+    };
+    let mut pairs = Vec::new();
+    for n in names {
+        pairs.push((
+            find(&left.scope, n, "left")?,
+            find(&right.scope, n, "right")?,
+        ));
+    }
+    let on = pairs
+        .iter()
+        .map(|(l, r)| {
+            key_pair(
+                Expr::Column(*l),
+                &left.scope,
+                Expr::Column(*r),
+                &right.scope,
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let joined = left.scope.join(&right.scope);
+    let nl = left.scope.names.len();
+    let rows = left.rows.max(right.rows);
+    let base = left.base.max(right.base);
+    let plan = Plan::Join {
+        left: Box::new(left.plan),
+        right: Box::new(right.plan),
+        kind,
+        on,
+        filter: None,
+    };
+    let mut exprs = Vec::new();
+    let mut names_out: Vec<(Option<String>, String)> = Vec::new();
+    for (n, (l, r)) in names.iter().zip(&pairs) {
+        let (l, r) = (Expr::Column(*l), Expr::Column(nl + r));
+        let merged = match kind {
+            JoinKind::Right => r,
+            JoinKind::Full => {
+                let (lt, rt) = (l.data_type(&joined.schema)?, r.data_type(&joined.schema)?);
+                let t = crate::expr::common_type(&lt, &rt).ok_or_else(|| {
+                    SqlError::Plan(format!("USING ({n}): {lt} and {rt} have no common type"))
+                })?;
+                let cast = |x: Expr, xt: &arrow::datatypes::DataType| {
+                    if *xt == t {
+                        x
+                    } else {
+                        Expr::Cast(Box::new(x), t.clone())
+                    }
+                };
+                Expr::Call(
+                    crate::expr::Func::Coalesce,
+                    vec![cast(l, &lt), cast(r, &rt)],
+                )
+            }
+            _ => l,
+        };
+        exprs.push((merged, n.clone()));
+        names_out.push((None, n.clone()));
+    }
+    let merged_cols: Vec<usize> = pairs.iter().flat_map(|(l, r)| [*l, nl + r]).collect();
+    for (i, (q, n)) in joined.names.iter().enumerate() {
+        exprs.push((Expr::Column(i), n.clone()));
+        let q = if merged_cols.contains(&i) {
+            Some(format!(
+                "{}{}",
+                q.clone().unwrap_or_default(),
+                crate::bind::HIDDEN
+            ))
+        } else {
+            q.clone()
+        };
+        names_out.push((q, n.clone()));
+    }
+    let plan = Plan::Project {
+        input: Box::new(plan),
+        exprs,
+    };
+    let mut scope = Scope::new(plan.schema(), None);
+    scope.names = names_out;
+    scope.hints = joined.hints.clone();
+    Ok(Rel {
+        plan,
+        scope,
+        rows,
+        base,
+    })
 }
 
 /// Joins two relations on the given conjuncts (equalities across the two become keys).

@@ -132,10 +132,13 @@ fn plan_select_here(
                 // In FROM order, whatever order the joins were planned in.
                 let order = from_qualifiers(s);
                 let mut ordered = rel.scope.clone();
-                let rank = |q: &Option<String>| {
-                    q.as_ref()
-                        .and_then(|q| order.iter().position(|o| o == q))
-                        .unwrap_or(order.len())
+                // Columns without a qualifier (merged by USING) first.
+                let rank = |q: &Option<String>| match q {
+                    None => 0,
+                    Some(q) => order
+                        .iter()
+                        .position(|o| o == q.trim_end_matches(crate::bind::HIDDEN))
+                        .map_or(order.len() + 1, |i| i + 1),
                 };
                 ordered.names.sort_by_key(|(q, _)| rank(q));
                 items.extend(expand_wildcard(&ordered, None, opts)?);
@@ -470,7 +473,11 @@ fn expand_wildcard(
     let mut out = Vec::new();
     let mut seen = vec![false; excluded.len()];
     for (q, n) in &scope.names {
-        if qualifier.is_some() && q.as_deref() != qualifier {
+        let hidden = q.as_ref().is_some_and(|q| q.ends_with(crate::bind::HIDDEN));
+        let q = &q
+            .as_ref()
+            .map(|q| q.trim_end_matches(crate::bind::HIDDEN).to_string());
+        if (qualifier.is_some() && q.as_deref() != qualifier) || (qualifier.is_none() && hidden) {
             continue;
         }
         let full = q.as_ref().map(|q| format!("{q}.{n}"));
