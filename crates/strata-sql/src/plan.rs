@@ -103,6 +103,14 @@ pub enum Frame {
     Rows,
     /// The whole partition (the default without ORDER BY).
     Partition,
+    /// `ROWS BETWEEN a AND b`: rows at offsets `start..=end` from the current row within
+    /// its partition (negative: preceding; `None`: unbounded on that side).
+    Between {
+        /// First row's offset (`None`: the partition's start).
+        start: Option<i64>,
+        /// Last row's offset (`None`: the partition's end).
+        end: Option<i64>,
+    },
 }
 
 /// A sort key.

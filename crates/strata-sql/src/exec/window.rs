@@ -198,6 +198,10 @@ fn eval(input: &RecordBatch, w: &WindowCall, out_type: &DataType) -> Result<Arra
                 Frame::Peers => peer_end,
                 Frame::Rows => (1..=n).collect(),
                 Frame::Partition => pend,
+                Frame::Between { start, end } => {
+                    let acc = sliding(f, v.as_ref(), &perm, &starts, &pend, start, end)?;
+                    return finish(f, v.as_ref(), &perm, acc, out_type);
+                }
             };
             running(f, v.as_ref(), &perm, &starts, &ends, out_type)
         }
@@ -287,6 +291,165 @@ fn running(
         }
         s = end;
     }
+    finish(
+        f,
+        v,
+        perm,
+        Acc {
+            count,
+            acc_f,
+            acc_i,
+            best,
+        },
+        out_type,
+    )
+}
+
+/// Per sorted position, what a window aggregate's frame holds: non-NULL values counted,
+/// their sum (exact for integers and decimals, `f64` otherwise), the min/max row.
+struct Acc {
+    count: Vec<i64>,
+    acc_f: Vec<f64>,
+    acc_i: Vec<i128>,
+    best: Vec<Option<usize>>,
+}
+
+/// `ROWS BETWEEN start AND end` (offsets from the current row, clipped to its partition):
+/// counts and sums by prefix differences, min/max by a monotonic queue (both bounds only
+/// move forward), so any frame width costs O(n).
+fn sliding(
+    f: AggFunc,
+    v: Option<&ArrayRef>,
+    perm: &[usize],
+    starts: &[usize],
+    pend: &[usize],
+    start: Option<i64>,
+    end: Option<i64>,
+) -> Result<Acc> {
+    let n = perm.len();
+    let valid = |i: usize| v.is_none_or(|a| a.is_valid(i));
+    let fl = match v {
+        Some(a) if a.data_type().is_floating() || a.data_type().is_integer() => {
+            Some(arrow::compute::cast(a, &DataType::Float64)?)
+        }
+        _ => None,
+    };
+    let fl = fl.as_ref().map(|a| a.as_primitive::<Float64Type>());
+    let dec = v.and_then(|a| match a.data_type() {
+        DataType::Decimal128(..) => Some(a.as_primitive::<Decimal128Type>()),
+        _ => None,
+    });
+    let ints = v.is_some_and(|a| a.data_type().is_integer());
+    let int_of = |i: usize| -> Option<i128> {
+        let a = v?;
+        Some(match a.data_type() {
+            DataType::Int8 => a.as_primitive::<arrow::datatypes::Int8Type>().value(i) as i128,
+            DataType::Int16 => a.as_primitive::<arrow::datatypes::Int16Type>().value(i) as i128,
+            DataType::Int32 => a.as_primitive::<arrow::datatypes::Int32Type>().value(i) as i128,
+            DataType::Int64 => a.as_primitive::<Int64Type>().value(i) as i128,
+            DataType::UInt8 => a.as_primitive::<arrow::datatypes::UInt8Type>().value(i) as i128,
+            DataType::UInt16 => a.as_primitive::<arrow::datatypes::UInt16Type>().value(i) as i128,
+            DataType::UInt32 => a.as_primitive::<arrow::datatypes::UInt32Type>().value(i) as i128,
+            DataType::UInt64 => a.as_primitive::<arrow::datatypes::UInt64Type>().value(i) as i128,
+            _ => return None,
+        })
+    };
+    // Prefix sums over sorted positions (frames never leave a partition).
+    let mut pc = vec![0i64; n + 1];
+    let mut pi = vec![0i128; n + 1];
+    let mut pf = vec![0f64; n + 1];
+    for s in 0..n {
+        let i = perm[s];
+        let ok = valid(i);
+        pc[s + 1] = pc[s] + i64::from(ok);
+        let (mut di, mut df) = (0i128, 0f64);
+        if ok {
+            if let Some(d) = dec {
+                di = d.value(i);
+            } else if ints {
+                di = int_of(i).unwrap_or(0);
+            } else if let Some(x) = fl {
+                df = x.value(i);
+            }
+        }
+        pi[s + 1] = pi[s] + di;
+        pf[s + 1] = pf[s] + df;
+    }
+    let bounds = |s: usize| -> (usize, usize) {
+        let (ps, pe) = (starts[s] as i64, pend[s] as i64);
+        let lo = start.map_or(ps, |o| (s as i64 + o).clamp(ps, pe));
+        let hi = end.map_or(pe, |o| (s as i64 + o + 1).clamp(ps, pe));
+        (lo as usize, (hi.max(lo)) as usize)
+    };
+    let bounded = start.is_some() && end.is_some();
+    let mut acc = Acc {
+        count: vec![0; n],
+        acc_f: vec![0.0; n],
+        acc_i: vec![0; n],
+        best: vec![None; n],
+    };
+    for s in 0..n {
+        let (lo, hi) = bounds(s);
+        acc.count[s] = pc[hi] - pc[lo];
+        acc.acc_i[s] = pi[hi] - pi[lo];
+        acc.acc_f[s] = if bounded && fl.is_some() && dec.is_none() && !ints {
+            // Floats summed in order, as a direct sum would (no prefix-difference rounding).
+            perm[lo..hi]
+                .iter()
+                .filter(|&&i| valid(i))
+                .map(|&i| fl.expect("floats").value(i))
+                .sum()
+        } else {
+            pf[hi] - pf[lo]
+        };
+    }
+    if let (AggFunc::Min | AggFunc::Max, Some(a)) = (f, v) {
+        let rows = rows_of(std::slice::from_ref(a))?.expect("min/max rows");
+        let better = |x: usize, y: usize| {
+            let (rx, ry) = (rows.row(perm[x]), rows.row(perm[y]));
+            if f == AggFunc::Min { rx < ry } else { rx > ry }
+        };
+        let mut queue: std::collections::VecDeque<usize> = Default::default();
+        let mut next = 0usize; // next sorted position to enter the queue
+        for s in 0..n {
+            let (lo, hi) = bounds(s);
+            if next < lo {
+                queue.clear();
+                next = lo;
+            }
+            while next < hi {
+                if valid(perm[next]) {
+                    while queue.back().is_some_and(|&b| !better(b, next)) {
+                        queue.pop_back();
+                    }
+                    queue.push_back(next);
+                }
+                next += 1;
+            }
+            while queue.front().is_some_and(|&q| q < lo) {
+                queue.pop_front();
+            }
+            acc.best[s] = queue.front().map(|&q| perm[q]);
+        }
+    }
+    Ok(acc)
+}
+
+/// The output column of a window aggregate from its per-position [`Acc`], in input order.
+fn finish(
+    f: AggFunc,
+    v: Option<&ArrayRef>,
+    perm: &[usize],
+    acc: Acc,
+    out_type: &DataType,
+) -> Result<ArrayRef> {
+    let n = perm.len();
+    let Acc {
+        count,
+        acc_f,
+        acc_i,
+        best,
+    } = acc;
     // Scatter from sorted positions back to input rows.
     let mut at = vec![0usize; n];
     for (s, &i) in perm.iter().enumerate() {

@@ -148,9 +148,37 @@ fn frame(e: &sql::Expr, spec: &sql::WindowSpec) -> Result<Frame> {
         (B::Preceding(None), B::Following(None), _) => Ok(Frame::Partition),
         (B::Preceding(None), B::CurrentRow, sql::WindowFrameUnits::Rows) => Ok(Frame::Rows),
         (B::Preceding(None), B::CurrentRow, sql::WindowFrameUnits::Range) => Ok(Frame::Peers),
+        (start, end, sql::WindowFrameUnits::Rows) => {
+            let offset = |b: &B| -> Result<Option<i64>> {
+                let n = |x: &Option<Box<sql::Expr>>| -> Result<i64> {
+                    let text = x.as_ref().map(|x| x.to_string()).unwrap_or_default();
+                    text.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                        SqlError::Plan(format!(
+                            "{e}: a ROWS frame offset must be a non-negative integer, got {text}"
+                        ))
+                    })
+                };
+                Ok(match b {
+                    B::CurrentRow => Some(0),
+                    B::Preceding(None) | B::Following(None) => None,
+                    B::Preceding(x) => Some(-n(x)?),
+                    B::Following(x) => Some(n(x)?),
+                })
+            };
+            if matches!(start, B::Following(None)) || matches!(end, B::Preceding(None)) {
+                return Err(SqlError::Plan(format!(
+                    "{e}: a frame cannot start at UNBOUNDED FOLLOWING or end at UNBOUNDED \
+                     PRECEDING"
+                )));
+            }
+            Ok(Frame::Between {
+                start: offset(start)?,
+                end: offset(end)?,
+            })
+        }
         _ => Err(SqlError::NotSupported(format!(
-            "{e}: this window frame (supported: UNBOUNDED PRECEDING to CURRENT ROW or to \
-             UNBOUNDED FOLLOWING)"
+            "{e}: this window frame (supported: ROWS BETWEEN any bounds; RANGE from \
+             UNBOUNDED PRECEDING to CURRENT ROW or UNBOUNDED FOLLOWING)"
         ))),
     }
 }
