@@ -662,6 +662,19 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
         }
         sql::Expr::Function(f) => {
             let name = f.name.to_string().to_lowercase();
+            // Scalar functions take none of these; ignoring one would change the answer.
+            if f.filter.is_some()
+                || f.over.is_some()
+                || !f.within_group.is_empty()
+                || f.null_treatment.is_some()
+                || matches!(&f.args, sql::FunctionArguments::List(l)
+                    if l.duplicate_treatment.is_some() || !l.clauses.is_empty())
+            {
+                return Err(SqlError::Plan(format!(
+                    "{e}: FILTER, OVER, DISTINCT and ORDER BY apply to aggregate and window \
+                     calls only (is {name} an aggregate Strata lacks?)"
+                )));
+            }
             let args = match &f.args {
                 sql::FunctionArguments::List(l) => l
                     .args

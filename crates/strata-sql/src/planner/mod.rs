@@ -543,7 +543,20 @@ fn grouping_sets(s: &sql::Select) -> Result<Option<sql::SetExpr>> {
         ));
     }
     if !keys.iter().any(special) {
-        return Ok(None);
+        // GROUPING(x) of a plain GROUP BY is 0: every key is grouped.
+        let mut b = s.clone();
+        let mut changed = false;
+        for item in b.projection.iter_mut() {
+            if let sql::SelectItem::UnnamedExpr(e)
+            | sql::SelectItem::ExprWithAlias { expr: e, .. } = item
+            {
+                changed |= replace_grouping(e, &[])?;
+            }
+        }
+        if let Some(h) = b.having.as_mut() {
+            changed |= replace_grouping(h, &[])?;
+        }
+        return Ok(changed.then(|| sql::SetExpr::Select(Box::new(b))));
     }
     // Every combination: the product of each element's choices.
     let mut sets: Vec<Vec<sql::Expr>> = vec![vec![]];
@@ -598,6 +611,17 @@ fn grouping_sets(s: &sql::Select) -> Result<Option<sql::SetExpr>> {
             .collect();
         let mut b = s.clone();
         b.group_by = sql::GroupByExpr::Expressions(set.clone(), vec![]);
+        let absent_texts: Vec<String> = absent.iter().map(|a| a.to_string()).collect();
+        for item in b.projection.iter_mut() {
+            if let sql::SelectItem::UnnamedExpr(e)
+            | sql::SelectItem::ExprWithAlias { expr: e, .. } = item
+            {
+                replace_grouping(e, &absent_texts)?;
+            }
+        }
+        if let Some(h) = b.having.as_mut() {
+            replace_grouping(h, &absent_texts)?;
+        }
         for item in b.projection.iter_mut() {
             let (e, alias) = match item {
                 sql::SelectItem::UnnamedExpr(e) => (e.clone(), None),
@@ -651,4 +675,68 @@ fn grouping_sets(s: &sql::Select) -> Result<Option<sql::SetExpr>> {
             right: Box::new(b),
         }
     })))
+}
+
+/// Replaces each `GROUPING(a, b, ...)` in `e` by its value in one grouping set: a bit per
+/// argument, the first the most significant, 1 where the argument is aggregated away
+/// (`absent`). Returns whether it replaced any.
+fn replace_grouping(e: &mut sql::Expr, absent: &[String]) -> Result<bool> {
+    if let sql::Expr::Function(f) = e
+        && f.name.to_string().eq_ignore_ascii_case("grouping")
+    {
+        let sql::FunctionArguments::List(list) = &f.args else {
+            return Err(SqlError::Plan(
+                "GROUPING needs the grouped expressions".into(),
+            ));
+        };
+        let mut mask: u64 = 0;
+        for a in &list.args {
+            let sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(x)) = a else {
+                return Err(SqlError::Plan(format!("GROUPING: bad argument {a}")));
+            };
+            mask = (mask << 1) | u64::from(absent.contains(&x.to_string()));
+        }
+        *e = sql::Expr::Value(sql::Value::Number(mask.to_string(), false).into());
+        return Ok(true);
+    }
+    let mut any = false;
+    match e {
+        sql::Expr::BinaryOp { left, right, .. } => {
+            any |= replace_grouping(left, absent)?;
+            any |= replace_grouping(right, absent)?;
+        }
+        sql::Expr::UnaryOp { expr, .. }
+        | sql::Expr::Nested(expr)
+        | sql::Expr::Cast { expr, .. }
+        | sql::Expr::IsNull(expr)
+        | sql::Expr::IsNotNull(expr) => any |= replace_grouping(expr, absent)?,
+        sql::Expr::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
+            if let Some(o) = operand {
+                any |= replace_grouping(o, absent)?;
+            }
+            for w in conditions {
+                any |= replace_grouping(&mut w.condition, absent)?;
+                any |= replace_grouping(&mut w.result, absent)?;
+            }
+            if let Some(x) = else_result {
+                any |= replace_grouping(x, absent)?;
+            }
+        }
+        sql::Expr::Function(f) => {
+            if let sql::FunctionArguments::List(list) = &mut f.args {
+                for a in &mut list.args {
+                    if let sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(x)) = a {
+                        any |= replace_grouping(x, absent)?;
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(any)
 }

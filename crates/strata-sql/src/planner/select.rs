@@ -44,10 +44,36 @@ pub(crate) fn agg_call(e: &sql::Expr, scope: &Scope) -> Result<AggCall> {
         list.duplicate_treatment,
         Some(sql::DuplicateTreatment::Distinct)
     );
+    if !list.clauses.is_empty()
+        || !f.within_group.is_empty()
+        || f.null_treatment.is_some()
+        || !matches!(f.parameters, sql::FunctionArguments::None)
+    {
+        return Err(SqlError::NotSupported(format!(
+            "{e}: clauses inside an aggregate call other than DISTINCT and FILTER"
+        )));
+    }
     let arg = match list.args.as_slice() {
         [sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Wildcard)] if name == "count" => None,
         [sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(x))] => Some(bind(x, scope, None)?),
         _ => return Err(SqlError::Plan(format!("{e}: expected one argument"))),
+    };
+    // `agg(x) FILTER (WHERE c)` aggregates `CASE WHEN c THEN x END` (NULLs are skipped);
+    // `count(*) FILTER (WHERE c)` counts `CASE WHEN c THEN 1 END`.
+    let arg = match &f.filter {
+        None => arg,
+        Some(c) => {
+            let c = bind(c, scope, None)?;
+            let one = || {
+                crate::expr::Expr::Literal(std::sync::Arc::new(arrow::array::Int64Array::from(
+                    vec![1i64],
+                )))
+            };
+            Some(crate::expr::Expr::Case(
+                vec![(c, arg.unwrap_or_else(one))],
+                None,
+            ))
+        }
     };
     let func = match (name.as_str(), &arg) {
         ("count", None) => AggFunc::CountStar,

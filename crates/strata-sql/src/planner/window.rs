@@ -71,6 +71,30 @@ pub fn call(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<WindowCa
             }
         }
     }
+    if !f.within_group.is_empty() || f.null_treatment.is_some() {
+        return Err(SqlError::NotSupported(format!(
+            "{e}: WITHIN GROUP / IGNORE NULLS in a window"
+        )));
+    }
+    // `agg(x) FILTER (WHERE c) OVER (...)`: the aggregate of `CASE WHEN c THEN x END`.
+    if let Some(c) = &f.filter {
+        if !matches!(name.as_str(), "sum" | "count" | "avg" | "min" | "max") {
+            return Err(SqlError::Plan(format!(
+                "{e}: FILTER applies to aggregates only"
+            )));
+        }
+        let c = bind(c, scope, hook)?;
+        let x = if star {
+            star = false;
+            crate::expr::Expr::Literal(std::sync::Arc::new(arrow::array::Int64Array::from(vec![
+                1i64,
+            ])))
+        } else {
+            args.pop()
+                .ok_or_else(|| SqlError::Plan(format!("{e}: expected one argument")))?
+        };
+        args.push(crate::expr::Expr::Case(vec![(c, x)], None));
+    }
     let func = match (name.as_str(), args.len(), star) {
         ("row_number", 0, false) => WindowFunc::RowNumber,
         ("rank", 0, false) => WindowFunc::Rank,
