@@ -439,8 +439,41 @@ fn limit(q: &sql::Query) -> Result<(Option<usize>, usize)> {
             SqlError::Plan(format!("{what} {e}: expected a non-negative whole number"))
         })
     };
+    if q.for_clause.is_some()
+        || q.settings.is_some()
+        || q.format_clause.is_some()
+        || !q.pipe_operators.is_empty()
+    {
+        return Err(SqlError::NotSupported(
+            "FOR XML/JSON, SETTINGS, FORMAT and pipe operators on a query".into(),
+        ));
+    }
+    // `OFFSET n ROWS FETCH FIRST m ROWS ONLY` is the standard's LIMIT.
+    let fetch = match &q.fetch {
+        None => None,
+        Some(f) if f.with_ties || f.percent => {
+            return Err(SqlError::NotSupported(format!(
+                "FETCH ... {} (ROWS ONLY is supported)",
+                if f.with_ties { "WITH TIES" } else { "PERCENT" }
+            )));
+        }
+        Some(f) => Some(match &f.quantity {
+            None => 1,
+            Some(e) => count("FETCH FIRST", e)?,
+        }),
+    };
+    if fetch.is_some()
+        && matches!(
+            &q.limit_clause,
+            Some(sql::LimitClause::LimitOffset { limit: Some(_), .. })
+        )
+    {
+        return Err(SqlError::Plan(
+            "both LIMIT and FETCH FIRST: give one".into(),
+        ));
+    }
     match &q.limit_clause {
-        None => Ok((None, 0)),
+        None => Ok((fetch, 0)),
         Some(sql::LimitClause::LimitOffset {
             limit,
             offset,
@@ -450,7 +483,7 @@ fn limit(q: &sql::Query) -> Result<(Option<usize>, usize)> {
                 return Err(SqlError::NotSupported("LIMIT ... BY".into()));
             }
             let n = match limit {
-                None => None,
+                None => fetch,
                 Some(sql::Expr::Value(v)) if matches!(v.value, sql::Value::Null) => None,
                 Some(l) => Some(count("LIMIT", l)?),
             };

@@ -131,6 +131,7 @@ fn plan_select_here(
     tables: &dyn Tables,
     words: &HashSet<String>,
 ) -> Result<(Plan, Scope, Vec<String>)> {
+    refuse_unknown_clauses(s)?;
     let star = s.projection.iter().any(|it| {
         matches!(
             it,
@@ -559,4 +560,67 @@ pub(super) fn scalar_subqueries<'a>(e: &'a sql::Expr, out: &mut Vec<&'a sql::Que
             .into_iter()
             .for_each(|c| scalar_subqueries(c, out)),
     }
+}
+
+/// Clauses of other dialects that sqlparser accepts and that would change the answer if
+/// they were ignored: each is an error naming what to write instead.
+fn refuse_unknown_clauses(s: &sql::Select) -> Result<()> {
+    let what = if s.top.is_some() {
+        Some("TOP n (write LIMIT n)")
+    } else if s.into.is_some() {
+        Some("SELECT ... INTO (write CREATE TABLE t AS SELECT ...)")
+    } else if s.qualify.is_some() {
+        Some("QUALIFY (filter the windowed query in an outer SELECT)")
+    } else if !s.lateral_views.is_empty() {
+        Some("LATERAL VIEW")
+    } else if s.prewhere.is_some() {
+        Some("PREWHERE (write WHERE)")
+    } else if !s.connect_by.is_empty() {
+        Some("CONNECT BY")
+    } else if !s.cluster_by.is_empty() || !s.distribute_by.is_empty() || !s.sort_by.is_empty() {
+        Some("CLUSTER/DISTRIBUTE/SORT BY (write ORDER BY)")
+    } else if s.value_table_mode.is_some() {
+        Some("SELECT AS STRUCT/VALUE")
+    } else if s.exclude.is_some() {
+        Some("SELECT ... EXCLUDE after the list (write * EXCLUDE (..))")
+    } else {
+        None
+    };
+    if let Some(w) = what {
+        return Err(SqlError::NotSupported(w.into()));
+    }
+    for t in &s.from {
+        for f in std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)) {
+            match f {
+                sql::TableFactor::Table {
+                    sample: Some(_), ..
+                }
+                | sql::TableFactor::Derived {
+                    sample: Some(_), ..
+                } => {
+                    return Err(SqlError::NotSupported("TABLESAMPLE".into()));
+                }
+                sql::TableFactor::Table {
+                    args,
+                    version,
+                    partitions,
+                    json_path,
+                    with_ordinality,
+                    ..
+                } if args.is_some()
+                    || version.is_some()
+                    || !partitions.is_empty()
+                    || json_path.is_some()
+                    || *with_ordinality =>
+                {
+                    return Err(SqlError::NotSupported(format!(
+                        "FROM {f} (table functions, time travel, partitions, JSON paths; \
+                         name a table or a quoted path)"
+                    )));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
