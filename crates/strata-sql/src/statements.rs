@@ -185,6 +185,19 @@ impl Engine {
         } else if self.tables.contains_key(&key) {
             self.check_new_name(&name, &State::default())?;
         }
+        if c.external
+            || c.location.is_some()
+            || c.clone.is_some()
+            || c.like.is_some()
+            || c.file_format.is_some()
+            || c.temporary
+        {
+            return Err(SqlError::NotSupported(
+                "CREATE TEMPORARY / EXTERNAL TABLE, LIKE, CLONE, LOCATION and STORED AS (tables \
+                 live in the database; register files with --table)"
+                    .into(),
+            ));
+        }
         let (schema, defaults, batches) = match &c.query {
             Some(q) => {
                 let (rows, schema) = self.query_rows(q)?;
@@ -278,9 +291,22 @@ impl Engine {
                 ins.table
             )));
         };
-        if ins.or.is_some() || ins.ignore || ins.on.is_some() || ins.returning.is_some() {
+        if ins.or.is_some()
+            || ins.ignore
+            || ins.on.is_some()
+            || ins.returning.is_some()
+            || ins.replace_into
+            || ins.by_name
+            || ins.partitioned.is_some()
+            || !ins.assignments.is_empty()
+            || ins.output.is_some()
+            || ins.insert_alias.is_some()
+            || ins.settings.is_some()
+        {
             return Err(SqlError::NotSupported(
-                "INSERT OR ..., INSERT IGNORE, ON CONFLICT and RETURNING".into(),
+                "INSERT OR ..., INSERT IGNORE, REPLACE INTO, ON CONFLICT, RETURNING, BY NAME, \
+                 PARTITION and SET forms (write INSERT INTO t [(cols)] VALUES | SELECT)"
+                    .into(),
             ));
         }
         let key = self.writable(&object_name(tn))?;
