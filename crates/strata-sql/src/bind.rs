@@ -62,12 +62,17 @@ impl Scope {
         }
     }
 
-    /// Finds a column; the error names the closest existing ones.
-    pub fn resolve(&self, qualifier: Option<&str>, name: &str) -> Result<usize> {
+    /// Whether `qualifier.name` names exactly one column (as [`Scope::resolve`] would
+    /// succeed), without building the error's suggestions: planners ask this of every
+    /// condition against every relation, so it must stay cheap.
+    pub fn has(&self, qualifier: Option<&str>, name: &str) -> bool {
+        self.hits(qualifier, name).len() == 1
+    }
+
+    fn hits(&self, qualifier: Option<&str>, name: &str) -> Vec<usize> {
         let name = name.to_lowercase();
         let q = qualifier.map(str::to_lowercase);
-        let hits: Vec<usize> = self
-            .names
+        self.names
             .iter()
             .enumerate()
             .filter(|(_, (cq, cn))| {
@@ -81,7 +86,14 @@ impl Scope {
                     }
             })
             .map(|(i, _)| i)
-            .collect();
+            .collect()
+    }
+
+    /// Finds a column; the error names the closest existing ones.
+    pub fn resolve(&self, qualifier: Option<&str>, name: &str) -> Result<usize> {
+        let name = name.to_lowercase();
+        let q = qualifier.map(str::to_lowercase);
+        let hits = self.hits(qualifier, &name);
         match hits.as_slice() {
             [i] => Ok(*i),
             [] => {

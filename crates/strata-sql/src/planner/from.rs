@@ -348,9 +348,9 @@ pub(super) fn join_rels(
         collect_idents(c, &mut idents);
         let only = |side: &Scope, other: &Scope| {
             !idents.is_empty()
-                && idents.iter().all(|(q, n)| {
-                    side.resolve(q.as_deref(), n).is_ok() && other.resolve(q.as_deref(), n).is_err()
-                })
+                && idents
+                    .iter()
+                    .all(|(q, n)| side.has(q.as_deref(), n) && !other.has(q.as_deref(), n))
         };
         if matches!(kind, JoinKind::Inner | JoinKind::Left) && only(&right.scope, &left.scope) {
             right.plan = Plan::Filter {
@@ -439,7 +439,7 @@ pub(super) fn rels_of(c: &sql::Expr, rels: &[Rel]) -> Vec<usize> {
     let mut out = Vec::new();
     for (q, n) in idents {
         for (i, r) in rels.iter().enumerate() {
-            if r.scope.resolve(q.as_deref(), &n).is_ok() && !out.contains(&i) {
+            if r.scope.has(q.as_deref(), &n) && !out.contains(&i) {
                 out.push(i);
             }
         }

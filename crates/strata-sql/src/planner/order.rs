@@ -50,11 +50,7 @@ fn links(c: &sql::Expr, a: &Rel, b: &Rel) -> bool {
     }
     let mut idents = Vec::new();
     collect_idents(c, &mut idents);
-    let reads = |r: &Rel| {
-        idents
-            .iter()
-            .any(|(q, n)| r.scope.resolve(q.as_deref(), n).is_ok())
-    };
+    let reads = |r: &Rel| idents.iter().any(|(q, n)| r.scope.has(q.as_deref(), n));
     reads(a) && reads(b)
 }
 
@@ -69,9 +65,7 @@ fn join_step(left: Rel, right: Rel, pending: &mut Vec<sql::Expr>) -> Result<Rel>
         std::mem::take(pending).into_iter().partition(|c| {
             let mut idents = Vec::new();
             collect_idents(c, &mut idents);
-            idents
-                .iter()
-                .all(|(q, n)| both.resolve(q.as_deref(), n).is_ok())
+            idents.iter().all(|(q, n)| both.has(q.as_deref(), n))
         });
     *pending = later;
     join_rels(left, right, JoinKind::Inner, &now)

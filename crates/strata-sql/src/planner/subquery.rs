@@ -53,9 +53,7 @@ pub(super) fn is_correlated(q: &sql::Query, tables: &dyn Tables, words: &HashSet
     if let Some(w) = &s.selection {
         collect_idents(w, &mut idents);
     }
-    idents
-        .iter()
-        .any(|(q, n)| inner.resolve(q.as_deref(), n).is_err())
+    idents.iter().any(|(q, n)| !inner.has(q.as_deref(), n))
 }
 
 /// A correlated scalar subquery in the select list: the outer rows LEFT JOINed with the
@@ -169,9 +167,7 @@ fn inner_scope(s: &sql::Select, tables: &dyn Tables, words: &HashSet<String>) ->
 fn resolves(e: &sql::Expr, scope: &Scope) -> bool {
     let mut idents = Vec::new();
     collect_idents(e, &mut idents);
-    idents
-        .iter()
-        .all(|(q, n)| scope.resolve(q.as_deref(), n).is_ok())
+    idents.iter().all(|(q, n)| scope.has(q.as_deref(), n))
 }
 
 /// Decorrelates a correlated scalar subquery: the subquery grouped by its correlation keys
