@@ -447,10 +447,16 @@ impl Engine {
         let alone = self.write_files(&t.name, &t.schema, &batches)?;
         let merged = match (t.files.last(), t.file_rows.last()) {
             (Some(last), Some(&rows)) if rows + n <= SMALL_FILE_ROWS => {
-                let mut old = self.read_file(last, &t.schema)?;
-                old.extend(batches.iter().cloned());
-                let written = self.write_files(&t.name, &t.schema, &old)?;
-                Some((last.clone(), written))
+                // Best effort: a file another writer merged away meanwhile (and whose
+                // grace has passed) means appending the rows alone.
+                match self.read_file(last, &t.schema) {
+                    Ok(mut old) => {
+                        old.extend(batches.iter().cloned());
+                        let written = self.write_files(&t.name, &t.schema, &old)?;
+                        Some((last.clone(), written))
+                    }
+                    Err(_) => None,
+                }
             }
             _ => None,
         };

@@ -18,9 +18,10 @@
 //! rewritten meanwhile). This is optimistic concurrency over an atomic log, as Delta Lake
 //! and Iceberg do it; a reader sees one committed version whole, never half a statement.
 //!
-//! Files a version stops referencing (DROP, DELETE, UPDATE, replaced tables) are removed
-//! when the next version commits, so a query that started on the old version a moment ago
-//! can still read them. The last [`KEEP_VERSIONS`] manifests are kept.
+//! Files a version stops referencing (DROP, DELETE, UPDATE, replaced tables, merged small
+//! files) are removed when the version [`GRACE_VERSIONS`] later commits, so a query that
+//! started on an older version can still read them while others commit. The last
+//! [`KEEP_VERSIONS`] manifests are kept.
 //!
 //! Without a directory the same catalog lives in memory: tables are record batches.
 
@@ -35,6 +36,11 @@ use strata_storage::Store;
 
 /// Manifests kept behind the newest.
 pub const KEEP_VERSIONS: u64 = 10;
+
+/// Versions a dropped data file outlives: files a version stopped referencing are deleted
+/// when the version this many later commits, so a query planned on an older version (or
+/// a writer merging into a table's last file) still finds them while others commit.
+pub const GRACE_VERSIONS: u64 = 8;
 
 /// Attempts at committing one statement against concurrent writers.
 const COMMIT_ATTEMPTS: usize = 64;
@@ -167,9 +173,13 @@ impl Database {
             if !won {
                 continue;
             }
-            // Files unreferenced since the previous version, and manifests past keeping.
-            for f in &base.state.removed {
-                let _ = p.store.delete(&format!("{}/{f}", p.dir));
+            // Files unreferenced for GRACE_VERSIONS versions, and manifests past keeping.
+            if version > GRACE_VERSIONS
+                && let Ok(old) = p.read_version(version - GRACE_VERSIONS)
+            {
+                for f in &old.removed {
+                    let _ = p.store.delete(&format!("{}/{f}", p.dir));
+                }
             }
             if version > KEEP_VERSIONS {
                 let _ = p.store.delete(&p.manifest(version - KEEP_VERSIONS));
