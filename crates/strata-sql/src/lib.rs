@@ -99,7 +99,7 @@ impl planner::Tables for Engine {
 
 /// View `name` of the database: its parsed query and column names.
 fn view(db: &db::Database, name: &str) -> Result<Option<(sqlparser::ast::Query, Vec<String>)>> {
-    let Some(v) = db.state().views.get(&name.to_lowercase()).cloned() else {
+    let Some(v) = db.view(&name.to_lowercase()) else {
         return Ok(None);
     };
     match parse_one(&v.sql)? {
@@ -119,8 +119,8 @@ fn lookup(
     if let Some(t) = tables.get(&key) {
         return Ok(t.clone());
     }
-    if let Some(t) = db.state().tables.get(&key) {
-        return Ok(Arc::new(db_table(db, t)));
+    if let Some(t) = db.table(&key) {
+        return Ok(Arc::new(db_table(db, &t)));
     }
     if name.contains(['/', '.', '*']) {
         return Ok(Arc::new(catalog::open(name, name, csv)?));
@@ -354,21 +354,8 @@ impl Engine {
             }
             sqlparser::ast::Statement::ExplainTable { table_name, .. } => {
                 let name = statements::object_name(&table_name);
-                if let Some((q, columns)) = planner::Tables::view(self, &name)? {
-                    let p = plan_with_subqueries(&q, self.snapshot(), &self.exec)?;
-                    let schema = p.schema();
-                    let fields: Vec<arrow::datatypes::Field> = schema
-                        .fields()
-                        .iter()
-                        .enumerate()
-                        .map(|(i, f)| match columns.get(i) {
-                            Some(n) => f.as_ref().clone().with_name(n),
-                            None => f.as_ref().clone(),
-                        })
-                        .collect();
-                    return Ok(Output::Rows(vec![describe(
-                        &arrow::datatypes::Schema::new(fields),
-                    )?]));
+                if let Some(schema) = self.view_schema(&name)? {
+                    return Ok(Output::Rows(vec![describe(&schema)?]));
                 }
                 let t = planner::Tables::table(self, &name)?;
                 Ok(Output::Rows(vec![describe(&t.schema)?]))
@@ -468,29 +455,46 @@ impl Engine {
             .chain(st.tables.iter().map(|(n, t)| (n.clone(), t.schema.clone())))
             .collect();
         for n in st.views.keys() {
-            if let Ok(Some((q, cols))) = view(&self.db, n)
-                && let Ok(p) = plan_with_subqueries(&q, self.snapshot(), &self.exec)
-            {
-                let s = p.schema();
-                let fields: Vec<arrow::datatypes::Field> = s
-                    .fields()
-                    .iter()
-                    .enumerate()
-                    .map(|(i, f)| match cols.get(i) {
-                        Some(c) => f.as_ref().clone().with_name(c),
-                        None => f.as_ref().clone(),
-                    })
-                    .collect();
-                v.push((n.clone(), Arc::new(arrow::datatypes::Schema::new(fields))));
+            if let Ok(Some(schema)) = self.view_schema(n) {
+                v.push((n.clone(), schema));
             }
         }
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     }
 
+    /// The columns of view `name` (planned to find their types), named as the view says.
+    fn view_schema(&self, name: &str) -> Result<Option<arrow::datatypes::SchemaRef>> {
+        let Some((q, columns)) = view(&self.db, name)? else {
+            return Ok(None);
+        };
+        let p = plan_with_subqueries(&q, self.snapshot(), &self.exec)?;
+        let fields: Vec<arrow::datatypes::Field> = p
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| match columns.get(i) {
+                Some(n) => f.as_ref().clone().with_name(n),
+                None => f.as_ref().clone(),
+            })
+            .collect();
+        Ok(Some(Arc::new(arrow::datatypes::Schema::new(fields))))
+    }
+
     /// `SHOW TABLES`: one row per registered table.
     fn show_tables(&self) -> Result<RecordBatch> {
-        let names: Vec<String> = self.tables().into_iter().map(|(n, _)| n).collect();
+        // Names only: no view is planned to list it.
+        let _ = self.db.refresh();
+        let st = self.db.state();
+        let mut names: Vec<String> = self
+            .tables
+            .keys()
+            .chain(st.tables.keys())
+            .chain(st.views.keys())
+            .cloned()
+            .collect();
+        names.sort();
         let schema = Arc::new(arrow::datatypes::Schema::new(vec![
             arrow::datatypes::Field::new("name", arrow::datatypes::DataType::Utf8, false),
         ]));

@@ -108,26 +108,14 @@ impl Store for LocalStore {
 
     fn put(&self, path: &str, data: &[u8]) -> Result<()> {
         let p = Path::new(path);
-        if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
-        }
         // The last rename wins whole.
-        let tmp = temp_beside(p);
-        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(data).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
+        let tmp = synced_temp(p, data)?;
         std::fs::rename(&tmp, p).map_err(io(p))
     }
 
     fn put_new(&self, path: &str, data: &[u8]) -> Result<bool> {
         let p = Path::new(path);
-        if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
-        }
-        let tmp = temp_beside(p);
-        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(data).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
+        let tmp = synced_temp(p, data)?;
         // A hard link fails when the name exists: the complete file appears, or nothing.
         let linked = std::fs::hard_link(&tmp, p);
         let _ = std::fs::remove_file(&tmp);
@@ -185,6 +173,18 @@ impl Ranged for LocalFile {
             .map_err(io(&self.path))?;
         Ok(buf)
     }
+}
+
+/// `data` written and synced under a temporary name beside `p` (its directory made).
+fn synced_temp(p: &Path, data: &[u8]) -> Result<std::path::PathBuf> {
+    if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    let tmp = temp_beside(p);
+    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+    f.write_all(data).map_err(io(&tmp))?;
+    f.sync_all().map_err(io(&tmp))?;
+    Ok(tmp)
 }
 
 /// A temporary name beside `p`, unique per process and call: two writers of one path

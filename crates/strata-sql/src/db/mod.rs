@@ -108,6 +108,16 @@ impl Database {
         self.current.read().state.clone()
     }
 
+    /// Table `key` (lower-cased) as of the last refresh or commit.
+    pub fn table(&self, key: &str) -> Option<TableEntry> {
+        self.current.read().state.tables.get(key).cloned()
+    }
+
+    /// View `key` (lower-cased) as of the last refresh or commit.
+    pub fn view(&self, key: &str) -> Option<ViewEntry> {
+        self.current.read().state.views.get(key).cloned()
+    }
+
     /// Reads the newest committed version, if another session committed one since.
     pub fn refresh(&self) -> Result<()> {
         let Some(p) = &self.place else {

@@ -72,14 +72,8 @@ pub(super) fn relation(
             let (plan, scope) = plan_query_with(subquery, tables, words)?;
             let q = alias.as_ref().map(|a| a.name.value.clone());
             let mut scope = Scope::new(scope.schema.clone(), q.as_deref());
-            if let Some(a) = alias
-                && !a.columns.is_empty()
-            {
-                for (i, c) in a.columns.iter().enumerate() {
-                    if let Some(n) = scope.names.get_mut(i) {
-                        n.1 = c.name.value.to_lowercase();
-                    }
-                }
+            if let Some(a) = alias {
+                rename(&mut scope, a.columns.iter().map(|c| c.name.value.as_str()));
             }
             Ok(Rel {
                 plan,
@@ -131,17 +125,9 @@ fn view_rel(
         .map(|a| a.name.value.clone())
         .unwrap_or(name.to_string());
     let mut scope = Scope::new(scope.schema.clone(), Some(&qual));
-    for (i, c) in columns.iter().enumerate() {
-        if let Some(n) = scope.names.get_mut(i) {
-            n.1 = c.to_lowercase();
-        }
-    }
+    rename(&mut scope, columns.iter().map(String::as_str));
     if let Some(a) = alias {
-        for (i, c) in a.columns.iter().enumerate() {
-            if let Some(n) = scope.names.get_mut(i) {
-                n.1 = c.name.value.to_lowercase();
-            }
-        }
+        rename(&mut scope, a.columns.iter().map(|c| c.name.value.as_str()));
     }
     Ok(Rel {
         plan,
@@ -149,6 +135,13 @@ fn view_rel(
         rows: 100_000.0,
         base: 100_000.0,
     })
+}
+
+/// Names the first columns of `scope` as listed (`AS t(a, b)`, `CREATE VIEW v (a, b)`).
+fn rename<'a>(scope: &mut Scope, names: impl Iterator<Item = &'a str>) {
+    for (slot, n) in scope.names.iter_mut().zip(names) {
+        slot.1 = n.to_lowercase();
+    }
 }
 
 /// An explicit `a JOIN b ON ...` chain.
