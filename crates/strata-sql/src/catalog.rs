@@ -222,7 +222,12 @@ pub fn open_as(name: &str, path: &str, csv: &CsvOptions, format: Option<&str>) -
     }
     Ok(Table {
         name: name.to_string(),
-        schema: text_for_unknown(schema),
+        schema: match format {
+            // CSV columns are read by position, so a header without a name (R's row-name
+            // column) can be given one a query can say, as DuckDB does: `column0`, ...
+            FileFormat::Csv(_) => name_unnamed(text_for_unknown(schema)),
+            _ => text_for_unknown(schema),
+        },
         files,
         format,
         rows,
@@ -231,6 +236,32 @@ pub fn open_as(name: &str, path: &str, csv: &CsvOptions, format: Option<&str>) -
 
 /// Rows read to infer a CSV or JSON schema (DuckDB samples about as many).
 pub const INFER_ROWS: usize = 20_000;
+
+/// Columns with an empty (or blank) name renamed `column{i}` (i = position from 0, with `_`
+/// appended while that name is taken).
+fn name_unnamed(schema: SchemaRef) -> SchemaRef {
+    use arrow::datatypes::{Field, Schema};
+    if !schema.fields().iter().any(|f| f.name().trim().is_empty()) {
+        return schema;
+    }
+    let mut names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    for i in 0..names.len() {
+        if names[i].trim().is_empty() {
+            let mut n = format!("column{i}");
+            while names.iter().any(|m| m.eq_ignore_ascii_case(&n)) {
+                n.push('_');
+            }
+            names[i] = n;
+        }
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .zip(names)
+        .map(|(f, n)| f.as_ref().clone().with_name(n))
+        .collect();
+    Arc::new(Schema::new(fields))
+}
 
 /// Columns whose type inference could not tell (NULL in every sampled row) read as text,
 /// so values after the sample are kept rather than turned into NULLs.
