@@ -8,8 +8,9 @@
 # chromium (the web UI test reads pages with headless Chromium), iproute2 (network
 # namespaces for the multi-host and partition tests), procps, and postgresql-client (`psql`:
 # the SQL fuzzer compares answers with the PostgreSQL server every machine runs at
-# 127.0.0.1:5432, database `test`). And python3 with venv: moto (an S3-compatible server,
-# from PyPI) goes into .venv-test/ for the s3:// tests.
+# 127.0.0.1:5432, database `test`; and the `strata sql-server` test's psql session). And
+# python3 with venv: moto (an S3-compatible server, from PyPI) for the s3:// tests and
+# psycopg (PostgreSQL's Python driver) for the sql-server tests go into .venv-test/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -32,6 +33,10 @@ if [ ! -x .venv-test/bin/moto_server ]; then
   echo "== installing moto[server] into .venv-test (pip)"
   python3 -m venv .venv-test
   .venv-test/bin/pip install -q --disable-pip-version-check "moto[server]==5.*"
+fi
+if ! .venv-test/bin/python -c "import psycopg" >/dev/null 2>&1; then
+  echo "== installing psycopg[binary] into .venv-test (pip)"
+  .venv-test/bin/pip install -q --disable-pip-version-check "psycopg[binary]==3.*"
 fi
 
 echo "== cargo test"

@@ -73,6 +73,7 @@ fn two_engines_share_one_budget_spill_and_leave_no_scratch() {
         ExecOptions {
             threads: 2,
             runtime: rt.clone(),
+            cancel: Default::default(),
         },
     );
     // Both at once, twice over, on the one pool.

@@ -16,6 +16,7 @@ mod outputs;
 mod progress;
 mod sim;
 mod sql;
+mod sql_server;
 mod stream;
 mod submit;
 mod train;
@@ -211,6 +212,14 @@ enum Command {
     /// the machine's memory); --threads 1 runs every operator on one partition. With
     /// --master HOST:PORT the queries run on a cluster's executors.
     Sql(sql::SqlArgs),
+    /// Serve Strata SQL over the PostgreSQL wire protocol, so psql, psycopg, JDBC and BI
+    /// tools connect: `strata sql-server --listen 127.0.0.1:5433 --table t=data/t.parquet
+    /// --db DIR`, then `psql -h 127.0.0.1 -p 5433`. Simple and extended (prepared,
+    /// `$n` parameters) queries, cancel requests (Ctrl-C in psql), PostgreSQL error codes.
+    /// Every statement commits on its own; BEGIN/COMMIT are accepted, ROLLBACK after a
+    /// change is an error. With a cluster secret (STRATA_SECRET) clients must give it as
+    /// their password (MD5); without one every client is trusted.
+    SqlServer(sql_server::SqlServerArgs),
     /// Replay a job trace (Philly, Alibaba or CSV) on a simulated GPU cluster through
     /// scheduling policies (fifo, sjf, srtf, las, tiresias, drf, themis, gandiva-fair) and
     /// compare them: stdout is CSV `policy,jobs,avg_jct,p99_jct,makespan,utilization`;
@@ -659,6 +668,16 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sql(args) => {
             let cfg = full_config(&cli.engine)?;
             sql::run(
+                args,
+                &cfg,
+                cli.engine.threads,
+                cli.engine.memory.map(|m| m.0 as usize),
+                cli.engine.local_dir.clone(),
+            )
+        }
+        Command::SqlServer(args) => {
+            let cfg = full_config(&cli.engine)?;
+            sql_server::run(
                 args,
                 &cfg,
                 cli.engine.threads,

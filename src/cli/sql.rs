@@ -27,8 +27,9 @@ pub enum GenFormat {
     Csv,
 }
 
+/// Where tables come from: shared by `strata sql` and `strata sql-server`.
 #[derive(Args, Debug)]
-pub struct SqlArgs {
+pub struct Sources {
     /// A table: NAME=PATH, where PATH is a file, directory or glob of .csv or .parquet files.
     #[arg(long = "table", value_name = "NAME=PATH")]
     tables: Vec<String>,
@@ -38,12 +39,6 @@ pub struct SqlArgs {
     /// them. Created when new. Without it they live in memory for this run only.
     #[arg(long, value_name = "DIR")]
     db: Option<String>,
-    /// How to print results.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
-    /// Run each statement of this file.
-    #[arg(short = 'f', long = "file", value_name = "FILE")]
-    file: Option<PathBuf>,
     /// CSV field separator (one character).
     #[arg(long, default_value = ",")]
     csv_delimiter: String,
@@ -53,6 +48,54 @@ pub struct SqlArgs {
     /// The string that means NULL in CSV files (besides an empty field), e.g. NA or \N.
     #[arg(long, value_name = "STR")]
     csv_null: Option<String>,
+}
+
+impl Sources {
+    /// Sets the engine's CSV options, opens the database and registers the tables.
+    pub fn apply(&self, engine: &mut Engine) -> Result<()> {
+        let d = self.csv_delimiter.as_bytes();
+        if d.len() != 1 {
+            bail!(
+                "--csv-delimiter must be one character, got {:?}",
+                self.csv_delimiter
+            );
+        }
+        engine.csv.delimiter = d[0];
+        engine.csv.header = !self.csv_no_header;
+        engine.csv.null = self.csv_null.clone();
+        if let Some(db) = &self.db {
+            engine
+                .open_db(db)
+                .with_context(|| format!("cannot open the database at {db}"))?;
+        }
+        let mut seen = std::collections::HashSet::new();
+        for t in &self.tables {
+            let Some((name, path)) = t.split_once('=') else {
+                bail!("--table {t}: expected NAME=PATH");
+            };
+            if !seen.insert(name.to_lowercase()) {
+                bail!(
+                    "--table {name}= is given twice; give each table one path (a directory or glob reads many files)"
+                );
+            }
+            engine
+                .register(name, path)
+                .with_context(|| format!("cannot register table {name}"))?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct SqlArgs {
+    #[command(flatten)]
+    sources: Sources,
+    /// How to print results.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Run each statement of this file.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<PathBuf>,
     /// Run the queries on the cluster whose master is at HOST:PORT: this process plans and
     /// gathers results (the driver), executors on the workers run the stages. Needs a QUERY
     /// or -f FILE; tables must be visible to every worker (dfs://, s3:// or shared paths).
@@ -160,45 +203,12 @@ pub fn run(
         Engine::with_exec(strata_sql::exec::ExecOptions {
             threads: runtime.cpu().threads(),
             runtime,
+            cancel: Default::default(),
         })
-    } else if memory.is_some() || spill_dir.is_some() || threads.is_some() {
-        Engine::with_exec(strata_sql::exec::ExecOptions::sized(
-            memory.map(|m| m as u64),
-            threads,
-            spill_dir,
-        )?)
     } else {
-        Engine::new()
+        embedded_engine(threads, memory, spill_dir)?
     };
-    let d = args.csv_delimiter.as_bytes();
-    if d.len() != 1 {
-        bail!(
-            "--csv-delimiter must be one character, got {:?}",
-            args.csv_delimiter
-        );
-    }
-    engine.csv.delimiter = d[0];
-    engine.csv.header = !args.csv_no_header;
-    engine.csv.null = args.csv_null.clone();
-    if let Some(db) = &args.db {
-        engine
-            .open_db(db)
-            .with_context(|| format!("cannot open the database at {db}"))?;
-    }
-    let mut seen = std::collections::HashSet::new();
-    for t in &args.tables {
-        let Some((name, path)) = t.split_once('=') else {
-            bail!("--table {t}: expected NAME=PATH");
-        };
-        if !seen.insert(name.to_lowercase()) {
-            bail!(
-                "--table {name}= is given twice; give each table one path (a directory or glob reads many files)"
-            );
-        }
-        engine
-            .register(name, path)
-            .with_context(|| format!("cannot register table {name}"))?;
-    }
+    args.sources.apply(&mut engine)?;
     if let Some(ctx) = cluster {
         let mut d = strata_sql::distributed::Distributed::new(ctx, args.partitions);
         if let Some(b) = args.broadcast_limit {
@@ -260,6 +270,23 @@ pub fn run(
         }
     }
     Ok(())
+}
+
+/// An engine for this process: over a runtime of its own when the flags size one, else
+/// over the process's default runtime.
+pub fn embedded_engine(
+    threads: Option<usize>,
+    memory: Option<usize>,
+    spill_dir: Option<PathBuf>,
+) -> Result<Engine> {
+    if memory.is_some() || spill_dir.is_some() || threads.is_some() {
+        return Ok(Engine::with_exec(strata_sql::exec::ExecOptions::sized(
+            memory.map(|m| m as u64),
+            threads,
+            spill_dir,
+        )?));
+    }
+    Ok(Engine::new())
 }
 
 /// The dataflow context of a `strata sql --master` application: the driver here, or

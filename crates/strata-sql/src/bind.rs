@@ -380,6 +380,20 @@ fn cast_to(x: Expr, t: &DataType, scope: &Scope) -> Result<Expr> {
     }
 }
 
+/// A string literal read as type `t` (for [`binary`]); the error names the expression.
+fn cast_literal(x: Expr, t: &DataType, sql_e: &sql::Expr) -> Result<Expr> {
+    let shown = match &x {
+        Expr::Literal(a) => arrow::util::display::array_value_to_string(a, 0).unwrap_or_default(),
+        _ => String::new(),
+    };
+    Expr::Cast(Box::new(x), t.clone()).fold().map_err(|e| {
+        SqlError::Plan(format!(
+            "in {sql_e}: '{shown}' is not a valid {} ({e})",
+            crate::sql_type_name(t)
+        ))
+    })
+}
+
 /// `x`, or, when it is an untyped NULL (`NULL`, `abs(NULL)`), a NULL of type `t`.
 fn null_as(x: Expr, t: DataType, scope: &Scope) -> Result<Expr> {
     if x.data_type(&scope.schema)?.is_null() {
@@ -901,6 +915,21 @@ fn in_list(x: Expr, items: Vec<Expr>, negated: bool, scope: &Scope, e: &sql::Exp
 /// `l op r` with operands coerced to a common type; a clear error when none exists.
 fn binary(l: Expr, op: BinOp, r: Expr, scope: &Scope, sql_e: &sql::Expr) -> Result<Expr> {
     let (lt, rt) = (l.data_type(&scope.schema)?, r.data_type(&scope.schema)?);
+    // A string literal meeting a number or a boolean is read as that type, as PostgreSQL
+    // reads an untyped literal (`id = '2'`, and every text-format driver parameter); a
+    // literal that does not parse is an error, never a silent NULL.
+    let untyped = |e: &Expr, t: &DataType| {
+        matches!(e, Expr::Literal(_)) && matches!(t, DataType::Utf8 | DataType::Utf8View)
+    };
+    let typed = |t: &DataType| t.is_numeric() || matches!(t, DataType::Boolean);
+    if untyped(&r, &rt) && typed(&lt) {
+        let r = cast_literal(r, &lt, sql_e)?;
+        return binary(l, op, r, scope, sql_e);
+    }
+    if untyped(&l, &lt) && typed(&rt) {
+        let l = cast_literal(l, &rt, sql_e)?;
+        return binary(l, op, r, scope, sql_e);
+    }
     let (l, r) = match coerce(op, &lt, &rt) {
         Some((a, b)) => (
             if a != lt {

@@ -28,6 +28,9 @@ pub enum SqlError {
     /// Evaluating the query failed (overflow, a malformed input row, ...).
     #[error("{0}")]
     Execution(String),
+    /// The query was cancelled (a client's cancel request, or the client went away).
+    #[error("canceling statement due to user request")]
+    Cancelled,
     /// A broken invariant: likely a bug in Strata.
     #[error("internal error (likely a bug in Strata): {0}")]
     Internal(String),

@@ -62,8 +62,10 @@ use sqlparser::parser::Parser;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// A SQL session: a catalog of tables and the options to read them.
-#[derive(Default)]
+/// A SQL session: a catalog of tables and the options to read them. Clones share the
+/// database (what statements create) and the registered tables; a clone may take other
+/// options (e.g. its own [`exec::Cancel`] flag per query, as the wire server does).
+#[derive(Clone, Default)]
 pub struct Engine {
     /// Tables registered from files (`--table`), read-only.
     tables: HashMap<String, Arc<Table>>,
@@ -79,7 +81,7 @@ pub struct Engine {
 
 /// What a statement produced.
 pub enum Output {
-    /// Rows.
+    /// Rows: at least one batch, so that an empty result still carries its schema.
     Rows(Vec<RecordBatch>),
     /// Text (EXPLAIN).
     Text(String),
@@ -310,13 +312,43 @@ impl Engine {
         })
     }
 
+    /// Parses `text` into its statements (as [`Engine::execute_script`] does), for callers
+    /// that look at each statement before running it (the wire server).
+    pub fn parse(text: &str) -> Result<Vec<sqlparser::ast::Statement>> {
+        on_plan_stack(|| {
+            if text.len() > MAX_SCRIPT_BYTES {
+                return Err(SqlError::Plan(format!(
+                    "the text is {} bytes; the limit is {MAX_SCRIPT_BYTES} (16 MiB)",
+                    text.len()
+                )));
+            }
+            parse_statements(text)
+        })
+    }
+
+    /// Runs one parsed statement.
+    pub fn execute_statement(&self, stmt: sqlparser::ast::Statement) -> Result<Output> {
+        on_plan_stack(|| self.execute_parsed(stmt))
+    }
+
+    /// The optimized plan of a parsed query.
+    pub fn plan_query(&self, q: &sqlparser::ast::Query) -> Result<plan::Plan> {
+        on_plan_stack(|| plan_with_subqueries(q, self.snapshot(), &self.exec))
+    }
+
     fn execute_parsed(&self, stmt: sqlparser::ast::Statement) -> Result<Output> {
         if let Some(out) = self.change(&stmt)? {
             return Ok(out);
         }
         self.db.refresh()?;
         match stmt {
-            sqlparser::ast::Statement::Query(q) => Ok(Output::Rows(self.query_rows(&q)?.0)),
+            sqlparser::ast::Statement::Query(q) => {
+                let (mut rows, schema) = self.query_rows(&q)?;
+                if rows.is_empty() {
+                    rows.push(RecordBatch::new_empty(schema));
+                }
+                Ok(Output::Rows(rows))
+            }
             sqlparser::ast::Statement::Copy {
                 source,
                 to: true,

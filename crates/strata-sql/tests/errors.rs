@@ -95,3 +95,38 @@ fn queries_over_csv_with_nulls_group_and_order() {
         .unwrap();
     assert_eq!(one[0].num_rows(), 1);
 }
+
+#[test]
+fn a_cancelled_query_stops_with_cancelled() {
+    let d = tempfile::tempdir().unwrap();
+    let e = engine(d.path());
+    // A clone shares the tables; its own flag cancels only its own queries.
+    let mut cancelled = e.clone();
+    cancelled.exec.cancel = strata_sql::exec::Cancel::default();
+    cancelled.exec.cancel.cancel();
+    for q in [
+        "SELECT count(*) FROM people",
+        "SELECT a.name FROM people a, people b WHERE a.age + b.age > 60",
+    ] {
+        match cancelled.sql(q) {
+            Err(SqlError::Cancelled) => {}
+            other => panic!("{q}: expected Cancelled, got {:?}", other.map(|_| ())),
+        }
+    }
+    assert_eq!(
+        e.sql("SELECT count(*) FROM people").unwrap()[0].num_rows(),
+        1
+    );
+}
+
+#[test]
+fn string_literals_meet_numbers_as_numbers() {
+    let d = tempfile::tempdir().unwrap();
+    let e = engine(d.path());
+    let b = e.sql("SELECT name FROM people WHERE id = '2'").unwrap();
+    assert_eq!(b[0].num_rows(), 1);
+    let b = e.sql("SELECT name FROM people WHERE '40' < age").unwrap();
+    assert_eq!(b[0].num_rows(), 1);
+    let m = err(&e, "SELECT name FROM people WHERE id = 'two'");
+    assert!(m.contains("'two' is not a valid BIGINT"), "{m}");
+}

@@ -301,6 +301,7 @@ impl Task {
         let opts = ExecOptions {
             threads: self.threads,
             runtime: self.runtime.clone(),
+            cancel: Default::default(),
         };
         let mut ctx = exec::Ctx::new(&self.fragment, opts);
         ctx.inputs = (*self.inputs).clone();

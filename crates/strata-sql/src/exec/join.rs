@@ -47,7 +47,15 @@ struct Spec<'a> {
     pairs_schema: SchemaRef,
     /// NOT IN against a non-empty set: a left row with a NULL key never passes.
     drop_null_left: bool,
+    /// The query's cancel flag, checked per probe slice.
+    cancel: super::Cancel,
 }
+
+/// The most candidate pairs one probe step forms (on average): a probe batch is joined in
+/// slices of rows so that slice × build rows per key stays under this. A join without
+/// real keys (a nested loop: every build row is a candidate) thus keeps memory bounded
+/// and checks the cancel flag often.
+const MAX_PAIRS: usize = 1 << 20;
 
 #[allow(clippy::too_many_arguments)]
 pub fn hash_join<'a>(
@@ -68,6 +76,7 @@ pub fn hash_join<'a>(
         right_schema: sides.right_schema,
         out_schema,
         drop_null_left: false,
+        cancel: ctx.opts.cancel.clone(),
     };
     let m = ctx.metrics.op(id);
     // Drain the build side, switching to buckets when it passes the budget.
@@ -207,7 +216,14 @@ fn in_memory<'a>(
             let (spec, table, remaining) = (spec.clone(), table.clone(), remaining.clone());
             let tail_table = table.clone();
             let tail_spec = spec.clone();
-            let joined = s.map(move |b| table.probe(&spec, &b?));
+            let joined = s.flat_map(
+                move |b| -> Box<dyn Iterator<Item = Result<RecordBatch>> + Send> {
+                    match b {
+                        Ok(b) => table.clone().probe_slices(spec.clone(), b),
+                        Err(e) => Box::new(std::iter::once(Err(e))),
+                    }
+                },
+            );
             // The last probe partition to finish emits the build rows nothing matched.
             let tail = std::iter::once(()).filter_map(move |_| {
                 if remaining.fetch_sub(1, Relaxed) == 1 {
@@ -248,6 +264,9 @@ struct Table {
     next: Vec<u32>,
     /// Per build row, whether some probe row matched it (right/full joins only).
     matched: Vec<AtomicBool>,
+    /// Build rows per distinct key, rounded up: the pairs a probe row forms on average
+    /// (all build rows for a join without real keys).
+    fanout: usize,
     /// The build side's share of the memory pool.
     _reservation: Option<Reservation>,
 }
@@ -310,7 +329,12 @@ impl Table {
         } else {
             Vec::new()
         };
+        let keys = match &index {
+            Index::Int(h) => h.len(),
+            Index::Rows(_, _, h) => h.len(),
+        };
         Ok(Table {
+            fanout: n.div_ceil(keys.max(1)).max(1),
             batch,
             index,
             next,
@@ -364,6 +388,23 @@ impl Table {
             }
         }
         Ok((pi, bi))
+    }
+
+    /// The output for one probe batch, a slice of rows at a time (see [`MAX_PAIRS`]).
+    fn probe_slices<'s>(
+        self: Arc<Self>,
+        spec: Arc<Spec<'s>>,
+        b: RecordBatch,
+    ) -> Box<dyn Iterator<Item = Result<RecordBatch>> + Send + 's>
+    where
+        Self: 's,
+    {
+        let n = b.num_rows();
+        let step = (MAX_PAIRS / self.fanout).clamp(1, n.max(1));
+        Box::new((0..n).step_by(step).map(move |at| {
+            spec.cancel.check()?;
+            self.probe(&spec, &b.slice(at, step.min(n - at)))
+        }))
     }
 
     /// The output for one probe batch.

@@ -45,6 +45,29 @@ pub struct ExecOptions {
     pub threads: usize,
     /// The memory pool, scratch disk and CPU threads the query draws from.
     pub runtime: Arc<Runtime>,
+    /// Set from another thread to stop the query: scans check it before each batch and
+    /// the query fails with [`SqlError::Cancelled`] (a wire-protocol cancel request, a
+    /// client that went away).
+    pub cancel: Cancel,
+}
+
+/// A flag that stops a running query (see [`ExecOptions::cancel`]); clones share it.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    /// Asks the queries that hold this flag to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// An error if the flag is set.
+    pub fn check(&self) -> Result<()> {
+        if self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(SqlError::Cancelled);
+        }
+        Ok(())
+    }
 }
 
 impl Default for ExecOptions {
@@ -54,6 +77,7 @@ impl Default for ExecOptions {
         ExecOptions {
             threads: runtime.cpu().threads(),
             runtime,
+            cancel: Cancel::default(),
         }
     }
 }
@@ -77,6 +101,7 @@ impl ExecOptions {
         Ok(ExecOptions {
             threads: cfg.threads,
             runtime,
+            cancel: Cancel::default(),
         })
     }
 }

@@ -18,6 +18,30 @@ pub fn scan<'a>(
     projection: &'a [usize],
     filters: &'a [Expr],
 ) -> Result<Vec<Stream<'a>>> {
+    ctx.opts.cancel.check()?;
+    let streams = partitions(ctx, m, table, projection, filters)?;
+    // Each batch pulled first checks the query's cancel flag: every operator above a scan
+    // stops soon after a cancel.
+    Ok(streams
+        .into_iter()
+        .map(|s| -> Stream<'a> {
+            let cancel = ctx.opts.cancel.clone();
+            Box::new(s.map(move |b| {
+                cancel.check()?;
+                b
+            }))
+        })
+        .collect())
+}
+
+/// The partitions of a scan: one stream each.
+fn partitions<'a>(
+    ctx: &Ctx,
+    m: &'a OpMetrics,
+    table: &'a Table,
+    projection: &'a [usize],
+    filters: &'a [Expr],
+) -> Result<Vec<Stream<'a>>> {
     if let FileFormat::Memory(batches) = &table.format {
         // Batches dealt round-robin to one partition per thread.
         let n = ctx.opts.threads.max(1).min(batches.len().max(1));
