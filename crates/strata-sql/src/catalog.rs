@@ -17,6 +17,8 @@ pub enum FileFormat {
     Json,
     /// Record batches held in memory (registered from Arrow data).
     Memory(#[serde(with = "crate::serial::batches")] Vec<arrow::record_batch::RecordBatch>),
+    /// A table in PostgreSQL (federation): read by a query per scan.
+    Postgres(crate::federation::PgTable),
 }
 
 /// CSV reading options.
@@ -142,6 +144,9 @@ pub fn open(name: &str, path: &str, csv: &CsvOptions) -> Result<Table> {
 /// [`open`], with the format named (`parquet`, `csv`, `json`) instead of taken from the
 /// files' extensions.
 pub fn open_as(name: &str, path: &str, csv: &CsvOptions, format: Option<&str>) -> Result<Table> {
+    if crate::federation::is_postgres(path) {
+        return crate::federation::open(name, path);
+    }
     let files = expand(path)?;
     let named = match format {
         None => None,
@@ -168,8 +173,10 @@ pub fn open_as(name: &str, path: &str, csv: &CsvOptions, format: Option<&str>) -
         }
     }
     let (schema, rows) = match &format {
-        FileFormat::Memory(_) => {
-            return Err(SqlError::Internal("files opened as a memory table".into()));
+        FileFormat::Memory(_) | FileFormat::Postgres(_) => {
+            return Err(SqlError::Internal(
+                "files opened as a memory or PostgreSQL table".into(),
+            ));
         }
         FileFormat::Parquet => {
             let mut rows = 0u64;

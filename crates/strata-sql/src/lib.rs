@@ -40,6 +40,7 @@ pub mod distributed;
 pub mod error;
 pub mod exec;
 pub mod expr;
+pub mod federation;
 mod functions;
 mod like;
 pub mod optimizer;

@@ -460,6 +460,10 @@ impl Plan {
                     let f: Vec<String> = filters.iter().map(|f| f.to_string()).collect();
                     let _ = write!(out, " filters: {}", f.join(" AND "));
                 }
+                if let crate::catalog::FileFormat::Postgres(pg) = &table.format {
+                    let q = crate::federation::remote_query(pg, &table.schema, projection, filters);
+                    let _ = write!(out, " remote: {q}");
+                }
             }
             Plan::Values { batches, .. } => {
                 let rows: usize = batches.iter().map(|b| b.num_rows()).sum();

@@ -10,6 +10,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::file::metadata::PageIndexPolicy;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub fn scan<'a>(
     ctx: &Ctx,
@@ -267,6 +268,11 @@ fn open<'a>(
         }
         FileFormat::Memory(_) => {
             return Err(SqlError::Internal("a memory table has no files".into()));
+        }
+        FileFormat::Postgres(pg) => {
+            let query = crate::federation::remote_query(pg, &table.schema, projection, filters);
+            let schema = Arc::new(table.schema.project(projection)?);
+            crate::federation::scan(pg, query, schema)
         }
         FileFormat::Csv(o) => {
             let mut b = arrow::csv::ReaderBuilder::new(table.schema.clone())
