@@ -10,7 +10,8 @@
 # the SQL fuzzer compares answers with the PostgreSQL server every machine runs at
 # 127.0.0.1:5432, database `test`; and the `strata sql-server` test's psql session). And
 # python3 with venv: moto (an S3-compatible server, from PyPI) for the s3:// tests and
-# psycopg (PostgreSQL's Python driver) for the sql-server tests go into .venv-test/.
+# psycopg (PostgreSQL's Python driver) for the sql-server tests, and DuckDB 1.5.5 with its
+# TPC-DS extension (data, the 99 queries and the oracle's answers) go into .venv-test/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -37,6 +38,11 @@ fi
 if ! .venv-test/bin/python -c "import psycopg" >/dev/null 2>&1; then
   echo "== installing psycopg[binary] into .venv-test (pip)"
   .venv-test/bin/pip install -q --disable-pip-version-check "psycopg[binary]==3.*"
+fi
+if ! .venv-test/bin/python -c "import duckdb_extension_tpcds" >/dev/null 2>&1; then
+  echo "== installing duckdb 1.5.5 + its TPC-DS extension into .venv-test (pip)"
+  .venv-test/bin/pip install -q --disable-pip-version-check "duckdb==1.5.5" \
+    "duckdb-extensions==1.5.5" "duckdb-extension-tpcds==1.5.5"
 fi
 
 echo "== cargo test"

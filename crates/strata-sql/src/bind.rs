@@ -930,6 +930,29 @@ fn binary(l: Expr, op: BinOp, r: Expr, scope: &Scope, sql_e: &sql::Expr) -> Resu
         let l = cast_literal(l, &rt, sql_e)?;
         return binary(l, op, r, scope, sql_e);
     }
+    // Date arithmetic in days, as PostgreSQL does it: DATE ± integer is a DATE, DATE - DATE
+    // the integer number of days between.
+    let days = |e: Expr| Expr::Cast(Box::new(e), DataType::Int64);
+    let to_date = |e: Expr| {
+        Expr::Cast(
+            Box::new(Expr::Cast(Box::new(e), DataType::Int32)),
+            DataType::Date32,
+        )
+    };
+    match (&lt, op, &rt) {
+        (DataType::Date32, BinOp::Add | BinOp::Sub, t) if t.is_integer() => {
+            let n = binary(days(l), op, r, scope, sql_e)?;
+            return Ok(to_date(n));
+        }
+        (t, BinOp::Add, DataType::Date32) if t.is_integer() => {
+            let n = binary(l, op, days(r), scope, sql_e)?;
+            return Ok(to_date(n));
+        }
+        (DataType::Date32, BinOp::Sub, DataType::Date32) => {
+            return binary(days(l), op, days(r), scope, sql_e);
+        }
+        _ => {}
+    }
     let (l, r) = match coerce(op, &lt, &rt) {
         Some((a, b)) => (
             if a != lt {

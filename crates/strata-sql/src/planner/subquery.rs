@@ -663,21 +663,40 @@ pub(super) fn semi_join(
             {
                 return Err(SqlError::NotSupported("EXISTS over an aggregate".into()));
             }
+            let mut cs = Vec::new();
+            if let Some(w) = &s.selection {
+                conjuncts(w, &mut cs);
+            }
             let mut inner = {
                 let mut rels = s
                     .from
                     .iter()
                     .map(|t| from_item(t, tables, words))
                     .collect::<Result<Vec<_>>>()?;
-                if rels.len() != 1 {
-                    return Err(SqlError::NotSupported("EXISTS over several tables".into()));
+                if rels.len() == 1 {
+                    rels.remove(0)
+                } else {
+                    // Several tables: the conditions among them (those that bind without
+                    // the outer query; inner names shadow outer ones) are planned with
+                    // them as one relation; the rest correlate it with the outer query.
+                    let Some(first) = rels.first() else {
+                        return Err(SqlError::Plan("EXISTS over no table".into()));
+                    };
+                    let all = rels[1..]
+                        .iter()
+                        .fold(first.scope.clone(), |a, r| a.join(&r.scope));
+                    let (local, rest): (Vec<sql::Expr>, Vec<sql::Expr>) =
+                        cs.into_iter().partition(|c| bind(c, &all, None).is_ok());
+                    cs = rest;
+                    let mut body = (**s).clone();
+                    body.selection = local.into_iter().reduce(|a, b| sql::Expr::BinaryOp {
+                        left: Box::new(a),
+                        op: sql::BinaryOperator::And,
+                        right: Box::new(b),
+                    });
+                    super::from::plan_from_where(&body, tables, words)?
                 }
-                rels.remove(0)
             };
-            let mut cs = Vec::new();
-            if let Some(w) = &s.selection {
-                conjuncts(w, &mut cs);
-            }
             let pair = outer.scope.join(&inner.scope);
             let mut on = Vec::new();
             let mut residual = Vec::new();
