@@ -519,6 +519,30 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
                 sql::BinaryOperator::GtEq => BinOp::GtEq,
                 sql::BinaryOperator::And => BinOp::And,
                 sql::BinaryOperator::Or => BinOp::Or,
+                // PostgreSQL's regular-expression match operators.
+                sql::BinaryOperator::PGRegexMatch
+                | sql::BinaryOperator::PGRegexIMatch
+                | sql::BinaryOperator::PGRegexNotMatch
+                | sql::BinaryOperator::PGRegexNotIMatch => {
+                    let insensitive = matches!(
+                        op,
+                        sql::BinaryOperator::PGRegexIMatch | sql::BinaryOperator::PGRegexNotIMatch
+                    );
+                    let args = vec![
+                        null_as(b(left)?, DataType::Utf8, scope)?,
+                        null_as(b(right)?, DataType::Utf8, scope)?,
+                    ];
+                    let m = Expr::Call(Func::RegexpLike(insensitive), args);
+                    return if matches!(
+                        op,
+                        sql::BinaryOperator::PGRegexNotMatch
+                            | sql::BinaryOperator::PGRegexNotIMatch
+                    ) {
+                        Expr::Not(Box::new(m)).fold()
+                    } else {
+                        m.fold()
+                    };
+                }
                 other => return Err(SqlError::NotSupported(format!("operator {other}"))),
             };
             binary(b(left)?, op, b(right)?, scope, e)?
@@ -780,6 +804,11 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
                     return Expr::Case(vec![(eq, null)], Some(Box::new(a))).fold();
                 }
                 "round" => Func::Round,
+                "regexp_like" | "regexp_matches" => Func::RegexpLike(false),
+                "regexp_replace" => Func::RegexpReplace,
+                "regexp_extract" | "regexp_substr" => Func::RegexpExtract,
+                "strftime" => Func::Strftime,
+                "strptime" => Func::Strptime,
                 "mod" => {
                     // MOD(a, b) is a % b (Flink, MySQL, PostgreSQL).
                     let [a, b2] = <[Expr; 2]>::try_from(args)
@@ -802,6 +831,10 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
                 | Func::Length
                 | Func::Trim
                 | Func::Replace
+                | Func::RegexpLike(_)
+                | Func::RegexpReplace
+                | Func::RegexpExtract
+                | Func::Strptime
                 | Func::Substring => Some(DataType::Utf8),
                 _ => None,
             };

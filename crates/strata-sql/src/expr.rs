@@ -105,6 +105,16 @@ pub enum Func {
     Least,
     /// `ROUND(x [, digits])`: half away from zero; a decimal keeps `digits` places.
     Round,
+    /// `s ~ p`, `regexp_like(s, p)`: whether the pattern matches (`true`: ignoring case).
+    RegexpLike(bool),
+    /// `regexp_replace(s, p, r [, flags])`
+    RegexpReplace,
+    /// `regexp_extract(s, p [, group])`, `regexp_substr(s, p)`
+    RegexpExtract,
+    /// `strftime(t, format)`
+    Strftime,
+    /// `strptime(s, format)`: a TIMESTAMP.
+    Strptime,
 }
 
 /// A bound expression.
@@ -250,6 +260,10 @@ impl Expr {
                     t
                 }
                 Func::Abs => args[0].data_type(schema)?,
+                Func::RegexpLike(_) => DataType::Boolean,
+                Func::Strptime => {
+                    DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None)
+                }
                 Func::Round => crate::functions::round_type(
                     &args[0].data_type(schema)?,
                     crate::functions::digits(args)?,
@@ -696,6 +710,11 @@ fn call(f: Func, args: &[Value], rows: usize) -> Result<Value> {
                 .collect();
             Arc::new(l)
         }
+        Func::RegexpLike(_)
+        | Func::RegexpReplace
+        | Func::RegexpExtract
+        | Func::Strftime
+        | Func::Strptime => crate::regexp::eval(f, &arrays)?,
         other => crate::functions::eval(other, &arrays)?,
     };
     Ok(if scalar {

@@ -46,6 +46,7 @@ mod like;
 pub mod optimizer;
 pub mod plan;
 pub mod planner;
+mod regexp;
 pub mod serial;
 pub mod sink;
 pub mod source;
