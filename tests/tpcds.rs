@@ -10,8 +10,6 @@ use std::process::Command;
 
 /// Queries Strata refuses today, and why (each a clear error, never a wrong answer).
 const KNOWN_FAILING: &[(u32, &str)] = &[
-    (17, "stddev_samp"),
-    (39, "stddev_samp"),
     (70, "GROUPING() inside a window over ROLLUP"),
     (86, "GROUPING() inside a window over ROLLUP"),
     (

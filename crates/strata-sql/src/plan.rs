@@ -25,6 +25,25 @@ pub enum AggFunc {
     Min,
     /// `MAX(x)`
     Max,
+    /// `VAR_SAMP(x)`, `VARIANCE(x)`: the sample variance (NULL below two values).
+    VarSamp,
+    /// `VAR_POP(x)`: the population variance.
+    VarPop,
+    /// `STDDEV_SAMP(x)`, `STDDEV(x)`: the sample standard deviation.
+    StddevSamp,
+    /// `STDDEV_POP(x)`: the population standard deviation.
+    StddevPop,
+}
+
+impl AggFunc {
+    /// The variance family: computed from (count, mean, M2) moments (Welford's update,
+    /// Chan's merge), so a large mean does not cancel away a small spread.
+    pub fn is_moments(self) -> bool {
+        matches!(
+            self,
+            AggFunc::VarSamp | AggFunc::VarPop | AggFunc::StddevSamp | AggFunc::StddevPop
+        )
+    }
 }
 
 /// One aggregate in an [`Plan::Aggregate`].
@@ -572,6 +591,9 @@ pub fn agg_type(a: &AggCall, input: &Schema) -> DataType {
     match a.func {
         AggFunc::Count | AggFunc::CountStar => DataType::Int64,
         AggFunc::Avg => DataType::Float64,
+        AggFunc::VarSamp | AggFunc::VarPop | AggFunc::StddevSamp | AggFunc::StddevPop => {
+            DataType::Float64
+        }
         AggFunc::Sum => match arg {
             DataType::Decimal128(_, s) => DataType::Decimal128(38, s),
             t if t.is_integer() => DataType::Int64,

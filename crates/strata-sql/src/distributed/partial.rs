@@ -4,7 +4,7 @@
 //!
 //! `SUM` and `MIN`/`MAX` merge with themselves, `COUNT` by summing counts, and `AVG` travels
 //! as a sum and a count that a projection divides at the end. Aggregates with `DISTINCT`
-//! are left whole (their rows cross the exchange as they are).
+//! or of the variance family are left whole (their rows cross the exchange as they are).
 
 use crate::expr::{BinOp, Expr, Func};
 use crate::plan::{AggCall, AggFunc, Plan};
@@ -35,7 +35,9 @@ fn rewrite(p: Plan, producers: &mut [Stage]) -> Plan {
     match p {
         Plan::Aggregate { input, group, aggs }
             if matches!(*input, Plan::Exchange { stage, .. } if stage < producers.len())
-                && aggs.iter().all(|(a, _)| !a.distinct) =>
+                && aggs
+                    .iter()
+                    .all(|(a, _)| !a.distinct && !a.func.is_moments()) =>
         {
             let Plan::Exchange { stage, .. } = *input else {
                 unreachable!("matched above")
@@ -94,6 +96,9 @@ fn split(
                 merge.push((call(AggFunc::Sum, count), format!("{name}#count")));
                 let (s, n) = (nk + merge.len() - 2, nk + merge.len() - 1);
                 outputs.push((average(s, n), name));
+            }
+            AggFunc::VarSamp | AggFunc::VarPop | AggFunc::StddevSamp | AggFunc::StddevPop => {
+                unreachable!("the variance family is never split (see rewrite)")
             }
         }
     }

@@ -35,7 +35,16 @@ enum Kind {
     SumDistinct,
     /// The sum half of `avg(DISTINCT x)`.
     SumFloatDistinct,
+    /// Moments (count, mean, M2) of raw values, for the variance family.
+    Moments,
+    /// Moments merged from partial moments.
+    MomentsMerge,
+    /// Moments of distinct values.
+    MomentsDistinct,
 }
+
+/// Partial moments travel packed: count, mean and M2 as three little-endian f64s.
+const MOMENTS: DataType = DataType::FixedSizeBinary(24);
 
 enum Acc {
     SumDec {
@@ -57,6 +66,13 @@ enum Acc {
         vals: Vec<Option<Vec<u8>>>,
         conv: RowConverter,
         bytes: usize,
+    },
+    /// Welford's running moments per group; `merge`: inputs are packed partial moments.
+    Moments {
+        n: Vec<f64>,
+        mean: Vec<f64>,
+        m2: Vec<f64>,
+        merge: bool,
     },
     Distinct {
         sets: Vec<FxHashSet<Vec<u8>>>,
@@ -97,13 +113,23 @@ impl Acc {
                 conv: RowConverter::new(vec![SortField::new(ty.clone())])?,
                 bytes: 0,
             },
-            Kind::CountDistinct | Kind::SumDistinct | Kind::SumFloatDistinct => Acc::Distinct {
+            Kind::Moments | Kind::MomentsMerge => Acc::Moments {
+                n: vec![],
+                mean: vec![],
+                m2: vec![],
+                merge: kind == Kind::MomentsMerge,
+            },
+            Kind::CountDistinct
+            | Kind::SumDistinct
+            | Kind::SumFloatDistinct
+            | Kind::MomentsDistinct => Acc::Distinct {
                 sets: vec![],
                 conv: RowConverter::new(vec![SortField::new(ty.clone())])?,
                 bytes: 0,
                 then: match kind {
                     Kind::SumDistinct => Some(Kind::Sum),
                     Kind::SumFloatDistinct => Some(Kind::SumFloat),
+                    Kind::MomentsDistinct => Some(Kind::Moments),
                     _ => None,
                 },
             },
@@ -125,6 +151,11 @@ impl Acc {
                 seen.resize(n, false);
             }
             Acc::Count(v) => v.resize(n, 0),
+            Acc::Moments { n: c, mean, m2, .. } => {
+                c.resize(n, 0.0);
+                mean.resize(n, 0.0);
+                m2.resize(n, 0.0);
+            }
             Acc::Extreme { vals, .. } => vals.resize(n, None),
             Acc::Distinct { sets, .. } => sets.resize_with(n, FxHashSet::default),
         }
@@ -138,6 +169,7 @@ impl Acc {
             Acc::SumF { vals, .. } => vals.capacity() * 9,
             Acc::Count(v) => v.capacity() * 8,
             Acc::Extreme { vals, bytes, .. } => vals.capacity() * 24 + bytes,
+            Acc::Moments { n, .. } => n.capacity() * 24,
             Acc::Distinct { sets, bytes, .. } => sets.capacity() * 32 + bytes,
         }
     }
@@ -161,9 +193,55 @@ impl Acc {
                 let a = a.as_primitive::<Decimal128Type>();
                 for (i, &g) in groups.iter().enumerate() {
                     if a.is_valid(i) {
-                        vals[g] += a.value(i);
+                        vals[g] = vals[g].checked_add(a.value(i)).ok_or_else(|| {
+                            SqlError::Execution(
+                                "decimal overflow in SUM: the sum passes 38 digits".into(),
+                            )
+                        })?;
                         seen[g] = true;
                     }
+                }
+            }
+            Acc::Moments {
+                n,
+                mean,
+                m2,
+                merge: false,
+            } => {
+                // Decimals as their values (the mantissa over 10^scale).
+                let c = arrow::compute::cast(a, &DataType::Float64)?;
+                let a = c.as_primitive::<Float64Type>();
+                for (i, &g) in groups.iter().enumerate() {
+                    if a.is_valid(i) {
+                        let x = a.value(i);
+                        n[g] += 1.0;
+                        let d = x - mean[g];
+                        mean[g] += d / n[g];
+                        m2[g] += d * (x - mean[g]);
+                    }
+                }
+            }
+            Acc::Moments {
+                n,
+                mean,
+                m2,
+                merge: true,
+            } => {
+                let a = a.as_fixed_size_binary();
+                for (i, &g) in groups.iter().enumerate() {
+                    if a.is_null(i) {
+                        continue;
+                    }
+                    let [nb, mb, m2b] = unpack(a.value(i));
+                    if nb == 0.0 {
+                        continue;
+                    }
+                    // Chan et al.: the spread between the two means, weighted.
+                    let total = n[g] + nb;
+                    let d = mb - mean[g];
+                    m2[g] += m2b + d * d * n[g] * nb / total;
+                    mean[g] += d * nb / total;
+                    n[g] = total;
                 }
             }
             Acc::SumInt { vals, seen } => {
@@ -261,6 +339,24 @@ impl Acc {
                     .collect::<Float64Array>(),
             ),
             Acc::Count(v) => Arc::new(Int64Array::from(v)),
+            Acc::Moments { n, mean, m2, .. } => {
+                let packed: Vec<Option<Vec<u8>>> = (0..n.len())
+                    .map(|g| {
+                        (n[g] > 0.0).then(|| {
+                            [n[g], mean[g], m2[g]]
+                                .iter()
+                                .flat_map(|v| v.to_le_bytes())
+                                .collect()
+                        })
+                    })
+                    .collect();
+                Arc::new(
+                    arrow::array::FixedSizeBinaryArray::try_from_sparse_iter_with_size(
+                        packed.into_iter(),
+                        24,
+                    )?,
+                )
+            }
             Acc::Extreme { vals, conv, .. } => {
                 let parser = conv.parser();
                 let null_row = conv.convert_columns(&[arrow::array::new_null_array(out, 1)])?;
@@ -499,6 +595,8 @@ pub fn aggregate<'a>(
         (AggFunc::Min, _) => Kind::Min,
         (AggFunc::Max, _) => Kind::Max,
         (AggFunc::Avg, _) => Kind::SumFloat,
+        (f, true) if f.is_moments() => Kind::MomentsDistinct,
+        (_, _) => Kind::Moments,
     };
     // Specs (an average is a sum and a count) and the types of their states.
     let mut specs = Vec::new();
@@ -507,6 +605,8 @@ pub fn aggregate<'a>(
         specs.push((kind(a), a.arg.clone()));
         types.push(if a.func == AggFunc::Avg {
             DataType::Float64
+        } else if a.func.is_moments() {
+            MOMENTS
         } else {
             out_types[nk + i].clone()
         });
@@ -574,6 +674,7 @@ pub fn aggregate<'a>(
             let m = match k {
                 Kind::Count | Kind::CountStar => Kind::Sum,
                 Kind::SumFloat => Kind::SumFloat,
+                Kind::Moments => Kind::MomentsMerge,
                 other => *other,
             };
             (m, Some(Expr::Column(nk + i)))
@@ -634,6 +735,36 @@ fn per_bucket<'a>(
         .collect()
 }
 
+fn unpack(b: &[u8]) -> [f64; 3] {
+    let f = |i: usize| f64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+    [f(0), f(1), f(2)]
+}
+
+/// Variances or standard deviations from packed moments: NULL without values, and for the
+/// sample forms with fewer than two.
+fn moments_result(packed: &ArrayRef, f: AggFunc) -> Float64Array {
+    let a = packed.as_fixed_size_binary();
+    (0..a.len())
+        .map(|i| {
+            if a.is_null(i) {
+                return None;
+            }
+            let [n, _, m2] = unpack(a.value(i));
+            let sample = matches!(f, AggFunc::VarSamp | AggFunc::StddevSamp);
+            let denom = if sample { n - 1.0 } else { n };
+            if denom <= 0.0 {
+                return None;
+            }
+            // Rounding can leave M2 a hair below zero for equal values.
+            let var = (m2 / denom).max(0.0);
+            Some(match f {
+                AggFunc::StddevSamp | AggFunc::StddevPop => var.sqrt(),
+                _ => var,
+            })
+        })
+        .collect()
+}
+
 /// Turns (sum, count) pairs of averages into quotients and builds the output batch.
 fn finish_avg(
     cols: Vec<ArrayRef>,
@@ -660,6 +791,8 @@ fn finish_avg(
                 .map(|i| (s.is_valid(i) && c.value(i) > 0).then(|| s.value(i) / c.value(i) as f64))
                 .collect();
             out.push(Arc::new(avg));
+        } else if a.func.is_moments() {
+            out.push(Arc::new(moments_result(&v, a.func)));
         } else {
             out.push(v);
         }

@@ -500,6 +500,11 @@ fn finish(
                     .collect::<Float64Array>(),
             )
         }
+        AggFunc::VarSamp | AggFunc::VarPop | AggFunc::StddevSamp | AggFunc::StddevPop => {
+            return Err(SqlError::NotSupported(format!(
+                "{f:?} as a window function (use it in GROUP BY aggregation)"
+            )));
+        }
         AggFunc::Min | AggFunc::Max => {
             let idx: UInt32Array = (0..n).map(|i| best[at[i]].map(|j| j as u32)).collect();
             arrow::compute::take(v.expect("argument"), &idx, None)?

@@ -9,7 +9,20 @@ pub(super) fn agg_name(e: &sql::Expr) -> Option<String> {
         && f.over.is_none()
     {
         let n = f.name.to_string().to_lowercase();
-        if matches!(n.as_str(), "sum" | "count" | "avg" | "min" | "max") {
+        if matches!(
+            n.as_str(),
+            "sum"
+                | "count"
+                | "avg"
+                | "min"
+                | "max"
+                | "var_samp"
+                | "variance"
+                | "var_pop"
+                | "stddev_samp"
+                | "stddev"
+                | "stddev_pop"
+        ) {
             return Some(n);
         }
     }
@@ -81,10 +94,14 @@ pub(crate) fn agg_call(e: &sql::Expr, scope: &Scope) -> Result<AggCall> {
         ("sum", _) => AggFunc::Sum,
         ("avg", _) => AggFunc::Avg,
         ("min", _) => AggFunc::Min,
+        ("var_samp" | "variance", _) => AggFunc::VarSamp,
+        ("var_pop", _) => AggFunc::VarPop,
+        ("stddev_samp" | "stddev", _) => AggFunc::StddevSamp,
+        ("stddev_pop", _) => AggFunc::StddevPop,
         _ => AggFunc::Max,
     };
     if let Some(a) = &arg
-        && matches!(func, AggFunc::Sum | AggFunc::Avg)
+        && (matches!(func, AggFunc::Sum | AggFunc::Avg) || func.is_moments())
     {
         let t = a.data_type(&scope.schema)?;
         if !(t.is_numeric() || t.is_null()) {
