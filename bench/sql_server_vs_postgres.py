@@ -62,9 +62,10 @@ with psycopg.connect(PG, autocommit=True) as pg:
     pg.execute("CREATE SCHEMA strata_bench")
     for name, cols in [("lineitem", LINEITEM), ("nation", NATION)]:
         pg.execute(f"CREATE TABLE strata_bench.{name} ({cols})")
-        with pg.cursor().copy(f"COPY strata_bench.{name} FROM STDIN (FORMAT csv, HEADER)") as cp:
+        with pg.cursor().copy(f"COPY strata_bench.{name} FROM STDIN (FORMAT csv)") as cp:
             for f in sorted(os.listdir(os.path.join(csv, name))):
                 with open(os.path.join(csv, name, f), "rb") as fh:
+                    fh.readline()  # each file has its own header line
                     while chunk := fh.read(1 << 20):
                         cp.write(chunk)
         pg.execute(f"ANALYZE strata_bench.{name}")

@@ -57,7 +57,7 @@ fn tpcds_99_queries_equal_duckdb() {
     let mut problems = Vec::new();
     let mut seen = 0;
     for line in results.lines().skip(1) {
-        let mut f = line.splitn(4, ',');
+        let mut f = line.splitn(5, ',');
         let q: u32 = f.next().unwrap().parse().unwrap();
         let outcome = f.next().unwrap();
         seen += 1;

@@ -380,6 +380,25 @@ fn cast_to(x: Expr, t: &DataType, scope: &Scope) -> Result<Expr> {
     }
 }
 
+/// The one type `values` meet at (NULLs take the others'); an error naming `e` when two
+/// do not combine.
+fn result_type<'v>(
+    values: impl Iterator<Item = &'v Expr>,
+    scope: &Scope,
+    e: &sql::Expr,
+) -> Result<DataType> {
+    let mut t = DataType::Null;
+    for v in values {
+        let vt = v.data_type(&scope.schema)?;
+        t = common_type(&t, &vt).ok_or_else(|| {
+            SqlError::Plan(format!(
+                "type error in {e}: results of types {t} and {vt} do not combine"
+            ))
+        })?;
+    }
+    Ok(t)
+}
+
 /// A string literal read as type `t` (for [`binary`]); the error names the expression.
 fn cast_literal(x: Expr, t: &DataType, sql_e: &sql::Expr) -> Result<Expr> {
     let shown = match &x {
@@ -654,16 +673,13 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
                 branches.push((c, b(&w.result)?));
             }
             let other = else_result.as_ref().map(|x| b(x)).transpose()?;
-            // Every branch takes the first non-NULL result's type.
-            let target = branches
-                .iter()
-                .map(|(_, v)| v)
-                .chain(other.iter())
-                .map(|v| v.data_type(&scope.schema))
-                .collect::<Result<Vec<_>>>()?
-                .into_iter()
-                .find(|t| *t != DataType::Null)
-                .unwrap_or(DataType::Null);
+            // Every branch takes the type all results meet at (an integer and a double
+            // make a double), never the first one's: that would truncate the others.
+            let target = result_type(
+                branches.iter().map(|(_, v)| v).chain(other.iter()),
+                scope,
+                e,
+            )?;
             let fix = |v: Expr| -> Result<Expr> {
                 let t = v.data_type(&scope.schema)?;
                 if t == target {
@@ -839,6 +855,14 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
                 _ => None,
             };
             let mut args = args;
+            if func == Func::Coalesce {
+                // Like CASE: every argument at the type they all meet at.
+                let t = result_type(args.iter(), scope, e)?;
+                args = args
+                    .into_iter()
+                    .map(|a| cast_to(a, &t, scope))
+                    .collect::<Result<Vec<_>>>()?;
+            }
             if let (Some(t), false) = (want, args.is_empty()) {
                 let first = args.remove(0);
                 args.insert(0, null_as(first, t, scope)?);

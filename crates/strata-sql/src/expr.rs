@@ -284,8 +284,27 @@ impl Expr {
             Expr::Column(i) => Ok(Value::Array(batch.column(*i).clone())),
             Expr::Literal(a) => Ok(Value::Scalar(a.clone())),
             Expr::Binary(l, op, r) => {
-                let (lv, rv) = (l.eval(batch)?, r.eval(batch)?);
-                binary(&lv, *op, &rv)
+                let lv = l.eval(batch)?;
+                match (r.eval(batch), op) {
+                    (Ok(rv), _) => binary(&lv, *op, &rv),
+                    // `x <> 0 AND 10 / x > 1`: the right side failed somewhere; it only
+                    // matters where the left side has not decided already, so it is
+                    // evaluated again on those rows alone (as a row-at-a-time engine would).
+                    (Err(_), BinOp::And | BinOp::Or) => {
+                        let rows = batch.num_rows();
+                        let la = lv.clone().into_array(rows)?;
+                        let la = as_bool(&la)?;
+                        // Undecided: not false for AND, not true for OR.
+                        let open = if *op == BinOp::And {
+                            boolean::not(&null_as_false(&boolean::not(la)?))?
+                        } else {
+                            boolean::not(&null_as_false(la))?
+                        };
+                        let rv = Value::Array(eval_where(r, batch, &open)?);
+                        binary(&lv, *op, &rv)
+                    }
+                    (Err(e), _) => Err(e),
+                }
             }
             Expr::Not(e) => e
                 .eval(batch)?
@@ -345,17 +364,39 @@ impl Expr {
             Expr::Case(branches, other) => {
                 let rows = batch.num_rows();
                 let ty = self.data_type(batch.schema().as_ref())?;
-                let mut out = match other {
-                    Some(e) => e.eval(batch)?.into_array(rows)?,
-                    None => new_null_array(&ty, rows),
+                // Every branch on every row (vectorized); if one fails, branch by branch
+                // on only the rows that reach it, as SQL defines CASE (`CASE WHEN x > 0
+                // THEN 1 / x END` never divides by zero).
+                let eager = || -> Result<ArrayRef> {
+                    let mut out = match other {
+                        Some(e) => e.eval(batch)?.into_array(rows)?,
+                        None => new_null_array(&ty, rows),
+                    };
+                    for (cond, val) in branches.iter().rev() {
+                        let c = cond.eval(batch)?.into_array(rows)?;
+                        let c = as_bool(&c)?;
+                        // NULL conditions count as false.
+                        let c = null_as_false(c);
+                        let v = val.eval(batch)?.into_array(rows)?;
+                        out = zip(&c, &v, &out)?;
+                    }
+                    Ok(out)
                 };
-                for (cond, val) in branches.iter().rev() {
-                    let c = cond.eval(batch)?.into_array(rows)?;
-                    let c = as_bool(&c)?;
-                    // NULL conditions count as false.
-                    let c = null_as_false(c);
-                    let v = val.eval(batch)?.into_array(rows)?;
-                    out = zip(&c, &v, &out)?;
+                if let Ok(out) = eager() {
+                    return Ok(Value::Array(out));
+                }
+                let mut out = new_null_array(&ty, rows);
+                let mut open = BooleanArray::from(vec![true; rows]);
+                for (cond, val) in branches {
+                    let c = eval_where(cond, batch, &open)?;
+                    let taken = boolean::and(&open, &null_as_false(as_bool(&c)?))?;
+                    let v = eval_where(val, batch, &taken)?;
+                    out = zip(&taken, &v, &out)?;
+                    open = boolean::and(&open, &boolean::not(&taken)?)?;
+                }
+                if let Some(e) = other {
+                    let v = eval_where(e, batch, &open)?;
+                    out = zip(&open, &v, &out)?;
                 }
                 Ok(Value::Array(out))
             }
@@ -569,6 +610,24 @@ pub fn round_for_integer(a: &ArrayRef, t: &DataType) -> Result<ArrayRef> {
         }
         _ => Ok(a.clone()),
     }
+}
+
+/// `e` evaluated on the rows of `batch` where `mask` (no NULLs) is true; NULL elsewhere.
+fn eval_where(e: &Expr, batch: &RecordBatch, mask: &BooleanArray) -> Result<ArrayRef> {
+    let sub = arrow::compute::filter_record_batch(batch, mask)?;
+    let v = e.eval(&sub)?.into_array(sub.num_rows())?;
+    let mut next = 0u32;
+    let at: arrow::array::UInt32Array = mask
+        .values()
+        .iter()
+        .map(|m| {
+            m.then(|| {
+                next += 1;
+                next - 1
+            })
+        })
+        .collect();
+    Ok(arrow::compute::take(&v, &at, None)?)
 }
 
 /// Whether a float array holds a zero (NULLs aside).
