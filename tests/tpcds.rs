@@ -12,10 +12,6 @@ use std::process::Command;
 const KNOWN_FAILING: &[(u32, &str)] = &[
     (70, "GROUPING() inside a window over ROLLUP"),
     (86, "GROUPING() inside a window over ROLLUP"),
-    (
-        90,
-        "division by zero at SF 0.01: an error, as in PostgreSQL (DuckDB gives NULL)",
-    ),
 ];
 
 fn python() -> std::path::PathBuf {

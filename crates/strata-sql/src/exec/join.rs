@@ -194,6 +194,17 @@ impl Spec<'_> {
     }
 }
 
+impl Spec<'_> {
+    /// A semi or anti join without a residual condition: an existence test per probe row.
+    fn exists_only(&self) -> bool {
+        self.filter.is_none()
+            && matches!(
+                self.kind,
+                JoinKind::Semi | JoinKind::Anti | JoinKind::NullAwareAnti
+            )
+    }
+}
+
 fn preserves_right(kind: JoinKind) -> bool {
     matches!(kind, JoinKind::Right | JoinKind::Full)
 }
@@ -400,16 +411,69 @@ impl Table {
         Self: 's,
     {
         let n = b.num_rows();
-        let step = (MAX_PAIRS / self.fanout).clamp(1, n.max(1));
+        // An existence test forms no pairs: no need to slice.
+        let fanout = if spec.exists_only() { 1 } else { self.fanout };
+        let step = (MAX_PAIRS / fanout).clamp(1, n.max(1));
         Box::new((0..n).step_by(step).map(move |at| {
             spec.cancel.check()?;
             self.probe(&spec, &b.slice(at, step.min(n - at)))
         }))
     }
 
+    /// Per probe row, whether some build row has its key (NULL keys never match): what a
+    /// semi or anti join without a residual condition needs, found without forming the
+    /// pairs (a key held by thousands of build rows costs one lookup, not thousands).
+    fn exists(&self, spec: &Spec, b: &RecordBatch) -> Result<Vec<bool>> {
+        let n = b.num_rows();
+        let pkeys = spec
+            .on
+            .iter()
+            .map(|(l, _)| l.eval(b)?.into_array(n))
+            .collect::<Result<Vec<_>>>()?;
+        let mut out = vec![false; n];
+        match &self.index {
+            Index::Int(head) => {
+                let k = as_i64(&pkeys[0])?;
+                let k = k.as_primitive::<Int64Type>();
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = k.is_valid(i) && head.contains_key(&k.value(i));
+                }
+            }
+            Index::Rows(conv, rows, head) => {
+                let prows = conv.convert_columns(&pkeys)?;
+                for (i, o) in out.iter_mut().enumerate() {
+                    if pkeys.iter().any(|k| k.is_null(i)) {
+                        continue;
+                    }
+                    let r = prows.row(i);
+                    let mut j = head.get(&row_hash(r.as_ref())).copied().unwrap_or(END);
+                    while j != END {
+                        if rows.row(j as usize) == r {
+                            *o = true;
+                            break;
+                        }
+                        j = self.next[j as usize];
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The output for one probe batch.
     fn probe(&self, spec: &Spec, b: &RecordBatch) -> Result<RecordBatch> {
         let n = b.num_rows();
+        if spec.exists_only() {
+            let want = spec.kind == JoinKind::Semi;
+            let mut keep: Vec<bool> = self
+                .exists(spec, b)?
+                .into_iter()
+                .map(|m| m == want)
+                .collect();
+            spec.drop_null_keys(b, &mut keep)?;
+            let keep: BooleanArray = keep.into_iter().map(Some).collect();
+            return Ok(arrow::compute::filter_record_batch(b, &keep)?);
+        }
         let (pi, bi) = self.candidates(spec, b)?;
         let (mut pi, mut bi) = (UInt32Array::from(pi), UInt32Array::from(bi));
         let mut pairs = RecordBatch::try_new(
