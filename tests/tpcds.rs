@@ -8,11 +8,9 @@
 use std::path::Path;
 use std::process::Command;
 
-/// Queries Strata refuses today, and why (each a clear error, never a wrong answer).
-const KNOWN_FAILING: &[(u32, &str)] = &[
-    (70, "GROUPING() inside a window over ROLLUP"),
-    (86, "GROUPING() inside a window over ROLLUP"),
-];
+/// Queries Strata refuses today, and why (each a clear error, never a wrong answer): none
+/// at SF 0.01 since q70 and q86 (GROUPING() in windows over ROLLUP) were fixed.
+const KNOWN_FAILING: &[(u32, &str)] = &[];
 
 fn python() -> std::path::PathBuf {
     if let Some(p) = std::env::var_os("STRATA_TEST_PYTHON") {

@@ -21,6 +21,7 @@ use std::sync::Arc;
 mod conditions;
 mod from;
 mod order;
+mod rollup_windows;
 mod select;
 mod subquery;
 mod window;
@@ -113,6 +114,12 @@ fn plan_query_with(
             c.truncate(len - n);
         });
         return r;
+    }
+    if let sql::SetExpr::Select(s) = q.body.as_ref()
+        && rollup_windows::applies(q, s)
+    {
+        // Windows over ROLLUP / CUBE / GROUPING SETS: over a derived table of the sets.
+        return plan_query_with(&rollup_windows::rewrite(q, s)?, tables, words);
     }
     if let sql::SetExpr::Select(s) = q.body.as_ref()
         && let Some(body) = grouping_sets(s)?
@@ -555,6 +562,17 @@ fn values(v: &sql::Values) -> Result<(Plan, Scope)> {
         batches: vec![batch],
     };
     Ok((plan, Scope::new(schema, None)))
+}
+
+/// `text` as one query (for rewrites that start from a template).
+fn parse_query(text: &str) -> Result<sql::Query> {
+    let mut stmts =
+        sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::GenericDialect {}, text)
+            .map_err(|e| SqlError::Internal(format!("parsing {text}: {e}")))?;
+    match stmts.pop() {
+        Some(sql::Statement::Query(q)) if stmts.is_empty() => Ok(*q),
+        _ => Err(SqlError::Internal(format!("{text} is not one query"))),
+    }
 }
 
 /// `GROUP BY ROLLUP (a, b)`, `CUBE (..)` or `GROUPING SETS (..)` (beside plain keys) as a
