@@ -5,7 +5,8 @@
 //!   inner join, the left of a left/semi/anti join, the right of a right join; never
 //!   through a full join), so `a JOIN b ON ... WHERE a.x = 1` filters `a` before the join
 //!   as the comma form does. A filter that reaches a scan becomes one of the scan's
-//!   filters, applied to each batch as it is read (no intermediate copy).
+//!   filters, applied to each batch as it is read (no intermediate copy). A filter that
+//!   stays (a condition across a join's sides) lets later ones pass it on their way down.
 //! - **Constant folding** happens while binding ([`crate::expr::Expr::fold`]).
 //! - **Projection pushdown**: scans read only the columns the query mentions (planner).
 //! - **Join order**: greedy, largest relation probes, smallest connected relation builds
@@ -84,10 +85,30 @@ fn push_into(input: Plan, predicate: Expr) -> Plan {
                 None => join,
             }
         }
+        // Past a filter that could go no further (a condition across a join's sides) when
+        // there is a scan or join below to reach: the two commute. Over anything else the
+        // order stays, so a guard written first (`x <> 0` before `10 / x > 1`) runs first.
+        Plan::Filter {
+            input,
+            predicate: below,
+        } if sinks(&input) => Plan::Filter {
+            input: Box::new(push_into(*input, predicate)),
+            predicate: below,
+        },
         other => Plan::Filter {
             input: Box::new(other),
             predicate,
         },
+    }
+}
+
+/// Whether a filter pushed into `p` gets past it (to a scan or into a join).
+fn sinks(p: &Plan) -> bool {
+    match p {
+        Plan::Scan { .. } => true,
+        Plan::Join { kind, .. } => *kind != JoinKind::Full,
+        Plan::Filter { input, .. } => sinks(input),
+        _ => false,
     }
 }
 
