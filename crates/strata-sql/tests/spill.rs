@@ -119,11 +119,12 @@ fn aggregation_join_and_sort_spill_past_five_times_the_budget() {
         "SELECT g, count(DISTINCT s), count(DISTINCT v), count(*) FROM t GROUP BY g",
         false,
     );
-    // A self-join: the build side is all 400k rows.
+    // A self-join: both sides are all 400k rows, so the build side is, whichever the
+    // join order picks.
     check(
         &free,
         &tight,
-        "SELECT a.k, a.s, b.v FROM t a JOIN t b ON a.k = b.g WHERE a.k < 50000",
+        "SELECT a.k, a.s, b.v FROM t a JOIN t b ON a.k = b.g",
         false,
     );
     check(

@@ -501,6 +501,9 @@ pub(super) fn plan_from_where(
     tables: &dyn Tables,
     words: &HashSet<String>,
 ) -> Result<Rel> {
+    if let Some(r) = super::join_chain::plan(s, tables, words)? {
+        return Ok(r);
+    }
     let rels = s
         .from
         .iter()

@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 mod conditions;
 mod from;
+mod join_chain;
 mod order;
 mod rollup_windows;
 mod select;
