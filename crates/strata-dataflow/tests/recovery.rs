@@ -211,9 +211,29 @@ fn shuffle_and_spill_files_are_removed_when_no_longer_needed() {
         assert!(scratch_files(&ctx, "sort-run").is_empty());
         assert!(scratch_files(&ctx, "agg-spill").is_empty());
     }
-    // The dataset (and its lineage) is gone: so are its shuffle files.
-    assert!(scratch_files(&ctx, "shuffle-").is_empty());
+    // The dataset (and its lineage) is gone: so are its shuffle files. The last reference
+    // may be a finished task's closure that a pool thread drops just after the job's
+    // result arrived, so wait for it (a condition, bounded), as for the directory below.
+    assert!(
+        eventually(|| scratch_files(&ctx, "shuffle-").is_empty()),
+        "shuffle files outlive their dataset"
+    );
     let dir = ctx.scratch_dir().to_path_buf();
     drop(ctx);
-    assert!(!dir.exists(), "the scratch directory goes with the context");
+    assert!(
+        eventually(|| !dir.exists()),
+        "the scratch directory goes with the context"
+    );
+}
+
+/// Whether `cond` holds within 30 s (checked every 10 ms).
+fn eventually(cond: impl Fn() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !cond() {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    true
 }
