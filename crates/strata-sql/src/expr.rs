@@ -53,7 +53,8 @@ impl BinOp {
             BinOp::Eq | BinOp::NotEq | BinOp::Lt | BinOp::LtEq | BinOp::Gt | BinOp::GtEq
         )
     }
-    fn symbol(self) -> &'static str {
+    /// The operator as SQL writes it.
+    pub fn symbol(self) -> &'static str {
         match self {
             BinOp::Add => "+",
             BinOp::Sub => "-",

@@ -195,6 +195,14 @@ impl Spec<'_> {
 }
 
 impl Spec<'_> {
+    /// The join keys of probe batch `b`.
+    fn probe_keys(&self, b: &RecordBatch) -> Result<Vec<ArrayRef>> {
+        self.on
+            .iter()
+            .map(|(l, _)| l.eval(b)?.into_array(b.num_rows()))
+            .collect()
+    }
+
     /// A semi or anti join without a residual condition: an existence test per probe row.
     fn exists_only(&self) -> bool {
         self.filter.is_none()
@@ -357,11 +365,7 @@ impl Table {
     /// Candidate pairs (probe row, build row) with equal keys.
     fn candidates(&self, spec: &Spec, b: &RecordBatch) -> Result<(Vec<u32>, Vec<u32>)> {
         let n = b.num_rows();
-        let pkeys = spec
-            .on
-            .iter()
-            .map(|(l, _)| l.eval(b)?.into_array(n))
-            .collect::<Result<Vec<_>>>()?;
+        let pkeys = spec.probe_keys(b)?;
         let (mut pi, mut bi) = (Vec::new(), Vec::new());
         match &self.index {
             Index::Int(head) => {
@@ -425,11 +429,7 @@ impl Table {
     /// pairs (a key held by thousands of build rows costs one lookup, not thousands).
     fn exists(&self, spec: &Spec, b: &RecordBatch) -> Result<Vec<bool>> {
         let n = b.num_rows();
-        let pkeys = spec
-            .on
-            .iter()
-            .map(|(l, _)| l.eval(b)?.into_array(n))
-            .collect::<Result<Vec<_>>>()?;
+        let pkeys = spec.probe_keys(b)?;
         let mut out = vec![false; n];
         match &self.index {
             Index::Int(head) => {

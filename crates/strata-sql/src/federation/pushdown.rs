@@ -16,17 +16,13 @@ use arrow::datatypes::{DataType, Date32Type, Float64Type, TimestampMicrosecondTy
 pub fn to_sql(e: &Expr, cols: &[(String, DataType)]) -> Option<String> {
     match e {
         Expr::Binary(l, op, r) => {
-            let sym = match op {
-                BinOp::Eq => "=",
-                BinOp::NotEq => "<>",
-                BinOp::Lt => "<",
-                BinOp::LtEq => "<=",
-                BinOp::Gt => ">",
-                BinOp::GtEq => ">=",
-                BinOp::And => "AND",
-                BinOp::Or => "OR",
-                _ => return None,
-            };
+            if matches!(
+                op,
+                BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod
+            ) {
+                return None;
+            }
+            let sym = op.symbol();
             let (l, r) = if op.is_comparison() {
                 (operand(l, cols)?, operand(r, cols)?)
             } else {
