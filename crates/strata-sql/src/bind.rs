@@ -820,6 +820,15 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
                     return Expr::Case(vec![(eq, null)], Some(Box::new(a))).fold();
                 }
                 "round" => Func::Round,
+                "predict_logistic" => {
+                    if args.len() < 2 {
+                        return Err(SqlError::Plan(format!(
+                            "{e}: predict_logistic takes the model and its features"
+                        )));
+                    }
+                    crate::ml::check_numbers("predict_logistic", &args, 1, scope)?;
+                    Func::PredictLogistic
+                }
                 "regexp_like" | "regexp_matches" => Func::RegexpLike(false),
                 "regexp_replace" => Func::RegexpReplace,
                 "regexp_extract" | "regexp_substr" => Func::RegexpExtract,
@@ -831,7 +840,7 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
                         .map_err(|_| SqlError::Plan(format!("{e}: MOD takes two arguments")))?;
                     return binary(a, BinOp::Mod, b2, scope, e);
                 }
-                "sum" | "count" | "avg" | "min" | "max" => {
+                "sum" | "count" | "avg" | "min" | "max" | "train_logistic" => {
                     return Err(SqlError::Plan(format!(
                         "aggregate {e} is not allowed here (WHERE, GROUP BY or a join condition)"
                     )));

@@ -116,6 +116,11 @@ pub enum Func {
     Strftime,
     /// `strptime(s, format)`: a TIMESTAMP.
     Strptime,
+    /// `[label, x1..xd]` packed as little-endian floats (NULL if any is NULL): the
+    /// argument of `train_logistic`.
+    PackRow,
+    /// `predict_logistic(model, x1..xd)`: the probability of label 1.
+    PredictLogistic,
 }
 
 /// A bound expression.
@@ -265,6 +270,8 @@ impl Expr {
                 Func::Strptime => {
                     DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None)
                 }
+                Func::PackRow => DataType::FixedSizeBinary(8 * args.len() as i32),
+                Func::PredictLogistic => DataType::Float64,
                 Func::Round => crate::functions::round_type(
                     &args[0].data_type(schema)?,
                     crate::functions::digits(args)?,
@@ -644,6 +651,19 @@ fn has_zero(a: &ArrayRef) -> Result<bool> {
 fn call(f: Func, args: &[Value], rows: usize) -> Result<Value> {
     let scalar = args.iter().all(Value::is_scalar);
     let n = if scalar { 1 } else { rows };
+    if f == Func::PredictLogistic {
+        // The model is usually one value for all rows: not copied per row.
+        let xs = args[1..]
+            .iter()
+            .map(|a| a.clone().into_array(n))
+            .collect::<Result<Vec<_>>>()?;
+        let out = crate::ml::predict(args[0].array(), args[0].is_scalar(), &xs, n)?;
+        return Ok(if scalar {
+            Value::Scalar(out)
+        } else {
+            Value::Array(out)
+        });
+    }
     let arrays = args
         .iter()
         .map(|a| a.clone().into_array(n))
@@ -775,6 +795,7 @@ fn call(f: Func, args: &[Value], rows: usize) -> Result<Value> {
         | Func::RegexpExtract
         | Func::Strftime
         | Func::Strptime => crate::regexp::eval(f, &arrays)?,
+        Func::PackRow => crate::ml::pack_row_args(&arrays, n)?,
         other => crate::functions::eval(other, &arrays)?,
     };
     Ok(if scalar {

@@ -43,6 +43,7 @@ pub mod expr;
 pub mod federation;
 mod functions;
 mod like;
+pub mod ml;
 pub mod optimizer;
 pub mod plan;
 pub mod planner;

@@ -33,9 +33,18 @@ pub enum AggFunc {
     StddevSamp,
     /// `STDDEV_POP(x)`: the population standard deviation.
     StddevPop,
+    /// `train_logistic(label, x1, ..., xd [, 'options'])`: a logistic regression model
+    /// trained by SGD (Bismarck; see [`crate::ml`]). Its argument is the row packed by
+    /// `Func::PackRow`; its value the model as JSON text.
+    TrainLogistic(crate::ml::Sgd),
 }
 
 impl AggFunc {
+    /// Trains a model: partial states are models, merged by averaging.
+    pub fn is_model(self) -> bool {
+        matches!(self, AggFunc::TrainLogistic(_))
+    }
+
     /// The variance family: computed from (count, mean, M2) moments (Welford's update,
     /// Chan's merge), so a large mean does not cancel away a small spread.
     pub fn is_moments(self) -> bool {
@@ -600,5 +609,6 @@ pub fn agg_type(a: &AggCall, input: &Schema) -> DataType {
             _ => DataType::Float64,
         },
         AggFunc::Min | AggFunc::Max => arg,
+        AggFunc::TrainLogistic(_) => DataType::Utf8,
     }
 }

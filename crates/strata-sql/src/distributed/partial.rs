@@ -37,7 +37,7 @@ fn rewrite(p: Plan, producers: &mut [Stage]) -> Plan {
             if matches!(*input, Plan::Exchange { stage, .. } if stage < producers.len())
                 && aggs
                     .iter()
-                    .all(|(a, _)| !a.distinct && !a.func.is_moments()) =>
+                    .all(|(a, _)| !a.distinct && !a.func.is_moments() && !a.func.is_model()) =>
         {
             let Plan::Exchange { stage, .. } = *input else {
                 unreachable!("matched above")
@@ -97,8 +97,12 @@ fn split(
                 let (s, n) = (nk + merge.len() - 2, nk + merge.len() - 1);
                 outputs.push((average(s, n), name));
             }
-            AggFunc::VarSamp | AggFunc::VarPop | AggFunc::StddevSamp | AggFunc::StddevPop => {
-                unreachable!("the variance family is never split (see rewrite)")
+            AggFunc::VarSamp
+            | AggFunc::VarPop
+            | AggFunc::StddevSamp
+            | AggFunc::StddevPop
+            | AggFunc::TrainLogistic(_) => {
+                unreachable!("the variance family and models are never split (see rewrite)")
             }
         }
     }

@@ -1,6 +1,9 @@
 //! Hash aggregation, in two phases when it can: each partition aggregates its rows
 //! (in parallel), then the partial results are merged (sums of sums, sums of counts, min of
 //! mins; an average travels as a sum and a count). `COUNT(DISTINCT)` runs in one phase.
+//! When the partial results are many rows (a grouping by a near-unique key), they are split
+//! by key hash into [`MERGE_PARTS`] partitions merged in parallel, each its own output
+//! partition: the merge is not one thread's work.
 //! Group keys are encoded with arrow's row format, so any mix of key types hashes as bytes.
 //!
 //! Under memory pressure (a thread's table passes its share of the budget) a thread writes
@@ -41,6 +44,10 @@ enum Kind {
     MomentsMerge,
     /// Moments of distinct values.
     MomentsDistinct,
+    /// `train_logistic`: rows buffered, a model trained per group (see [`crate::ml`]).
+    Logistic(crate::ml::Sgd),
+    /// Models averaged, weighted by the rows each saw.
+    LogisticMerge,
 }
 
 /// Partial moments travel packed: count, mean and M2 as three little-endian f64s.
@@ -73,6 +80,19 @@ enum Acc {
         mean: Vec<f64>,
         m2: Vec<f64>,
         merge: bool,
+    },
+    /// Per group, its packed rows `[label, x1..xd]` (flattened).
+    Logistic {
+        rows: Vec<Vec<f64>>,
+        sgd: crate::ml::Sgd,
+        /// Features per row.
+        d: usize,
+        floats: usize,
+    },
+    /// Per group, the row-weighted sum of models' `[intercept, w...]` and the rows.
+    LogisticMerge {
+        sums: Vec<Vec<f64>>,
+        n: Vec<f64>,
     },
     Distinct {
         sets: Vec<FxHashSet<Vec<u8>>>,
@@ -119,6 +139,23 @@ impl Acc {
                 m2: vec![],
                 merge: kind == Kind::MomentsMerge,
             },
+            Kind::Logistic(sgd) => Acc::Logistic {
+                rows: vec![],
+                sgd,
+                d: match ty {
+                    DataType::FixedSizeBinary(w) => (*w as usize / 8).saturating_sub(1),
+                    t => {
+                        return Err(SqlError::Internal(format!(
+                            "train_logistic input of type {t}"
+                        )));
+                    }
+                },
+                floats: 0,
+            },
+            Kind::LogisticMerge => Acc::LogisticMerge {
+                sums: vec![],
+                n: vec![],
+            },
             Kind::CountDistinct
             | Kind::SumDistinct
             | Kind::SumFloatDistinct
@@ -158,6 +195,11 @@ impl Acc {
             }
             Acc::Extreme { vals, .. } => vals.resize(n, None),
             Acc::Distinct { sets, .. } => sets.resize_with(n, FxHashSet::default),
+            Acc::Logistic { rows, .. } => rows.resize_with(n, Vec::new),
+            Acc::LogisticMerge { sums, n: c } => {
+                sums.resize_with(n, Vec::new);
+                c.resize(n, 0.0);
+            }
         }
     }
 
@@ -171,6 +213,8 @@ impl Acc {
             Acc::Extreme { vals, bytes, .. } => vals.capacity() * 24 + bytes,
             Acc::Moments { n, .. } => n.capacity() * 24,
             Acc::Distinct { sets, bytes, .. } => sets.capacity() * 32 + bytes,
+            Acc::Logistic { rows, floats, .. } => rows.capacity() * 24 + floats * 8,
+            Acc::LogisticMerge { sums, .. } => sums.iter().map(|s| s.len() * 8 + 32).sum(),
         }
     }
 
@@ -302,6 +346,33 @@ impl Acc {
                     }
                 }
             }
+            Acc::Logistic { rows, floats, .. } => {
+                let a = a.as_fixed_size_binary();
+                for (i, &g) in groups.iter().enumerate() {
+                    if a.is_valid(i) {
+                        let v = crate::ml::unpack(a.value(i));
+                        *floats += v.len();
+                        rows[g].extend(v);
+                    }
+                }
+            }
+            Acc::LogisticMerge { sums, n } => {
+                let a = a.as_binary::<i32>();
+                for (i, &g) in groups.iter().enumerate() {
+                    if a.is_null(i) {
+                        continue;
+                    }
+                    // [rows, intercept, w...]
+                    let m = crate::ml::unpack(a.value(i));
+                    if sums[g].is_empty() {
+                        sums[g] = vec![0.0; m.len() - 1];
+                    }
+                    for (s, w) in sums[g].iter_mut().zip(&m[1..]) {
+                        *s += m[0] * w;
+                    }
+                    n[g] += m[0];
+                }
+            }
             Acc::Distinct {
                 sets, conv, bytes, ..
             } => {
@@ -368,6 +439,28 @@ impl Acc {
                     })
                     .collect();
                 conv.convert_rows(rows)?.remove(0)
+            }
+            Acc::Logistic { rows, sgd, d, .. } => {
+                // Each group's model, packed `[rows, intercept, w...]`.
+                let models: arrow::array::BinaryArray = rows
+                    .iter()
+                    .map(|r| crate::ml::train(r, d, &sgd).map(|m| crate::ml::pack(&m)))
+                    .collect();
+                Arc::new(models)
+            }
+            Acc::LogisticMerge { sums, n } => {
+                let models: arrow::array::BinaryArray = sums
+                    .iter()
+                    .zip(&n)
+                    .map(|(s, &n)| {
+                        (n > 0.0).then(|| {
+                            let mut m = vec![n];
+                            m.extend(s.iter().map(|x| x / n));
+                            crate::ml::pack(&m)
+                        })
+                    })
+                    .collect();
+                Arc::new(models)
             }
             Acc::Distinct {
                 sets, then: None, ..
@@ -595,6 +688,7 @@ pub fn aggregate<'a>(
         (AggFunc::Min, _) => Kind::Min,
         (AggFunc::Max, _) => Kind::Max,
         (AggFunc::Avg, _) => Kind::SumFloat,
+        (AggFunc::TrainLogistic(sgd), _) => Kind::Logistic(sgd),
         (f, true) if f.is_moments() => Kind::MomentsDistinct,
         (_, _) => Kind::Moments,
     };
@@ -607,6 +701,8 @@ pub fn aggregate<'a>(
             DataType::Float64
         } else if a.func.is_moments() {
             MOMENTS
+        } else if a.func.is_model() {
+            DataType::Binary
         } else {
             out_types[nk + i].clone()
         });
@@ -675,12 +771,22 @@ pub fn aggregate<'a>(
                 Kind::Count | Kind::CountStar => Kind::Sum,
                 Kind::SumFloat => Kind::SumFloat,
                 Kind::Moments => Kind::MomentsMerge,
+                Kind::Logistic(_) => Kind::LogisticMerge,
                 other => *other,
             };
             (m, Some(Expr::Column(nk + i)))
         })
         .collect();
     if !spilled.load(Relaxed) {
+        let rows: usize = partials.iter().map(|b| b.num_rows()).sum();
+        if nk > 0 && ctx.opts.threads > 1 && rows >= MERGE_SPLIT_ROWS {
+            let parts = split_by_key(ctx, partials, nk)?;
+            let outs = ctx.par_map(parts, |batches| {
+                let cols = group_by(&batches, &pschema, &merge_keys, &merge_specs, &types)?;
+                finish_avg(cols, nk, &aggs, &out_schema)
+            })?;
+            return Ok(outs.into_iter().map(super::once).collect());
+        }
         let cols = group_by(&partials, &pschema, &merge_keys, &merge_specs, &types)?;
         return Ok(vec![super::once(finish_avg(cols, nk, &aggs, &out_schema)?)]);
     }
@@ -694,6 +800,54 @@ pub fn aggregate<'a>(
         let cols = group_by(&batches, &pschema, &merge_keys, &merge_specs, &types)?;
         finish_avg(cols, nk, &aggs, &out_schema)
     }))
+}
+
+/// Partitions the merge of partial states is split into (when it is split at all).
+const MERGE_PARTS: usize = 64;
+
+/// Partial-state rows from which the merge is split: below this, one thread merges them
+/// faster than the split costs.
+const MERGE_SPLIT_ROWS: usize = 1 << 15;
+
+/// The rows of `batches` by a hash of their first `nk` columns into the non-empty ones of
+/// [`MERGE_PARTS`] partitions (each key in exactly one), on the context's threads.
+fn split_by_key(ctx: &Ctx, batches: Vec<RecordBatch>, nk: usize) -> Result<Vec<Vec<RecordBatch>>> {
+    let split = ctx.par_map(batches, |b| {
+        let keys: Vec<ArrayRef> = b.columns()[..nk].to_vec();
+        let hashes: Vec<u64> = if nk == 1 && keys[0].data_type().is_integer() {
+            // One integer key (the common case): hashed as itself, NULL as 0.
+            let k = arrow::compute::cast(&keys[0], &DataType::Int64)?;
+            let k = k.as_primitive::<Int64Type>();
+            (0..k.len())
+                .map(|i| {
+                    let v = if k.is_null(i) { 0 } else { k.value(i) as u64 };
+                    v.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                })
+                .collect()
+        } else {
+            spill::key_hashes(&keys)?
+        };
+        let mut rows: Vec<Vec<u32>> = vec![Vec::new(); MERGE_PARTS];
+        for (i, h) in hashes.into_iter().enumerate() {
+            // The high bits: spill buckets use the low ones.
+            rows[((h as u128 * MERGE_PARTS as u128) >> 64) as usize].push(i as u32);
+        }
+        rows.into_iter()
+            .map(|r| {
+                let r = arrow::array::UInt32Array::from(r);
+                Ok(arrow::compute::take_record_batch(&b, &r)?)
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    let mut parts: Vec<Vec<RecordBatch>> = vec![Vec::new(); MERGE_PARTS];
+    for batches in split {
+        for (p, b) in batches.into_iter().enumerate() {
+            if b.num_rows() > 0 {
+                parts[p].push(b);
+            }
+        }
+    }
+    Ok(parts.into_iter().filter(|p| !p.is_empty()).collect())
 }
 
 /// The schema of partial states: the group keys, then one column per state.
@@ -793,6 +947,8 @@ fn finish_avg(
             out.push(Arc::new(avg));
         } else if a.func.is_moments() {
             out.push(Arc::new(moments_result(&v, a.func)));
+        } else if a.func.is_model() {
+            out.push(crate::ml::models_to_json(&v)?);
         } else {
             out.push(v);
         }

@@ -1,28 +1,26 @@
-//! Hash join. The right input is the build side: drained in parallel into one table that
-//! all left (probe) partitions share; the probe side streams through it. Keys are a single
-//! integer (hashed as itself) or rows in arrow's row format (chained by hash, compared as
-//! bytes); a NULL key never matches. A residual predicate is evaluated on the candidate
+//! Hash join. The right input is the build side: drained in parallel, concatenated (column
+//! by column in parallel) and indexed by key in parallel ([`KeyIndex`]: partitioned maps)
+//! into one table that all left (probe) partitions share; the probe side streams through
+//! it. A NULL key never matches. A residual predicate is evaluated on the candidate
 //! pairs. Left/full joins emit unmatched probe rows with NULLs; right/full joins mark the
 //! build rows that matched and, when the last probe partition ends, emit the others.
 //!
 //! When the build side passes the memory budget, both sides are partitioned by key hash
 //! into spill buckets ([`spill::Buckets`]) and joined bucket by bucket (grace hash join).
 
+use super::join_index::KeyIndex;
 use super::{Ctx, Stream, once, spill};
 use crate::error::{Result, SqlError};
 use crate::expr::Expr;
 use crate::plan::JoinKind;
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, take};
-use arrow::datatypes::{DataType, Int64Type, SchemaRef};
-use arrow::row::{RowConverter, Rows, SortField};
+use arrow::datatypes::SchemaRef;
+use arrow::row::{RowConverter, SortField};
 use rustc_hash::FxHashMap;
-use std::hash::Hasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use strata_runtime::Reservation;
-
-const END: u32 = u32::MAX;
 
 /// The two inputs of a join with their schemas.
 pub struct Sides<'a> {
@@ -135,7 +133,7 @@ pub fn hash_join<'a>(
                         .map(move |_| -> Result<Vec<RecordBatch>> {
                             let build = spill::load(&r)?;
                             let probe = spill::load(&l)?;
-                            in_memory(&spec, build, vec![once(probe)], None)?
+                            in_memory(ctx, &spec, build, vec![once(probe)], None)?
                                 .into_iter()
                                 .flatten()
                                 .collect()
@@ -161,9 +159,9 @@ pub fn hash_join<'a>(
             return Ok(vec![once(reversed_semi(ctx, &spec, left, build)?)]);
         }
         let probe = left.into_iter().map(once).collect();
-        return in_memory(&spec, build, probe, Some(reservation));
+        return in_memory(ctx, &spec, build, probe, Some(reservation));
     }
-    in_memory(&spec, build, sides.left, Some(reservation))
+    in_memory(ctx, &spec, build, sides.left, Some(reservation))
 }
 
 /// A join condition's value as booleans, or an error naming the condition.
@@ -220,12 +218,13 @@ fn preserves_right(kind: JoinKind) -> bool {
 /// Joins probe partitions against a build side held in memory (accounted for by
 /// `reservation`, kept as long as the table).
 fn in_memory<'a>(
+    ctx: &Ctx,
     spec: &Arc<Spec<'a>>,
     build: Vec<RecordBatch>,
     probe: Vec<Stream<'a>>,
     reservation: Option<Reservation>,
 ) -> Result<Vec<Stream<'a>>> {
-    let mut table = Table::build(spec, build)?;
+    let mut table = Table::build(ctx, spec, build)?;
     table._reservation = reservation;
     let table = Arc::new(table);
     let remaining = Arc::new(AtomicUsize::new(probe.len()));
@@ -268,19 +267,10 @@ fn in_memory<'a>(
     Ok(out)
 }
 
-/// The key index of the build side.
-enum Index {
-    /// One integer key: key -> first row, chained through `next`.
-    Int(FxHashMap<i64, u32>),
-    /// Row-format keys: hash -> first row with that hash, chained through `next`.
-    Rows(RowConverter, Rows, FxHashMap<u64, u32>),
-}
-
 /// The build side of an in-memory join.
 struct Table {
     batch: RecordBatch,
-    index: Index,
-    next: Vec<u32>,
+    index: KeyIndex,
     /// Per build row, whether some probe row matched it (right/full joins only).
     matched: Vec<AtomicBool>,
     /// Build rows per distinct key, rounded up: the pairs a probe row forms on average
@@ -290,73 +280,36 @@ struct Table {
     _reservation: Option<Reservation>,
 }
 
-fn as_i64(a: &ArrayRef) -> Result<ArrayRef> {
-    Ok(arrow::compute::cast(a, &DataType::Int64)?)
-}
-
-fn row_hash(bytes: &[u8]) -> u64 {
-    let mut h = rustc_hash::FxHasher::default();
-    h.write(bytes);
-    h.finish()
+/// `batches` as one batch, each column concatenated on its own thread.
+fn concat(ctx: &Ctx, schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<RecordBatch> {
+    if batches.len() == 1 {
+        return Ok(batches.into_iter().next().expect("one batch"));
+    }
+    if schema.fields().is_empty() || batches.is_empty() {
+        return Ok(concat_batches(schema, &batches)?);
+    }
+    let cols = ctx.par_map((0..schema.fields().len()).collect(), |c| {
+        let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+        Ok(arrow::compute::concat(&parts)?)
+    })?;
+    Ok(RecordBatch::try_new(schema.clone(), cols)?)
 }
 
 impl Table {
-    fn build(spec: &Spec, batches: Vec<RecordBatch>) -> Result<Table> {
-        let batch = concat_batches(&spec.right_schema, &batches)?;
-        drop(batches);
+    fn build(ctx: &Ctx, spec: &Spec, batches: Vec<RecordBatch>) -> Result<Table> {
+        let batch = concat(ctx, &spec.right_schema, batches)?;
         let n = batch.num_rows();
-        let keys = spec
-            .on
-            .iter()
-            .map(|(_, r)| r.eval(&batch)?.into_array(n))
-            .collect::<Result<Vec<_>>>()?;
-        let mut next = vec![END; n];
-        let index = if keys.len() == 1 && keys[0].data_type().is_integer() {
-            let k = as_i64(&keys[0])?;
-            let k = k.as_primitive::<Int64Type>();
-            let mut head: FxHashMap<i64, u32> = FxHashMap::default();
-            head.reserve(n);
-            for i in (0..n).rev() {
-                if k.is_valid(i) {
-                    let e = head.entry(k.value(i)).or_insert(END);
-                    next[i] = *e;
-                    *e = i as u32;
-                }
-            }
-            Index::Int(head)
-        } else {
-            let conv = RowConverter::new(
-                keys.iter()
-                    .map(|k| SortField::new(k.data_type().clone()))
-                    .collect(),
-            )?;
-            let rows = conv.convert_columns(&keys)?;
-            let mut head: FxHashMap<u64, u32> = FxHashMap::default();
-            head.reserve(n);
-            for i in (0..n).rev() {
-                if keys.iter().any(|k| k.is_null(i)) {
-                    continue;
-                }
-                let e = head.entry(row_hash(rows.row(i).as_ref())).or_insert(END);
-                next[i] = *e;
-                *e = i as u32;
-            }
-            Index::Rows(conv, rows, head)
-        };
+        let right_keys: Vec<Expr> = spec.on.iter().map(|(_, r)| r.clone()).collect();
+        let index = KeyIndex::build(ctx, &batch, &right_keys)?;
         let matched = if preserves_right(spec.kind) {
             (0..n).map(|_| AtomicBool::new(false)).collect()
         } else {
             Vec::new()
         };
-        let keys = match &index {
-            Index::Int(h) => h.len(),
-            Index::Rows(_, _, h) => h.len(),
-        };
         Ok(Table {
-            fanout: n.div_ceil(keys.max(1)).max(1),
+            fanout: n.div_ceil(index.distinct().max(1)).max(1),
             batch,
             index,
-            next,
             matched,
             _reservation: None,
         })
@@ -364,44 +317,13 @@ impl Table {
 
     /// Candidate pairs (probe row, build row) with equal keys.
     fn candidates(&self, spec: &Spec, b: &RecordBatch) -> Result<(Vec<u32>, Vec<u32>)> {
-        let n = b.num_rows();
-        let pkeys = spec.probe_keys(b)?;
+        let keys = self.index.probe_keys(&spec.probe_keys(b)?)?;
         let (mut pi, mut bi) = (Vec::new(), Vec::new());
-        match &self.index {
-            Index::Int(head) => {
-                let k = as_i64(&pkeys[0])?;
-                let k = k.as_primitive::<Int64Type>();
-                for i in 0..n {
-                    if k.is_null(i) {
-                        continue;
-                    }
-                    let mut j = head.get(&k.value(i)).copied().unwrap_or(END);
-                    while j != END {
-                        pi.push(i as u32);
-                        bi.push(j);
-                        j = self.next[j as usize];
-                    }
-                }
-            }
-            Index::Rows(conv, rows, head) => {
-                // Probe keys take the build side's types (the planner made them equal).
-                let prows = conv.convert_columns(&pkeys)?;
-                for i in 0..n {
-                    if pkeys.iter().any(|k| k.is_null(i)) {
-                        continue;
-                    }
-                    let r = prows.row(i);
-                    let mut j = head.get(&row_hash(r.as_ref())).copied().unwrap_or(END);
-                    while j != END {
-                        if rows.row(j as usize) == r {
-                            pi.push(i as u32);
-                            bi.push(j);
-                        }
-                        j = self.next[j as usize];
-                    }
-                }
-            }
-        }
+        self.index.each_match(&keys, |i, j| {
+            pi.push(i);
+            bi.push(j);
+            true
+        });
         Ok((pi, bi))
     }
 
@@ -428,36 +350,8 @@ impl Table {
     /// semi or anti join without a residual condition needs, found without forming the
     /// pairs (a key held by thousands of build rows costs one lookup, not thousands).
     fn exists(&self, spec: &Spec, b: &RecordBatch) -> Result<Vec<bool>> {
-        let n = b.num_rows();
-        let pkeys = spec.probe_keys(b)?;
-        let mut out = vec![false; n];
-        match &self.index {
-            Index::Int(head) => {
-                let k = as_i64(&pkeys[0])?;
-                let k = k.as_primitive::<Int64Type>();
-                for (i, o) in out.iter_mut().enumerate() {
-                    *o = k.is_valid(i) && head.contains_key(&k.value(i));
-                }
-            }
-            Index::Rows(conv, rows, head) => {
-                let prows = conv.convert_columns(&pkeys)?;
-                for (i, o) in out.iter_mut().enumerate() {
-                    if pkeys.iter().any(|k| k.is_null(i)) {
-                        continue;
-                    }
-                    let r = prows.row(i);
-                    let mut j = head.get(&row_hash(r.as_ref())).copied().unwrap_or(END);
-                    while j != END {
-                        if rows.row(j as usize) == r {
-                            *o = true;
-                            break;
-                        }
-                        j = self.next[j as usize];
-                    }
-                }
-            }
-        }
-        Ok(out)
+        let keys = self.index.probe_keys(&spec.probe_keys(b)?)?;
+        Ok(self.index.contains(&keys, b.num_rows()))
     }
 
     /// The output for one probe batch.

@@ -13,6 +13,7 @@
 
 mod aggregate;
 mod join;
+mod join_index;
 mod metrics;
 mod prune;
 mod scan;

@@ -500,7 +500,11 @@ fn finish(
                     .collect::<Float64Array>(),
             )
         }
-        AggFunc::VarSamp | AggFunc::VarPop | AggFunc::StddevSamp | AggFunc::StddevPop => {
+        AggFunc::VarSamp
+        | AggFunc::VarPop
+        | AggFunc::StddevSamp
+        | AggFunc::StddevPop
+        | AggFunc::TrainLogistic(_) => {
             return Err(SqlError::NotSupported(format!(
                 "{f:?} as a window function (use it in GROUP BY aggregation)"
             )));

@@ -22,6 +22,7 @@ pub(super) fn agg_name(e: &sql::Expr) -> Option<String> {
                 | "stddev_samp"
                 | "stddev"
                 | "stddev_pop"
+                | "train_logistic"
         ) {
             return Some(n);
         }
@@ -66,7 +67,18 @@ pub(crate) fn agg_call(e: &sql::Expr, scope: &Scope) -> Result<AggCall> {
             "{e}: clauses inside an aggregate call other than DISTINCT and FILTER"
         )));
     }
+    let mut model = None;
     let arg = match list.args.as_slice() {
+        _ if name == "train_logistic" => {
+            if distinct {
+                return Err(SqlError::Plan(format!(
+                    "{e}: DISTINCT does not apply to train_logistic"
+                )));
+            }
+            let (call, sgd) = model_args(e, &list.args, scope)?;
+            model = Some(sgd);
+            Some(call)
+        }
         [sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Wildcard)] if name == "count" => None,
         [sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(x))] => Some(bind(x, scope, None)?),
         _ => return Err(SqlError::Plan(format!("{e}: expected one argument"))),
@@ -88,16 +100,17 @@ pub(crate) fn agg_call(e: &sql::Expr, scope: &Scope) -> Result<AggCall> {
             ))
         }
     };
-    let func = match (name.as_str(), &arg) {
-        ("count", None) => AggFunc::CountStar,
-        ("count", _) => AggFunc::Count,
-        ("sum", _) => AggFunc::Sum,
-        ("avg", _) => AggFunc::Avg,
-        ("min", _) => AggFunc::Min,
-        ("var_samp" | "variance", _) => AggFunc::VarSamp,
-        ("var_pop", _) => AggFunc::VarPop,
-        ("stddev_samp" | "stddev", _) => AggFunc::StddevSamp,
-        ("stddev_pop", _) => AggFunc::StddevPop,
+    let func = match (name.as_str(), &arg, model) {
+        (_, _, Some(sgd)) => AggFunc::TrainLogistic(sgd),
+        ("count", None, _) => AggFunc::CountStar,
+        ("count", _, _) => AggFunc::Count,
+        ("sum", _, _) => AggFunc::Sum,
+        ("avg", _, _) => AggFunc::Avg,
+        ("min", _, _) => AggFunc::Min,
+        ("var_samp" | "variance", _, _) => AggFunc::VarSamp,
+        ("var_pop", _, _) => AggFunc::VarPop,
+        ("stddev_samp" | "stddev", _, _) => AggFunc::StddevSamp,
+        ("stddev_pop", _, _) => AggFunc::StddevPop,
         _ => AggFunc::Max,
     };
     if let Some(a) = &arg
@@ -115,6 +128,49 @@ pub(crate) fn agg_call(e: &sql::Expr, scope: &Scope) -> Result<AggCall> {
         arg,
         distinct,
     })
+}
+
+/// `train_logistic(label, x1, ..., xd [, 'options'])`: the packed row it aggregates, and
+/// its SGD settings (from a trailing string constant).
+fn model_args(
+    e: &sql::Expr,
+    args: &[sql::FunctionArg],
+    scope: &Scope,
+) -> Result<(crate::expr::Expr, crate::ml::Sgd)> {
+    let mut exprs = Vec::new();
+    for a in args {
+        match a {
+            sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(x)) => exprs.push(x),
+            other => {
+                return Err(SqlError::Plan(format!("{e}: unexpected argument {other}")));
+            }
+        }
+    }
+    let sgd = match exprs.last() {
+        Some(sql::Expr::Value(v)) if exprs.len() > 1 => match &v.value {
+            sql::Value::SingleQuotedString(s) => {
+                exprs.pop();
+                crate::ml::Sgd::parse(s)?
+            }
+            _ => crate::ml::Sgd::default(),
+        },
+        _ => crate::ml::Sgd::default(),
+    };
+    if exprs.len() < 2 {
+        return Err(SqlError::Plan(format!(
+            "{e}: train_logistic takes a label and at least one feature \
+             (train_logistic(label, x1, ..., xd [, 'epochs=20 step=0.02 l2=0.0001 seed=42']))"
+        )));
+    }
+    let bound = exprs
+        .into_iter()
+        .map(|x| bind(x, scope, None))
+        .collect::<Result<Vec<_>>>()?;
+    crate::ml::check_numbers("train_logistic", &bound, 0, scope)?;
+    Ok((
+        crate::expr::Expr::Call(crate::expr::Func::PackRow, bound),
+        sgd,
+    ))
 }
 
 pub(crate) fn item_name(e: &sql::Expr) -> String {
