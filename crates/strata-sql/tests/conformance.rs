@@ -9,21 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 use strata_sql::{Engine, Output, SqlError};
 
-/// The rows of a result as text, `|`-separated.
-fn rows(batches: &[RecordBatch]) -> Vec<String> {
-    let mut out = Vec::new();
-    for b in batches {
-        for r in 0..b.num_rows() {
-            let cells: Vec<String> = b
-                .columns()
-                .iter()
-                .map(|c| arrow::util::display::array_value_to_string(c, r).unwrap())
-                .collect();
-            out.push(cells.join("|"));
-        }
-    }
-    out
-}
+mod common;
+use common::rows;
 
 fn write_all_formats(dir: &Path) {
     std::fs::write(dir.join("t.csv"), "a,b,c\n1,1,x\n2,2,y\n3,2,z\n").unwrap();

@@ -76,20 +76,21 @@ fn engine(threads: usize) -> Engine {
     e
 }
 
+mod common;
+
 fn sorted_rows(e: &Engine, q: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for b in e.sql(q).unwrap_or_else(|err| panic!("{q}: {err}")) {
-        for r in 0..b.num_rows() {
-            let cells: Vec<String> = b
-                .columns()
-                .iter()
-                .map(|c| arrow::util::display::array_value_to_string(c, r).unwrap())
-                .collect();
-            out.push(cells.join("|"));
-        }
-    }
+    let mut out = common::rows(&e.sql(q).unwrap_or_else(|err| panic!("{q}: {err}")));
     out.sort();
     out
+}
+
+/// Each query's rows (sorted) on both engines are equal and not empty.
+fn same_rows(a: &Engine, b: &Engine, queries: &[&str]) {
+    for q in queries {
+        let (x, y) = (sorted_rows(a, q), sorted_rows(b, q));
+        assert!(!x.is_empty(), "{q}");
+        assert_eq!(x, y, "{q}");
+    }
 }
 
 fn one(e: &Engine, q: &str) -> i64 {
@@ -164,15 +165,15 @@ fn parallel_join_builds_match_one_thread_and_plain_counts() {
         assert_eq!(one(&one_t, q), want, "1 thread: {q}");
     }
     // Whole rows: every pair, with a residual condition, equal to the one-thread run.
-    for q in [
-        "SELECT a.k, a.v, b.v FROM a JOIN b ON a.k = b.k WHERE a.v + b.v > 990",
-        "SELECT a.s, b.v FROM a LEFT JOIN b ON a.s = b.s AND b.v < a.v * 100 WHERE a.k < 5000",
-        "SELECT b.k, b.v, a.v FROM a RIGHT JOIN b ON a.k = b.k AND a.k2 = b.k2 WHERE b.v < 3",
-    ] {
-        let (x, y) = (sorted_rows(&one_t, q), sorted_rows(&many, q));
-        assert!(!x.is_empty(), "{q}");
-        assert_eq!(x, y, "{q}");
-    }
+    same_rows(
+        &one_t,
+        &many,
+        &[
+            "SELECT a.k, a.v, b.v FROM a JOIN b ON a.k = b.k WHERE a.v + b.v > 990",
+            "SELECT a.s, b.v FROM a LEFT JOIN b ON a.s = b.s AND b.v < a.v * 100 WHERE a.k < 5000",
+            "SELECT b.k, b.v, a.v FROM a RIGHT JOIN b ON a.k = b.k AND a.k2 = b.k2 WHERE b.v < 3",
+        ],
+    );
 }
 
 #[test]
@@ -200,13 +201,13 @@ fn split_aggregation_merges_match_one_thread_and_plain_counts() {
         ),
         biggest
     );
-    for q in [
-        "SELECT k, count(*), sum(v), avg(v), min(s), max(v), round(var_samp(v), 6) FROM b GROUP BY k",
-        "SELECT s, k2, count(v), sum(v) FROM b GROUP BY s, k2 HAVING sum(v) > 900",
-        "SELECT a.k, count(*), sum(b.v) FROM a JOIN b ON a.k = b.k GROUP BY a.k ORDER BY 3 DESC, 1 LIMIT 50",
-    ] {
-        let (x, y) = (sorted_rows(&one_t, q), sorted_rows(&many, q));
-        assert!(!x.is_empty(), "{q}");
-        assert_eq!(x, y, "{q}");
-    }
+    same_rows(
+        &one_t,
+        &many,
+        &[
+            "SELECT k, count(*), sum(v), avg(v), min(s), max(v), round(var_samp(v), 6) FROM b GROUP BY k",
+            "SELECT s, k2, count(v), sum(v) FROM b GROUP BY s, k2 HAVING sum(v) > 900",
+            "SELECT a.k, count(*), sum(b.v) FROM a JOIN b ON a.k = b.k GROUP BY a.k ORDER BY 3 DESC, 1 LIMIT 50",
+        ],
+    );
 }

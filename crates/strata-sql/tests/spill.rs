@@ -51,20 +51,8 @@ fn table(dir: &std::path::Path) {
     }
 }
 
-fn rows(batches: &[RecordBatch]) -> Vec<String> {
-    let mut out = Vec::new();
-    for b in batches {
-        for r in 0..b.num_rows() {
-            let cells: Vec<String> = b
-                .columns()
-                .iter()
-                .map(|c| arrow::util::display::array_value_to_string(c, r).unwrap())
-                .collect();
-            out.push(cells.join("|"));
-        }
-    }
-    out
-}
+mod common;
+use common::rows;
 
 fn engines(dir: &std::path::Path, spill: &std::path::Path) -> (Engine, Engine) {
     let mut free = Engine::new();
