@@ -22,6 +22,7 @@ mod conditions;
 mod from;
 mod join_chain;
 mod order;
+mod qualify;
 mod rollup_windows;
 mod select;
 mod subquery;

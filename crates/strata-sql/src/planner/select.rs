@@ -191,6 +191,9 @@ pub(super) fn plan_select(
     tables: &dyn Tables,
     words: &HashSet<String>,
 ) -> Result<(Plan, Scope, Vec<String>)> {
+    if s.qualify.is_some() {
+        return super::qualify::plan(s, tables, words);
+    }
     // Its FROM items are the outer query of the subqueries planned meanwhile (a correlated
     // subquery whose conditions are not equalities draws its domain from them).
     super::subquery::OUTER_FROM.with(|o| o.borrow_mut().push(s.from.clone()));
@@ -642,8 +645,6 @@ fn refuse_unknown_clauses(s: &sql::Select) -> Result<()> {
         Some("TOP n (write LIMIT n)")
     } else if s.into.is_some() {
         Some("SELECT ... INTO (write CREATE TABLE t AS SELECT ...)")
-    } else if s.qualify.is_some() {
-        Some("QUALIFY (filter the windowed query in an outer SELECT)")
     } else if !s.lateral_views.is_empty() {
         Some("LATERAL VIEW")
     } else if s.prewhere.is_some() {

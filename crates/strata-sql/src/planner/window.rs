@@ -20,28 +20,10 @@ pub fn collect(e: &sql::Expr, out: &mut Vec<sql::Expr>) {
         }
         return;
     }
-    match e {
-        sql::Expr::BinaryOp { left, right, .. } => {
-            collect(left, out);
-            collect(right, out);
-        }
-        sql::Expr::UnaryOp { expr, .. }
-        | sql::Expr::Nested(expr)
-        | sql::Expr::Cast { expr, .. } => collect(expr, out),
-        sql::Expr::Case {
-            conditions,
-            else_result,
-            ..
-        } => {
-            for w in conditions {
-                collect(&w.condition, out);
-                collect(&w.result, out);
-            }
-            if let Some(x) = else_result {
-                collect(x, out);
-            }
-        }
-        _ => {}
+    // Anywhere in the expression (`lag(x) OVER (..) IS NULL`, `round(avg(x) OVER (), 2)`),
+    // not inside subqueries.
+    for c in super::conditions::children(e) {
+        collect(c, out);
     }
 }
 
