@@ -102,10 +102,12 @@ impl KeyIndex {
     /// Indexes `batch` by `keys` (expressions over its columns) on the context's threads.
     pub fn build(ctx: &Ctx, batch: &RecordBatch, keys: &[Expr]) -> Result<KeyIndex> {
         let n = batch.num_rows();
-        assert!(
-            n < END as usize,
-            "a join build side holds fewer than 2^32 rows"
-        );
+        if n >= END as usize {
+            return Err(crate::error::SqlError::Execution(format!(
+                "a join's build side of {n} rows passes the 2^32-row limit of one in-memory \
+                 table: give the query less memory (--memory) so that the join spills"
+            )));
+        }
         let parts = partitions(n, ctx.opts.threads);
         let chunks: Vec<usize> = (0..n.div_ceil(CHUNK)).collect();
         let eval = |c: usize| -> Result<Vec<ArrayRef>> {
