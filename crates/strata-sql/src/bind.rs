@@ -507,7 +507,11 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
             let a = match unit.trim_end_matches('s') {
                 "year" => interval(12 * n, 0, 0),
                 "month" => interval(n, 0, 0),
+                "week" => interval(0, 7 * n, 0),
                 "day" => interval(0, n, 0),
+                "hour" => interval(0, 0, i64::from(n) * 3_600_000_000_000),
+                "minute" => interval(0, 0, i64::from(n) * 60_000_000_000),
+                "second" => interval(0, 0, i64::from(n) * 1_000_000_000),
                 other => return Err(SqlError::NotSupported(format!("interval unit {other}"))),
             };
             lit(a)

@@ -122,7 +122,7 @@ pub struct WindowCall {
 }
 
 /// The rows a window aggregate covers, relative to the current row.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Frame {
     /// From the partition's start through the current row and its peers (RANGE ... CURRENT
     /// ROW; the default with ORDER BY).
@@ -138,6 +138,16 @@ pub enum Frame {
         start: Option<i64>,
         /// Last row's offset (`None`: the partition's end).
         end: Option<i64>,
+    },
+    /// `RANGE BETWEEN a AND b` over the one ORDER BY key: the rows whose key lies between
+    /// the bound expressions' values for the current row (`key - 3` for `3 PRECEDING` on
+    /// an ascending key; the key itself for CURRENT ROW). `None`: unbounded on that side.
+    /// Rows with a NULL key frame their NULL peers.
+    Range {
+        /// The key value the frame starts at.
+        start: Option<Box<Expr>>,
+        /// The key value the frame ends at.
+        end: Option<Box<Expr>>,
     },
 }
 

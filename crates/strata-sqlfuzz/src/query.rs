@@ -44,8 +44,16 @@ pub enum X {
     AggDistinct(&'static str, Box<X>, Ty),
     /// An aggregate: `count(*)` when the argument is `None`.
     Agg(&'static str, Option<Box<X>>, Ty),
-    /// `f(x) OVER (PARTITION BY p [ORDER BY o])`
-    Window(&'static str, Option<Box<X>>, Box<X>, Option<Box<X>>, Ty),
+    /// `f(x) OVER (PARTITION BY p [ORDER BY o [frame]])` (frames are RANGE ones: ROWS
+    /// frames over tied keys have no one answer)
+    Window(
+        &'static str,
+        Option<Box<X>>,
+        Box<X>,
+        Option<Box<X>>,
+        Option<String>,
+        Ty,
+    ),
 }
 
 /// FROM: one table, or two joined.
@@ -166,8 +174,8 @@ impl X {
             X::AggDistinct(f, x, _) => format!("{f}(DISTINCT {})", x.sql()),
             X::Agg(f, None, _) => format!("{f}(*)"),
             X::Agg(f, Some(x), _) => format!("{f}({})", x.sql()),
-            X::Window(f, arg, part, order, _) => format!(
-                "{f}({}) OVER (PARTITION BY {}{})",
+            X::Window(f, arg, part, order, frame, _) => format!(
+                "{f}({}) OVER (PARTITION BY {}{}{})",
                 match arg {
                     Some(a) => a.sql(),
                     None if *f == "count" => "*".into(),
@@ -177,7 +185,8 @@ impl X {
                 order
                     .as_ref()
                     .map(|o| format!(" ORDER BY {}", o.sql()))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                frame.as_deref().unwrap_or_default()
             ),
         }
     }
@@ -787,19 +796,55 @@ impl Gen<'_> {
                 let part = Box::new(self.col(&scope, Ty::Int).expect("k"));
                 s.items.push((*part).clone());
                 s.items.push(self.col(&scope, Ty::Int).expect("v"));
-                let w = match self.rng.gen_range(0..4) {
+                let w = match self.rng.gen_range(0..5) {
                     3 => X::Window(
                         "sum",
                         Some(Box::new(self.col(&scope, Ty::Int).expect("v"))),
                         part,
                         Some(Box::new(self.col(&scope, Ty::Int).expect("v"))),
+                        None,
                         Ty::Int,
                     ),
-                    0 => X::Window("count", None, part, None, Ty::Int),
+                    4 => {
+                        // A RANGE frame with offsets over an integer key.
+                        let f = self.pick(&["sum", "min", "max", "count"]);
+                        let bound = |r: &mut SmallRng| match r.gen_range(0..4) {
+                            0 => "CURRENT ROW".to_string(),
+                            1 => format!("{} PRECEDING", r.gen_range(0..4)),
+                            _ => format!("{} FOLLOWING", r.gen_range(0..4)),
+                        };
+                        let (a, b) = (bound(&mut *self.rng), bound(&mut *self.rng));
+                        // Keep the start no later than the end so PostgreSQL accepts it
+                        // (`0 FOLLOWING AND 0 PRECEDING` it refuses).
+                        let at = |x: &str| -> (i64, u8) {
+                            let n: i64 = x
+                                .split(' ')
+                                .next()
+                                .and_then(|n| n.parse().ok())
+                                .unwrap_or(0);
+                            match x {
+                                _ if x.ends_with("PRECEDING") => (-n, 0),
+                                _ if x.ends_with("FOLLOWING") => (n, 2),
+                                _ => (0, 1),
+                            }
+                        };
+                        let (a, b) = if at(&a) <= at(&b) { (a, b) } else { (b, a) };
+                        let desc = if self.rng.gen_bool(0.3) { " DESC" } else { "" };
+                        X::Window(
+                            f,
+                            Some(Box::new(self.col(&scope, Ty::Int).expect("v"))),
+                            part,
+                            Some(Box::new(self.col(&scope, Ty::Int).expect("v"))),
+                            Some(format!("{desc} RANGE BETWEEN {a} AND {b}")),
+                            Ty::Int,
+                        )
+                    }
+                    0 => X::Window("count", None, part, None, None, Ty::Int),
                     1 => X::Window(
                         "sum",
                         Some(Box::new(self.col(&scope, Ty::Int).expect("v"))),
                         part,
+                        None,
                         None,
                         Ty::Int,
                     ),
@@ -808,6 +853,7 @@ impl Gen<'_> {
                         None,
                         part,
                         Some(Box::new(self.col(&scope, Ty::Int).expect("v"))),
+                        None,
                         Ty::Int,
                     ),
                 };

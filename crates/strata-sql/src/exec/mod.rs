@@ -21,6 +21,7 @@ mod sort;
 pub mod spill;
 mod union;
 mod window;
+mod window_range;
 
 pub use metrics::{Metrics, OpMetrics};
 pub use scan::{sample, split_hosts};

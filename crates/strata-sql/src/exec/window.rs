@@ -194,12 +194,30 @@ fn eval(input: &RecordBatch, w: &WindowCall, out_type: &DataType) -> Result<Arra
                 Some(arg(0)?)
             };
             // The frame's end per sorted position: its peers', its own, or the partition's.
-            let ends: Vec<usize> = match w.frame {
+            let ends: Vec<usize> = match &w.frame {
                 Frame::Peers => peer_end,
                 Frame::Rows => (1..=n).collect(),
                 Frame::Partition => pend,
                 Frame::Between { start, end } => {
-                    let acc = sliding(f, v.as_ref(), &perm, &starts, &pend, start, end)?;
+                    let bounds = rows_bounds(&starts, &pend, *start, *end);
+                    let bounded = start.is_some() && end.is_some();
+                    let acc = sliding(f, v.as_ref(), &perm, &bounds, bounded)?;
+                    return finish(f, v.as_ref(), &perm, acc, out_type);
+                }
+                Frame::Range { start, end } => {
+                    let key = (&order[0], &w.order_by[0]);
+                    let edges = [start.as_deref(), end.as_deref()]
+                        .map(|e| e.map(|e| e.eval(input)?.into_array(n)).transpose());
+                    let [lo, hi] = edges;
+                    let bounds = super::window_range::bounds(
+                        key,
+                        [lo?.as_ref(), hi?.as_ref()],
+                        &perm,
+                        &starts,
+                        &pend,
+                    )?;
+                    let bounded = start.is_some() && end.is_some();
+                    let acc = sliding(f, v.as_ref(), &perm, &bounds, bounded)?;
                     return finish(f, v.as_ref(), &perm, acc, out_type);
                 }
             };
@@ -314,17 +332,35 @@ struct Acc {
     best: Vec<Option<usize>>,
 }
 
-/// `ROWS BETWEEN start AND end` (offsets from the current row, clipped to its partition):
-/// counts and sums by prefix differences, min/max by a monotonic queue (both bounds only
-/// move forward), so any frame width costs O(n).
-fn sliding(
-    f: AggFunc,
-    v: Option<&ArrayRef>,
-    perm: &[usize],
+/// `ROWS BETWEEN start AND end`: per sorted position, the frame's `[lo, hi)` positions
+/// (offsets from the current row, clipped to its partition).
+fn rows_bounds(
     starts: &[usize],
     pend: &[usize],
     start: Option<i64>,
     end: Option<i64>,
+) -> Vec<(usize, usize)> {
+    (0..starts.len())
+        .map(|s| {
+            let (ps, pe) = (starts[s] as i64, pend[s] as i64);
+            let lo = start.map_or(ps, |o| (s as i64 + o).clamp(ps, pe));
+            let hi = end.map_or(pe, |o| (s as i64 + o + 1).clamp(ps, pe));
+            (lo as usize, (hi.max(lo)) as usize)
+        })
+        .collect()
+}
+
+/// An aggregate over each row's frame `bounds[s]` (sorted positions `[lo, hi)`; both ends
+/// never move backwards within a partition): counts and sums by prefix differences,
+/// min/max by a monotonic queue, so any frame width costs O(n). `bounded`: both ends are
+/// finite, so float sums are added in order over the frame (no prefix-difference
+/// rounding).
+fn sliding(
+    f: AggFunc,
+    v: Option<&ArrayRef>,
+    perm: &[usize],
+    bounds: &[(usize, usize)],
+    bounded: bool,
 ) -> Result<Acc> {
     let n = perm.len();
     let valid = |i: usize| v.is_none_or(|a| a.is_valid(i));
@@ -375,13 +411,7 @@ fn sliding(
         pi[s + 1] = pi[s] + di;
         pf[s + 1] = pf[s] + df;
     }
-    let bounds = |s: usize| -> (usize, usize) {
-        let (ps, pe) = (starts[s] as i64, pend[s] as i64);
-        let lo = start.map_or(ps, |o| (s as i64 + o).clamp(ps, pe));
-        let hi = end.map_or(pe, |o| (s as i64 + o + 1).clamp(ps, pe));
-        (lo as usize, (hi.max(lo)) as usize)
-    };
-    let bounded = start.is_some() && end.is_some();
+    let bounds = |s: usize| bounds[s];
     let mut acc = Acc {
         count: vec![0; n],
         acc_f: vec![0.0; n],

@@ -35,7 +35,7 @@ pub fn call(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<WindowCa
     let Some(sql::WindowType::WindowSpec(spec)) = &f.over else {
         return Err(SqlError::NotSupported(format!("{e}: named windows")));
     };
-    let frame = frame(e, spec)?;
+    let frame = frame(e, spec, scope, hook)?;
     let name = f.name.to_string().to_lowercase();
     let mut args = Vec::new();
     let mut star = false;
@@ -138,9 +138,14 @@ pub fn call(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<WindowCa
     })
 }
 
-/// The frame a window spec asks for: UNBOUNDED PRECEDING to CURRENT ROW or to UNBOUNDED
-/// FOLLOWING.
-fn frame(e: &sql::Expr, spec: &sql::WindowSpec) -> Result<Frame> {
+/// The frame a window spec asks for: `ROWS` with any bounds, `RANGE` with any bounds over
+/// one ORDER BY key (offsets become bound expressions over the key, see [`range`]).
+fn frame(
+    e: &sql::Expr,
+    spec: &sql::WindowSpec,
+    scope: &Scope,
+    hook: Option<Hook>,
+) -> Result<Frame> {
     let Some(f) = &spec.window_frame else {
         return Ok(if spec.order_by.is_empty() {
             Frame::Partition
@@ -182,11 +187,103 @@ fn frame(e: &sql::Expr, spec: &sql::WindowSpec) -> Result<Frame> {
                 end: offset(end)?,
             })
         }
+        (start, end, sql::WindowFrameUnits::Range) => range(e, spec, start, end, scope, hook),
         _ => Err(SqlError::NotSupported(format!(
-            "{e}: this window frame (supported: ROWS BETWEEN any bounds; RANGE from \
-             UNBOUNDED PRECEDING to CURRENT ROW or UNBOUNDED FOLLOWING)"
+            "{e}: GROUPS frames (supported: ROWS and RANGE BETWEEN any bounds)"
         ))),
     }
+}
+
+/// `RANGE BETWEEN a AND b` with an offset or CURRENT ROW on either side: each bound is
+/// an expression over the single ORDER BY key, the key value at the frame's edge for the
+/// current row (`key - n` for `n PRECEDING` ascending, `key + n` descending; the key
+/// itself for CURRENT ROW, which takes in its peers). The executor finds the edges by
+/// binary search in the sorted partition. Offsets are non-negative constants: numbers over
+/// a numeric key, intervals over a date or timestamp key.
+fn range(
+    e: &sql::Expr,
+    spec: &sql::WindowSpec,
+    start: &sql::WindowFrameBound,
+    end: &sql::WindowFrameBound,
+    scope: &Scope,
+    hook: Option<Hook>,
+) -> Result<Frame> {
+    use sql::WindowFrameBound as B;
+    if matches!(start, B::Following(None)) || matches!(end, B::Preceding(None)) {
+        return Err(SqlError::Plan(format!(
+            "{e}: a frame cannot start at UNBOUNDED FOLLOWING or end at UNBOUNDED PRECEDING"
+        )));
+    }
+    let offset = |b: &B| matches!(b, B::Preceding(Some(_)) | B::Following(Some(_)));
+    if spec.order_by.is_empty() && !offset(start) && !offset(end) {
+        // Without ORDER BY every row is the current row's peer.
+        return Ok(Frame::Partition);
+    }
+    let [key] = spec.order_by.as_slice() else {
+        return Err(SqlError::Plan(format!(
+            "{e}: a RANGE frame with an offset needs exactly one ORDER BY key, got {} \
+             (use ROWS, or order by one column)",
+            spec.order_by.len()
+        )));
+    };
+    let desc = matches!(key.options.sort, Some(sql::OrderBySort::Desc));
+    let bound = |b: &B, preceding: bool| -> Result<Option<Expr>> {
+        let x = match b {
+            B::Preceding(None) | B::Following(None) => return Ok(None),
+            B::CurrentRow => return Ok(Some(bind(&key.expr, scope, hook)?)),
+            B::Preceding(Some(x)) | B::Following(Some(x)) => x,
+        };
+        let offset = bind(x, scope, hook)?;
+        let Expr::Literal(v) = &offset else {
+            return Err(SqlError::Plan(format!(
+                "{e}: a RANGE offset must be a constant, got {x}"
+            )));
+        };
+        let negative = match v.data_type() {
+            t if t.is_numeric() => {
+                let f = arrow::compute::cast(v, &arrow::datatypes::DataType::Float64)?;
+                use arrow::array::{Array, AsArray};
+                let f = f.as_primitive::<arrow::datatypes::Float64Type>();
+                Array::is_null(f, 0) || f.value(0) < 0.0
+            }
+            arrow::datatypes::DataType::Interval(arrow::datatypes::IntervalUnit::MonthDayNano) => {
+                use arrow::array::AsArray;
+                let i = v
+                    .as_primitive::<arrow::datatypes::IntervalMonthDayNanoType>()
+                    .value(0);
+                i.months < 0 || i.days < 0 || i.nanoseconds < 0
+            }
+            _ => false,
+        };
+        if negative {
+            return Err(SqlError::Plan(format!(
+                "{e}: a RANGE offset must be a non-negative constant, got {x}"
+            )));
+        }
+        // Preceding an ascending key is below it; preceding a descending key, above.
+        let op = if preceding != desc {
+            sql::BinaryOperator::Minus
+        } else {
+            sql::BinaryOperator::Plus
+        };
+        let edge = sql::Expr::BinaryOp {
+            left: Box::new(sql::Expr::Nested(Box::new(key.expr.clone()))),
+            op,
+            right: Box::new(sql::Expr::Nested(x.clone())),
+        };
+        bind(&edge, scope, hook).map(Some).map_err(|err| {
+            SqlError::Plan(format!(
+                "{e}: a RANGE offset must fit the ORDER BY key's type (a number for a \
+                 numeric key, an INTERVAL for a date or timestamp): {err}"
+            ))
+        })
+    };
+    let start = bound(start, matches!(start, B::Preceding(_)))?;
+    let end = bound(end, matches!(end, B::Preceding(_)))?;
+    Ok(Frame::Range {
+        start: start.map(Box::new),
+        end: end.map(Box::new),
+    })
 }
 
 /// Adds a [`Plan::Window`] for `calls` over `plan`: the new plan, its scope, and the SQL
