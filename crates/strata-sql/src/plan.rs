@@ -262,6 +262,28 @@ pub enum Plan {
         /// Functions with names.
         funcs: Vec<(WindowCall, String)>,
     },
+    /// `WITH RECURSIVE`: the anchor's rows, then `step` run again and again over the rows
+    /// the previous round added (its [`Plan::WorkTable`] leaf `work`) until a round adds
+    /// none. With `distinct` (`UNION`), rows already produced are dropped each round.
+    Recursive {
+        /// The non-recursive term.
+        anchor: Box<Plan>,
+        /// The recursive term; reads the last round's rows through `WorkTable { work }`.
+        step: Box<Plan>,
+        /// `UNION` rather than `UNION ALL`.
+        distinct: bool,
+        /// The work table's id (unique within the query).
+        work: usize,
+        /// The output: the anchor's types, the CTE's column names.
+        schema: SchemaRef,
+    },
+    /// The rows the previous round of the enclosing [`Plan::Recursive`] added.
+    WorkTable {
+        /// Which recursive CTE.
+        work: usize,
+        /// Its schema.
+        schema: SchemaRef,
+    },
 }
 
 impl Plan {
@@ -273,7 +295,11 @@ impl Plan {
     /// The inputs, left to right.
     pub fn children(&self) -> Vec<&Plan> {
         match self {
-            Plan::Scan { .. } | Plan::Values { .. } | Plan::Exchange { .. } => vec![],
+            Plan::Scan { .. }
+            | Plan::Values { .. }
+            | Plan::Exchange { .. }
+            | Plan::WorkTable { .. } => vec![],
+            Plan::Recursive { anchor, step, .. } => vec![anchor, step],
             Plan::Filter { input, .. }
             | Plan::Project { input, .. }
             | Plan::Aggregate { input, .. }
@@ -289,7 +315,23 @@ impl Plan {
     pub fn map_children(self, f: &mut impl FnMut(Plan) -> Plan) -> Plan {
         let mut b = |p: Box<Plan>| Box::new(f(*p));
         match self {
-            Plan::Scan { .. } | Plan::Values { .. } | Plan::Exchange { .. } => self,
+            Plan::Scan { .. }
+            | Plan::Values { .. }
+            | Plan::Exchange { .. }
+            | Plan::WorkTable { .. } => self,
+            Plan::Recursive {
+                anchor,
+                step,
+                distinct,
+                work,
+                schema,
+            } => Plan::Recursive {
+                anchor: b(anchor),
+                step: b(step),
+                distinct,
+                work,
+                schema,
+            },
             Plan::Filter { input, predicate } => Plan::Filter {
                 input: b(input),
                 predicate,
@@ -392,7 +434,10 @@ impl Plan {
                     .collect();
                 Arc::new(Schema::new(fields))
             }
-            Plan::Values { schema, .. } | Plan::Exchange { schema, .. } => schema.clone(),
+            Plan::Values { schema, .. }
+            | Plan::Exchange { schema, .. }
+            | Plan::Recursive { schema, .. }
+            | Plan::WorkTable { schema, .. } => schema.clone(),
             Plan::Union { inputs, .. } => {
                 let first = inputs[0].schema();
                 let fields: Vec<Field> = first
@@ -557,6 +602,13 @@ impl Plan {
             }
             Plan::Union { distinct, .. } => {
                 out.push_str(if *distinct { "Union" } else { "UnionAll" });
+            }
+            Plan::Recursive { distinct, work, .. } => {
+                let all = if *distinct { "" } else { " ALL" };
+                let _ = write!(out, "RecursiveUnion{all} work={work}");
+            }
+            Plan::WorkTable { work, .. } => {
+                let _ = write!(out, "WorkTable {work}");
             }
             Plan::Window { funcs, .. } => {
                 let f: Vec<String> = funcs

@@ -101,6 +101,9 @@ fn cut(p: Plan, out: &mut Vec<Stage>) -> Plan {
                 filter,
             }
         }
+        // The recursive term runs round after round over the work table, inside one
+        // fragment.
+        p @ Plan::Recursive { .. } => p,
         other => other.map_children(&mut |c| cut(c, out)),
     }
 }

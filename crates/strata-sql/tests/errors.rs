@@ -87,7 +87,7 @@ fn queries_over_csv_with_nulls_group_and_order() {
     assert!(text.contains("| Rome | 1 | 1    | 45.0 |"), "{text}");
     // Unsupported SQL says so instead of answering wrongly.
     assert!(matches!(
-        e.sql("WITH RECURSIVE x AS (SELECT 1 AS n) SELECT * FROM x"),
+        e.sql("SELECT * FROM (VALUES (1)) v(x) INTERSECT ALL SELECT 1"),
         Err(SqlError::NotSupported(_))
     ));
     let one = e
@@ -129,4 +129,35 @@ fn string_literals_meet_numbers_as_numbers() {
     assert_eq!(b[0].num_rows(), 1);
     let m = err(&e, "SELECT name FROM people WHERE id = 'two'");
     assert!(m.contains("'two' is not a valid BIGINT"), "{m}");
+}
+
+#[test]
+fn a_recursion_that_never_ends_fails_on_the_memory_budget() {
+    let mut e = Engine::new();
+    e.exec = strata_sql::exec::ExecOptions::sized(Some(16 << 20), Some(2), None).unwrap();
+    // Each round doubles the rows and nothing stops it: UNION ALL never reaches a fixpoint.
+    let q = "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + x FROM t, (VALUES (1), (2)) v(x)) \
+             SELECT count(*) FROM t";
+    let m = err(&e, q);
+    assert!(m.contains("recursive CTE outgrew the memory budget"), "{m}");
+    // The same shape with a condition that ends it runs.
+    let q = "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + x FROM t, (VALUES (1), (2)) v(x) \
+             WHERE n < 10) SELECT count(*) FROM t";
+    let b = e.sql(q).unwrap();
+    let c = b[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .unwrap();
+    // The same rounds by hand: each row below 10 begets n + 1 and n + 2.
+    let (mut all, mut last) = (1i64, vec![1i64]);
+    while !last.is_empty() {
+        last = last
+            .iter()
+            .filter(|n| **n < 10)
+            .flat_map(|n| [n + 1, n + 2])
+            .collect();
+        all += last.len() as i64;
+    }
+    assert_eq!(c.value(0), all);
 }

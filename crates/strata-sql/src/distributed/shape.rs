@@ -38,7 +38,8 @@ pub enum Driving {
 /// which only a task that probed everything knows.
 pub fn serial(p: &Plan) -> bool {
     let here = match p {
-        Plan::Limit { .. } => true,
+        // A recursive CTE iterates over all of its rows at once, in one task.
+        Plan::Limit { .. } | Plan::Recursive { .. } => true,
         Plan::Join { kind, .. } => matches!(kind, JoinKind::Right | JoinKind::Full),
         _ => false,
     };

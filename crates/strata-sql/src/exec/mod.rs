@@ -16,6 +16,7 @@ mod join;
 mod join_index;
 mod metrics;
 mod prune;
+mod recursive;
 mod scan;
 mod sort;
 pub mod spill;
@@ -121,6 +122,8 @@ pub struct Ctx {
     /// Read only split `k` of `n` of each scanned table, as one partition (a task of a
     /// distributed query; see `scan::split`).
     pub split: Option<(usize, usize)>,
+    /// The rows of each recursive CTE's last round, by work-table id (see `recursive`).
+    work: Mutex<std::collections::HashMap<usize, Vec<RecordBatch>>>,
 }
 
 impl Ctx {
@@ -133,6 +136,7 @@ impl Ctx {
             metrics: Metrics::new(plan.size()),
             inputs: Default::default(),
             split: None,
+            work: Default::default(),
         }
     }
 
@@ -341,5 +345,13 @@ fn run_node<'a>(plan: &'a Plan, ctx: &'a Ctx, id: usize) -> Result<Vec<Stream<'a
             let parts = run(input, ctx, child)?;
             window::window(ctx, id, input.schema(), parts, funcs, plan.schema())
         }
+        Plan::Recursive {
+            anchor,
+            step,
+            distinct,
+            work,
+            schema,
+        } => recursive::recursive(ctx, id, anchor, step, *distinct, *work, schema.clone()),
+        Plan::WorkTable { work, .. } => recursive::work_table(ctx, *work),
     }
 }

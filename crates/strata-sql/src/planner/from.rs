@@ -14,16 +14,48 @@ pub(super) fn relation(
             let tname = raw
                 .trim_matches(|c| c == '"' || c == '\'' || c == '`')
                 .to_string();
-            if let Some(q) = cte(&tname) {
-                let mut w = words.clone();
-                w.extend(mentioned(&q));
-                let (plan, scope) = plan_query_with(&q, tables, &w)?;
-                let qual = alias
-                    .as_ref()
-                    .map(|a| a.name.value.clone())
-                    .unwrap_or(tname);
+            let qual = alias
+                .as_ref()
+                .map(|a| a.name.value.clone())
+                .unwrap_or_else(|| tname.clone());
+            if let Some((plan, schema)) = recursive::work_table(&tname) {
+                let mut scope = Scope::new(schema, Some(&qual));
+                if let Some(a) = alias {
+                    rename(&mut scope, a.columns.iter().map(|c| c.name.value.as_str()));
+                }
                 return Ok(Rel {
-                    scope: Scope::new(scope.schema.clone(), Some(&qual)),
+                    scope,
+                    plan,
+                    rows: 1_000.0,
+                    base: 1_000.0,
+                });
+            }
+            if let Some((at, def)) = cte(&tname) {
+                let mut w = words.clone();
+                w.extend(mentioned(&def.query));
+                let (plan, scope) = with_ctes_before(at, || {
+                    if def.recursive {
+                        recursive::plan(&def, tables, &w)
+                    } else {
+                        plan_query_with(&def.query, tables, &w)
+                    }
+                })?;
+                let mut scope = Scope::new(scope.schema.clone(), Some(&qual));
+                if def.columns.len() > scope.names.len() {
+                    return Err(SqlError::Plan(format!(
+                        "WITH {}({}) names {} columns but its query gives {}",
+                        def.name,
+                        def.columns.join(", "),
+                        def.columns.len(),
+                        scope.names.len()
+                    )));
+                }
+                rename(&mut scope, def.columns.iter().map(String::as_str));
+                if let Some(a) = alias {
+                    rename(&mut scope, a.columns.iter().map(|c| c.name.value.as_str()));
+                }
+                return Ok(Rel {
+                    scope,
                     plan,
                     rows: 100_000.0,
                     base: 100_000.0,

@@ -23,6 +23,7 @@ mod from;
 mod join_chain;
 mod order;
 mod qualify;
+mod recursive;
 mod rollup_windows;
 mod select;
 mod subquery;
@@ -76,19 +77,42 @@ pub fn plan_query(q: &sql::Query, tables: &dyn Tables) -> Result<(Plan, Scope)> 
     plan_query_with(q, tables, &words)
 }
 
-thread_local! {
-    /// Common table expressions in scope while a query is planned (innermost last).
-    static CTES: std::cell::RefCell<Vec<(String, sql::Query)>> = const { std::cell::RefCell::new(Vec::new()) };
+/// One common table expression of a `WITH`.
+#[derive(Clone)]
+struct Cte {
+    name: String,
+    query: sql::Query,
+    /// `WITH t(a, b) AS ...`: the names its columns take (empty: the query's own).
+    columns: Vec<String>,
+    /// Declared in `WITH RECURSIVE` (it may name itself; see `recursive.rs`).
+    recursive: bool,
 }
 
-fn cte(name: &str) -> Option<sql::Query> {
+thread_local! {
+    /// Common table expressions in scope while a query is planned (innermost last).
+    static CTES: std::cell::RefCell<Vec<Cte>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The CTE `name` names, innermost first, and its position in [`CTES`].
+fn cte(name: &str) -> Option<(usize, Cte)> {
     CTES.with(|c| {
         c.borrow()
             .iter()
+            .enumerate()
             .rev()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, q)| q.clone())
+            .find(|(_, d)| d.name.eq_ignore_ascii_case(name))
+            .map(|(i, d)| (i, d.clone()))
     })
+}
+
+/// Runs `f` with only the CTEs before position `at` in scope: a CTE's own query sees the
+/// ones declared before it, not itself (so `WITH t AS (SELECT * FROM t)` reads the table
+/// `t`, and cannot recurse forever).
+fn with_ctes_before<T>(at: usize, f: impl FnOnce() -> T) -> T {
+    let hidden = CTES.with(|c| c.borrow_mut().split_off(at));
+    let r = f();
+    CTES.with(|c| c.borrow_mut().extend(hidden));
+    r
 }
 
 fn plan_query_with(
@@ -97,14 +121,21 @@ fn plan_query_with(
     words: &HashSet<String>,
 ) -> Result<(Plan, Scope)> {
     if let Some(with) = &q.with {
-        if with.recursive {
-            return Err(SqlError::NotSupported("WITH RECURSIVE".into()));
-        }
         let n = with.cte_tables.len();
         CTES.with(|c| {
             let mut c = c.borrow_mut();
             for t in &with.cte_tables {
-                c.push((t.alias.name.value.clone(), (*t.query).clone()));
+                c.push(Cte {
+                    name: t.alias.name.value.clone(),
+                    query: (*t.query).clone(),
+                    columns: t
+                        .alias
+                        .columns
+                        .iter()
+                        .map(|c| c.name.value.clone())
+                        .collect(),
+                    recursive: with.recursive,
+                });
             }
         });
         let mut bare = q.clone();
