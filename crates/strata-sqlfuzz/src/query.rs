@@ -881,7 +881,14 @@ impl Gen<'_> {
     /// A random query: mostly SELECT blocks, sometimes two combined.
     pub fn query(&mut self) -> Query {
         if self.rng.gen_ratio(1, 8) {
-            let op = self.pick(&["UNION", "UNION ALL", "INTERSECT", "EXCEPT"]);
+            let op = self.pick(&[
+                "UNION",
+                "UNION ALL",
+                "INTERSECT",
+                "EXCEPT",
+                "INTERSECT ALL",
+                "EXCEPT ALL",
+            ]);
             let ty = self.pick(&[Ty::Int, Ty::Text]);
             let side = |g: &mut Self| {
                 let (from, scope) = g.from();

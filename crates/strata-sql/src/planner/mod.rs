@@ -184,10 +184,12 @@ fn plan_query_with(
             left,
             right,
         } => {
-            if matches!(set_quantifier, sql::SetQuantifier::All) {
-                return Err(SqlError::NotSupported(format!("{op} ALL (use {op})")));
-            }
-            let (p, sc) = intersect_except(q, left, right, *op, tables, words)?;
+            let all = match set_quantifier {
+                sql::SetQuantifier::All => true,
+                sql::SetQuantifier::Distinct | sql::SetQuantifier::None => false,
+                other => return Err(SqlError::NotSupported(format!("{op} {other}"))),
+            };
+            let (p, sc) = intersect_except(q, left, right, *op, all, tables, words)?;
             let tx = sc.names.iter().map(|n| n.1.clone()).collect();
             (p, sc, tx, None)
         }
@@ -330,11 +332,34 @@ fn intersect_except(
     left: &sql::SetExpr,
     right: &sql::SetExpr,
     op: sql::SetOperator,
+    all: bool,
     tables: &dyn Tables,
     words: &HashSet<String>,
 ) -> Result<(Plan, Scope)> {
     let side = |body: &sql::SetExpr| set_side(q, body, tables, words);
     let (lp, rp) = aligned(side(left)?, side(right)?, &op.to_string())?;
+    let out_width = lp.schema().fields().len();
+    // INTERSECT ALL / EXCEPT ALL: number the copies of each row on each side; (row, k) is
+    // on a side iff it holds k copies or more, so the distinct operation over the numbered
+    // rows keeps min(l, r) copies (INTERSECT) or max(l - r, 0) (EXCEPT).
+    let numbered = |p: Plan| -> Plan {
+        let call = crate::plan::WindowCall {
+            func: crate::plan::WindowFunc::RowNumber,
+            args: vec![],
+            partition_by: (0..out_width).map(Expr::Column).collect(),
+            order_by: vec![],
+            frame: crate::plan::Frame::Partition,
+        };
+        Plan::Window {
+            input: Box::new(p),
+            funcs: vec![(call, "__copy".into())],
+        }
+    };
+    let (lp, rp) = if all {
+        (numbered(lp), numbered(rp))
+    } else {
+        (lp, rp)
+    };
     let schema = lp.schema();
     let width = schema.fields().len();
     let tagged = |p: Plan, tag: i64| -> Plan {
@@ -397,7 +422,7 @@ fn intersect_except(
             input: Box::new(grouped),
             predicate: keep,
         }),
-        exprs: (0..width)
+        exprs: (0..out_width)
             .map(|i| (Expr::Column(i), schema.field(i).name().clone()))
             .collect(),
     };
