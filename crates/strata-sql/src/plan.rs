@@ -139,6 +139,14 @@ pub enum Frame {
         /// Last row's offset (`None`: the partition's end).
         end: Option<i64>,
     },
+    /// `GROUPS BETWEEN a AND b`: like `Between`, counted in peer groups (rows with equal
+    /// ORDER BY keys) instead of rows; the current row's whole group is offset 0.
+    Groups {
+        /// First group's offset (`None`: the partition's start).
+        start: Option<i64>,
+        /// Last group's offset (`None`: the partition's end).
+        end: Option<i64>,
+    },
     /// `RANGE BETWEEN a AND b` over the one ORDER BY key: the rows whose key lies between
     /// the bound expressions' values for the current row (`key - 3` for `3 PRECEDING` on
     /// an ascending key; the key itself for CURRENT ROW). `None`: unbounded on that side.

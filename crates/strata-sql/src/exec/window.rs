@@ -204,6 +204,12 @@ fn eval(input: &RecordBatch, w: &WindowCall, out_type: &DataType) -> Result<Arra
                     let acc = sliding(f, v.as_ref(), &perm, &bounds, bounded)?;
                     return finish(f, v.as_ref(), &perm, acc, out_type);
                 }
+                Frame::Groups { start, end } => {
+                    let bounds = groups_bounds(&starts, &pend, &peer_end, *start, *end);
+                    let bounded = start.is_some() && end.is_some();
+                    let acc = sliding(f, v.as_ref(), &perm, &bounds, bounded)?;
+                    return finish(f, v.as_ref(), &perm, acc, out_type);
+                }
                 Frame::Range { start, end } => {
                     let key = (&order[0], &w.order_by[0]);
                     let edges = [start.as_deref(), end.as_deref()]
@@ -348,6 +354,51 @@ fn rows_bounds(
             (lo as usize, (hi.max(lo)) as usize)
         })
         .collect()
+}
+
+/// `GROUPS BETWEEN start AND end`: per sorted position, the frame's `[lo, hi)` positions:
+/// from the first row of the peer group `start` groups away to the last row of the group
+/// `end` groups away (clipped to the partition).
+fn groups_bounds(
+    starts: &[usize],
+    pend: &[usize],
+    peer_end: &[usize],
+    start: Option<i64>,
+    end: Option<i64>,
+) -> Vec<(usize, usize)> {
+    let n = starts.len();
+    // Per partition, its peer groups' first positions; per position, its group's index.
+    let mut group_of = vec![0usize; n];
+    let mut firsts: Vec<usize> = Vec::new();
+    let mut out = Vec::with_capacity(n);
+    let mut s = 0;
+    while s < n {
+        let (ps, pe) = (starts[s], pend[s]);
+        firsts.clear();
+        let mut x = ps;
+        while x < pe {
+            let g = firsts.len();
+            firsts.push(x);
+            group_of[x..peer_end[x]].fill(g);
+            x = peer_end[x];
+        }
+        let groups = firsts.len() as i64;
+        let first_of = |g: i64| -> usize {
+            if g >= groups {
+                pe
+            } else {
+                firsts[g.max(0) as usize]
+            }
+        };
+        for &g in &group_of[ps..pe] {
+            let g = g as i64;
+            let lo = start.map_or(ps, |o| first_of(g + o));
+            let hi = end.map_or(pe, |o| if g + o < 0 { ps } else { first_of(g + o + 1) });
+            out.push((lo, hi.max(lo)));
+        }
+        s = pe;
+    }
+    out
 }
 
 /// An aggregate over each row's frame `bounds[s]` (sorted positions `[lo, hi)`; both ends

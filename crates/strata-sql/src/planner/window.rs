@@ -159,13 +159,14 @@ fn frame(
         (B::Preceding(None), B::Following(None), _) => Ok(Frame::Partition),
         (B::Preceding(None), B::CurrentRow, sql::WindowFrameUnits::Rows) => Ok(Frame::Rows),
         (B::Preceding(None), B::CurrentRow, sql::WindowFrameUnits::Range) => Ok(Frame::Peers),
-        (start, end, sql::WindowFrameUnits::Rows) => {
+        (start, end, units @ (sql::WindowFrameUnits::Rows | sql::WindowFrameUnits::Groups)) => {
             let offset = |b: &B| -> Result<Option<i64>> {
                 let n = |x: &Option<Box<sql::Expr>>| -> Result<i64> {
                     let text = x.as_ref().map(|x| x.to_string()).unwrap_or_default();
                     text.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
                         SqlError::Plan(format!(
-                            "{e}: a ROWS frame offset must be a non-negative integer, got {text}"
+                            "{e}: a ROWS or GROUPS frame offset must be a non-negative \
+                             integer, got {text}"
                         ))
                     })
                 };
@@ -182,15 +183,18 @@ fn frame(
                      PRECEDING"
                 )));
             }
-            Ok(Frame::Between {
-                start: offset(start)?,
-                end: offset(end)?,
-            })
+            let (start, end) = (offset(start)?, offset(end)?);
+            if *units == sql::WindowFrameUnits::Rows {
+                return Ok(Frame::Between { start, end });
+            }
+            if spec.order_by.is_empty() {
+                return Err(SqlError::Plan(format!(
+                    "{e}: a GROUPS frame needs ORDER BY"
+                )));
+            }
+            Ok(Frame::Groups { start, end })
         }
         (start, end, sql::WindowFrameUnits::Range) => range(e, spec, start, end, scope, hook),
-        _ => Err(SqlError::NotSupported(format!(
-            "{e}: GROUPS frames (supported: ROWS and RANGE BETWEEN any bounds)"
-        ))),
     }
 }
 
