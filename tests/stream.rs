@@ -296,3 +296,59 @@ fn streaming_sql_output_is_exactly_once_across_kills() {
     assert!(kills >= 2, "only {kills} kills");
     assert_eq!(rows(&out, "auction,num"), want, "after {kills} kills");
 }
+
+/// A TCP socket as the input (as `nc -lk` feeds Flink's socketTextStream): the events a
+/// server writes to the connection give the same result as the same events read from files.
+#[test]
+fn nexmark_reads_events_from_a_tcp_socket() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    run_ok(&[
+        "gen",
+        "nexmark",
+        "--events",
+        "20000",
+        "--partitions",
+        "1",
+        "--out",
+        input.to_str().unwrap(),
+    ]);
+    let mut text = Vec::new();
+    for e in std::fs::read_dir(&input).unwrap() {
+        text.extend(std::fs::read(e.unwrap().path()).unwrap());
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut c, _) = listener.accept().unwrap();
+        c.write_all(&text).unwrap();
+    });
+    let (q, header) = ("q11", "bidder,bid_count,starttime,endtime");
+    let from_files = tmp.path().join("files");
+    let from_socket = tmp.path().join("socket");
+    run_ok(&[
+        "stream",
+        "nexmark",
+        "--query",
+        q,
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
+        from_files.to_str().unwrap(),
+    ]);
+    run_ok(&[
+        "stream",
+        "nexmark",
+        "--query",
+        q,
+        "--input",
+        &format!("tcp://{addr}"),
+        "--out",
+        from_socket.to_str().unwrap(),
+    ]);
+    server.join().unwrap();
+    let want = rows(&from_files, header);
+    assert!(!want.is_empty());
+    assert_eq!(rows(&from_socket, header), want);
+}

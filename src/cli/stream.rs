@@ -62,7 +62,9 @@ pub struct NexmarkArgs {
     /// Read Nexmark JSON-lines events from the files under this directory or URL (what
     /// `strata gen nexmark` writes; each file is a partition with its own watermark), or
     /// from a NATS JetStream stream, nats://host:port/STREAM (its sequence numbers are the
-    /// checkpointed offsets; read up to the last message present at start).
+    /// checkpointed offsets; read up to the last message present at start), or from a TCP
+    /// socket, tcp://host:port (one event per line until the peer closes; not replayable,
+    /// so a restored job continues with what the socket sends next).
     #[arg(long, value_name = "DIR|URL")]
     input: Option<String>,
     /// Keep watching --input for new files or messages (the job runs until killed).
@@ -314,6 +316,14 @@ fn nexmark_job(cfg: &StrataConfig, a: NexmarkArgs) -> Result<()> {
             }
             env.source(src, wm)
         }
+        (Some(url), _) if url.starts_with("tcp://") => env.source(
+            strata::stream::socket::SocketSource::new(url, |l: &str| {
+                Event::parse(l)
+                    .map(Some)
+                    .map_err(strata::stream::StreamError::Invalid)
+            })?,
+            wm,
+        ),
         (Some(dir), _) if a.records => {
             let src = DfsLogSource::new(dir.clone(), storage, |b: &[u8]| {
                 let line = String::from_utf8_lossy(b);

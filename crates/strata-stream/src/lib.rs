@@ -22,6 +22,7 @@
 //!   file sinks commit in two phases ([`sink`]).
 //! - Keyed state of process functions lives on the heap or in an on-disk LSM tree
 //!   ([`state`]); its checkpoints are incremental (shared delta files, reference-counted).
+//! - [`socket`]: a TCP socket of text lines (`tcp://host:port`, not replayable).
 //! - [`jetstream`]: NATS JetStream as a replayable source (sequence numbers as offsets) and
 //!   an exactly-once sink.
 //! - [`sql`]: streaming SQL with window table functions, each window run on Strata SQL.
@@ -45,6 +46,7 @@ pub mod nexmark;
 pub mod operator;
 pub mod process;
 pub mod sink;
+pub mod socket;
 pub mod source;
 pub mod sql;
 pub mod state;
