@@ -352,3 +352,123 @@ fn nexmark_reads_events_from_a_tcp_socket() {
     assert!(!want.is_empty());
     assert_eq!(rows(&from_socket, header), want);
 }
+
+/// Stop-with-savepoint, as Flink users upgrade or rescale a job: a job that watches its
+/// input for ever is asked for a savepoint and to stop; a new run started from the
+/// savepoint at another parallelism (and a fresh checkpoint directory) finishes the
+/// input. The output of the two runs together equals one uninterrupted run's, row for row.
+#[test]
+fn a_job_stopped_with_a_savepoint_resumes_from_it_at_another_parallelism() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let input_s = input.to_str().unwrap();
+    run_ok(&[
+        "gen",
+        "nexmark",
+        "--events",
+        "200000",
+        "--partitions",
+        "2",
+        "--out",
+        input_s,
+    ]);
+    let (q, header) = ("q11", "bidder,bid_count,starttime,endtime");
+    let base = tmp.path().join("base");
+    run_ok(&[
+        "stream",
+        "nexmark",
+        "--query",
+        q,
+        "--input",
+        input_s,
+        "--out",
+        base.to_str().unwrap(),
+    ]);
+    let want = rows(&base, header);
+    assert!(!want.is_empty());
+
+    let out = tmp.path().join("out");
+    let (chk_a, chk_b, sp) = (
+        tmp.path().join("chk-a"),
+        tmp.path().join("chk-b"),
+        tmp.path().join("sp"),
+    );
+    let mut a = strata()
+        .args([
+            "stream",
+            "nexmark",
+            "--query",
+            q,
+            "--input",
+            input_s,
+            "--monitor",
+        ])
+        .args([
+            "--out",
+            out.to_str().unwrap(),
+            "--checkpoint-dir",
+            chk_a.to_str().unwrap(),
+        ])
+        .args(["--checkpoint-interval", "200ms", "--parallelism", "2"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first committed rows, so both runs write part of the output.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while newest_checkpoint(&chk_a) == 0 || !out.exists() || rows(&out, header).is_empty() {
+        assert!(Instant::now() < deadline, "no output within 120 s");
+        assert!(a.try_wait().unwrap().is_none(), "the watching job ended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    run_ok(&[
+        "stream",
+        "savepoint",
+        "--checkpoint-dir",
+        chk_a.to_str().unwrap(),
+        "--to",
+        sp.to_str().unwrap(),
+        "--stop",
+    ]);
+    // The job stops by itself once the savepoint is written.
+    let status = a.wait().unwrap();
+    let err = std::io::read_to_string(a.stderr.take().unwrap()).unwrap();
+    assert!(status.success(), "{err}");
+    assert!(
+        newest_checkpoint(&sp) > 0,
+        "no savepoint under {}",
+        sp.display()
+    );
+    let first = rows(&out, header).len();
+    run_ok(&[
+        "stream",
+        "nexmark",
+        "--query",
+        q,
+        "--input",
+        input_s,
+        "--out",
+        out.to_str().unwrap(),
+        "--from-savepoint",
+        sp.to_str().unwrap(),
+        "--checkpoint-dir",
+        chk_b.to_str().unwrap(),
+        "--parallelism",
+        "3",
+    ]);
+    let all = rows(&out, header);
+    eprintln!("savepoint: {first} rows before it, {} in all", all.len());
+    assert_eq!(all, want);
+    // A savepoint target that already holds one is refused, naming it.
+    let o = strata()
+        .args([
+            "stream",
+            "savepoint",
+            "--checkpoint-dir",
+            chk_b.to_str().unwrap(),
+        ])
+        .args(["--to", sp.to_str().unwrap(), "--timeout", "1s"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already holds savepoint"));
+}

@@ -30,6 +30,29 @@ pub enum StreamCmd {
     /// within a window, the query runs on Strata SQL (joins, GROUP BY, subqueries). Queries
     /// without a window table function (projections, filters) run on micro-batches.
     Sql(SqlArgs),
+    /// Take a savepoint of a running job: ask the job that checkpoints into
+    /// --checkpoint-dir for a checkpoint now, copied to --to as a self-contained
+    /// savepoint that retention never deletes. Start a job from it later with
+    /// --from-savepoint (at any parallelism, e.g. after changing the job's resources).
+    Savepoint(SavepointArgs),
+}
+
+/// `strata stream savepoint`.
+#[derive(Args, Debug)]
+pub struct SavepointArgs {
+    /// The running job's checkpoint directory or URL.
+    #[arg(long, value_name = "DIR")]
+    checkpoint_dir: String,
+    /// Where to write the savepoint (an empty directory or URL: local, dfs://, s3://).
+    #[arg(long, value_name = "DIR")]
+    to: String,
+    /// Stop the job once the savepoint is written (nothing after it is committed), to
+    /// restart it from the savepoint, e.g. at another parallelism.
+    #[arg(long)]
+    stop: bool,
+    /// How long to wait for the job to take it.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    timeout: Duration,
 }
 
 /// `strata stream sql`.
@@ -105,8 +128,12 @@ pub struct JobArgs {
     retain: usize,
     /// Resume from the latest complete checkpoint in --checkpoint-dir (from the start if
     /// there is none yet).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_savepoint")]
     restore: bool,
+    /// Start from a savepoint (`strata stream savepoint --to DIR`) instead of the input's
+    /// beginning; needs an empty --checkpoint-dir for this run's checkpoints.
+    #[arg(long, value_name = "DIR")]
+    from_savepoint: Option<String>,
     /// Tasks per stage [default: 2].
     #[arg(long, default_value_t = 2)]
     parallelism: usize,
@@ -192,12 +219,26 @@ pub fn run(cfg: &StrataConfig, cmd: StreamCmd) -> Result<()> {
     match cmd {
         StreamCmd::Nexmark(a) => nexmark_job(cfg, a),
         StreamCmd::Sql(a) => sql_job(cfg, a),
+        StreamCmd::Savepoint(a) => {
+            let id = strata::stream::checkpoint::trigger_savepoint(
+                &a.checkpoint_dir,
+                &a.to,
+                a.stop,
+                &StorageOptions::from_config(&cfg.cluster),
+                a.timeout,
+            )?;
+            println!("savepoint of checkpoint {id} written to {}", a.to);
+            Ok(())
+        }
     }
 }
 
 fn stream_config(cfg: &StrataConfig, j: &JobArgs) -> Result<StreamConfig> {
     if j.restore && j.checkpoint_dir.is_none() {
         bail!("--restore needs --checkpoint-dir (where the checkpoints are)");
+    }
+    if j.from_savepoint.is_some() && j.checkpoint_dir.is_none() {
+        bail!("--from-savepoint needs --checkpoint-dir (an empty one, for this run's checkpoints)");
     }
     Ok(StreamConfig {
         parallelism: j.parallelism,
@@ -208,6 +249,7 @@ fn stream_config(cfg: &StrataConfig, j: &JobArgs) -> Result<StreamConfig> {
             retain: j.retain.max(1),
         }),
         restore: j.restore,
+        restore_from: j.from_savepoint.clone(),
         storage: StorageOptions::from_config(&cfg.cluster),
         state_backend: match j.state_backend {
             Backend::Heap => StateBackend::Heap,

@@ -39,6 +39,10 @@ pub struct StreamConfig {
     pub checkpoint: Option<CheckpointConfig>,
     /// Resume from the latest complete checkpoint.
     pub restore: bool,
+    /// Start from the savepoint at this URL (written by
+    /// [`crate::checkpoint::trigger_savepoint`]); new checkpoints go to an empty
+    /// `checkpoint` directory.
+    pub restore_from: Option<String>,
     /// Where storage URLs go.
     pub storage: StorageOptions,
     /// Batches a channel holds before its producer blocks.
@@ -56,6 +60,7 @@ impl Default for StreamConfig {
             max_parallelism: 128,
             checkpoint: None,
             restore: false,
+            restore_from: None,
             storage: StorageOptions::default(),
             channel_capacity: 8,
             batch_size: 512,

@@ -221,6 +221,93 @@ impl CheckpointStore {
     }
 }
 
+/// The file under a checkpoint directory that asks the running job for a savepoint; it
+/// holds the savepoint's target URL.
+const SAVEPOINT_REQUEST: &str = "_savepoint-request";
+
+impl CheckpointStore {
+    /// Asks the job checkpointing into this directory for a savepoint written to `target`
+    /// (and to stop once it is written, when `stop`).
+    pub(crate) fn request_savepoint(&self, target: &str, stop: bool) -> Result<()> {
+        let text = format!("{target}\n{}\n", if stop { "stop" } else { "run" });
+        self.store
+            .put(&self.path(SAVEPOINT_REQUEST), text.as_bytes())?;
+        Ok(())
+    }
+
+    /// A pending savepoint request (its target, and whether to stop after it), removing
+    /// the request.
+    pub(crate) fn take_savepoint_request(&self) -> Result<Option<(String, bool)>> {
+        let p = self.path(SAVEPOINT_REQUEST);
+        let len = match self.store.size(&p) {
+            Ok(n) => n,
+            Err(strata_storage::StorageError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let text = String::from_utf8_lossy(&self.store.read_range(&p, 0..len)?).to_string();
+        self.store.delete(&p)?;
+        let mut lines = text.lines();
+        let target = lines.next().unwrap_or_default().trim().to_string();
+        let stop = lines.next().is_some_and(|l| l.trim() == "stop");
+        Ok(Some((target, stop)))
+    }
+
+    /// Copies complete checkpoint `id` to `target` as a self-contained savepoint: the same
+    /// layout (`chk-N/` and the `shared/` files it needs), metadata last, so `target` is a
+    /// checkpoint directory a job can restore from, outside this directory's retention.
+    pub(crate) fn copy_to(&self, id: u64, target: &CheckpointStore) -> Result<u64> {
+        let meta = self.metadata(id)?;
+        let mut bytes = 0;
+        for name in &meta.shared {
+            let data = self.read(&format!("shared/{name}"))?;
+            bytes += data.len() as u64;
+            target.write_shared(name, &data)?;
+        }
+        for t in &meta.tasks {
+            let rel = format!("{}/{t}", chk_dir(id));
+            let data = self.read(&rel)?;
+            bytes += data.len() as u64;
+            target.store.put(&target.path(&rel), &data)?;
+        }
+        target.write_metadata(&meta)?;
+        Ok(bytes)
+    }
+}
+
+/// Asks the job that checkpoints into `dir` for a savepoint at `target` (then to stop,
+/// committing nothing after it, when `stop`: Flink's stop-with-savepoint), and waits up to
+/// `timeout` for it to complete; returns the savepoint's checkpoint id.
+pub fn trigger_savepoint(
+    dir: &str,
+    target: &str,
+    stop: bool,
+    opts: &StorageOptions,
+    timeout: Duration,
+) -> Result<u64> {
+    let chk = CheckpointStore::open(dir, opts)?;
+    let to = CheckpointStore::open(target, opts)?;
+    if let Some(id) = to.complete()?.last() {
+        return Err(StreamError::Invalid(format!(
+            "{target} already holds savepoint {id}; choose an empty target"
+        )));
+    }
+    chk.request_savepoint(target, stop)?;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(&id) = to.complete()?.last() {
+            return Ok(id);
+        }
+        if std::time::Instant::now() > deadline {
+            // Withdraw the request so a job started later does not act on it.
+            let _ = chk.take_savepoint_request();
+            return Err(StreamError::Invalid(format!(
+                "no savepoint within {timeout:?}: is a job running with --checkpoint-dir {dir}?                  (it looks for requests between checkpoints)"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Makes sink files visible: copies each staged file to its target and removes it. A
 /// staged file already gone means an earlier commit of the same checkpoint got there.
 pub(crate) fn commit(pending: &[PendingFile], opts: &StorageOptions) -> Result<()> {

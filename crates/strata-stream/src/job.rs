@@ -51,6 +51,9 @@ struct InFlight {
     started: Instant,
     acks: Vec<(String, Snapshot)>,
     last: bool,
+    /// A savepoint's target (the checkpoint is copied there once complete), and whether
+    /// the job stops after it.
+    savepoint: Option<(String, bool)>,
 }
 
 impl StreamEnv {
@@ -71,7 +74,38 @@ impl StreamEnv {
         }
         let mut restored: Option<Arc<Restored>> = None;
         let mut next_id = 1;
-        if let Some(s) = &store {
+        if let Some(from) = &cfg.restore_from {
+            // A savepoint: restore it, then checkpoint into a directory of this run's own.
+            let Some(s) = &store else {
+                return Err(StreamError::Invalid(
+                    "restoring a savepoint needs a checkpoint directory for the new run \
+                     (--checkpoint-dir)"
+                        .into(),
+                ));
+            };
+            if let Some(id) = s.complete()?.last() {
+                return Err(StreamError::Invalid(format!(
+                    "checkpoint directory {} already holds checkpoint {id}; a job started \
+                     from a savepoint needs an empty one",
+                    cfg.checkpoint
+                        .as_ref()
+                        .map(|c| c.dir.as_str())
+                        .unwrap_or("")
+                )));
+            }
+            let sp = CheckpointStore::open(from, &cfg.storage)?;
+            let Some(&id) = sp.complete()?.last() else {
+                return Err(StreamError::Invalid(format!(
+                    "{from} holds no savepoint (no chk-N/metadata.json)"
+                )));
+            };
+            let (meta, r) = sp.restore(id)?;
+            commit(&meta.pending, &cfg.storage)?;
+            s.drop_after(0)?;
+            tracing::info!(savepoint = %from, checkpoint = id, "restored from a savepoint");
+            restored = Some(Arc::new(r));
+            next_id = id + 1;
+        } else if let Some(s) = &store {
             let ids = s.complete()?;
             match (ids.last(), cfg.restore) {
                 (Some(&id), true) => {
@@ -190,6 +224,7 @@ impl StreamEnv {
         let mut ended = 0;
         let mut inflight: Option<InFlight> = None;
         let mut last_cp = Instant::now();
+        let mut last_request_poll = Instant::now();
         let mut finished = false;
         let outcome: Result<()> = loop {
             if done == n_tasks {
@@ -197,7 +232,22 @@ impl StreamEnv {
             }
             if inflight.is_none() && !finished {
                 let all_ended = ended == n_sources;
-                if all_ended || interval.is_some_and(|i| last_cp.elapsed() >= i) {
+                // A user's savepoint request (`strata stream savepoint`), looked for twice
+                // a second between checkpoints.
+                let mut savepoint = None;
+                if let Some(s) = &store
+                    && last_request_poll.elapsed() >= Duration::from_millis(500)
+                {
+                    last_request_poll = Instant::now();
+                    match s.take_savepoint_request() {
+                        Ok(t) => savepoint = t,
+                        Err(e) => break Err(e),
+                    }
+                }
+                if all_ended
+                    || savepoint.is_some()
+                    || interval.is_some_and(|i| last_cp.elapsed() >= i)
+                {
                     for c in &command_senders {
                         let _ = c.send(Command::Checkpoint(next_id));
                     }
@@ -206,6 +256,7 @@ impl StreamEnv {
                         started: Instant::now(),
                         acks: Vec::new(),
                         last: all_ended,
+                        savepoint,
                     });
                     next_id += 1;
                 }
@@ -219,9 +270,18 @@ impl StreamEnv {
                     f.acks.push((task, snap));
                     if f.acks.len() == n_tasks {
                         let f = inflight.take().expect("in flight");
-                        match complete(store.as_ref(), f, &cfg, retain) {
+                        let savepoint = f.savepoint.clone();
+                        let done = complete(store.as_ref(), f, &cfg, retain).and_then(|stat| {
+                            if let (Some((to, _)), Some(s)) = (&savepoint, &store) {
+                                let target = CheckpointStore::open(to, &cfg.storage)?;
+                                let bytes = s.copy_to(stat.id, &target)?;
+                                tracing::info!(checkpoint = stat.id, target = %to, bytes, "savepoint written");
+                            }
+                            Ok(stat)
+                        });
+                        match done {
                             Ok(stat) => {
-                                if stat.last {
+                                if stat.last || savepoint.as_ref().is_some_and(|s| s.1) {
                                     finished = true;
                                     for c in &command_senders {
                                         let _ = c.send(Command::Stop);
