@@ -345,10 +345,35 @@ fn run_map_stages(inner: &Arc<Inner>, job: u64, rdd: &Arc<dyn RddBase>) -> Resul
     Ok(())
 }
 
-/// After a fetch failure, forgets every output of that shuffle whose file is gone.
+/// After a fetch failure, forgets the failed output, every other output held by the same
+/// executor (of any shuffle), and every output of that shuffle whose file is gone.
+///
+/// An executor whose output could not be read has most likely died (or lost its disk),
+/// and the driver may not have noticed yet: forgetting all of its outputs at once, as
+/// Spark does, makes one node loss cost one resubmission instead of one per output it
+/// held. An executor that is in fact alive only has those map tasks run again.
 fn forget_lost_outputs(inner: &Inner, shuffle: ShuffleId, map: usize) {
+    let held_by = inner
+        .shuffle
+        .map_outputs(shuffle)
+        .get(map)
+        .cloned()
+        .flatten()
+        .and_then(|s| s.location)
+        .map(|l| l.executor);
     if inner.shuffle.unregister_map_output(shuffle, map) {
         inner.backend.output_lost();
+    }
+    if let Some(executor) = held_by {
+        let n = inner.shuffle.forget_executor(executor);
+        if n > 0 {
+            tracing::warn!(
+                executor,
+                outputs = n,
+                "forgot every map output of an executor after a fetch failure"
+            );
+            inner.backend.output_lost();
+        }
     }
     for (m, status) in inner.shuffle.map_outputs(shuffle).iter().enumerate() {
         // Only a file this process owns can be checked here; a lost executor's outputs
