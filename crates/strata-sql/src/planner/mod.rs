@@ -18,6 +18,7 @@ use sqlparser::ast as sql;
 use std::collections::HashSet;
 use std::sync::Arc;
 
+mod agg_subquery;
 mod conditions;
 mod from;
 mod join_chain;
@@ -162,11 +163,31 @@ fn plan_query_with(
         *q2.body = body;
         return plan_query_with(&q2, tables, words);
     }
+    if let sql::SetExpr::Select(s) = q.body.as_ref()
+        && q.order_by.as_ref().is_some_and(agg_subquery::has_subquery)
+        && agg_subquery::applies(s)
+    {
+        // A subquery in the ORDER BY of a grouped query: order the groups' derived table.
+        return plan_query_with(&agg_subquery::rewrite(q, s)?, tables, words)
+            .map_err(agg_subquery::user_error);
+    }
     let (mut plan, mut scope, mut hook_ctx, select) = match q.body.as_ref() {
-        sql::SetExpr::Select(s) => {
-            let (p, sc, tx) = plan_select(s, tables, words)?;
-            (p, sc, tx, Some(s))
-        }
+        sql::SetExpr::Select(s) => match plan_select(s, tables, words) {
+            Ok((p, sc, tx)) => (p, sc, tx, Some(s)),
+            // Correlated subqueries over a grouped query: group in a derived table first.
+            Err(SqlError::NotSupported(m))
+                if m.starts_with("correlated subqueries in this position")
+                    && agg_subquery::applies(s) =>
+            {
+                let q2 = agg_subquery::rewrite(q, s)?;
+                return plan_query_with(&q2, tables, words).map_err(|e| match e {
+                    // The rewrite did not help: report what the original query hit.
+                    SqlError::NotSupported(_) => SqlError::NotSupported(m),
+                    other => agg_subquery::user_error(other),
+                });
+            }
+            Err(e) => return Err(e),
+        },
         sql::SetExpr::Query(inner) => return plan_query_with(inner, tables, words),
         sql::SetExpr::SetOperation {
             op: sql::SetOperator::Union,
