@@ -100,6 +100,19 @@ pub enum WindowFunc {
     Lag,
     /// `LEAD(x [, offset [, default]])`: the value `offset` rows after.
     Lead,
+    /// `NTILE(n)`: the bucket 1..=n of the row, buckets as equal as can be (the first
+    /// ones one row larger).
+    Ntile,
+    /// `PERCENT_RANK()`: (rank - 1) / (rows in the partition - 1); 0 for a lone row.
+    PercentRank,
+    /// `CUME_DIST()`: rows up to and including the current row's peers / rows.
+    CumeDist,
+    /// `FIRST_VALUE(x)`: `x` at the frame's first row.
+    FirstValue,
+    /// `LAST_VALUE(x)`: `x` at the frame's last row.
+    LastValue,
+    /// `NTH_VALUE(x, n)`: `x` at the frame's `n`th row (NULL when the frame is shorter).
+    NthValue,
     /// An aggregate over the frame: with ORDER BY, from the partition's start through the
     /// current row and its peers (a running total); without, the whole partition.
     Agg(AggFunc),
@@ -643,8 +656,15 @@ impl Plan {
 /// The result type of a window function over `input`.
 pub fn window_type(w: &WindowCall, input: &Schema) -> DataType {
     match w.func {
-        WindowFunc::RowNumber | WindowFunc::Rank | WindowFunc::DenseRank => DataType::Int64,
-        WindowFunc::Lag | WindowFunc::Lead => w
+        WindowFunc::RowNumber | WindowFunc::Rank | WindowFunc::DenseRank | WindowFunc::Ntile => {
+            DataType::Int64
+        }
+        WindowFunc::PercentRank | WindowFunc::CumeDist => DataType::Float64,
+        WindowFunc::Lag
+        | WindowFunc::Lead
+        | WindowFunc::FirstValue
+        | WindowFunc::LastValue
+        | WindowFunc::NthValue => w
             .args
             .first()
             .and_then(|e| e.data_type(input).ok())

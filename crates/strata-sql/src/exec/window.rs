@@ -156,6 +156,96 @@ fn eval(input: &RecordBatch, w: &WindowCall, out_type: &DataType) -> Result<Arra
             }
             Ok(Arc::new(Int64Array::from(out)))
         }
+        WindowFunc::Ntile | WindowFunc::PercentRank | WindowFunc::CumeDist => {
+            let buckets = match w.func {
+                WindowFunc::Ntile => {
+                    let a = arrow::compute::cast(&arg(0)?, &DataType::Int64)?;
+                    a.as_primitive::<Int64Type>().value(0).max(1) as usize
+                }
+                _ => 0,
+            };
+            let mut ints = vec![0i64; n];
+            let mut floats = vec![0f64; n];
+            let mut first = 0;
+            for s in 0..n {
+                let (ps, size) = (starts[s], pend[s] - starts[s]);
+                if s == ps || peer_end[s - 1] != peer_end[s] {
+                    first = s;
+                }
+                match w.func {
+                    WindowFunc::Ntile => {
+                        // The first `size % buckets` buckets hold one row more.
+                        let (q, r) = (size / buckets, size % buckets);
+                        let i = s - ps;
+                        let big = r * (q + 1);
+                        ints[perm[s]] = 1 + if i < big {
+                            i / (q + 1)
+                        } else {
+                            r + (i - big) / q.max(1)
+                        } as i64;
+                    }
+                    WindowFunc::PercentRank => {
+                        floats[perm[s]] = if size > 1 {
+                            (first - ps) as f64 / (size - 1) as f64
+                        } else {
+                            0.0
+                        };
+                    }
+                    _ => floats[perm[s]] = (peer_end[s] - ps) as f64 / size as f64,
+                }
+            }
+            Ok(if w.func == WindowFunc::Ntile {
+                Arc::new(Int64Array::from(ints))
+            } else {
+                Arc::new(Float64Array::from(floats))
+            })
+        }
+        WindowFunc::FirstValue | WindowFunc::LastValue | WindowFunc::NthValue => {
+            let v = arg(0)?;
+            let nth = match w.func {
+                WindowFunc::NthValue => {
+                    let a = arrow::compute::cast(&arg(1)?, &DataType::Int64)?;
+                    a.as_primitive::<Int64Type>().value(0).max(1) as usize
+                }
+                _ => 1,
+            };
+            let bounds = match &w.frame {
+                Frame::Peers => (0..n).map(|s| (starts[s], peer_end[s])).collect(),
+                Frame::Rows => (0..n).map(|s| (starts[s], s + 1)).collect(),
+                Frame::Partition => (0..n).map(|s| (starts[s], pend[s])).collect(),
+                Frame::Between { start, end } => rows_bounds(&starts, &pend, *start, *end),
+                Frame::Groups { start, end } => {
+                    groups_bounds(&starts, &pend, &peer_end, *start, *end)
+                }
+                Frame::Range { start, end } => {
+                    let edge = |e: &Option<Box<crate::expr::Expr>>| {
+                        e.as_deref()
+                            .map(|e| e.eval(input)?.into_array(n))
+                            .transpose()
+                    };
+                    let (lo, hi) = (edge(start)?, edge(end)?);
+                    super::window_range::bounds(
+                        (&order[0], &w.order_by[0]),
+                        [lo.as_ref(), hi.as_ref()],
+                        &perm,
+                        &starts,
+                        &pend,
+                    )?
+                }
+            };
+            let mut src: Vec<Option<u32>> = vec![None; n];
+            for (s, &(lo, hi)) in bounds.iter().enumerate() {
+                let at = match w.func {
+                    WindowFunc::FirstValue => lo,
+                    WindowFunc::LastValue => hi.wrapping_sub(1),
+                    _ => lo + nth - 1,
+                };
+                if lo < hi && at >= lo && at < hi {
+                    src[perm[s]] = Some(perm[at] as u32);
+                }
+            }
+            Ok(arrow::compute::take(&v, &UInt32Array::from(src), None)?)
+        }
         WindowFunc::Lag | WindowFunc::Lead => {
             let v = arg(0)?;
             let offset = match w.args.get(1) {

@@ -83,6 +83,12 @@ pub fn call(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<WindowCa
         ("dense_rank", 0, false) => WindowFunc::DenseRank,
         ("lag", 1..=3, false) => WindowFunc::Lag,
         ("lead", 1..=3, false) => WindowFunc::Lead,
+        ("ntile", 1, false) => WindowFunc::Ntile,
+        ("percent_rank", 0, false) => WindowFunc::PercentRank,
+        ("cume_dist", 0, false) => WindowFunc::CumeDist,
+        ("first_value", 1, false) => WindowFunc::FirstValue,
+        ("last_value", 1, false) => WindowFunc::LastValue,
+        ("nth_value", 2, false) => WindowFunc::NthValue,
         ("count", 0, true) => WindowFunc::Agg(AggFunc::CountStar),
         ("count", 1, false) => WindowFunc::Agg(AggFunc::Count),
         ("sum", 1, false) => WindowFunc::Agg(AggFunc::Sum),
@@ -91,7 +97,8 @@ pub fn call(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<WindowCa
         ("max", 1, false) => WindowFunc::Agg(AggFunc::Max),
         (
             "row_number" | "rank" | "dense_rank" | "lag" | "lead" | "count" | "sum" | "avg" | "min"
-            | "max",
+            | "max" | "ntile" | "percent_rank" | "cume_dist" | "first_value" | "last_value"
+            | "nth_value",
             ..,
         ) => {
             return Err(SqlError::Plan(format!(
@@ -100,7 +107,8 @@ pub fn call(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<WindowCa
         }
         _ => {
             return Err(SqlError::NotSupported(format!(
-                "window function {name} (supported: row_number, rank, dense_rank, lag, lead, \
+                "window function {name} (supported: row_number, rank, dense_rank, ntile, \
+                 percent_rank, cume_dist, lag, lead, first_value, last_value, nth_value, \
                  count, sum, avg, min, max)"
             )));
         }
@@ -111,6 +119,28 @@ pub fn call(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<WindowCa
         return Err(SqlError::Plan(format!(
             "{e}: the offset and default of {name} must be constants"
         )));
+    }
+    // ntile's bucket count and nth_value's position: positive integer constants.
+    let count_arg = match func {
+        WindowFunc::Ntile => args.first(),
+        WindowFunc::NthValue => args.get(1),
+        _ => None,
+    };
+    if let Some(a) = count_arg {
+        let ok = match a {
+            Expr::Literal(v) if v.data_type().is_integer() => {
+                let v = arrow::compute::cast(v, &arrow::datatypes::DataType::Int64)?;
+                use arrow::array::{Array, AsArray};
+                let v = v.as_primitive::<arrow::datatypes::Int64Type>();
+                !v.is_null(0) && v.value(0) > 0
+            }
+            _ => false,
+        };
+        if !ok {
+            return Err(SqlError::Plan(format!(
+                "{e}: the argument of {name} that counts must be a positive integer constant"
+            )));
+        }
     }
     let partition_by = spec
         .partition_by
