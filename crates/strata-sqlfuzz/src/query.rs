@@ -796,7 +796,15 @@ impl Gen<'_> {
                 let part = Box::new(self.col(&scope, Ty::Int).expect("k"));
                 s.items.push((*part).clone());
                 s.items.push(self.col(&scope, Ty::Int).expect("v"));
-                let w = match self.rng.gen_range(0..5) {
+                let w = match self.rng.gen_range(0..6) {
+                    5 => X::Window(
+                        self.pick(&["cume_dist", "percent_rank"]),
+                        None,
+                        part,
+                        Some(Box::new(self.col(&scope, Ty::Int).expect("v"))),
+                        None,
+                        Ty::Float,
+                    ),
                     3 => X::Window(
                         "sum",
                         Some(Box::new(self.col(&scope, Ty::Int).expect("v"))),
