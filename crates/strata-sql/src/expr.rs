@@ -835,8 +835,12 @@ pub fn coerce(op: BinOp, l: &DataType, r: &DataType) -> Option<(DataType, DataTy
     // An integer meeting a decimal acts as DECIMAL(20, 0); comparisons then need one type.
     if op.is_comparison() {
         let as_dec = |t: &DataType| if int(t) { Decimal128(20, 0) } else { t.clone() };
+        // One side a decimal, the other an integer (two integers of different widths meet
+        // at BIGINT below: as decimals, `35 / COALESCE(47, CAST(NULL AS INTEGER))`
+        // divided as floats).
         if let (Decimal128(..), Decimal128(..)) = (as_dec(l), as_dec(r))
             && (int(l) || int(r))
+            && !(int(l) && int(r))
         {
             return coerce(op, &as_dec(l), &as_dec(r)).or(Some((as_dec(l), as_dec(r))));
         }
