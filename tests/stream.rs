@@ -92,6 +92,30 @@ fn kill_until_done(args: &[&str], chk: &Path, rng: &mut SmallRng, max_kills: usi
     panic!("{args:?}: the job never finished in 60 attempts");
 }
 
+/// `strata gen nexmark --events N --partitions P --out DIR`.
+fn gen_events(dir: &str, events: u64, partitions: u32) {
+    let (e, p) = (events.to_string(), partitions.to_string());
+    run_ok(&[
+        "gen",
+        "nexmark",
+        "--events",
+        &e,
+        "--partitions",
+        &p,
+        "--out",
+        dir,
+    ]);
+}
+
+/// `strata stream nexmark --query Q --input IN --out OUT EXTRA...`, which must succeed.
+fn nexmark(q: &str, input: &str, out: &str, extra: &[&str]) {
+    let mut args = vec![
+        "stream", "nexmark", "--query", q, "--input", input, "--out", out,
+    ];
+    args.extend_from_slice(extra);
+    run_ok(&args);
+}
+
 fn run_ok(args: &[&str]) {
     let out = strata().args(args).output().unwrap();
     assert!(
@@ -106,16 +130,7 @@ fn nexmark_output_is_exactly_once_across_random_kills_and_parallelism_changes() 
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
     let input_s = input.to_str().unwrap();
-    run_ok(&[
-        "gen",
-        "nexmark",
-        "--events",
-        "800000",
-        "--partitions",
-        "4",
-        "--out",
-        input_s,
-    ]);
+    gen_events(input_s, 800000, 4);
     let mut rng = SmallRng::seed_from_u64(0x5eed);
     for (q, header) in [
         ("q5", "auction,num"),
@@ -123,16 +138,7 @@ fn nexmark_output_is_exactly_once_across_random_kills_and_parallelism_changes() 
         ("q4", "id,final"),
     ] {
         let base = tmp.path().join(format!("base-{q}"));
-        run_ok(&[
-            "stream",
-            "nexmark",
-            "--query",
-            q,
-            "--input",
-            input_s,
-            "--out",
-            base.to_str().unwrap(),
-        ]);
+        nexmark(q, input_s, base.to_str().unwrap(), &[]);
         let want = rows(&base, header);
         assert!(!want.is_empty(), "{q}: the uninterrupted run wrote nothing");
 
@@ -205,16 +211,7 @@ fn jetstream_in_and_out_is_exactly_once_across_kills() {
     let tmp = tempfile::tempdir().unwrap();
     let (q, header) = ("q11", "bidder,bid_count,starttime,endtime");
     let base = tmp.path().join("base");
-    run_ok(&[
-        "stream",
-        "nexmark",
-        "--query",
-        q,
-        "--input",
-        &input,
-        "--out",
-        base.to_str().unwrap(),
-    ]);
+    nexmark(q, &input, base.to_str().unwrap(), &[]);
     let want = rows(&base, header);
     assert!(!want.is_empty());
 
@@ -248,16 +245,7 @@ fn streaming_sql_output_is_exactly_once_across_kills() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
     let input_s = input.to_str().unwrap();
-    run_ok(&[
-        "gen",
-        "nexmark",
-        "--events",
-        "300000",
-        "--partitions",
-        "2",
-        "--out",
-        input_s,
-    ]);
+    gen_events(input_s, 300000, 2);
     let q5 = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/crates/strata-stream/tests/sql/q5.sql"
@@ -304,16 +292,7 @@ fn nexmark_reads_events_from_a_tcp_socket() {
     use std::io::Write;
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
-    run_ok(&[
-        "gen",
-        "nexmark",
-        "--events",
-        "20000",
-        "--partitions",
-        "1",
-        "--out",
-        input.to_str().unwrap(),
-    ]);
+    gen_events(input.to_str().unwrap(), 20000, 1);
     let mut text = Vec::new();
     for e in std::fs::read_dir(&input).unwrap() {
         text.extend(std::fs::read(e.unwrap().path()).unwrap());
@@ -327,26 +306,18 @@ fn nexmark_reads_events_from_a_tcp_socket() {
     let (q, header) = ("q11", "bidder,bid_count,starttime,endtime");
     let from_files = tmp.path().join("files");
     let from_socket = tmp.path().join("socket");
-    run_ok(&[
-        "stream",
-        "nexmark",
-        "--query",
+    nexmark(
         q,
-        "--input",
         input.to_str().unwrap(),
-        "--out",
         from_files.to_str().unwrap(),
-    ]);
-    run_ok(&[
-        "stream",
-        "nexmark",
-        "--query",
+        &[],
+    );
+    nexmark(
         q,
-        "--input",
         &format!("tcp://{addr}"),
-        "--out",
         from_socket.to_str().unwrap(),
-    ]);
+        &[],
+    );
     server.join().unwrap();
     let want = rows(&from_files, header);
     assert!(!want.is_empty());
@@ -362,28 +333,10 @@ fn a_job_stopped_with_a_savepoint_resumes_from_it_at_another_parallelism() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
     let input_s = input.to_str().unwrap();
-    run_ok(&[
-        "gen",
-        "nexmark",
-        "--events",
-        "200000",
-        "--partitions",
-        "2",
-        "--out",
-        input_s,
-    ]);
+    gen_events(input_s, 200000, 2);
     let (q, header) = ("q11", "bidder,bid_count,starttime,endtime");
     let base = tmp.path().join("base");
-    run_ok(&[
-        "stream",
-        "nexmark",
-        "--query",
-        q,
-        "--input",
-        input_s,
-        "--out",
-        base.to_str().unwrap(),
-    ]);
+    nexmark(q, input_s, base.to_str().unwrap(), &[]);
     let want = rows(&base, header);
     assert!(!want.is_empty());
 
@@ -439,22 +392,19 @@ fn a_job_stopped_with_a_savepoint_resumes_from_it_at_another_parallelism() {
         sp.display()
     );
     let first = rows(&out, header).len();
-    run_ok(&[
-        "stream",
-        "nexmark",
-        "--query",
+    nexmark(
         q,
-        "--input",
         input_s,
-        "--out",
         out.to_str().unwrap(),
-        "--from-savepoint",
-        sp.to_str().unwrap(),
-        "--checkpoint-dir",
-        chk_b.to_str().unwrap(),
-        "--parallelism",
-        "3",
-    ]);
+        &[
+            "--from-savepoint",
+            sp.to_str().unwrap(),
+            "--checkpoint-dir",
+            chk_b.to_str().unwrap(),
+            "--parallelism",
+            "3",
+        ],
+    );
     let all = rows(&out, header);
     eprintln!("savepoint: {first} rows before it, {} in all", all.len());
     assert_eq!(all, want);

@@ -185,6 +185,19 @@ pub fn collect<'a>(ctx: &Ctx, parts: Vec<Stream<'a>>) -> Result<Vec<Vec<RecordBa
     ctx.par_map(parts, |s| s.collect())
 }
 
+/// A converter of whole rows of `schema` into arrow's row format (equal rows, equal bytes):
+/// for operators that compare or hash entire rows (UNION's dedup in recursive CTEs,
+/// DELETE's multiset difference).
+pub fn row_converter(schema: &arrow::datatypes::Schema) -> Result<arrow::row::RowConverter> {
+    Ok(arrow::row::RowConverter::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| arrow::row::SortField::new(f.data_type().clone()))
+            .collect(),
+    )?)
+}
+
 /// A stream over batches already in memory.
 pub fn once<'a>(batches: Vec<RecordBatch>) -> Stream<'a> {
     Box::new(batches.into_iter().map(Ok))

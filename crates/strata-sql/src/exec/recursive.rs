@@ -11,7 +11,7 @@ use crate::error::{Result, SqlError};
 use crate::plan::Plan;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use arrow::row::{OwnedRow, RowConverter, SortField};
+use arrow::row::OwnedRow;
 use std::collections::HashSet;
 
 /// Rounds after which a recursion is stopped as runaway.
@@ -28,13 +28,7 @@ pub fn recursive<'a>(
     schema: SchemaRef,
 ) -> Result<Vec<Stream<'a>>> {
     let mut memory = ctx.opts.runtime.memory().unspillable("sql recursive CTE");
-    let conv = RowConverter::new(
-        schema
-            .fields()
-            .iter()
-            .map(|f| SortField::new(f.data_type().clone()))
-            .collect(),
-    )?;
+    let conv = super::row_converter(&schema)?;
     let mut seen: HashSet<OwnedRow> = HashSet::new();
     // Rows of a round: aligned to the output schema, new ones only under UNION.
     let mut round = |plan: &'a Plan, node: usize| -> Result<Vec<RecordBatch>> {

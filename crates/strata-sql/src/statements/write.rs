@@ -505,16 +505,9 @@ pub(super) fn minus(
     all: Vec<RecordBatch>,
     gone: Vec<RecordBatch>,
 ) -> Result<Vec<RecordBatch>> {
-    use arrow::row::{RowConverter, SortField};
     let all = retype(schema, all)?;
     let gone = retype(schema, gone)?;
-    let conv = RowConverter::new(
-        schema
-            .fields()
-            .iter()
-            .map(|f| SortField::new(f.data_type().clone()))
-            .collect(),
-    )?;
+    let conv = crate::exec::row_converter(schema)?;
     let mut counts: std::collections::HashMap<Vec<u8>, usize> = Default::default();
     for b in &gone {
         let rows = conv.convert_columns(b.columns())?;
