@@ -22,6 +22,7 @@ mod agg_subquery;
 mod conditions;
 mod from;
 mod join_chain;
+mod named_windows;
 mod order;
 mod qualify;
 mod recursive;
@@ -148,6 +149,11 @@ fn plan_query_with(
             c.truncate(len - n);
         });
         return r;
+    }
+    if let sql::SetExpr::Select(s) = q.body.as_ref()
+        && let Some(q2) = named_windows::inline(q, s)?
+    {
+        return plan_query_with(&q2, tables, words);
     }
     if let sql::SetExpr::Select(s) = q.body.as_ref()
         && rollup_windows::applies(q, s)
