@@ -147,9 +147,10 @@ fn view_rel(
         )))
     } else {
         // Its scans read the columns its own text names (as a CTE's do).
+        let q = super::macros::expand(q);
         let mut w = words.clone();
-        w.extend(mentioned(q));
-        plan_query_with(q, tables, &w)
+        w.extend(mentioned(&q));
+        plan_query_with(&q, tables, &w)
     };
     VIEW_DEPTH.with(|d| d.set(d.get() - 1));
     let (plan, scope) = r?;

@@ -22,6 +22,7 @@ mod agg_subquery;
 mod conditions;
 mod from;
 mod join_chain;
+mod macros;
 mod named_windows;
 mod order;
 mod qualify;
@@ -75,8 +76,9 @@ pub(crate) const ALL_COLUMNS: &str = "*";
 
 /// Plans a query; returns the plan and its output scope.
 pub fn plan_query(q: &sql::Query, tables: &dyn Tables) -> Result<(Plan, Scope)> {
-    let words = mentioned(q);
-    plan_query_with(q, tables, &words)
+    let q = macros::expand(q);
+    let words = mentioned(&q);
+    plan_query_with(&q, tables, &words)
 }
 
 /// One common table expression of a `WITH`.
