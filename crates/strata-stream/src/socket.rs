@@ -15,7 +15,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, TryRecvError};
 
 use crate::error::{Result, StreamError};
-use crate::source::{Poll, Source, SplitReader};
+use crate::source::{Poll, Source, SplitReader, push_parsed};
 
 /// Lines from a TCP connection, each parsed into a record (`None` skips the line).
 pub struct SocketSource<T> {
@@ -61,7 +61,8 @@ struct SocketReader<T> {
     parse: Arc<dyn Fn(&str) -> Result<Option<T>> + Send + Sync>,
     pos: u64,
     ended: bool,
-    addr: String,
+    /// `tcp://host:port`, for errors.
+    split: String,
 }
 
 impl<T: Send + 'static> SplitReader<T> for SocketReader<T> {
@@ -73,23 +74,11 @@ impl<T: Send + 'static> SplitReader<T> for SocketReader<T> {
         while got < max {
             match self.lines.try_recv() {
                 Ok(Line::Text(l)) => {
+                    let at = self.pos;
                     self.pos += l.len() as u64 + 1;
                     let l = l.trim_end_matches('\r');
-                    if l.is_empty() {
-                        continue;
-                    }
-                    match (self.parse)(l) {
-                        Ok(Some(v)) => {
-                            out.push(v);
-                            got += 1;
-                        }
-                        Ok(None) => {}
-                        Err(e) => {
-                            return Err(StreamError::Invalid(format!(
-                                "tcp://{} at byte {}: {e}",
-                                self.addr, self.pos
-                            )));
-                        }
+                    if !l.is_empty() && push_parsed(&*self.parse, l, out, &self.split, at)? {
+                        got += 1;
                     }
                 }
                 Ok(Line::End(None)) | Err(TryRecvError::Disconnected) => {
@@ -98,8 +87,8 @@ impl<T: Send + 'static> SplitReader<T> for SocketReader<T> {
                 }
                 Ok(Line::End(Some(e))) => {
                     return Err(StreamError::Invalid(format!(
-                        "tcp://{}: reading failed: {e}",
-                        self.addr
+                        "{}: reading failed: {e}",
+                        self.split
                     )));
                 }
                 Err(TryRecvError::Empty) => break,
@@ -169,7 +158,7 @@ impl<T: Send + 'static> Source<T> for SocketSource<T> {
             parse: self.parse.clone(),
             pos: 0,
             ended: false,
-            addr: self.addr.clone(),
+            split: format!("tcp://{}", self.addr),
         }))
     }
 }

@@ -27,6 +27,25 @@ pub trait SplitReader<T>: Send {
     fn offset(&self) -> u64;
 }
 
+/// Parses one text line into `out` (`parse` may skip it); whether a record was added. A
+/// parse error names the split and the line's byte offset.
+pub(crate) fn push_parsed<T>(
+    parse: &(dyn Fn(&str) -> Result<Option<T>> + Send + Sync),
+    line: &str,
+    out: &mut Vec<T>,
+    split: &str,
+    at: u64,
+) -> Result<bool> {
+    match parse(line) {
+        Ok(Some(v)) => {
+            out.push(v);
+            Ok(true)
+        }
+        Ok(None) => Ok(false),
+        Err(e) => Err(StreamError::Invalid(format!("{split} at byte {at}: {e}"))),
+    }
+}
+
 /// A partitioned, replayable source.
 pub trait Source<T>: Send + Sync + 'static {
     /// The split names (stable across runs).
@@ -171,19 +190,8 @@ impl<T: Send + 'static> SplitReader<T> for LinesReader<T> {
             if l.is_empty() {
                 continue;
             }
-            match (self.parse)(l) {
-                Ok(Some(v)) => {
-                    out.push(v);
-                    got += 1;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    return Err(StreamError::Invalid(format!(
-                        "{} at byte {}: {e}",
-                        self.name,
-                        self.pos - n as u64
-                    )));
-                }
+            if push_parsed(&*self.parse, l, out, &self.name, self.pos - n as u64)? {
+                got += 1;
             }
         }
         Ok(match (got, self.monitor) {

@@ -198,6 +198,14 @@ pub fn row_converter(schema: &arrow::datatypes::Schema) -> Result<arrow::row::Ro
     )?)
 }
 
+/// Batches already in memory dealt round-robin to one partition per thread.
+fn deal<'a>(ctx: &Ctx, rows: &[RecordBatch]) -> Vec<Stream<'a>> {
+    let n = ctx.opts.threads.max(1);
+    (0..n)
+        .map(|p| once(rows.iter().skip(p).step_by(n).cloned().collect()))
+        .collect()
+}
+
 /// A stream over batches already in memory.
 pub fn once<'a>(batches: Vec<RecordBatch>) -> Stream<'a> {
     Box::new(batches.into_iter().map(Ok))
@@ -239,11 +247,7 @@ fn run_node<'a>(plan: &'a Plan, ctx: &'a Ctx, id: usize) -> Result<Vec<Stream<'a
             let rows = ctx.inputs.get(stage).ok_or_else(|| {
                 SqlError::Internal(format!("stage {stage}'s output was not supplied"))
             })?;
-            // Dealt round-robin to one partition per thread.
-            let n = ctx.opts.threads.max(1);
-            Ok((0..n)
-                .map(|p| once(rows.iter().skip(p).step_by(n).cloned().collect()))
-                .collect())
+            Ok(deal(ctx, rows))
         }
         Plan::Filter { input, predicate } => Ok(run(input, ctx, child)?
             .into_iter()

@@ -78,8 +78,7 @@ pub fn recursive<'a>(
     Ok(vec![super::once(all)])
 }
 
-/// The rows a [`Plan::WorkTable`] leaf reads: the last round's, dealt to one partition per
-/// thread.
+/// The rows a [`Plan::WorkTable`] leaf reads: the last round's, dealt to the threads.
 pub fn work_table<'a>(ctx: &'a Ctx, work: usize) -> Result<Vec<Stream<'a>>> {
     let rows = ctx
         .work
@@ -94,8 +93,5 @@ pub fn work_table<'a>(ctx: &'a Ctx, work: usize) -> Result<Vec<Stream<'a>>> {
                     .into(),
             )
         })?;
-    let n = ctx.opts.threads.max(1);
-    Ok((0..n)
-        .map(|p| super::once(rows.iter().skip(p).step_by(n).cloned().collect()))
-        .collect())
+    Ok(super::deal(ctx, &rows))
 }

@@ -132,6 +132,31 @@ fn eval(input: &RecordBatch, w: &WindowCall, out_type: &DataType) -> Result<Arra
             .eval(input)?
             .into_array(n)
     };
+    // Per sorted position, the `[lo, hi)` sorted positions of the row's frame.
+    let frame_bounds = || -> Result<Vec<(usize, usize)>> {
+        Ok(match &w.frame {
+            Frame::Peers => (0..n).map(|s| (starts[s], peer_end[s])).collect(),
+            Frame::Rows => (0..n).map(|s| (starts[s], s + 1)).collect(),
+            Frame::Partition => (0..n).map(|s| (starts[s], pend[s])).collect(),
+            Frame::Between { start, end } => rows_bounds(&starts, &pend, *start, *end),
+            Frame::Groups { start, end } => groups_bounds(&starts, &pend, &peer_end, *start, *end),
+            Frame::Range { start, end } => {
+                let edge = |e: &Option<Box<crate::expr::Expr>>| {
+                    e.as_deref()
+                        .map(|e| e.eval(input)?.into_array(n))
+                        .transpose()
+                };
+                let (lo, hi) = (edge(start)?, edge(end)?);
+                super::window_range::bounds(
+                    (&order[0], &w.order_by[0]),
+                    [lo.as_ref(), hi.as_ref()],
+                    &perm,
+                    &starts,
+                    &pend,
+                )?
+            }
+        })
+    };
     match w.func {
         WindowFunc::RowNumber | WindowFunc::Rank | WindowFunc::DenseRank => {
             let mut out = vec![0i64; n];
@@ -209,30 +234,7 @@ fn eval(input: &RecordBatch, w: &WindowCall, out_type: &DataType) -> Result<Arra
                 }
                 _ => 1,
             };
-            let bounds = match &w.frame {
-                Frame::Peers => (0..n).map(|s| (starts[s], peer_end[s])).collect(),
-                Frame::Rows => (0..n).map(|s| (starts[s], s + 1)).collect(),
-                Frame::Partition => (0..n).map(|s| (starts[s], pend[s])).collect(),
-                Frame::Between { start, end } => rows_bounds(&starts, &pend, *start, *end),
-                Frame::Groups { start, end } => {
-                    groups_bounds(&starts, &pend, &peer_end, *start, *end)
-                }
-                Frame::Range { start, end } => {
-                    let edge = |e: &Option<Box<crate::expr::Expr>>| {
-                        e.as_deref()
-                            .map(|e| e.eval(input)?.into_array(n))
-                            .transpose()
-                    };
-                    let (lo, hi) = (edge(start)?, edge(end)?);
-                    super::window_range::bounds(
-                        (&order[0], &w.order_by[0]),
-                        [lo.as_ref(), hi.as_ref()],
-                        &perm,
-                        &starts,
-                        &pend,
-                    )?
-                }
-            };
+            let bounds = frame_bounds()?;
             let mut src: Vec<Option<u32>> = vec![None; n];
             for (s, &(lo, hi)) in bounds.iter().enumerate() {
                 let at = match w.func {
@@ -288,32 +290,14 @@ fn eval(input: &RecordBatch, w: &WindowCall, out_type: &DataType) -> Result<Arra
                 Frame::Peers => peer_end,
                 Frame::Rows => (1..=n).collect(),
                 Frame::Partition => pend,
-                Frame::Between { start, end } => {
-                    let bounds = rows_bounds(&starts, &pend, *start, *end);
+                Frame::Between { start, end } | Frame::Groups { start, end } => {
                     let bounded = start.is_some() && end.is_some();
-                    let acc = sliding(f, v.as_ref(), &perm, &bounds, bounded)?;
-                    return finish(f, v.as_ref(), &perm, acc, out_type);
-                }
-                Frame::Groups { start, end } => {
-                    let bounds = groups_bounds(&starts, &pend, &peer_end, *start, *end);
-                    let bounded = start.is_some() && end.is_some();
-                    let acc = sliding(f, v.as_ref(), &perm, &bounds, bounded)?;
+                    let acc = sliding(f, v.as_ref(), &perm, &frame_bounds()?, bounded)?;
                     return finish(f, v.as_ref(), &perm, acc, out_type);
                 }
                 Frame::Range { start, end } => {
-                    let key = (&order[0], &w.order_by[0]);
-                    let edges = [start.as_deref(), end.as_deref()]
-                        .map(|e| e.map(|e| e.eval(input)?.into_array(n)).transpose());
-                    let [lo, hi] = edges;
-                    let bounds = super::window_range::bounds(
-                        key,
-                        [lo?.as_ref(), hi?.as_ref()],
-                        &perm,
-                        &starts,
-                        &pend,
-                    )?;
                     let bounded = start.is_some() && end.is_some();
-                    let acc = sliding(f, v.as_ref(), &perm, &bounds, bounded)?;
+                    let acc = sliding(f, v.as_ref(), &perm, &frame_bounds()?, bounded)?;
                     return finish(f, v.as_ref(), &perm, acc, out_type);
                 }
             };
