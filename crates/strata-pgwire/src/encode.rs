@@ -155,7 +155,8 @@ fn cell(enc: &mut DataRowEncoder, col: &ArrayRef, r: usize) -> PgWireResult<()> 
 
 /// Row `r` of `col` as Arrow's display writes it (intervals, lists, structs, ...).
 fn display(col: &ArrayRef, r: usize) -> PgWireResult<String> {
-    let f = arrow::util::display::ArrayFormatter::try_new(col.as_ref(), &Default::default())
+    let opts = arrow::util::display::FormatOptions::default().with_null("NULL");
+    let f = arrow::util::display::ArrayFormatter::try_new(col.as_ref(), &opts)
         .map_err(|e| pgwire::error::PgWireError::ApiError(Box::new(e)))?;
     Ok(f.value(r).to_string())
 }

@@ -37,12 +37,41 @@ pub enum AggFunc {
     /// trained by SGD (Bismarck; see [`crate::ml`]). Its argument is the row packed by
     /// `Func::PackRow`; its value the model as JSON text.
     TrainLogistic(crate::ml::Sgd),
+    /// `median(x)`: the middle value, interpolated (`percentile_cont(0.5)`).
+    Median,
+    /// `percentile_cont(f) WITHIN GROUP (ORDER BY x)`, `quantile_cont(x, f)`: the value at
+    /// fraction `f` of the ordered values, interpolated between neighbours.
+    PercentileCont,
+    /// `percentile_disc(f) WITHIN GROUP (ORDER BY x)`, `quantile_disc(x, f)`: the first value
+    /// whose position in the order reaches fraction `f`.
+    PercentileDisc,
+    /// `mode() WITHIN GROUP (ORDER BY x)`, `mode(x)`: the most frequent value (the first in
+    /// the order among equally frequent ones).
+    Mode,
+    /// `string_agg(x, sep [ORDER BY ...])`: the non-NULL values joined by `sep`.
+    StringAgg,
+    /// `array_agg(x [ORDER BY ...])`: the values (NULLs too) as a list.
+    ArrayAgg,
 }
 
 impl AggFunc {
     /// Trains a model: partial states are models, merged by averaging.
     pub fn is_model(self) -> bool {
         matches!(self, AggFunc::TrainLogistic(_))
+    }
+
+    /// Holistic aggregates: they need all of a group's values at once (no partial state
+    /// smaller than the values), so they aggregate in one phase after rows meet by key.
+    pub fn is_holistic(self) -> bool {
+        matches!(
+            self,
+            AggFunc::Median
+                | AggFunc::PercentileCont
+                | AggFunc::PercentileDisc
+                | AggFunc::Mode
+                | AggFunc::StringAgg
+                | AggFunc::ArrayAgg
+        )
     }
 
     /// The variance family: computed from (count, mean, M2) moments (Welford's update,
@@ -64,6 +93,40 @@ pub struct AggCall {
     pub arg: Option<Expr>,
     /// `DISTINCT` values only.
     pub distinct: bool,
+    /// The order values are taken in (`string_agg(x, ',' ORDER BY y)`, `WITHIN GROUP
+    /// (ORDER BY x DESC)`); empty where the function does not care.
+    #[serde(default)]
+    pub order: Vec<SortKey>,
+    /// A constant argument: the fraction of a percentile, the separator of `string_agg`.
+    #[serde(default)]
+    pub param: Option<AggParam>,
+    /// `FILTER (WHERE c)` of a holistic aggregate: rows where `c` is not true are skipped.
+    /// (The other aggregates skip NULLs, so theirs is folded into `arg` as a CASE.)
+    #[serde(default)]
+    pub filter: Option<Expr>,
+}
+
+/// The constant argument of an aggregate.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum AggParam {
+    /// A percentile's fraction, in [0, 1].
+    Fraction(f64),
+    /// The separator `string_agg` puts between values.
+    Separator(String),
+}
+
+impl AggCall {
+    /// A plain call: `func(arg)`, no DISTINCT, no order, no constant argument.
+    pub fn plain(func: AggFunc, arg: Option<Expr>) -> AggCall {
+        AggCall {
+            func,
+            arg,
+            distinct: false,
+            order: Vec::new(),
+            param: None,
+            filter: None,
+        }
+    }
 }
 
 /// Join types.
@@ -588,7 +651,22 @@ impl Plan {
                     .map(|(a, n)| {
                         let arg = a.arg.as_ref().map(|e| e.to_string()).unwrap_or("*".into());
                         let d = if a.distinct { "DISTINCT " } else { "" };
-                        format!("{:?}({d}{arg}) AS {n}", a.func)
+                        let p = match &a.param {
+                            Some(AggParam::Fraction(f)) => format!(", {f}"),
+                            Some(AggParam::Separator(s)) => format!(", {s:?}"),
+                            None => String::new(),
+                        };
+                        let o: Vec<String> = a
+                            .order
+                            .iter()
+                            .map(|k| format!("{}{}", k.expr, if k.asc { "" } else { " DESC" }))
+                            .collect();
+                        let o = if o.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ORDER BY {}", o.join(", "))
+                        };
+                        format!("{:?}({d}{arg}{p}{o}) AS {n}", a.func)
                     })
                     .collect();
                 let _ = write!(
@@ -669,14 +747,7 @@ pub fn window_type(w: &WindowCall, input: &Schema) -> DataType {
             .first()
             .and_then(|e| e.data_type(input).ok())
             .unwrap_or(DataType::Null),
-        WindowFunc::Agg(f) => agg_type(
-            &AggCall {
-                func: f,
-                arg: w.args.first().cloned(),
-                distinct: false,
-            },
-            input,
-        ),
+        WindowFunc::Agg(f) => agg_type(&AggCall::plain(f, w.args.first().cloned()), input),
     }
 }
 
@@ -698,7 +769,9 @@ pub fn agg_type(a: &AggCall, input: &Schema) -> DataType {
             t if t.is_integer() => DataType::Int64,
             _ => DataType::Float64,
         },
-        AggFunc::Min | AggFunc::Max => arg,
-        AggFunc::TrainLogistic(_) => DataType::Utf8,
+        AggFunc::Min | AggFunc::Max | AggFunc::PercentileDisc | AggFunc::Mode => arg,
+        AggFunc::TrainLogistic(_) | AggFunc::StringAgg => DataType::Utf8,
+        AggFunc::Median | AggFunc::PercentileCont => DataType::Float64,
+        AggFunc::ArrayAgg => DataType::List(Arc::new(Field::new("item", arg, true))),
     }
 }

@@ -48,7 +48,13 @@ impl sqllogictest::DB for Db {
                             if c.logical_nulls().is_some_and(|n| n.is_null(r)) {
                                 "NULL".to_string()
                             } else {
-                                let s = arrow::util::display::array_value_to_string(c, r).unwrap();
+                                // NULLs inside lists show as NULL too: [NULL, 1, 3].
+                                let opts = arrow::util::display::FormatOptions::default()
+                                    .with_null("NULL");
+                                let s = arrow::util::display::ArrayFormatter::try_new(c, &opts)
+                                    .unwrap()
+                                    .value(r)
+                                    .to_string();
                                 match c.data_type() {
                                     // Decimals print without trailing zeros, like floats.
                                     DataType::Decimal128(..) | DataType::Float64 => {

@@ -107,6 +107,14 @@ fn aggregation_join_and_sort_spill_past_five_times_the_budget() {
         "SELECT g, count(DISTINCT s), count(DISTINCT v), count(*) FROM t GROUP BY g",
         false,
     );
+    // So do the holistic aggregates (each group's values are collected).
+    check(
+        &free,
+        &tight,
+        "SELECT g, median(v), percentile_disc(0.9) WITHIN GROUP (ORDER BY s DESC), \
+         mode(v), string_agg(s, ',' ORDER BY s), array_agg(k ORDER BY k) FROM t GROUP BY g",
+        false,
+    );
     // A self-join: both sides are all 400k rows, so the build side is, whichever the
     // join order picks.
     check(

@@ -313,9 +313,12 @@ fn plain(s: &Select) -> bool {
     !s.distinct
         && s.group.is_empty()
         && s.limit.is_none()
-        && s.items
-            .iter()
-            .all(|x| !matches!(x, X::Agg(..) | X::AggDistinct(..) | X::Window(..)))
+        && s.items.iter().all(|x| {
+            !matches!(
+                x,
+                X::Agg(..) | X::AggDistinct(..) | X::Window(..) | X::Ordered(..)
+            )
+        })
 }
 
 /// TLP and NoREC on `s`, in Strata alone.

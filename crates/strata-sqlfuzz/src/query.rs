@@ -44,6 +44,10 @@ pub enum X {
     AggDistinct(&'static str, Box<X>, Ty),
     /// An aggregate: `count(*)` when the argument is `None`.
     Agg(&'static str, Option<Box<X>>, Ty),
+    /// An ordered-set aggregate over `x` (`percentile_disc(0.5) WITHIN GROUP (ORDER BY x
+    /// [DESC])`, `mode()`, ...), or `string_agg(x, ',' ORDER BY x [DESC])`: ordered by the
+    /// value itself, so ties cannot change the answer.
+    Ordered(&'static str, Box<X>, bool, Ty),
     /// `f(x) OVER (PARTITION BY p [ORDER BY o [frame]])` (frames are RANGE ones: ROWS
     /// frames over tied keys have no one answer)
     Window(
@@ -101,7 +105,7 @@ impl X {
             X::Col(_, t) | X::Lit(_, t) | X::Op(.., t) | X::Func(_, _, t) | X::Scalar(_, t) => *t,
             X::Cast(_, _, t) | X::AggDistinct(_, _, t) => *t,
             X::Distinct(..) => Ty::Bool,
-            X::Agg(_, _, t) | X::Window(.., t) => *t,
+            X::Agg(_, _, t) | X::Window(.., t) | X::Ordered(.., t) => *t,
             X::Neg(x) => x.ty(),
             X::Case(_, a, _) => a.ty(),
             X::Not(_)
@@ -174,6 +178,14 @@ impl X {
             X::AggDistinct(f, x, _) => format!("{f}(DISTINCT {})", x.sql()),
             X::Agg(f, None, _) => format!("{f}(*)"),
             X::Agg(f, Some(x), _) => format!("{f}({})", x.sql()),
+            X::Ordered(f, x, desc, _) => {
+                let d = if *desc { " DESC" } else { "" };
+                if *f == "string_agg" {
+                    format!("string_agg({0}, ',' ORDER BY {0}{d})", x.sql())
+                } else {
+                    format!("{f} WITHIN GROUP (ORDER BY {}{d})", x.sql())
+                }
+            }
             X::Window(f, arg, part, order, frame, _) => format!(
                 "{f}({}) OVER (PARTITION BY {}{}{})",
                 match arg {
@@ -711,6 +723,9 @@ impl Gen<'_> {
     }
 
     fn agg(&mut self, scope: &Scope) -> X {
+        if self.rng.gen_ratio(1, 8) {
+            return self.ordered_agg(scope);
+        }
         match self.rng.gen_range(0..6) {
             0 if self.rng.gen_bool(0.3) => {
                 let f = self.pick(&["count", "sum", "min"]);
@@ -736,6 +751,31 @@ impl Gen<'_> {
                 X::Agg(f, Some(Box::new(self.expr(scope, ty, 1))), ty)
             }
         }
+    }
+
+    /// A holistic aggregate: a percentile, the mode, or string_agg.
+    fn ordered_agg(&mut self, scope: &Scope) -> X {
+        let desc = self.rng.gen_bool(0.3);
+        let f = self.pick(&[
+            "percentile_disc(0.5)",
+            "percentile_disc(0.25)",
+            "percentile_cont(0.5)",
+            "percentile_cont(0.9)",
+            "mode()",
+            "string_agg",
+        ]);
+        let ty = match f {
+            "string_agg" => Ty::Text,
+            _ if f.starts_with("percentile_cont") => self.pick(&[Ty::Int, Ty::Float]),
+            _ => self.pick(&[Ty::Int, Ty::Text, Ty::Float]),
+        };
+        let x = Box::new(self.expr(scope, ty, 1));
+        let out = if f.starts_with("percentile_cont") {
+            Ty::Float
+        } else {
+            ty
+        };
+        X::Ordered(f, x, desc, out)
     }
 
     /// A random SELECT block over the tables.
@@ -955,6 +995,30 @@ pub fn scope_of_from(tables: &[Table], from: &From) -> Vec<(String, Ty)> {
             let mut s = of(l, a);
             s.extend(of(r, b));
             s
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    /// The generator reaches the holistic aggregates (so the campaign compares them with
+    /// PostgreSQL) and writes them as PostgreSQL spells them.
+    #[test]
+    fn generates_ordered_set_aggregates_and_string_agg() {
+        let mut rng = SmallRng::seed_from_u64(7);
+        let tables: Vec<_> = (0..3)
+            .map(|i| crate::data::table(&mut rng, &format!("t{i}")))
+            .collect();
+        let mut g = Gen {
+            rng: &mut rng,
+            tables: &tables,
+        };
+        let sql: Vec<String> = (0..3000).map(|_| g.query().sql()).collect();
+        for needle in ["WITHIN GROUP (ORDER BY", "mode() WITHIN", "string_agg("] {
+            assert!(sql.iter().any(|q| q.contains(needle)), "no {needle}");
         }
     }
 }

@@ -35,9 +35,12 @@ fn rewrite(p: Plan, producers: &mut [Stage]) -> Plan {
     match p {
         Plan::Aggregate { input, group, aggs }
             if matches!(*input, Plan::Exchange { stage, .. } if stage < producers.len())
-                && aggs
-                    .iter()
-                    .all(|(a, _)| !a.distinct && !a.func.is_moments() && !a.func.is_model()) =>
+                && aggs.iter().all(|(a, _)| {
+                    !a.distinct
+                        && !a.func.is_moments()
+                        && !a.func.is_model()
+                        && !a.func.is_holistic()
+                }) =>
         {
             let Plan::Exchange { stage, .. } = *input else {
                 unreachable!("matched above")
@@ -55,11 +58,7 @@ fn split(
     producers: &mut [Stage],
 ) -> Plan {
     let nk = group.len();
-    let call = |func, arg| AggCall {
-        func,
-        arg: Some(arg),
-        distinct: false,
-    };
+    let call = |func, arg| AggCall::plain(func, Some(arg));
     let mut partial = Vec::new();
     let mut merge = Vec::new();
     let mut outputs = Vec::new();
@@ -101,8 +100,17 @@ fn split(
             | AggFunc::VarPop
             | AggFunc::StddevSamp
             | AggFunc::StddevPop
-            | AggFunc::TrainLogistic(_) => {
-                unreachable!("the variance family and models are never split (see rewrite)")
+            | AggFunc::TrainLogistic(_)
+            | AggFunc::Median
+            | AggFunc::PercentileCont
+            | AggFunc::PercentileDisc
+            | AggFunc::Mode
+            | AggFunc::StringAgg
+            | AggFunc::ArrayAgg => {
+                unreachable!(
+                    "the variance family, models and holistic aggregates are never split \
+                     (see rewrite)"
+                )
             }
         }
     }

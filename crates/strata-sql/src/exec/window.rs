@@ -659,7 +659,13 @@ fn finish(
         | AggFunc::VarPop
         | AggFunc::StddevSamp
         | AggFunc::StddevPop
-        | AggFunc::TrainLogistic(_) => {
+        | AggFunc::TrainLogistic(_)
+        | AggFunc::Median
+        | AggFunc::PercentileCont
+        | AggFunc::PercentileDisc
+        | AggFunc::Mode
+        | AggFunc::StringAgg
+        | AggFunc::ArrayAgg => {
             return Err(SqlError::NotSupported(format!(
                 "{f:?} as a window function (use it in GROUP BY aggregation)"
             )));

@@ -21,6 +21,7 @@ use std::sync::Arc;
 mod agg_subquery;
 mod conditions;
 mod from;
+mod holistic;
 mod join_chain;
 mod macros;
 mod named_windows;
@@ -408,11 +409,7 @@ fn intersect_except(
         inputs: vec![tagged(lp, 1), tagged(rp, 2)],
         distinct: false,
     };
-    let tag = |func| AggCall {
-        func,
-        arg: Some(Expr::Column(width)),
-        distinct: false,
-    };
+    let tag = |func| AggCall::plain(func, Some(Expr::Column(width)));
     let grouped = Plan::Aggregate {
         input: Box::new(both),
         group: (0..width)

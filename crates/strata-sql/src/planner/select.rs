@@ -23,6 +23,17 @@ pub(super) fn agg_name(e: &sql::Expr) -> Option<String> {
                 | "stddev"
                 | "stddev_pop"
                 | "train_logistic"
+                | "median"
+                | "percentile_cont"
+                | "percentile_disc"
+                | "quantile_cont"
+                | "quantile_disc"
+                | "quantile"
+                | "mode"
+                | "string_agg"
+                | "group_concat"
+                | "listagg"
+                | "array_agg"
         ) {
             return Some(n);
         }
@@ -58,6 +69,9 @@ pub(crate) fn agg_call(e: &sql::Expr, scope: &Scope) -> Result<AggCall> {
         list.duplicate_treatment,
         Some(sql::DuplicateTreatment::Distinct)
     );
+    if super::holistic::is_holistic(&name) {
+        return super::holistic::agg_call(e, f, &name, list, distinct, scope);
+    }
     if !list.clauses.is_empty()
         || !f.within_group.is_empty()
         || f.null_treatment.is_some()
@@ -85,21 +99,7 @@ pub(crate) fn agg_call(e: &sql::Expr, scope: &Scope) -> Result<AggCall> {
     };
     // `agg(x) FILTER (WHERE c)` aggregates `CASE WHEN c THEN x END` (NULLs are skipped);
     // `count(*) FILTER (WHERE c)` counts `CASE WHEN c THEN 1 END`.
-    let arg = match &f.filter {
-        None => arg,
-        Some(c) => {
-            let c = bind(c, scope, None)?;
-            let one = || {
-                crate::expr::Expr::Literal(std::sync::Arc::new(arrow::array::Int64Array::from(
-                    vec![1i64],
-                )))
-            };
-            Some(crate::expr::Expr::Case(
-                vec![(c, arg.unwrap_or_else(one))],
-                None,
-            ))
-        }
-    };
+    let arg = filtered(f, arg, scope)?;
     let func = match (name.as_str(), &arg, model) {
         (_, _, Some(sgd)) => AggFunc::TrainLogistic(sgd),
         ("count", None, _) => AggFunc::CountStar,
@@ -124,9 +124,32 @@ pub(crate) fn agg_call(e: &sql::Expr, scope: &Scope) -> Result<AggCall> {
         }
     }
     Ok(AggCall {
-        func,
-        arg,
         distinct,
+        ..AggCall::plain(func, arg)
+    })
+}
+
+/// `agg(x) FILTER (WHERE c)` aggregates `CASE WHEN c THEN x END` (NULLs are skipped);
+/// `count(*) FILTER (WHERE c)` counts `CASE WHEN c THEN 1 END`.
+pub(super) fn filtered(
+    f: &sql::Function,
+    arg: Option<crate::expr::Expr>,
+    scope: &Scope,
+) -> Result<Option<crate::expr::Expr>> {
+    Ok(match &f.filter {
+        None => arg,
+        Some(c) => {
+            let c = bind(c, scope, None)?;
+            let one = || {
+                crate::expr::Expr::Literal(std::sync::Arc::new(arrow::array::Int64Array::from(
+                    vec![1i64],
+                )))
+            };
+            Some(crate::expr::Expr::Case(
+                vec![(c, arg.unwrap_or_else(one))],
+                None,
+            ))
+        }
     })
 }
 
