@@ -372,7 +372,7 @@ fn chain(e: &sql::Expr) -> Option<(BinOp, Vec<&sql::Expr>)> {
 }
 
 /// `x` as type `t` (a cast only when it has another type).
-fn cast_to(x: Expr, t: &DataType, scope: &Scope) -> Result<Expr> {
+pub(crate) fn cast_to(x: Expr, t: &DataType, scope: &Scope) -> Result<Expr> {
     if x.data_type(&scope.schema)? == *t {
         Ok(x)
     } else {
@@ -613,11 +613,34 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
             negated,
             expr,
             pattern,
-            ..
+            escape_char,
+            any,
+        }
+        | sql::Expr::ILike {
+            negated,
+            expr,
+            pattern,
+            escape_char,
+            any,
         } => {
+            if escape_char.is_some() || *any {
+                return Err(SqlError::NotSupported(format!(
+                    "{e}: LIKE with ESCAPE or ANY (the escape character is a backslash)"
+                )));
+            }
             // `NULL LIKE p` and `x LIKE NULL` are unknown: a NULL side is NULL text.
             let x = null_as(b(expr)?, DataType::Utf8, scope)?;
             let p = null_as(b(pattern)?, DataType::Utf8, scope)?;
+            // ILIKE: both sides in lower case.
+            let (x, p) = if matches!(e, sql::Expr::ILike { .. }) {
+                let lower = |v: Expr| cast_to(v, &DataType::Utf8, scope);
+                (
+                    Expr::Call(Func::Lower, vec![lower(x)?]),
+                    Expr::Call(Func::Lower, vec![lower(p)?]).fold()?,
+                )
+            } else {
+                (x, p)
+            };
             let (xt, pt) = (x.data_type(&scope.schema)?, p.data_type(&scope.schema)?);
             let p = if xt != pt {
                 Expr::Cast(Box::new(p), xt).fold()?
@@ -625,6 +648,25 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
                 p
             };
             Expr::Like(Box::new(x), Box::new(p), *negated)
+        }
+        sql::Expr::Position { expr, r#in } => {
+            crate::library::bind_call("strpos", vec![b(r#in)?, b(expr)?], scope, e)?
+        }
+        sql::Expr::Ceil { expr, field } | sql::Expr::Floor { expr, field } => {
+            if !matches!(
+                field,
+                sql::CeilFloorKind::DateTimeField(sql::DateTimeField::NoDateTime)
+            ) {
+                return Err(SqlError::NotSupported(format!(
+                    "{e}: CEIL/FLOOR with a scale or TO a date part"
+                )));
+            }
+            let name = if matches!(e, sql::Expr::Ceil { .. }) {
+                "ceil"
+            } else {
+                "floor"
+            };
+            crate::library::bind_call(name, vec![b(expr)?], scope, e)?
         }
         sql::Expr::IsDistinctFrom(l, r) | sql::Expr::IsNotDistinctFrom(l, r) => {
             // NULL-safe comparison: two NULLs are not distinct, one NULL is.
@@ -849,7 +891,9 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
                         "aggregate {e} is not allowed here (WHERE, GROUP BY or a join condition)"
                     )));
                 }
-                other => return Err(SqlError::NotSupported(format!("function {other}()"))),
+                "lcase" => Func::Lower,
+                "ucase" => Func::Upper,
+                other => return crate::library::bind_call(other, args, scope, e),
             };
             // A NULL literal argument takes the type the function expects (`abs(NULL)`).
             let want = match func {

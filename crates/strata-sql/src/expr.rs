@@ -121,6 +121,8 @@ pub enum Func {
     PackRow,
     /// `predict_logistic(model, x1..xd)`: the probability of label 1.
     PredictLogistic,
+    /// A function of the library (string, math, date/time; see [`crate::library`]).
+    Lib(crate::library::LibFn),
 }
 
 /// A bound expression.
@@ -272,6 +274,12 @@ impl Expr {
                 }
                 Func::PackRow => DataType::FixedSizeBinary(8 * args.len() as i32),
                 Func::PredictLogistic => DataType::Float64,
+                Func::Lib(l) => l.return_type(
+                    &args
+                        .iter()
+                        .map(|a| a.data_type(schema))
+                        .collect::<Result<Vec<_>>>()?,
+                ),
                 Func::Round => crate::functions::round_type(
                     &args[0].data_type(schema)?,
                     crate::functions::digits(args)?,
@@ -649,7 +657,8 @@ fn has_zero(a: &ArrayRef) -> Result<bool> {
 }
 
 fn call(f: Func, args: &[Value], rows: usize) -> Result<Value> {
-    let scalar = args.iter().all(Value::is_scalar);
+    // A volatile function (random()) is a new value on every row.
+    let scalar = args.iter().all(Value::is_scalar) && !matches!(f, Func::Lib(l) if l.volatile());
     let n = if scalar { 1 } else { rows };
     if f == Func::PredictLogistic {
         // The model is usually one value for all rows: not copied per row.
@@ -796,6 +805,7 @@ fn call(f: Func, args: &[Value], rows: usize) -> Result<Value> {
         | Func::Strftime
         | Func::Strptime => crate::regexp::eval(f, &arrays)?,
         Func::PackRow => crate::ml::pack_row_args(&arrays, n)?,
+        Func::Lib(l) => l.eval(&arrays, n)?,
         other => crate::functions::eval(other, &arrays)?,
     };
     Ok(if scalar {

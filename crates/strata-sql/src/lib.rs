@@ -42,6 +42,7 @@ pub mod exec;
 pub mod expr;
 pub mod federation;
 mod functions;
+pub mod library;
 mod like;
 pub mod ml;
 pub mod optimizer;
