@@ -52,6 +52,11 @@ pub enum AggFunc {
     StringAgg,
     /// `array_agg(x [ORDER BY ...])`: the values (NULLs too) as a list.
     ArrayAgg,
+    /// `arg_max(x, y)` / `max_by(x, y)`: `x` of a row where `y` is largest (rows with a
+    /// NULL `y` skipped; ties go to the least `x`).
+    ArgMax,
+    /// `arg_min(x, y)` / `min_by(x, y)`: `x` of a row where `y` is smallest.
+    ArgMin,
 }
 
 impl AggFunc {
@@ -71,6 +76,8 @@ impl AggFunc {
                 | AggFunc::Mode
                 | AggFunc::StringAgg
                 | AggFunc::ArrayAgg
+                | AggFunc::ArgMax
+                | AggFunc::ArgMin
         )
     }
 
@@ -769,7 +776,12 @@ pub fn agg_type(a: &AggCall, input: &Schema) -> DataType {
             t if t.is_integer() => DataType::Int64,
             _ => DataType::Float64,
         },
-        AggFunc::Min | AggFunc::Max | AggFunc::PercentileDisc | AggFunc::Mode => arg,
+        AggFunc::Min
+        | AggFunc::Max
+        | AggFunc::PercentileDisc
+        | AggFunc::Mode
+        | AggFunc::ArgMax
+        | AggFunc::ArgMin => arg,
         AggFunc::TrainLogistic(_) | AggFunc::StringAgg => DataType::Utf8,
         AggFunc::Median | AggFunc::PercentileCont => DataType::Float64,
         AggFunc::ArrayAgg => DataType::List(Arc::new(Field::new("item", arg, true))),

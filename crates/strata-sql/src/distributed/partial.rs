@@ -106,7 +106,9 @@ fn split(
             | AggFunc::PercentileDisc
             | AggFunc::Mode
             | AggFunc::StringAgg
-            | AggFunc::ArrayAgg => {
+            | AggFunc::ArrayAgg
+            | AggFunc::ArgMax
+            | AggFunc::ArgMin => {
                 unreachable!(
                     "the variance family, models and holistic aggregates are never split \
                      (see rewrite)"

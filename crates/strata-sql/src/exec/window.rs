@@ -665,7 +665,9 @@ fn finish(
         | AggFunc::PercentileDisc
         | AggFunc::Mode
         | AggFunc::StringAgg
-        | AggFunc::ArrayAgg => {
+        | AggFunc::ArrayAgg
+        | AggFunc::ArgMax
+        | AggFunc::ArgMin => {
             return Err(SqlError::NotSupported(format!(
                 "{f:?} as a window function (use it in GROUP BY aggregation)"
             )));

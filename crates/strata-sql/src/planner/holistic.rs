@@ -24,6 +24,10 @@ pub(super) fn is_holistic(name: &str) -> bool {
             | "group_concat"
             | "listagg"
             | "array_agg"
+            | "arg_max"
+            | "arg_min"
+            | "max_by"
+            | "min_by"
     )
 }
 
@@ -129,6 +133,29 @@ pub(super) fn agg_call(
                 )
             }
             ("array_agg", 1) => (AggFunc::ArrayAgg, Some(x(0)?), None, order),
+            ("arg_max" | "max_by" | "arg_min" | "min_by", 2) if order.is_empty() => {
+                // The row whose y is first in the order; then the least x among ties.
+                let max = matches!(name, "arg_max" | "max_by");
+                let (a, y) = (x(0)?, x(1)?);
+                let order = vec![
+                    SortKey {
+                        expr: y,
+                        asc: !max,
+                        nulls_first: false,
+                    },
+                    SortKey {
+                        expr: a.clone(),
+                        asc: true,
+                        nulls_first: false,
+                    },
+                ];
+                let func = if max {
+                    AggFunc::ArgMax
+                } else {
+                    AggFunc::ArgMin
+                };
+                (func, Some(a), None, order)
+            }
             _ => {
                 return Err(SqlError::Plan(format!(
                     "{e}: wrong number of arguments for {name}"
@@ -160,11 +187,21 @@ pub(super) fn agg_call(
     } else if distinct {
         return Err(SqlError::NotSupported(format!("{e}: DISTINCT in {name}")));
     }
-    let filter = f
+    let mut filter = f
         .filter
         .as_ref()
         .map(|c| bind(c, scope, None))
         .transpose()?;
+    if matches!(func, AggFunc::ArgMax | AggFunc::ArgMin) {
+        // Rows without a y are skipped.
+        let has_y = crate::expr::Expr::IsNull(Box::new(order[0].expr.clone()), true);
+        filter = Some(match filter {
+            Some(c) => {
+                crate::expr::Expr::Binary(Box::new(c), crate::expr::BinOp::And, Box::new(has_y))
+            }
+            None => has_y,
+        });
+    }
     Ok(AggCall {
         func,
         arg,

@@ -233,8 +233,29 @@ fn plan_query_with(
     let visible = scope.names.len();
     // ORDER BY: output columns by alias/name or position, or expressions over them.
     if let Some(ob) = &q.order_by {
-        let sql::OrderByKind::Expressions(items) = &ob.kind else {
-            return Err(SqlError::NotSupported("ORDER BY ALL".into()));
+        let all_items;
+        let items = match &ob.kind {
+            // DuckDB's ORDER BY ALL: every output column, left to right (a column named
+            // "all" is ordered by as named).
+            sql::OrderByKind::Expressions(items)
+                if matches!(items.as_slice(), [it] if matches!(&it.expr,
+                    sql::Expr::Identifier(i) if i.quote_style.is_none()
+                        && i.value.eq_ignore_ascii_case("all")))
+                    && !scope.names.iter().any(|n| n.1.eq_ignore_ascii_case("all")) =>
+            {
+                all_items = (1..=visible)
+                    .map(|i| sql::OrderByExpr {
+                        expr: sql::Expr::value(sql::Value::Number(i.to_string(), false)),
+                        options: items[0].options.clone(),
+                        with_fill: None,
+                    })
+                    .collect::<Vec<_>>();
+                &all_items
+            }
+            sql::OrderByKind::Expressions(items) => items,
+            sql::OrderByKind::All(_) => {
+                return Err(SqlError::NotSupported("ORDER BY ALL".into()));
+            }
         };
         // Keys over columns the SELECT list drops: select them too, hidden, and drop them
         // after sorting (plain SELECTs only; after GROUP BY keys must be outputs).

@@ -34,6 +34,10 @@ pub(super) fn agg_name(e: &sql::Expr) -> Option<String> {
                 | "group_concat"
                 | "listagg"
                 | "array_agg"
+                | "arg_max"
+                | "arg_min"
+                | "max_by"
+                | "min_by"
         ) {
             return Some(n);
         }

@@ -35,7 +35,10 @@ pub struct CollectSpec {
 impl CollectSpec {
     pub fn new(a: &AggCall) -> Result<CollectSpec> {
         let mut order = a.order.clone();
-        let ordered_set = !matches!(a.func, AggFunc::StringAgg | AggFunc::ArrayAgg);
+        let ordered_set = matches!(
+            a.func,
+            AggFunc::Median | AggFunc::PercentileCont | AggFunc::PercentileDisc | AggFunc::Mode
+        );
         if ordered_set && order.is_empty() {
             let arg = a
                 .arg
@@ -155,7 +158,10 @@ impl Collect {
             )
         };
         let vals = self.values.convert_columns(std::slice::from_ref(&input))?;
-        let keep_nulls = self.spec.func == AggFunc::ArrayAgg;
+        let keep_nulls = matches!(
+            self.spec.func,
+            AggFunc::ArrayAgg | AggFunc::ArgMax | AggFunc::ArgMin
+        );
         for (i, &g) in groups.iter().enumerate() {
             if keep
                 .as_ref()
@@ -213,6 +219,7 @@ impl Collect {
                 self.join(&sep)
             }
             AggFunc::ArrayAgg => self.list(out),
+            AggFunc::ArgMax | AggFunc::ArgMin => self.pick(out, |_| 0),
             f => Err(SqlError::Internal(format!("{f:?} is not holistic"))),
         }
     }
