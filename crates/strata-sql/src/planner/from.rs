@@ -9,6 +9,14 @@ pub(super) fn relation(
     words: &HashSet<String>,
 ) -> Result<Rel> {
     match f {
+        sql::TableFactor::Table {
+            name,
+            alias,
+            args: Some(args),
+            ..
+        } if super::series::is_series(&name.to_string().to_lowercase()) => {
+            super::series::relation(&name.to_string().to_lowercase(), args, alias.as_ref())
+        }
         sql::TableFactor::Table { name, alias, .. } => {
             let raw = name.to_string();
             let tname = raw
@@ -171,7 +179,7 @@ fn view_rel(
 }
 
 /// Names the first columns of `scope` as listed (`AS t(a, b)`, `CREATE VIEW v (a, b)`).
-fn rename<'a>(scope: &mut Scope, names: impl Iterator<Item = &'a str>) {
+pub(super) fn rename<'a>(scope: &mut Scope, names: impl Iterator<Item = &'a str>) {
     for (slot, n) in scope.names.iter_mut().zip(names) {
         slot.1 = n.to_lowercase();
     }

@@ -30,6 +30,7 @@ mod qualify;
 mod recursive;
 mod rollup_windows;
 mod select;
+mod series;
 mod subquery;
 mod window;
 

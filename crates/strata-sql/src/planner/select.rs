@@ -702,6 +702,16 @@ fn refuse_unknown_clauses(s: &sql::Select) -> Result<()> {
                     return Err(SqlError::NotSupported("TABLESAMPLE".into()));
                 }
                 sql::TableFactor::Table {
+                    name,
+                    args: Some(_),
+                    version: None,
+                    partitions,
+                    json_path: None,
+                    with_ordinality: false,
+                    ..
+                } if partitions.is_empty()
+                    && super::series::is_series(&name.to_string().to_lowercase()) => {}
+                sql::TableFactor::Table {
                     args,
                     version,
                     partitions,
