@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 mod agg_subquery;
 mod conditions;
+mod distinct_on;
 mod from;
 mod holistic;
 mod join_chain;
@@ -158,6 +159,12 @@ fn plan_query_with(
         && let Some(q2) = named_windows::inline(q, s)?
     {
         return plan_query_with(&q2, tables, words);
+    }
+    if let sql::SetExpr::Select(s) = q.body.as_ref()
+        && distinct_on::applies(s)
+    {
+        // DISTINCT ON: the first row per key, as a QUALIFY on row_number().
+        return plan_query_with(&distinct_on::rewrite(q, s)?, tables, words);
     }
     if let sql::SetExpr::Select(s) = q.body.as_ref()
         && rollup_windows::applies(q, s)
