@@ -527,6 +527,24 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
             trim_what: None,
             trim_characters: None,
         } => Expr::Call(Func::Trim, vec![b(expr)?]),
+        sql::Expr::Trim {
+            expr,
+            trim_where,
+            trim_what,
+            trim_characters: None,
+        } => {
+            // TRIM([LEADING | TRAILING | BOTH] [chars] FROM s): ltrim / rtrim / btrim.
+            let name = match trim_where {
+                Some(sql::TrimWhereField::Leading) => "ltrim",
+                Some(sql::TrimWhereField::Trailing) => "rtrim",
+                _ => "btrim",
+            };
+            let mut args = vec![b(expr)?];
+            if let Some(w) = trim_what {
+                args.push(b(w)?);
+            }
+            crate::library::bind_call(name, args, scope, e)?
+        }
         sql::Expr::BinaryOp { left, op, right } => {
             let op = match op {
                 sql::BinaryOperator::Plus => BinOp::Add,
@@ -752,6 +770,11 @@ fn bind_inner(e: &sql::Expr, scope: &Scope, hook: Option<Hook>) -> Result<Expr> 
                 _ => Expr::Cast(Box::new(x), t),
             }
         }
+        sql::Expr::Extract {
+            field: sql::DateTimeField::Epoch,
+            expr,
+            ..
+        } => crate::library::bind_call("epoch", vec![b(expr)?], scope, e)?,
         sql::Expr::Extract { field, expr, .. } => Expr::Call(
             Func::DatePart(crate::datetime::TimePart::from_field(field)?),
             vec![b(expr)?],

@@ -577,29 +577,37 @@ fn from_qualifiers(s: &sql::Select) -> Vec<String> {
 }
 
 /// The columns `*` (or `q.*`) stands for in `scope`, as select items qualified by their
-/// relation, less those named in `EXCLUDE (...)`.
+/// relation, less those named in `EXCLUDE (...)` (or BigQuery's `EXCEPT (...)`), with those
+/// named in `REPLACE (expr AS col)` computed instead (DuckDB, BigQuery).
 fn expand_wildcard(
     scope: &Scope,
     qualifier: Option<&str>,
     opts: &sql::WildcardAdditionalOptions,
 ) -> Result<Vec<(sql::Expr, Option<String>)>> {
-    if opts.opt_except.is_some()
-        || opts.opt_replace.is_some()
-        || opts.opt_rename.is_some()
-        || opts.opt_ilike.is_some()
-    {
+    if opts.opt_rename.is_some() || opts.opt_ilike.is_some() {
         return Err(SqlError::NotSupported(format!(
-            "wildcard options other than EXCLUDE in {}",
+            "wildcard options other than EXCLUDE and REPLACE in {}",
             opts.to_string().trim()
         )));
     }
-    let excluded: Vec<String> = match &opts.opt_exclude {
+    let mut excluded: Vec<String> = match &opts.opt_exclude {
         None => vec![],
         Some(sql::ExcludeSelectItem::Single(n)) => vec![n.to_string().to_lowercase()],
         Some(sql::ExcludeSelectItem::Multiple(ns)) => {
             ns.iter().map(|n| n.to_string().to_lowercase()).collect()
         }
     };
+    if let Some(x) = &opts.opt_except {
+        excluded.push(x.first_element.value.to_lowercase());
+        excluded.extend(x.additional_elements.iter().map(|i| i.value.to_lowercase()));
+    }
+    let replace: Vec<(String, &sql::Expr)> = opts
+        .opt_replace
+        .iter()
+        .flat_map(|r| &r.items)
+        .map(|r| (r.column_name.value.to_lowercase(), &r.expr))
+        .collect();
+    let mut replaced = vec![false; replace.len()];
     let mut out = Vec::new();
     let mut seen = vec![false; excluded.len()];
     for (q, n) in &scope.names {
@@ -625,7 +633,19 @@ fn expand_wildcard(
             }
             None => sql::Expr::Identifier(ident),
         };
-        out.push((e, Some(n.clone())));
+        match replace.iter().position(|(c, _)| c == n) {
+            Some(i) => {
+                replaced[i] = true;
+                out.push((replace[i].1.clone(), Some(n.clone())));
+            }
+            None => out.push((e, Some(n.clone()))),
+        }
+    }
+    if let Some(i) = replaced.iter().position(|r| !r) {
+        return Err(SqlError::Plan(format!(
+            "REPLACE names column {}, which * does not have",
+            replace[i].0
+        )));
     }
     if let Some(q) = qualifier
         && out.is_empty()
